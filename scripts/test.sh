@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, single-feature builds, and every
+# test on SQLite and on PostgreSQL. Starts PostgreSQL (installing it from Debian's packages
+# if need be) when none answers on TEST_DATABASE_URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_answers() {
+  local hostport host port
+  hostport="$(sed -E 's#^[a-z]+://([^@/]*@)?([^/?]*).*#\2#' <<<"$TEST_DATABASE_URL")"
+  host="${hostport%:*}"; port="${hostport##*:}"
+  [ "$port" = "$hostport" ] && port=5432
+  timeout 2 bash -c "exec 3<>/dev/tcp/${host:-127.0.0.1}/$port" 2>/dev/null
+}
+
+ensure_postgres() {
+  if pg_answers; then return; fi
+  echo "== no PostgreSQL answers at $TEST_DATABASE_URL: starting one"
+  if ! command -v pg_ctlcluster >/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  local version
+  version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_answers && break; sleep 1; done
+  pg_answers || { echo "PostgreSQL did not start" >&2; exit 1; }
+  # Debian's cluster asks TCP clients for a password: give the superuser one for the tests.
+  as_root su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\""
+  export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/postgres"
+}
+
+ensure_build_tools() {
+  # libpq and OpenSSL are built from source (no system libraries needed at run time).
+  local missing=()
+  for tool in cc make perl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential perl >/dev/null
+  fi
+}
+
+ensure_build_tools
+ensure_postgres
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+for feature in auth cars search bookings notifications; do
+  echo "== cargo check --no-default-features --features $feature"
+  cargo check --quiet --no-default-features --features "$feature"
+done
+
+echo "== tests on SQLite and PostgreSQL"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast
+else
+  cargo test --no-fail-fast
+fi

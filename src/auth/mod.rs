@@ -1,0 +1,93 @@
+//! Auth routes: signup, login, refresh, logout, me.
+
+pub mod model;
+pub mod service;
+mod store;
+
+use actix_web::{web, HttpResponse};
+use utoipa::OpenApi;
+
+use crate::http::auth::AuthUser;
+use crate::http::{ApiError, Json};
+use model::{
+    parse_name, Email, LoginRequest, Password, RefreshRequest, SignupRequest, TokenPair, User,
+};
+pub use service::AuthService;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/auth/signup").route(web::post().to(signup)))
+        .service(web::resource("/auth/login").route(web::post().to(login)))
+        .service(web::resource("/auth/refresh").route(web::post().to(refresh)))
+        .service(web::resource("/auth/logout").route(web::post().to(logout)))
+        .service(web::resource("/auth/me").route(web::get().to(me)));
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(signup, login, refresh, logout, me),
+    components(schemas(SignupRequest, LoginRequest, RefreshRequest, TokenPair, User)),
+    tags((name = "auth", description = "Accounts and tokens"))
+)]
+pub struct AuthApi;
+
+/// Create an account.
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 201, body = TokenPair), (status = 400, body = crate::openapi::ErrorBody),
+              (status = 409, body = crate::openapi::ErrorBody)))]
+async fn signup(
+    auth: web::Data<AuthService>,
+    Json(body): Json<SignupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (email, password, name) = match (
+        Email::parse(&body.email),
+        Password::parse(&body.password),
+        body.name.as_deref().map(parse_name).transpose(),
+    ) {
+        (Ok(email), Ok(password), Ok(name)) => (email, password, name),
+        (email, password, name) => {
+            let errors = [email.err(), password.err(), name.err()];
+            return Err(ApiError::Validation(errors.into_iter().flatten().collect()));
+        }
+    };
+    let pair = auth.signup(email, password, name).await?;
+    Ok(HttpResponse::Created().json(pair))
+}
+
+/// Log in with email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn login(
+    auth: web::Data<AuthService>,
+    Json(body): Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let pair = auth.login(&body.email, body.password).await?;
+    Ok(HttpResponse::Ok().json(pair))
+}
+
+/// Trade a refresh token for a new pair; the old token stops working.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn refresh(
+    auth: web::Data<AuthService>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(auth.refresh(&body.refresh_token).await?))
+}
+
+/// Revoke a refresh token.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 204, description = "Revoked, or was not known")))]
+async fn logout(
+    auth: web::Data<AuthService>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    auth.logout(&body.refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn me(auth: web::Data<AuthService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(auth.me(user.id).await?))
+}

@@ -1,0 +1,217 @@
+//! Auth types: input parsed once into values that cannot be invalid, and the answers.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::schema::{refresh_tokens, users};
+use crate::http::auth::Role;
+use crate::http::FieldError;
+
+/// Trimmed, lower-cased, and shaped like an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Email, FieldError> {
+        let email = raw.trim().to_lowercase();
+        let bad = || FieldError::new("email", "must be a valid email address");
+        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+        let labels_ok = domain
+            .split('.')
+            .all(|l| !l.is_empty() && !l.starts_with('-'));
+        if local.is_empty()
+            || local.len() > 64
+            || domain.contains('@')
+            || !domain.contains('.')
+            || !labels_ok
+        {
+            return Err(bad());
+        }
+        Ok(Email(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// 8 to 72 bytes (bcrypt reads no further), with an uppercase letter and a digit.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Password, FieldError> {
+        let err = |m: &str| Err(FieldError::new("password", m));
+        if raw.len() < 8 {
+            return err("must be at least 8 characters");
+        }
+        if raw.len() > 72 {
+            return err("must be at most 72 bytes");
+        }
+        if !raw.chars().any(char::is_uppercase) {
+            return err("must contain an uppercase letter");
+        }
+        if !raw.chars().any(|c| c.is_ascii_digit()) {
+            return err("must contain a digit");
+        }
+        Ok(Password(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+pub fn parse_name(raw: &str) -> Result<String, FieldError> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if (1..=100).contains(&len) {
+        Ok(name.to_owned())
+    } else {
+        Err(FieldError::new("name", "must be 1 to 100 characters"))
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignupRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    #[schema(example = "Secret123")]
+    pub password: String,
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    #[schema(example = 900)]
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub role: String,
+    pub created_at: chrono::NaiveDateTime,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+impl UserRow {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Customer)
+    }
+
+    pub fn uuid(&self) -> Uuid {
+        Uuid::parse_str(&self.id).unwrap_or_default()
+    }
+
+    pub fn to_api(&self) -> User {
+        User {
+            id: self.uuid(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            role: self.role(),
+            created_at: crate::db::from_db(self.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshRow {
+    pub id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub token_hash: String,
+    pub expires_at: chrono::NaiveDateTime,
+    pub rotated_at: Option<chrono::NaiveDateTime>,
+    pub revoked_at: Option<chrono::NaiveDateTime>,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+use diesel::prelude::{Insertable, Queryable, Selectable};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_folded() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "", "ada", "ada@", "@x.io", "ada@x", "a b@x.io", "a@@x.io", "a@x..io",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(Password::parse("Secret123").is_ok());
+        assert!(Password::parse("Sec1").is_err());
+        assert!(Password::parse("secret123").is_err());
+        assert!(Password::parse("SecretABC").is_err());
+        assert!(Password::parse(&format!("S1{}", "a".repeat(70))).is_ok());
+        assert!(Password::parse(&format!("S1{}", "a".repeat(71))).is_err());
+        assert_eq!(
+            format!("{:?}", Password::parse("Secret123").unwrap()),
+            "Password(<redacted>)"
+        );
+    }
+
+    #[test]
+    fn name_rules() {
+        assert_eq!(parse_name(" Ada ").unwrap(), "Ada");
+        assert!(parse_name("  ").is_err());
+        assert!(parse_name(&"é".repeat(100)).is_ok());
+        assert!(parse_name(&"é".repeat(101)).is_err());
+    }
+}

@@ -1,0 +1,392 @@
+//! Settings: `config/default.toml` < `config/{APP_ENV}.toml` < `APP__SECTION__KEY` < flat names.
+//!
+//! Each file is read from the config directory (`APP_CONFIG_DIR`, default `config`) when it is
+//! there, and otherwise from the copy built into the binary, so the binary runs from anywhere.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, Deserializer};
+
+use crate::Module;
+
+const BUILT_IN: &[(&str, &str)] = &[
+    ("default", include_str!("../config/default.toml")),
+    ("development", include_str!("../config/development.toml")),
+    ("test", include_str!("../config/test.toml")),
+    ("staging", include_str!("../config/staging.toml")),
+    ("production", include_str!("../config/production.toml")),
+];
+
+/// Secrets shipped in `config/default.toml`; production refuses them.
+const DEVELOPMENT_SECRETS: &[&str] = &["dev-jwt-secret-change-me", "dev-refresh-secret-change-me"];
+const MIN_SECRET_LEN: usize = 32;
+
+/// Flat variable names a deployment already uses, and the setting each one sets.
+const FLAT_NAMES: &[(&str, &str)] = &[
+    ("PORT", "server.port"),
+    ("HOST", "server.host"),
+    ("DATABASE_URL", "database.url"),
+    ("JWT_SECRET", "auth.jwt_secret"),
+    ("REFRESH_SECRET", "auth.refresh_secret"),
+    ("JWT_EXPIRY", "auth.jwt_expiry"),
+    ("REFRESH_EXPIRY", "auth.refresh_expiry"),
+    ("BCRYPT_ROUNDS", "auth.bcrypt_rounds"),
+    ("ADMIN_EMAILS", "auth.admin_emails"),
+    ("LOG_LEVEL", "log.level"),
+    ("FRONTEND_URL", "http.frontend_url"),
+    ("METRICS_TOKEN", "http.metrics_token"),
+    ("INTERNAL_TOKEN", "http.internal_token"),
+    ("MODULES", "modules"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEnv {
+    Development,
+    Test,
+    Staging,
+    Production,
+}
+
+impl AppEnv {
+    fn parse(s: &str) -> Result<Self, SettingsError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "staging" => Ok(Self::Staging),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(SettingsError(format!(
+                "APP_ENV: unknown environment {other:?} (expected development, test, staging or production)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Staging => "staging",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(skip_deserializing, default = "default_env")]
+    pub env: AppEnv,
+    #[serde(deserialize_with = "modules_list")]
+    pub modules: Vec<Module>,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+}
+
+fn default_env() -> AppEnv {
+    AppEnv::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub body_limit: usize,
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    pub connect_retries: u32,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: String,
+    pub refresh_secret: String,
+    #[serde(deserialize_with = "duration")]
+    pub jwt_expiry: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub refresh_expiry: Duration,
+    pub bcrypt_rounds: u32,
+    #[serde(deserialize_with = "comma_list")]
+    pub admin_emails: Vec<String>,
+}
+
+// Hand-written so that secrets never reach a log line through `{:?}`.
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &"<redacted>")
+            .field("refresh_secret", &"<redacted>")
+            .field("jwt_expiry", &self.jwt_expiry)
+            .field("refresh_expiry", &self.refresh_expiry)
+            .field("bcrypt_rounds", &self.bcrypt_rounds)
+            .field("admin_emails", &self.admin_emails)
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize)]
+pub struct HttpSettings {
+    #[serde(deserialize_with = "comma_list")]
+    pub frontend_url: Vec<String>,
+    pub metrics_token: String,
+    pub internal_token: String,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("frontend_url", &self.frontend_url)
+            .field("metrics_token", &(!self.metrics_token.is_empty()))
+            .field("internal_token", &(!self.internal_token.is_empty()))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// A setting that is missing or wrong; the message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+impl Settings {
+    /// Settings from the process environment.
+    pub fn load() -> Result<Self, SettingsError> {
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// Settings from the given variables instead of the process environment (tests use this).
+    pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, SettingsError> {
+        let env = AppEnv::parse(vars.get("APP_ENV").map_or("development", String::as_str))?;
+        let dir = PathBuf::from(vars.get("APP_CONFIG_DIR").map_or("config", String::as_str));
+
+        let mut builder = Config::builder();
+        for name in ["default", env.name()] {
+            let path = dir.join(format!("{name}.toml"));
+            builder = if path.is_file() {
+                builder.add_source(File::from(path))
+            } else {
+                let text = BUILT_IN
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or("", |(_, t)| t);
+                builder.add_source(File::from_str(text, FileFormat::Toml))
+            };
+        }
+        let app_vars: HashMap<String, String> = vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("APP__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(app_vars)),
+        );
+        for (flat, key) in FLAT_NAMES {
+            builder = builder
+                .set_override_option(*key, vars.get(*flat).cloned())
+                .map_err(|e| SettingsError(format!("{flat}: {e}")))?;
+        }
+        let mut settings: Settings = builder
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|e| SettingsError(format!("invalid settings: {e}")))?;
+        settings.env = env;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if !(4..=31).contains(&self.auth.bcrypt_rounds) {
+            return Err(SettingsError(format!(
+                "BCRYPT_ROUNDS must be between 4 and 31, got {}",
+                self.auth.bcrypt_rounds
+            )));
+        }
+        if self.server.body_limit == 0 || self.database.pool_size == 0 {
+            return Err(SettingsError(
+                "server.body_limit and database.pool_size must be positive".into(),
+            ));
+        }
+        if self.env == AppEnv::Production {
+            check_secret("JWT_SECRET", &self.auth.jwt_secret)?;
+            check_secret("REFRESH_SECRET", &self.auth.refresh_secret)?;
+            if !Module::ALL.iter().all(|m| self.modules.contains(m)) {
+                check_secret("INTERNAL_TOKEN", &self.http.internal_token)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn serves(&self, module: Module) -> bool {
+        self.modules.contains(&module)
+    }
+}
+
+fn check_secret(name: &str, value: &str) -> Result<(), SettingsError> {
+    if value.is_empty() {
+        Err(SettingsError(format!("{name} must be set in production")))
+    } else if value.chars().count() < MIN_SECRET_LEN {
+        Err(SettingsError(format!(
+            "{name} must be at least {MIN_SECRET_LEN} characters in production"
+        )))
+    } else if DEVELOPMENT_SECRETS.contains(&value) {
+        Err(SettingsError(format!(
+            "{name} is a development default; set a real secret in production"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses `15m`, `7d`, `30s`, `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// An empty list means every module this binary was built with.
+fn modules_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Module>, D::Error> {
+    let names = comma_list(d)?;
+    if names.is_empty() {
+        return Ok(Module::all_compiled());
+    }
+    names
+        .iter()
+        .map(|name| Module::parse(name).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const GOOD: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn defaults_load_in_development() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.env, AppEnv::Development);
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.auth.jwt_expiry, Duration::from_secs(900));
+        assert_eq!(s.auth.refresh_expiry, Duration::from_secs(7 * 86400));
+        assert_eq!(s.modules, Module::all_compiled());
+    }
+
+    #[test]
+    fn flat_names_override_prefixed_and_files() {
+        let s = Settings::from_vars(vars(&[
+            ("APP__SERVER__PORT", "9000"),
+            ("PORT", "9100"),
+            ("JWT_EXPIRY", "30s"),
+            ("APP__AUTH__BCRYPT_ROUNDS", "5"),
+            ("ADMIN_EMAILS", " a@x.io, b@x.io ,"),
+        ]))
+        .unwrap();
+        assert_eq!(s.server.port, 9100);
+        assert_eq!(s.auth.jwt_expiry, Duration::from_secs(30));
+        assert_eq!(s.auth.bcrypt_rounds, 5);
+        assert_eq!(s.auth.admin_emails, vec!["a@x.io", "b@x.io"]);
+    }
+
+    #[test]
+    fn production_requires_strong_secrets_and_names_them() {
+        let err = Settings::from_vars(vars(&[("APP_ENV", "production")])).unwrap_err();
+        assert!(err.0.contains("JWT_SECRET"), "{err}");
+
+        let err = Settings::from_vars(vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", GOOD),
+            ("REFRESH_SECRET", "short"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.0.contains("REFRESH_SECRET") && err.0.contains("32"),
+            "{err}"
+        );
+
+        let err = Settings::from_vars(vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "dev-jwt-secret-change-me"),
+            ("REFRESH_SECRET", GOOD),
+        ]))
+        .unwrap_err();
+        assert!(err.0.contains("JWT_SECRET"), "{err}");
+
+        let ok = Settings::from_vars(vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", GOOD),
+            ("REFRESH_SECRET", &GOOD.repeat(2)),
+        ]));
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn split_production_needs_internal_token() {
+        let err = Settings::from_vars(vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", GOOD),
+            ("REFRESH_SECRET", GOOD),
+            ("MODULES", "bookings"),
+        ]))
+        .unwrap_err();
+        assert!(err.0.contains("INTERNAL_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Settings::from_vars(vars(&[("JWT_EXPIRY", "soon")])).unwrap_err();
+        assert!(err.0.contains("jwt_expiry"), "{err}");
+        let err = Settings::from_vars(vars(&[("MODULES", "auth,payments")])).unwrap_err();
+        assert!(err.0.contains("payments"), "{err}");
+        let err = Settings::from_vars(vars(&[("APP_ENV", "prodution")])).unwrap_err();
+        assert!(err.0.contains("APP_ENV"), "{err}");
+    }
+}

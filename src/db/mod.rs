@@ -1,0 +1,410 @@
+//! The database: one diesel code base over PostgreSQL and SQLite, an r2d2 pool, migrations.
+
+pub mod schema;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, Utc};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::DatabaseSettings;
+use crate::http::ApiError;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Serialises migrations when several instances start at once against one PostgreSQL.
+const MIGRATION_LOCK_KEY: i64 = 0x6361_7272_656e_7461;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl DbConn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Pg(_) => Backend::Postgres,
+            DbConn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    fn as_sqlite(&mut self) -> Option<&mut diesel::SqliteConnection> {
+        match self {
+            DbConn::Sqlite(c) => Some(c),
+            DbConn::Pg(_) => None,
+        }
+    }
+
+    /// A transaction for check-then-write rules. On SQLite it starts with `BEGIN IMMEDIATE`,
+    /// so it holds the write lock before its first read and no other writer can slip in
+    /// between the check and the write. PostgreSQL relies on constraints and row locks.
+    pub fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        let Some(sqlite) = self.as_sqlite() else {
+            return self.transaction(f);
+        };
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+        let result = f(self);
+        if let Some(sqlite) = self.as_sqlite() {
+            match result {
+                Ok(_) => AnsiTransactionManager::commit_transaction(sqlite)?,
+                Err(_) => AnsiTransactionManager::rollback_transaction(sqlite)?,
+            }
+        }
+        result
+    }
+
+    pub fn run_migrations(&mut self) -> Result<Vec<String>, MigrationError> {
+        self.with_migration_lock(|conn| {
+            let applied = match conn {
+                DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS),
+                DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+            }
+            .map_err(|e| MigrationError(e.to_string()))?;
+            Ok(applied.iter().map(ToString::to_string).collect())
+        })
+    }
+
+    pub fn revert_last_migration(&mut self) -> Result<String, MigrationError> {
+        self.with_migration_lock(|conn| {
+            match conn {
+                DbConn::Pg(c) => c.revert_last_migration(PG_MIGRATIONS),
+                DbConn::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
+            }
+            .map(|v| v.to_string())
+            .map_err(|e| MigrationError(e.to_string()))
+        })
+    }
+
+    /// Every known migration with whether it has been applied.
+    pub fn migration_status(&mut self) -> Result<Vec<(String, bool)>, MigrationError> {
+        fn status<DB: diesel::backend::Backend>(
+            conn: &mut impl MigrationHarness<DB>,
+            source: &EmbeddedMigrations,
+        ) -> diesel::migration::Result<Vec<(String, bool)>>
+        where
+            EmbeddedMigrations: MigrationSource<DB>,
+        {
+            let applied = conn.applied_migrations()?;
+            Ok(source
+                .migrations()?
+                .iter()
+                .map(|m| {
+                    let name = m.name();
+                    (
+                        name.to_string(),
+                        applied.contains(&name.version().as_owned()),
+                    )
+                })
+                .collect())
+        }
+        match self {
+            DbConn::Pg(c) => status(c, &PG_MIGRATIONS),
+            DbConn::Sqlite(c) => status(c, &SQLITE_MIGRATIONS),
+        }
+        .map_err(|e| MigrationError(e.to_string()))
+    }
+
+    fn with_migration_lock<T>(
+        &mut self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, MigrationError>,
+    ) -> Result<T, MigrationError> {
+        let lock = |conn: &mut DbConn, sql: &str| {
+            if conn.backend() == Backend::Postgres {
+                conn.batch_execute(sql)
+                    .map_err(|e| MigrationError(e.to_string()))?;
+            }
+            Ok::<_, MigrationError>(())
+        };
+        lock(
+            self,
+            &format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
+        )?;
+        let result = f(self);
+        lock(
+            self,
+            &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),
+        )?;
+        result
+    }
+}
+
+use diesel::migration::{Migration, MigrationSource};
+
+#[derive(Debug, thiserror::Error)]
+#[error("migration failed: {0}")]
+pub struct MigrationError(String);
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("DATABASE_URL: sqlite:// needs a file path".into());
+            }
+            Ok(Self::Sqlite(PathBuf::from(path)))
+        } else {
+            Err("DATABASE_URL must start with postgres://, postgresql:// or sqlite://".into())
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The URL with any password replaced, for messages and logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    let userinfo = &url[scheme + 3..at];
+                    let user = userinfo.split(':').next().unwrap_or_default();
+                    let hidden = if userinfo.contains(':') { ":***" } else { "" };
+                    format!("{}{user}{hidden}{}", &url[..scheme + 3], &url[at..])
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+}
+
+/// Opens connections of the configured backend only: diesel's own `establish` on a
+/// multi-connection would fall through to SQLite and create a file named after a bad URL.
+#[derive(Debug)]
+pub struct Manager {
+    url: DbUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match &self.url {
+            DbUrl::Postgres(url) => diesel::PgConnection::establish(url)
+                .map(DbConn::Pg)
+                .map_err(r2d2::Error::ConnectionError),
+            DbUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                            format!("cannot create {}: {e}", dir.display()),
+                        ))
+                    })?;
+                }
+                let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// The shared handle every module uses to reach the database.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    Url(String),
+    #[error("database unreachable at {url} after {attempts} attempts: {last}")]
+    Unreachable {
+        url: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+}
+
+impl Db {
+    /// Connects, retrying a bounded number of times, and migrates when asked to.
+    /// Blocking: call it from a blocking context or at start-up.
+    pub fn connect(settings: &DatabaseSettings, migrate: bool) -> Result<Db, DbError> {
+        let url = DbUrl::parse(&settings.url).map_err(DbError::Url)?;
+        let manager = Manager { url: url.clone() };
+        let attempts = settings.connect_retries.max(1);
+        let mut first = None;
+        for attempt in 1..=attempts {
+            match manager.connect() {
+                Ok(conn) => {
+                    first = Some(conn);
+                    break;
+                }
+                Err(e) if attempt == attempts => {
+                    return Err(DbError::Unreachable {
+                        url: url.redacted(),
+                        attempts,
+                        last: one_line(&e.to_string()),
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(attempt, error = %one_line(&e.to_string()), "database not reachable yet");
+                    std::thread::sleep(Duration::from_millis(250 * 2u64.pow(attempt.min(4))));
+                }
+            }
+        }
+        if let (true, Some(mut conn)) = (migrate, first) {
+            for name in conn.run_migrations()? {
+                tracing::info!(migration = %name, "applied migration");
+            }
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(settings.connect_timeout)
+            .error_handler(Box::new(LogErrors))
+            .build_unchecked(manager);
+        Ok(Db {
+            pool,
+            backend: url.backend(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection for blocking code (workers, the command line).
+    pub fn get(&self) -> Result<PooledConn, ApiError> {
+        self.pool.get().map_err(|e| {
+            tracing::warn!(error = %e, "no database connection");
+            ApiError::Unavailable
+        })
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut *db.get()?))
+            .await
+            .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+
+    /// Round trip time of a trivial query, for readiness.
+    pub async fn ping(&self, timeout: Duration) -> Result<Duration, String> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            let mut conn = pool.get_timeout(timeout).map_err(|e| e.to_string())?;
+            conn.ping().map_err(|e| e.to_string())?;
+            Ok(start.elapsed())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+#[derive(Debug)]
+struct LogErrors;
+
+impl r2d2::HandleError<r2d2::Error> for LogErrors {
+    fn handle_error(&self, error: r2d2::Error) {
+        tracing::warn!(error = %one_line(&error.to_string()), "database connection failed");
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The current time at the precision both backends store (milliseconds here, so what a
+/// client reads back equals what it was answered).
+pub fn now() -> DateTime<Utc> {
+    truncate(Utc::now())
+}
+
+pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(t)
+}
+
+pub fn to_db(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+pub fn from_db(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(
+            DbUrl::parse("sqlite://data/carrental.db").unwrap(),
+            DbUrl::Sqlite("data/carrental.db".into())
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite:///var/lib/carrental/c.db").unwrap(),
+            DbUrl::Sqlite("/var/lib/carrental/c.db".into())
+        );
+        assert!(matches!(
+            DbUrl::parse("postgres://u@h/db").unwrap(),
+            DbUrl::Postgres(_)
+        ));
+        assert!(DbUrl::parse("mysql://x").is_err());
+        assert!(DbUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        let url = DbUrl::parse("postgres://app:s3cret@db.internal:5432/rental").unwrap();
+        assert_eq!(url.redacted(), "postgres://app:***@db.internal:5432/rental");
+        let url = DbUrl::parse("postgres://app@db/rental").unwrap();
+        assert_eq!(url.redacted(), "postgres://app@db/rental");
+    }
+}

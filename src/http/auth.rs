@@ -1,0 +1,174 @@
+//! Access tokens, verified locally by every module (shared secret, no call to auth).
+
+use std::time::Duration;
+
+use actix_web::dev::Payload;
+use actix_web::{http::header, web, FromRequest, HttpRequest};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Customer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "customer" => Some(Role::Customer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Signs and verifies access tokens (HS256).
+pub struct Jwt {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    expiry: Duration,
+}
+
+impl Jwt {
+    pub fn new(secret: &str, expiry: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        Jwt {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+            expiry,
+        }
+    }
+
+    pub fn expires_in_secs(&self) -> u64 {
+        self.expiry.as_secs()
+    }
+
+    pub fn issue(&self, user_id: Uuid, role: Role) -> Result<String, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let exp = now.saturating_add(i64::try_from(self.expiry.as_secs()).unwrap_or(i64::MAX));
+        let claims = Claims {
+            sub: user_id.to_string(),
+            role,
+            iat: now,
+            exp,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal(format!("signing token: {e}")))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| ApiError::Auth("Invalid or expired token"))?;
+        let id = Uuid::parse_str(&data.claims.sub)
+            .map_err(|_| ApiError::Auth("Invalid or expired token"))?;
+        Ok(AuthUser {
+            id,
+            role: data.claims.role,
+        })
+    }
+}
+
+/// The caller, from a valid `Authorization: Bearer` access token; 401 otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub role: Role,
+}
+
+impl AuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    fn from_req(req: &HttpRequest) -> Result<Self, ApiError> {
+        let jwt = req
+            .app_data::<web::Data<Jwt>>()
+            .ok_or_else(|| ApiError::internal("Jwt is not registered"))?;
+        let value = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Auth("Missing bearer token"))?;
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(ApiError::Auth("Missing bearer token")),
+        };
+        jwt.verify(token)
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Self::from_req(req))
+    }
+}
+
+/// An authenticated admin; a customer gets 403.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(AuthUser::from_req(req).and_then(|user| {
+            if user.is_admin() {
+                Ok(AdminUser(user))
+            } else {
+                Err(ApiError::Forbidden)
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let jwt = Jwt::new("secret-one", Duration::from_secs(60));
+        let id = Uuid::new_v4();
+        let token = jwt.issue(id, Role::Admin).unwrap();
+        let user = jwt.verify(&token).unwrap();
+        assert_eq!(user.id, id);
+        assert_eq!(user.role, Role::Admin);
+
+        let other = Jwt::new("secret-two", Duration::from_secs(60));
+        assert!(other.verify(&token).is_err());
+
+        let expired = Jwt::new("secret-one", Duration::ZERO)
+            .issue(id, Role::Customer)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(jwt.verify(&expired).is_err());
+    }
+}

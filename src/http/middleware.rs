@@ -1,0 +1,136 @@
+//! Middleware: request ids and the uniform error body, metrics, security headers.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::{web, Error, HttpMessage, HttpResponse};
+
+use super::{ApiError, RequestId};
+use crate::telemetry::Metrics;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn client_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| s.to_owned())
+}
+
+/// Outermost layer: gives every request an id, answers it in `X-Request-ID`, and turns
+/// every error answer (ours or the framework's: 404, 405, 413, ...) into the error body.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let id = req
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(client_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    // Inner layers answer errors as responses; an `Err` here (none of ours returns one)
+    // goes out as the framework renders it.
+    let res = next.call(req).await?.map_into_boxed_body();
+    let mut res = if needs_error_body(&res) {
+        with_error_body(res, &id)
+    } else {
+        res
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    Ok(res)
+}
+
+/// An error answer that is not already a JSON document a handler chose to send (such as
+/// the readiness report's 503).
+fn needs_error_body(res: &ServiceResponse<BoxBody>) -> bool {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return false;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    res.response().error().is_some() || !is_json
+}
+
+fn with_error_body(res: ServiceResponse<BoxBody>, id: &str) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let body = match res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+    {
+        Some(api) => api.body(id),
+        None => ApiError::from_status(status).body(id),
+    };
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status).json(body);
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    ServiceResponse::new(req, new)
+}
+
+/// Counts requests and their durations by route template (never the raw path).
+pub async fn metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let res = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        metrics.observe_request(&method, &route, res.status().as_u16(), start.elapsed());
+    }
+    Ok(res)
+}
+
+pub const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Headers every answer carries unless the handler set its own (the `/docs` page sets a
+/// wider Content-Security-Policy for itself).
+pub fn security_headers(hsts: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CONTENT_SECURITY_POLICY, DEFAULT_CSP));
+    if hsts {
+        headers.add((
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_from_clients_are_bounded() {
+        let ok = HeaderValue::from_static("abc-123_XYZ");
+        assert_eq!(client_request_id(&ok).as_deref(), Some("abc-123_XYZ"));
+        let long = HeaderValue::from_str(&"a".repeat(129)).unwrap();
+        assert_eq!(client_request_id(&long), None);
+        let spaced = HeaderValue::from_static("has space");
+        assert_eq!(client_request_id(&spaced), None);
+        let max = HeaderValue::from_str(&"a".repeat(128)).unwrap();
+        assert!(client_request_id(&max).is_some());
+    }
+}

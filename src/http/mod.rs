@@ -1,0 +1,259 @@
+//! Shared HTTP plumbing: errors, extractors, pagination, middleware.
+
+pub mod auth;
+mod error;
+pub mod middleware;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use error::{is_unique_violation, violated_constraint, ApiError, FieldError};
+
+/// The id of the request being served, set by [`middleware::request_id`].
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    pub fn of(req: &HttpRequest) -> String {
+        req.extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A JSON body: `application/json` only (else 415), within the body limit (else 413), and
+/// a 400 whose `details` name the JSON path of the field that did not parse.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            })
+            .unwrap_or(false);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::field("body", "could not read the request body")
+                }
+            })?;
+            parse_json(&bytes).map(Json)
+        })
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let text = inner.to_string();
+        let message = text.split(" at line ").next().unwrap_or(&text).to_owned();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::field("body", format!("malformed JSON: {message}"));
+        }
+        let prefix = if path == "." {
+            String::new()
+        } else {
+            format!("{path}.")
+        };
+        let field = match message.strip_prefix("missing field `") {
+            Some(rest) => format!("{prefix}{}", rest.trim_end_matches('`')),
+            None if path == "." => "body".to_owned(),
+            None => path,
+        };
+        let message = if message.starts_with("missing field") {
+            "is required".to_owned()
+        } else {
+            message
+        };
+        ApiError::field(field, message)
+    })
+}
+
+/// Query parameters, parsed one by one so every error names its parameter.
+pub struct QueryParams(HashMap<String, String>);
+
+impl QueryParams {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// The first of `names` that is present, with the name it was given under.
+    pub fn get_any<'a>(&self, names: &[&'a str]) -> Option<(&'a str, &str)> {
+        names.iter().find_map(|n| self.get(n).map(|v| (*n, v)))
+    }
+
+    /// Parses a parameter when present; a bad value is recorded in `errors`.
+    pub fn parse<T: FromStr>(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+        let raw = self.get(name)?;
+        match raw.trim().parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                errors.push(FieldError::new(name, format!("invalid value {raw:?}")));
+                None
+            }
+        }
+    }
+}
+
+impl FromRequest for QueryParams {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+                .map(|pairs| QueryParams(pairs.into_iter().collect()))
+                .map_err(|_| ApiError::field("query", "malformed query string")),
+        )
+    }
+}
+
+/// `page` and `limit` of a list request.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    pub const MAX_LIMIT: u32 = 100;
+
+    pub fn parse(query: &QueryParams, errors: &mut Vec<FieldError>) -> Self {
+        let page = query.parse::<i64>("page", errors).unwrap_or(1);
+        let limit = query.parse::<i64>("limit", errors).unwrap_or(20);
+        if page < 1 || page > i64::from(u32::MAX) {
+            errors.push(FieldError::new("page", "must be 1 or more"));
+        }
+        if !(1..=i64::from(Self::MAX_LIMIT)).contains(&limit) {
+            errors.push(FieldError::new("limit", "must be between 1 and 100"));
+        }
+        PageRequest {
+            page: u32::try_from(page).unwrap_or(1).max(1),
+            limit: u32::try_from(limit).unwrap_or(20).clamp(1, Self::MAX_LIMIT),
+        }
+    }
+
+    pub fn offset(&self) -> i64 {
+        (i64::from(self.page) - 1) * i64::from(self.limit)
+    }
+
+    pub fn limit(&self) -> i64 {
+        i64::from(self.limit)
+    }
+
+    pub fn wrap<T>(self, data: Vec<T>, total: i64) -> Paginated<T> {
+        let total = total.max(0);
+        Paginated {
+            data,
+            page: self.page,
+            limit: self.limit,
+            total,
+            total_pages: (total + i64::from(self.limit) - 1) / i64::from(self.limit),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Paginated<T> {
+    pub data: Vec<T>,
+    pub page: u32,
+    pub limit: u32,
+    pub total: i64,
+    pub total_pages: i64,
+}
+
+/// Turns collected field errors into a 400, or nothing when there are none.
+pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// A path id: anything that is not a UUID names no resource, so it is a 404.
+pub fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        latitude: f64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        location: Inner,
+    }
+
+    fn field_of(body: &str) -> String {
+        match parse_json::<Outer>(body.as_bytes()) {
+            Err(ApiError::Validation(d)) => d[0].field.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_path() {
+        assert_eq!(field_of(r#"{"location": {"latitude": 1}}"#), "name");
+        assert_eq!(
+            field_of(r#"{"name": "x", "location": {}}"#),
+            "location.latitude"
+        );
+        assert_eq!(
+            field_of(r#"{"name": "x", "location": {"latitude": "north"}}"#),
+            "location.latitude"
+        );
+        assert_eq!(field_of(r#"{"name": "#), "body");
+        assert_eq!(field_of("[]"), "body");
+    }
+
+    #[test]
+    fn page_math() {
+        let p = PageRequest { page: 3, limit: 20 };
+        assert_eq!(p.offset(), 40);
+        let page = p.wrap(Vec::<u8>::new(), 57);
+        assert_eq!(page.total_pages, 3);
+        assert_eq!(p.wrap(Vec::<u8>::new(), 0).total_pages, 0);
+        assert_eq!(p.wrap(Vec::<u8>::new(), 40).total_pages, 2);
+    }
+}

@@ -1,0 +1,75 @@
+//! Car rental backend: the application as a library, so tests and the binary start it alike.
+
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod openapi;
+pub mod ops;
+pub mod ports;
+pub mod startup;
+pub mod telemetry;
+
+#[cfg(feature = "auth")]
+pub mod auth;
+
+/// The parts of the application; `MODULES` picks which ones a process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Module {
+    Auth,
+    Cars,
+    Search,
+    Bookings,
+    Notifications,
+}
+
+impl Module {
+    pub const ALL: [Module; 5] = [
+        Module::Auth,
+        Module::Cars,
+        Module::Search,
+        Module::Bookings,
+        Module::Notifications,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Module::Auth => "auth",
+            Module::Cars => "cars",
+            Module::Search => "search",
+            Module::Bookings => "bookings",
+            Module::Notifications => "notifications",
+        }
+    }
+
+    /// Whether this binary was built with the module's Cargo feature.
+    pub fn compiled(self) -> bool {
+        match self {
+            Module::Auth => cfg!(feature = "auth"),
+            Module::Cars => cfg!(feature = "cars"),
+            Module::Search => cfg!(feature = "search"),
+            Module::Bookings => cfg!(feature = "bookings"),
+            Module::Notifications => cfg!(feature = "notifications"),
+        }
+    }
+
+    /// Every module this binary was built with.
+    pub fn all_compiled() -> Vec<Module> {
+        Module::ALL.into_iter().filter(|m| m.compiled()).collect()
+    }
+
+    pub fn parse(name: &str) -> Result<Module, String> {
+        let module = Module::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                format!("MODULES: unknown module {name:?} (expected auth, cars, search, bookings, notifications)")
+            })?;
+        if module.compiled() {
+            Ok(module)
+        } else {
+            Err(format!(
+                "MODULES names {name}, but this binary was built without the `{name}` feature"
+            ))
+        }
+    }
+}

@@ -1,0 +1,181 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use carrental::config::Settings;
+use carrental::db::Db;
+use carrental::startup::{shutdown_signal, Application};
+use carrental::telemetry;
+
+#[derive(Parser)]
+#[command(name = "carrental", version, about = "Car rental backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply, revert or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+    /// Print the OpenAPI document as JSON.
+    Openapi,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum MigrateAction {
+    /// Apply every pending migration (the default).
+    Run,
+    /// Revert the most recent migration.
+    Revert,
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Create an admin, or promote an existing account and set its password.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            eprintln!(
+                "{}",
+                text.lines().next().unwrap_or("error: invalid arguments")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    if let Command::Openapi = command {
+        println!("{}", carrental::openapi::document().to_pretty_json()?);
+        return Ok(());
+    }
+    let settings = Settings::load()?;
+    telemetry::init(&settings.log);
+    match command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            tracing::info!(port = app.port(), "listening");
+            app.run_until(shutdown_signal()).await?;
+        }
+        Command::Migrate { action } => {
+            migrate(settings, action.unwrap_or(MigrateAction::Run)).await?
+        }
+        Command::Admin {
+            action:
+                AdminAction::Create {
+                    email,
+                    password,
+                    name,
+                },
+        } => create_admin(settings, &email, &password, name.as_deref()).await?,
+        Command::Openapi => {}
+    }
+    Ok(())
+}
+
+async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let migrate_first = matches!(action, MigrateAction::Run);
+        let db = Db::connect(&settings.database, migrate_first)?;
+        let mut conn = db
+            .get()
+            .map_err(|_| anyhow::anyhow!("database unavailable"))?;
+        match action {
+            MigrateAction::Run => println!("migrations are up to date"),
+            MigrateAction::Revert => println!("reverted {}", conn.revert_last_migration()?),
+            MigrateAction::Status => {
+                for (name, applied) in conn.migration_status()? {
+                    println!("[{}] {name}", if applied { "x" } else { " " });
+                }
+            }
+        }
+        Ok(())
+    })
+    .await?
+}
+
+#[cfg(feature = "auth")]
+async fn create_admin(
+    settings: Settings,
+    email: &str,
+    password: &str,
+    name: Option<&str>,
+) -> anyhow::Result<()> {
+    use carrental::auth::model::{parse_name, Email, Password};
+    use carrental::auth::AuthService;
+    use carrental::http::auth::Jwt;
+    use carrental::telemetry::Metrics;
+
+    let invalid = |e: carrental::http::FieldError| anyhow::anyhow!("{}: {}", e.field, e.message);
+    let email = Email::parse(email).map_err(invalid)?;
+    let password = Password::parse(password).map_err(invalid)?;
+    let name = name.map(parse_name).transpose().map_err(invalid)?;
+    let service = tokio::task::spawn_blocking(move || -> anyhow::Result<AuthService> {
+        let db = Db::connect(&settings.database, true)?;
+        let jwt = actix_web::web::Data::new(Jwt::new(
+            &settings.auth.jwt_secret,
+            settings.auth.jwt_expiry,
+        ));
+        let metrics = actix_web::web::Data::new(Metrics::new()?);
+        AuthService::new(db, jwt, metrics, &settings.auth).map_err(|e| anyhow::anyhow!("{e}"))
+    })
+    .await??;
+    let (user, created) = service
+        .create_admin(email, password, name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let verb = if created { "created" } else { "promoted" };
+    println!("{verb} admin {} ({})", user.email, user.id);
+    Ok(())
+}
+
+#[cfg(not(feature = "auth"))]
+async fn create_admin(_: Settings, _: &str, _: &str, _: Option<&str>) -> anyhow::Result<()> {
+    anyhow::bail!("this binary was built without the auth feature")
+}

@@ -1,0 +1,181 @@
+//! The OpenAPI document, generated from the route annotations of the compiled modules, and
+//! the `/docs` page rendered from it on the server (no scripts, nothing fetched).
+
+use std::fmt::Write;
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::http::FieldError;
+
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    #[schema(example = "VALIDATION_ERROR")]
+    pub code: String,
+    pub message: String,
+    pub details: Option<Vec<FieldError>>,
+    pub request_id: String,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Car rental API", description = "Auth, cars, search, bookings and notifications."),
+    paths(crate::ops::health, crate::ops::ready),
+    components(schemas(ErrorBody, ErrorDetail, FieldError, crate::ops::Health, crate::ops::Readiness)),
+    modifiers(&BearerAuth),
+    tags((name = "operations", description = "Health and readiness"))
+)]
+struct BaseApi;
+
+pub fn document() -> Document {
+    #[allow(unused_mut)]
+    let mut doc = BaseApi::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    #[cfg(feature = "auth")]
+    doc.merge(crate::auth::AuthApi::openapi());
+    doc
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn ref_name<T>(r: &RefOr<T>) -> Option<String> {
+    match r {
+        RefOr::Ref(r) => r.ref_location.rsplit('/').next().map(str::to_owned),
+        RefOr::T(_) => None,
+    }
+}
+
+/// A readable page of the document: every operation with its parameters and answers.
+pub fn render_docs(doc: &Document) -> String {
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <style>body{{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}\
+         .op{{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:1em 0}}\
+         .m{{font-weight:bold;text-transform:uppercase;display:inline-block;width:4.5em}}\
+         code{{background:#f4f4f4;padding:0 .2em}}td{{padding:0 1em 0 0;vertical-align:top}}</style>\
+         </head><body><h1>{title} <small>{version}</small></h1><p>{desc}</p>\
+         <p>The machine-readable document is at <a href=\"/openapi.json\">/openapi.json</a>.</p>",
+        title = escape(&doc.info.title),
+        version = escape(&doc.info.version),
+        desc = escape(doc.info.description.as_deref().unwrap_or("")),
+    );
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("get", &item.get),
+            ("post", &item.post),
+            ("put", &item.put),
+            ("patch", &item.patch),
+            ("delete", &item.delete),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            let _ = write!(
+                html,
+                "<div class=\"op\"><p><span class=\"m\">{method}</span><code>{}</code> {}</p>",
+                escape(path),
+                escape(op.summary.as_deref().unwrap_or(""))
+            );
+            if op.security.is_some() {
+                html.push_str(
+                    "<p>Needs <code>Authorization: Bearer &lt;access token&gt;</code>.</p>",
+                );
+            }
+            if let Some(params) = op.parameters.as_ref().filter(|p| !p.is_empty()) {
+                html.push_str("<p>Parameters:</p><table>");
+                for p in params {
+                    let _ = write!(
+                        html,
+                        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                        escape(&p.name),
+                        serde_json::to_value(&p.parameter_in)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        escape(p.description.as_deref().unwrap_or(""))
+                    );
+                }
+                html.push_str("</table>");
+            }
+            if let Some(body) = &op.request_body {
+                let schema = body
+                    .content
+                    .values()
+                    .find_map(|c| c.schema.as_ref().and_then(ref_name))
+                    .unwrap_or_else(|| "JSON".into());
+                let _ = write!(html, "<p>Body: <code>{}</code></p>", escape(&schema));
+            }
+            html.push_str("<p>Answers:</p><table>");
+            for (status, response) in &op.responses.responses {
+                let (desc, schema) = match response {
+                    RefOr::T(r) => (
+                        r.description.clone(),
+                        r.content
+                            .values()
+                            .find_map(|c| c.schema.as_ref().and_then(ref_name)),
+                    ),
+                    RefOr::Ref(r) => (r.ref_location.clone(), None),
+                };
+                let _ = write!(
+                    html,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(status),
+                    escape(&desc),
+                    schema
+                        .map(|s| format!("<code>{}</code>", escape(&s)))
+                        .unwrap_or_default()
+                );
+            }
+            html.push_str("</table></div>");
+        }
+    }
+    if let Some(components) = &doc.components {
+        html.push_str("<h2>Schemas</h2>");
+        for (name, schema) in &components.schemas {
+            let json = serde_json::to_string_pretty(schema).unwrap_or_default();
+            let _ = write!(
+                html,
+                "<h3 id=\"{n}\">{n}</h3><pre>{}</pre>",
+                escape(&json),
+                n = escape(name)
+            );
+        }
+    }
+    html.push_str("</body></html>");
+    html
+}
+
+/// `/docs` needs inline styles and nothing else.
+pub const DOCS_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";

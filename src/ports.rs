@@ -1,0 +1,137 @@
+//! The traits between modules. A module reaches another only through these; each has an
+//! in-process implementation in the owning module. Where the owning module is not served by
+//! this process, [`NotServed`] answers 503 for it.
+//!
+//! Methods take the caller's connection so that an in-process implementation works inside
+//! the caller's transaction (a booking and its confirmation email commit together).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::DbConn;
+use crate::http::ApiError;
+use crate::Module;
+
+/// What other modules may know of a car.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub images: Vec<String>,
+    /// Hundredths of the currency's major unit.
+    pub price_per_day_minor: i64,
+    pub currency: String,
+    pub is_active: bool,
+    pub deleted: bool,
+}
+
+/// Cars, as bookings and search need them.
+pub trait CarCatalog: Send + Sync {
+    /// The car, deleted or not; `None` when no such car ever existed.
+    fn car(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
+    /// Several cars at once, for list pages.
+    fn cars(&self, conn: &mut DbConn, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError>;
+}
+
+/// Which cars are taken when, answered by bookings.
+pub trait Availability: Send + Sync {
+    /// Cars with a non-cancelled booking overlapping the half-open window `[from, to)`.
+    fn busy_cars(
+        &self,
+        conn: &mut DbConn,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, ApiError>;
+    /// Whether the car has a confirmed or active booking that has not ended by `now`.
+    fn has_upcoming_booking(
+        &self,
+        conn: &mut DbConn,
+        car_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ApiError>;
+}
+
+/// A message another module wants sent.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage {
+    pub user_id: Uuid,
+    pub kind: &'static str,
+    pub recipient: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Queues messages; notifications delivers them.
+pub trait Notifier: Send + Sync {
+    /// Writes the message within the caller's transaction.
+    fn queue(&self, conn: &mut DbConn, message: OutgoingMessage) -> Result<(), ApiError>;
+}
+
+/// Hears that a car changed, so search can follow.
+pub trait SearchIndexer: Send + Sync {
+    /// Records the change within the caller's transaction.
+    fn car_changed(&self, conn: &mut DbConn, car_id: Uuid) -> Result<(), ApiError>;
+}
+
+/// Stands in for a module this process does not serve.
+pub struct NotServed(pub Module);
+
+impl NotServed {
+    fn fail<T>(&self) -> Result<T, ApiError> {
+        tracing::warn!(module = self.0.name(), "module not served by this process");
+        Err(ApiError::Unavailable)
+    }
+}
+
+impl CarCatalog for NotServed {
+    fn car(&self, _: &mut DbConn, _: Uuid) -> Result<Option<CarSummary>, ApiError> {
+        self.fail()
+    }
+    fn cars(&self, _: &mut DbConn, _: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError> {
+        self.fail()
+    }
+}
+
+impl Availability for NotServed {
+    fn busy_cars(
+        &self,
+        _: &mut DbConn,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        self.fail()
+    }
+    fn has_upcoming_booking(
+        &self,
+        _: &mut DbConn,
+        _: Uuid,
+        _: DateTime<Utc>,
+    ) -> Result<bool, ApiError> {
+        self.fail()
+    }
+}
+
+impl Notifier for NotServed {
+    fn queue(&self, _: &mut DbConn, _: OutgoingMessage) -> Result<(), ApiError> {
+        self.fail()
+    }
+}
+
+impl SearchIndexer for NotServed {
+    fn car_changed(&self, _: &mut DbConn, _: Uuid) -> Result<(), ApiError> {
+        self.fail()
+    }
+}
+
+/// The implementations this process uses.
+#[derive(Clone)]
+pub struct Ports {
+    pub catalog: Arc<dyn CarCatalog>,
+    pub availability: Arc<dyn Availability>,
+    pub notifier: Arc<dyn Notifier>,
+    pub indexer: Arc<dyn SearchIndexer>,
+}

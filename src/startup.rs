@@ -1,0 +1,232 @@
+//! Builds the application from settings: database, middleware, the modules this process
+//! serves; runs it until told to stop, then drains in-flight requests.
+
+use std::future::Future;
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::{header, Method};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::{AppEnv, Settings};
+use crate::db::Db;
+use crate::http::auth::Jwt;
+use crate::http::middleware::{self, X_REQUEST_ID};
+use crate::http::ApiError;
+use crate::ops::{self, Process};
+use crate::telemetry::{Metrics, RequestSpan};
+#[allow(unused_imports)]
+use crate::Module;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    process: web::Data<Process>,
+    db: Db,
+}
+
+/// The services every module may use, shared by all workers.
+#[derive(Clone)]
+struct Shared {
+    settings: Settings,
+    db: web::Data<Db>,
+    jwt: web::Data<Jwt>,
+    metrics: web::Data<Metrics>,
+    process: web::Data<Process>,
+    #[cfg(feature = "auth")]
+    auth: Option<web::Data<crate::auth::AuthService>>,
+}
+
+impl Application {
+    /// Connects (and migrates, unless disabled), binds the port and prepares the server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let db_settings = settings.database.clone();
+        let db = tokio::task::spawn_blocking(move || {
+            Db::connect(&db_settings, db_settings.migrate_on_start)
+        })
+        .await??;
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {}:{}: {e}",
+                    settings.server.host,
+                    settings.server.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+
+        let metrics = web::Data::new(Metrics::new()?);
+        let jwt = web::Data::new(Jwt::new(
+            &settings.auth.jwt_secret,
+            settings.auth.jwt_expiry,
+        ));
+        let process = web::Data::new(Process::new(
+            settings.modules.clone(),
+            settings.http.metrics_token.clone(),
+        ));
+        #[cfg(feature = "auth")]
+        let auth = if settings.serves(Module::Auth) {
+            let (db, jwt, metrics, auth_settings) = (
+                db.clone(),
+                jwt.clone(),
+                metrics.clone(),
+                settings.auth.clone(),
+            );
+            Some(web::Data::new(
+                tokio::task::spawn_blocking(move || {
+                    crate::auth::AuthService::new(db, jwt, metrics, &auth_settings)
+                })
+                .await??,
+            ))
+        } else {
+            None
+        };
+
+        let shared = Shared {
+            settings: settings.clone(),
+            db: web::Data::new(db.clone()),
+            jwt,
+            metrics,
+            process: process.clone(),
+            #[cfg(feature = "auth")]
+            auth,
+        };
+        let mut server = HttpServer::new(move || {
+            let s = shared.clone();
+            App::new()
+                .app_data(s.db.clone())
+                .app_data(s.jwt.clone())
+                .app_data(s.metrics.clone())
+                .app_data(s.process.clone())
+                .app_data(web::PayloadConfig::new(s.settings.server.body_limit))
+                .wrap(from_fn(middleware::metrics))
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(cors(&s.settings.http.frontend_url))
+                .wrap(from_fn(middleware::request_id))
+                .wrap(middleware::security_headers(
+                    s.settings.env == AppEnv::Production,
+                ))
+                .configure(ops::routes)
+                .configure(|cfg| s.modules(cfg))
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        .disable_signals();
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+            process,
+            db,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Serves until `shutdown` resolves, then stops taking connections, reports not-ready,
+    /// finishes the requests in flight and returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let process = self.process.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining requests in flight");
+            process.begin_shutdown();
+            handle.stop(true).await;
+        });
+        self.server.await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Registers the routes of every module this process serves.
+    fn modules(&self, cfg: &mut web::ServiceConfig) {
+        #[cfg(feature = "auth")]
+        if let Some(auth) = &self.auth {
+            cfg.app_data(auth.clone());
+            crate::auth::routes(cfg);
+        }
+        let _ = cfg;
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+            X_REQUEST_ID,
+        ])
+        .expose_headers([
+            X_REQUEST_ID,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("ratelimit"),
+            header::HeaderName::from_static("ratelimit-policy"),
+            header::HeaderName::from_static("ratelimit-limit"),
+            header::HeaderName::from_static("ratelimit-remaining"),
+            header::HeaderName::from_static("ratelimit-reset"),
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin.trim_end_matches('/'))
+        };
+    }
+    cors
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,262 @@
+//! Starts the real application in-process on a random port over a throwaway database.
+
+use std::collections::HashMap;
+
+use carrental::config::Settings;
+use carrental::startup::Application;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "Secret123";
+/// The test environment's JWT secret (config/default.toml), for crafting tokens.
+pub const JWT_SECRET: &str = "dev-jwt-secret-change-me";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs the test body once on SQLite and once on PostgreSQL, as `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! db_test {
+    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            async fn run($backend: $crate::helpers::Backend) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run($crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+pub fn postgres_base_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    pg: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub fn new(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                TestDatabase {
+                    url,
+                    pg: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let base = postgres_base_url();
+                let name = format!("carrental_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(&base).unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is not reachable at {base} ({e}). Run scripts/test.sh, \
+                         which starts one, or set TEST_DATABASE_URL."
+                    )
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let mut url = url::Url::parse(&base).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                TestDatabase {
+                    url: url.to_string(),
+                    pg: Some((base, name)),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// Runs SQL as the server's superuser against the server holding this database.
+    pub fn admin_sql(&self, sql: &str) {
+        let (base, _) = self.pg.as_ref().expect("PostgreSQL only");
+        let mut admin = PgConnection::establish(base).expect("admin connection");
+        diesel::sql_query(sql).execute(&mut admin).expect(sql);
+    }
+
+    pub fn pg_name(&self) -> &str {
+        &self.pg.as_ref().expect("PostgreSQL only").1
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((base, name)) = &self.pg {
+            if let Ok(mut admin) = PgConnection::establish(base) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Settings as the test environment has them, plus `overrides` (flat names or `APP__…`).
+pub fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("APP_ENV", "test"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("APP__SERVER__WORKERS", "2"),
+        ("APP__SERVER__SHUTDOWN_TIMEOUT", "5s"),
+        ("APP__DATABASE__POOL_SIZE", "8"),
+        ("APP__DATABASE__CONNECT_TIMEOUT", "3s"),
+        ("APP__DATABASE__CONNECT_RETRIES", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vars.insert(
+        "APP_CONFIG_DIR".into(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config").into(),
+    );
+    vars.insert("DATABASE_URL".into(), db_url.to_owned());
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Settings::from_vars(vars).expect("test settings")
+}
+
+pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+    let db = TestDatabase::new(backend);
+    let settings = test_settings(&db.url, overrides);
+    carrental::telemetry::init(&settings.log);
+    let app = Application::build(settings)
+        .await
+        .expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        self.send(reqwest::Method::POST, path, body, token).await
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Signs up `email` with the standard password; returns the signup answer.
+    pub async fn signup(&self, email: &str) -> Value {
+        let res = self
+            .post(
+                "/auth/signup",
+                &json!({"email": email, "password": PASSWORD, "name": "Test"}),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "signup {email}");
+        res.json().await.expect("json")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/auth/login",
+            &json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+}
+
+pub fn token_of(body: &Value) -> String {
+    body["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_owned()
+}
+
+/// Asserts the error body of API.md and returns it.
+pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("X-Request-ID on an error");
+    let body: Value = res.json().await.expect("error body is JSON");
+    assert_eq!(body["error"]["code"], code, "code in {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["error"]["requestId"], request_id.as_str(), "{body}");
+    body
+}
+
+/// The `field`s of a 400's details.
+pub async fn validation_fields(res: Response) -> Vec<String> {
+    let body = assert_error(res, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    body["error"]["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| d["field"].as_str().expect("field").to_owned())
+        .collect()
+}

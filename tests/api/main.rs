@@ -1,0 +1,7 @@
+//! Black-box API tests over real HTTP. Each test runs on SQLite and on PostgreSQL.
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod operations;

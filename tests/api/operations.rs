@@ -1,0 +1,373 @@
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+db_test! {
+    async fn health_reports_version_uptime_and_modules(backend) {
+        let app = spawn_app(backend).await;
+        let res = app.get("/health", None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+        assert!(body["uptimeSeconds"].is_u64());
+        assert_eq!(body["modules"], json!(["auth", "cars", "search", "bookings", "notifications"]));
+
+        let app = spawn_app_with(backend, &[("MODULES", "auth")]).await;
+        let body: Value = app.get("/health", None).await.json().await.unwrap();
+        assert_eq!(body["modules"], json!(["auth"]));
+    }
+}
+
+db_test! {
+    async fn ready_checks_the_database(backend) {
+        let app = spawn_app(backend).await;
+        let res = app.get("/health/ready", None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], "ready");
+        assert_eq!(body["checks"]["database"]["status"], "up");
+        assert!(body["checks"]["database"]["latencyMs"].is_u64());
+    }
+}
+
+db_test! {
+    async fn every_answer_has_a_request_id(backend) {
+        let app = spawn_app(backend).await;
+        let id_of = |res: &reqwest::Response| res.headers()["x-request-id"].to_str().unwrap().to_owned();
+
+        let res = app.client.get(app.url("/health")).header("X-Request-ID", "client-id-42").send().await.unwrap();
+        assert_eq!(id_of(&res), "client-id-42");
+
+        let res = app.get("/health", None).await;
+        let generated = id_of(&res);
+        assert!(uuid::Uuid::parse_str(&generated).is_ok());
+
+        for bad in ["a".repeat(129), "has space".to_owned()] {
+            let res = app.client.get(app.url("/health")).header("X-Request-ID", &bad).send().await.unwrap();
+            assert_ne!(id_of(&res), bad);
+            assert!(uuid::Uuid::parse_str(&id_of(&res)).is_ok());
+        }
+
+        let res = app.client.get(app.url("/nowhere")).header("X-Request-ID", "trace-me").send().await.unwrap();
+        let body = assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+        assert_eq!(body["error"]["requestId"], "trace-me");
+    }
+}
+
+db_test! {
+    async fn framework_errors_use_the_error_body(backend) {
+        let app = spawn_app(backend).await;
+        assert_error(app.get("/no/such/route", None).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+        assert_error(app.get("/auth/signup", None).await, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
+        assert_error(app.send(Method::DELETE, "/health", &json!({}), None).await, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
+
+        let res = app.client.post(app.url("/auth/signup")).header("Content-Type", "application/json").body("{\"email\": ").send().await.unwrap();
+        let body = assert_error(res, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+        assert_eq!(body["error"]["details"][0]["field"], "body");
+
+        let res = app.client.post(app.url("/auth/signup")).header("Content-Type", "text/plain").body("hello").send().await.unwrap();
+        assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE").await;
+        let res = app.client.post(app.url("/auth/login")).body("{}").send().await.unwrap();
+        assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE").await;
+
+        let big = json!({"email": "a@b.io", "password": "x".repeat(70 * 1024)});
+        assert_error(app.post("/auth/signup", &big, None).await, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
+
+        let res = app.client.post(app.url("/auth/login")).header("Content-Type", "application/json; charset=utf-8").body(r#"{"email":"a@b.io","password":"Secret123"}"#).send().await.unwrap();
+        assert_error(res, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
+    }
+}
+
+db_test! {
+    async fn security_headers_on_every_answer(backend) {
+        let app = spawn_app(backend).await;
+        for path in ["/health", "/nowhere", "/auth/me"] {
+            let res = app.get(path, None).await;
+            let h = res.headers();
+            assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(h["x-frame-options"], "DENY");
+            assert_eq!(h["referrer-policy"], "no-referrer");
+            assert_eq!(h["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+            assert!(h.get("strict-transport-security").is_none(), "no HSTS outside production");
+        }
+    }
+}
+
+db_test! {
+    async fn cors_allows_only_listed_origins(backend) {
+        let app = spawn_app_with(backend, &[("FRONTEND_URL", "https://app.example.com,https://admin.example.com")]).await;
+        let preflight = |origin: &'static str| {
+            app.client
+                .request(Method::OPTIONS, app.url("/auth/login"))
+                .header("Origin", origin)
+                .header("Access-Control-Request-Method", "POST")
+                .header("Access-Control-Request-Headers", "content-type")
+                .send()
+        };
+        let res = preflight("https://admin.example.com").await.unwrap();
+        assert_eq!(res.headers()["access-control-allow-origin"], "https://admin.example.com");
+        let res = preflight("https://evil.example.com").await.unwrap();
+        assert!(res.headers().get("access-control-allow-origin").is_none());
+        let res = app.client.get(app.url("/health")).header("Origin", "https://app.example.com").send().await.unwrap();
+        assert_eq!(res.headers()["access-control-allow-origin"], "https://app.example.com");
+    }
+}
+
+db_test! {
+    async fn metrics_label_routes_by_template_and_count_business(backend) {
+        let app = spawn_app(backend).await;
+        app.signup("ada@example.com").await;
+        app.login("ada@example.com", PASSWORD).await;
+        app.login("ada@example.com", "Wrong1234").await;
+        app.get("/some/random/path", None).await;
+        let res = app.get("/metrics", None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        let text = res.text().await.unwrap();
+        assert!(text.contains(r#"http_requests_total{method="POST",route="/auth/signup",status="201"} 1"#), "{text}");
+        assert!(text.contains(r#"route="unmatched""#), "{text}");
+        assert!(!text.contains("/some/random/path"));
+        assert!(text.contains(r#"http_request_duration_seconds_bucket{method="POST",route="/auth/login""#));
+        assert!(text.contains("carrental_signups_total 1"));
+        assert!(text.contains(r#"carrental_logins_total{result="success"} 1"#));
+        assert!(text.contains(r#"carrental_logins_total{result="failure"} 1"#));
+    }
+}
+
+db_test! {
+    async fn metrics_token_is_required_when_set(backend) {
+        let app = spawn_app_with(backend, &[("METRICS_TOKEN", "scrape-me")]).await;
+        assert_error(app.get("/metrics", None).await, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
+        assert_error(app.get("/metrics", Some("wrong")).await, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
+        assert_eq!(app.get("/metrics", Some("scrape-me")).await.status(), StatusCode::OK);
+    }
+}
+
+db_test! {
+    async fn openapi_covers_every_route_and_docs_render(backend) {
+        let app = spawn_app(backend).await;
+        let res = app.get("/openapi.json", None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let doc: Value = res.json().await.unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let expected = [
+            ("/auth/signup", "post"), ("/auth/login", "post"), ("/auth/refresh", "post"),
+            ("/auth/logout", "post"), ("/auth/me", "get"), ("/health", "get"), ("/health/ready", "get"),
+        ];
+        for (path, method) in expected {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
+        }
+        assert!(doc["paths"].get("/metrics").is_none());
+
+        let res = app.get("/docs", None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("style-src 'unsafe-inline'") && !csp.contains("script-src"), "{csp}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("/auth/signup") && html.contains("TokenPair"));
+        assert!(!html.contains("<script"), "the page needs nothing fetched or run");
+    }
+}
+
+/// PostgreSQL goes away under a running server and comes back: requests answer 503 in
+/// between and recover without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_is_503_and_recovers_postgres() {
+    let app = spawn_app_with(
+        Backend::Postgres,
+        &[("APP__DATABASE__CONNECT_TIMEOUT", "1s")],
+    )
+    .await;
+    let token = token_of(&app.signup("ada@example.com").await);
+    assert_eq!(
+        app.get("/auth/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+
+    let name = app.db.pg_name().to_owned();
+    app.db
+        .admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
+    app.db.admin_sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ));
+
+    assert_error(
+        app.get("/auth/me", Some(&token)).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    let res = app.get("/health/ready", None).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["database"]["status"], "down");
+    assert_eq!(
+        app.get("/health", None).await.status(),
+        StatusCode::OK,
+        "liveness needs no database"
+    );
+
+    app.db
+        .admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
+    let mut recovered = false;
+    for _ in 0..40 {
+        if app.get("/auth/me", Some(&token)).await.status() == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "requests recover by themselves");
+    assert_eq!(
+        app.get("/health/ready", None).await.status(),
+        StatusCode::OK
+    );
+}
+
+fn binary() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_carrental"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        );
+    cmd
+}
+
+fn one_line_error(out: &std::process::Output) -> String {
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    // Log lines may come before it; the failure itself is one line.
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    errors[0].to_owned()
+}
+
+#[test]
+fn production_refuses_weak_or_missing_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/x.db", dir.path().display());
+    let out = binary()
+        .env("APP_ENV", "production")
+        .env("DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert!(one_line_error(&out).contains("JWT_SECRET"));
+    let out = binary()
+        .env("APP_ENV", "production")
+        .env("DATABASE_URL", &db)
+        .env("JWT_SECRET", "0123456789abcdef0123456789abcdef")
+        .env("REFRESH_SECRET", "dev-refresh-secret-change-me")
+        .output()
+        .unwrap();
+    assert!(one_line_error(&out).contains("REFRESH_SECRET"));
+}
+
+#[test]
+fn unreachable_database_at_start_is_one_clear_line() {
+    let out = binary()
+        .env("APP_ENV", "test")
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres:hunter2@127.0.0.1:1/none",
+        )
+        .env("APP__DATABASE__CONNECT_RETRIES", "2")
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("database unreachable") && err.contains("after 2 attempts"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "password leaked: {err}");
+}
+
+#[test]
+fn command_line_errors_are_one_line() {
+    let out = binary().arg("frobnicate").output().unwrap();
+    one_line_error(&out);
+    let out = binary()
+        .env("DATABASE_URL", "mysql://x")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(one_line_error(&out).contains("DATABASE_URL"));
+    let out = binary().arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["paths"]["/auth/login"].is_object());
+}
+
+db_test! {
+    async fn migrate_command_runs_reverts_and_reports(backend) {
+        let db = TestDatabase::new(backend);
+        let run = |args: &[&str]| binary().env("APP_ENV", "test").env("DATABASE_URL", &db.url).args(args).output().unwrap();
+        let out = run(&["migrate"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let status = String::from_utf8_lossy(&run(&["migrate", "status"]).stdout).to_string();
+        assert!(status.lines().count() >= 1 && status.lines().all(|l| l.starts_with("[x]")), "{status}");
+        // Every migration has a working down: revert them all, then apply again.
+        for _ in 0..status.lines().count() {
+            let out = run(&["migrate", "revert"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let status = String::from_utf8_lossy(&run(&["migrate", "status"]).stdout).to_string();
+        assert!(status.lines().all(|l| l.starts_with("[ ]")), "{status}");
+        assert!(run(&["migrate", "run"]).status.success());
+    }
+}
+
+/// SIGTERM: stop taking connections, finish what is in flight, exit 0.
+#[test]
+fn sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = binary()
+        .env("APP_ENV", "test")
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/x.db", dir.path().display()),
+        )
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/health");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "server did not start at {url}");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        child.try_wait().unwrap()
+    });
+    match exit {
+        Some(code) => assert!(code.success(), "exit {code:?}"),
+        None => {
+            let _ = child.kill();
+            panic!("server did not stop within 10 s of SIGTERM");
+        }
+    }
+}

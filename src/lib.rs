@@ -3,6 +3,7 @@
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod money;
 pub mod openapi;
 pub mod ops;
 pub mod ports;
@@ -11,6 +12,10 @@ pub mod telemetry;
 
 #[cfg(feature = "auth")]
 pub mod auth;
+#[cfg(feature = "bookings")]
+pub mod bookings;
+#[cfg(feature = "cars")]
+pub mod cars;
 
 /// The parts of the application; `MODULES` picks which ones a process serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

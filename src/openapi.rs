@@ -59,6 +59,10 @@ pub fn document() -> Document {
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     #[cfg(feature = "auth")]
     doc.merge(crate::auth::AuthApi::openapi());
+    #[cfg(feature = "cars")]
+    doc.merge(crate::cars::CarsApi::openapi());
+    #[cfg(feature = "bookings")]
+    doc.merge(crate::bookings::BookingsApi::openapi());
     doc
 }
 

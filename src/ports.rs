@@ -15,6 +15,9 @@ use crate::db::DbConn;
 use crate::http::ApiError;
 use crate::Module;
 
+/// A half-open `[start, end)` time interval.
+pub type Interval = (DateTime<Utc>, DateTime<Utc>);
+
 /// What other modules may know of a car.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CarSummary {
@@ -32,6 +35,9 @@ pub struct CarSummary {
 pub trait CarCatalog: Send + Sync {
     /// The car, deleted or not; `None` when no such car ever existed.
     fn car(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
+    /// The car for a booking about to be written in the caller's transaction: also keeps it
+    /// from being deleted until that transaction ends.
+    fn car_for_booking(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
     /// Several cars at once, for list pages.
     fn cars(&self, conn: &mut DbConn, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError>;
 }
@@ -45,6 +51,14 @@ pub trait Availability: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, ApiError>;
+    /// Non-cancelled bookings of one car overlapping `[from, to)`, unclipped, in start order.
+    fn busy_intervals(
+        &self,
+        conn: &mut DbConn,
+        car_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Interval>, ApiError>;
     /// Whether the car has a confirmed or active booking that has not ended by `now`.
     fn has_upcoming_booking(
         &self,
@@ -91,6 +105,9 @@ impl CarCatalog for NotServed {
     fn car(&self, _: &mut DbConn, _: Uuid) -> Result<Option<CarSummary>, ApiError> {
         self.fail()
     }
+    fn car_for_booking(&self, _: &mut DbConn, _: Uuid) -> Result<Option<CarSummary>, ApiError> {
+        self.fail()
+    }
     fn cars(&self, _: &mut DbConn, _: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError> {
         self.fail()
     }
@@ -103,6 +120,15 @@ impl Availability for NotServed {
         _: DateTime<Utc>,
         _: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, ApiError> {
+        self.fail()
+    }
+    fn busy_intervals(
+        &self,
+        _: &mut DbConn,
+        _: Uuid,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<Interval>, ApiError> {
         self.fail()
     }
     fn has_upcoming_booking(

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -17,8 +18,8 @@ use crate::http::auth::Jwt;
 use crate::http::middleware::{self, X_REQUEST_ID};
 use crate::http::ApiError;
 use crate::ops::{self, Process};
+use crate::ports::{NotServed, Ports};
 use crate::telemetry::{Metrics, RequestSpan};
-#[allow(unused_imports)]
 use crate::Module;
 
 pub struct Application {
@@ -38,6 +39,32 @@ struct Shared {
     process: web::Data<Process>,
     #[cfg(feature = "auth")]
     auth: Option<web::Data<crate::auth::AuthService>>,
+    #[cfg(feature = "cars")]
+    cars: Option<web::Data<crate::cars::CarsService>>,
+    #[cfg(feature = "bookings")]
+    bookings: Option<web::Data<crate::bookings::BookingsService>>,
+}
+
+/// The in-process implementation of each port whose module this process serves.
+fn ports(settings: &Settings) -> Ports {
+    let serves = |m: Module| settings.serves(m);
+    #[allow(unused_mut)]
+    let mut ports = Ports {
+        catalog: Arc::new(NotServed(Module::Cars)),
+        availability: Arc::new(NotServed(Module::Bookings)),
+        notifier: Arc::new(NotServed(Module::Notifications)),
+        indexer: Arc::new(NotServed(Module::Search)),
+    };
+    #[cfg(feature = "cars")]
+    if serves(Module::Cars) {
+        ports.catalog = Arc::new(crate::cars::Catalog);
+    }
+    #[cfg(feature = "bookings")]
+    if serves(Module::Bookings) {
+        ports.availability = Arc::new(crate::bookings::Schedule);
+    }
+    let _ = serves;
+    ports
 }
 
 impl Application {
@@ -85,14 +112,28 @@ impl Application {
             None
         };
 
+        let ports = ports(&settings);
+        let serve = |m: Module| settings.serves(m);
+        let _ = (&ports, serve);
         let shared = Shared {
             settings: settings.clone(),
             db: web::Data::new(db.clone()),
             jwt,
-            metrics,
+            metrics: metrics.clone(),
             process: process.clone(),
             #[cfg(feature = "auth")]
             auth,
+            #[cfg(feature = "cars")]
+            cars: serve(Module::Cars)
+                .then(|| web::Data::new(crate::cars::CarsService::new(db.clone(), ports.clone()))),
+            #[cfg(feature = "bookings")]
+            bookings: serve(Module::Bookings).then(|| {
+                web::Data::new(crate::bookings::BookingsService::new(
+                    db.clone(),
+                    ports.clone(),
+                    metrics.clone(),
+                ))
+            }),
         };
         let mut server = HttpServer::new(move || {
             let s = shared.clone();
@@ -162,6 +203,16 @@ impl Shared {
         if let Some(auth) = &self.auth {
             cfg.app_data(auth.clone());
             crate::auth::routes(cfg);
+        }
+        #[cfg(feature = "cars")]
+        if let Some(cars) = &self.cars {
+            cfg.app_data(cars.clone());
+            crate::cars::routes(cfg);
+        }
+        #[cfg(feature = "bookings")]
+        if let Some(bookings) = &self.bookings {
+            cfg.app_data(bookings.clone());
+            crate::bookings::routes(cfg);
         }
         let _ = cfg;
     }

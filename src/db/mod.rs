@@ -150,6 +150,23 @@ use diesel::migration::{Migration, MigrationSource};
 #[error("migration failed: {0}")]
 pub struct MigrationError(String);
 
+/// Locks one row (by `id`) until the transaction ends: `FOR UPDATE` when `exclusive`, else
+/// `FOR SHARE`. On SQLite there is nothing to do: a write transaction holds the database.
+pub fn lock_row(
+    conn: &mut DbConn,
+    table: &'static str,
+    id: &str,
+    exclusive: bool,
+) -> QueryResult<()> {
+    if conn.backend() == Backend::Postgres {
+        let mode = if exclusive { "UPDATE" } else { "SHARE" };
+        diesel::sql_query(format!("SELECT 1 FROM {table} WHERE id = $1 FOR {mode}"))
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Where the data lives, parsed from `DATABASE_URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbUrl {

@@ -25,5 +25,65 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cars (id) {
+        id -> Text,
+        name -> Text,
+        brand -> Text,
+        brand_key -> Text,
+        model -> Text,
+        year -> Integer,
+        fuel_type -> Text,
+        transmission -> Text,
+        seats -> Integer,
+        price_per_day -> BigInt,
+        currency -> Text,
+        images -> Text,
+        features -> Text,
+        latitude -> Double,
+        longitude -> Double,
+        address -> Text,
+        city -> Text,
+        city_key -> Text,
+        state -> Nullable<Text>,
+        country -> Text,
+        postal_code -> Nullable<Text>,
+        is_active -> Bool,
+        deleted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bookings (id) {
+        id -> Text,
+        user_id -> Text,
+        car_id -> Text,
+        pickup_time -> Timestamp,
+        dropoff_time -> Timestamp,
+        days -> Integer,
+        total_price -> BigInt,
+        currency -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
+        picked_up_at -> Nullable<Timestamp>,
+        returned_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status_code -> Nullable<Integer>,
+        response -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens);

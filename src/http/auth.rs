@@ -130,6 +130,20 @@ impl FromRequest for AuthUser {
     }
 }
 
+/// The caller when a valid token came with the request; on public routes a missing or bad
+/// token just means an anonymous caller.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeUser(pub Option<AuthUser>);
+
+impl FromRequest for MaybeUser {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(MaybeUser(AuthUser::from_req(req).ok())))
+    }
+}
+
 /// An authenticated admin; a customer gets 403.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminUser(pub AuthUser);

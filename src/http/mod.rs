@@ -72,7 +72,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    from_json_with(&mut serde_json::Deserializer::from_slice(bytes))
+}
+
+/// Reads a typed body out of an already parsed JSON value, with the same errors.
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    from_json_with(value)
+}
+
+fn from_json_with<'de, T, D>(de: D) -> Result<T, ApiError>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+{
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -201,6 +213,38 @@ pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
     } else {
         Err(ApiError::Validation(errors))
     }
+}
+
+/// Enum input is accepted in any letter case and stored in lower case.
+pub trait Choice: Sized + Copy + 'static {
+    const ALL: &'static [(&'static str, Self)];
+
+    fn parse(s: &str) -> Result<Self, String> {
+        let lower = s.trim().to_ascii_lowercase();
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == lower)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+                format!("must be one of {}", names.join(", "))
+            })
+    }
+
+    fn name(self) -> &'static str;
+}
+
+/// An RFC 3339 time in any offset, as UTC at the millisecond precision stored. A `+` that
+/// arrived unencoded in a query string reads as a space, so a space is taken for `+`.
+pub fn parse_time(field: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>, FieldError> {
+    chrono::DateTime::parse_from_rfc3339(&raw.trim().replace(' ', "+"))
+        .map(|t| crate::db::truncate(t.with_timezone(&chrono::Utc)))
+        .map_err(|_| {
+            FieldError::new(
+                field,
+                "must be an RFC 3339 time, such as 2026-02-10T10:00:00Z",
+            )
+        })
 }
 
 /// A path id: anything that is not a UUID names no resource, so it is a 404.

@@ -4,11 +4,14 @@ use std::collections::HashMap;
 
 use carrental::config::Settings;
 use carrental::startup::Application;
+use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 pub const PASSWORD: &str = "Secret123";
+/// Listed in ADMIN_EMAILS for every test app.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// The test environment's JWT secret (config/default.toml), for crafting tokens.
 pub const JWT_SECRET: &str = "dev-jwt-secret-change-me";
 
@@ -134,6 +137,7 @@ pub fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
         ("APP__DATABASE__POOL_SIZE", "8"),
         ("APP__DATABASE__CONNECT_TIMEOUT", "3s"),
         ("APP__DATABASE__CONNECT_RETRIES", "2"),
+        ("ADMIN_EMAILS", ADMIN_EMAIL),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -212,6 +216,42 @@ impl TestApp {
         res.json().await.expect("json")
     }
 
+    /// An access token for a new customer.
+    pub async fn customer_token(&self) -> String {
+        let email = format!("c{}@example.com", uuid::Uuid::new_v4().simple());
+        token_of(&self.signup(&email).await)
+    }
+
+    /// An access token for the admin (signed up on first use).
+    pub async fn admin_token(&self) -> String {
+        let res = self.login(ADMIN_EMAIL, PASSWORD).await;
+        if res.status() == StatusCode::OK {
+            return token_of(&res.json().await.expect("json"));
+        }
+        token_of(&self.signup(ADMIN_EMAIL).await)
+    }
+
+    /// Creates a car from [`car_body`] with `changes` merged in; returns it.
+    pub async fn create_car(&self, admin: &str, changes: Value) -> Value {
+        let mut body = car_body();
+        merge(&mut body, changes);
+        let res = self.post("/cars", &body, Some(admin)).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "create car");
+        res.json().await.expect("json")
+    }
+
+    /// Books `car` from `pickup` for `hours` hours.
+    pub async fn book(
+        &self,
+        token: &str,
+        car: &str,
+        pickup: DateTime<Utc>,
+        hours: i64,
+    ) -> Response {
+        self.post("/bookings", &booking_body(car, pickup, hours), Some(token))
+            .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Response {
         self.post(
             "/auth/login",
@@ -220,6 +260,49 @@ impl TestApp {
         )
         .await
     }
+}
+
+pub fn car_body() -> Value {
+    json!({
+        "name": "Tesla Model 3", "brand": "Tesla", "model": "Model 3", "year": 2023,
+        "fuelType": "electric", "transmission": "automatic", "seats": 5, "pricePerDay": 120.5,
+        "images": ["https://img.example.com/tesla.jpg"], "features": ["Autopilot"],
+        "location": {"latitude": 37.7749, "longitude": -122.4194, "address": "123 Market St",
+                     "city": "San Francisco", "state": "California", "country": "USA",
+                     "postalCode": "94103"}
+    })
+}
+
+/// Deep-merges `changes` into `base` (objects merge, anything else replaces).
+pub fn merge(base: &mut Value, changes: Value) {
+    match (base, changes) {
+        (Value::Object(b), Value::Object(c)) => {
+            for (k, v) in c {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, c) => *b = c,
+    }
+}
+
+pub fn booking_body(car: &str, pickup: DateTime<Utc>, hours: i64) -> Value {
+    json!({
+        "carId": car,
+        "pickupTime": pickup.to_rfc3339(),
+        "dropoffTime": (pickup + chrono::Duration::hours(hours)).to_rfc3339(),
+    })
+}
+
+/// A whole hour at least `days` days from now, so tests do not race the clock.
+pub fn days_ahead(days: i64) -> DateTime<Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    (Utc::now() + chrono::Duration::days(days))
+        .duration_trunc(TimeDelta::hours(1))
+        .expect("truncate")
+}
+
+pub fn id_of(body: &Value) -> String {
+    body["id"].as_str().expect("id").to_owned()
 }
 
 pub fn token_of(body: &Value) -> String {

@@ -4,4 +4,6 @@
 mod helpers;
 
 mod auth;
+mod bookings;
+mod cars;
 mod operations;

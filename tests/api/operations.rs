@@ -157,6 +157,11 @@ db_test! {
         let expected = [
             ("/auth/signup", "post"), ("/auth/login", "post"), ("/auth/refresh", "post"),
             ("/auth/logout", "post"), ("/auth/me", "get"), ("/health", "get"), ("/health/ready", "get"),
+            ("/cars", "get"), ("/cars", "post"), ("/cars/{id}", "get"), ("/cars/{id}", "put"),
+            ("/cars/{id}", "patch"), ("/cars/{id}", "delete"), ("/cars/{id}/availability", "get"),
+            ("/bookings", "post"), ("/bookings", "get"), ("/bookings/{id}", "get"),
+            ("/bookings/{id}", "patch"), ("/bookings/{id}/pickup", "post"),
+            ("/bookings/{id}/return", "post"), ("/admin/bookings", "get"),
         ];
         for (path, method) in expected {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");

@@ -1,0 +1,33 @@
+-- Money in hundredths of the currency's major unit; images and features as JSON arrays.
+-- city_key and brand_key hold the lower-cased values the exact, any-case filters compare.
+CREATE TABLE cars (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    brand         TEXT NOT NULL,
+    brand_key     TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    year          INTEGER NOT NULL,
+    fuel_type     TEXT NOT NULL CHECK (fuel_type IN ('petrol', 'diesel', 'electric', 'hybrid')),
+    transmission  TEXT NOT NULL CHECK (transmission IN ('automatic', 'manual')),
+    seats         INTEGER NOT NULL CHECK (seats BETWEEN 1 AND 20),
+    price_per_day BIGINT NOT NULL CHECK (price_per_day > 0),
+    currency      TEXT NOT NULL,
+    images        TEXT NOT NULL,
+    features      TEXT NOT NULL,
+    latitude      DOUBLE PRECISION NOT NULL CHECK (latitude BETWEEN -90 AND 90),
+    longitude     DOUBLE PRECISION NOT NULL CHECK (longitude BETWEEN -180 AND 180),
+    address       TEXT NOT NULL,
+    city          TEXT NOT NULL,
+    city_key      TEXT NOT NULL,
+    state         TEXT,
+    country       TEXT NOT NULL,
+    postal_code   TEXT,
+    is_active     BOOLEAN NOT NULL,
+    deleted_at    TIMESTAMP,
+    created_at    TIMESTAMP NOT NULL,
+    updated_at    TIMESTAMP NOT NULL
+);
+CREATE INDEX cars_listing_idx ON cars (created_at DESC, id) WHERE deleted_at IS NULL;
+CREATE INDEX cars_city_idx ON cars (city_key) WHERE deleted_at IS NULL;
+CREATE INDEX cars_brand_idx ON cars (brand_key) WHERE deleted_at IS NULL;
+CREATE INDEX cars_geo_idx ON cars (latitude, longitude) WHERE deleted_at IS NULL AND is_active;

@@ -1,0 +1,184 @@
+//! Car routes: the inventory, public reads and admin writes.
+
+pub mod model;
+pub mod service;
+mod store;
+
+use actix_web::{web, HttpResponse};
+use chrono::Duration;
+use utoipa::OpenApi;
+
+use crate::http::auth::{AdminUser, MaybeUser};
+use crate::http::{
+    check, parse_id, parse_time, ApiError, Choice, FieldError, Json, PageRequest, QueryParams,
+};
+use crate::money;
+use model::{Car, CarAvailability, CarInput, FuelType, Location, LocationInput, Transmission};
+pub use service::{CarsService, Catalog};
+use store::CarFilter;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/cars")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/cars/{id}")
+            .route(web::get().to(get))
+            .route(web::put().to(update))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    )
+    .service(web::resource("/cars/{id}/availability").route(web::get().to(availability)));
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list, create, get, update, delete, availability),
+    components(schemas(Car, CarInput, Location, LocationInput, FuelType, Transmission, CarAvailability, model::BusyInterval, CarPage)),
+    tags((name = "cars", description = "The fleet"))
+)]
+pub struct CarsApi;
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct CarPage {
+    data: Vec<Car>,
+    page: u32,
+    limit: u32,
+    total: i64,
+    total_pages: i64,
+}
+
+fn choice<T: Choice>(query: &QueryParams, name: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+    let raw = query.get(name)?;
+    T::parse(raw)
+        .map_err(|m| errors.push(FieldError::new(name, m)))
+        .ok()
+}
+
+/// Active cars, newest first.
+#[utoipa::path(get, path = "/cars", tag = "cars",
+    params(
+        ("city" = Option<String>, Query, description = "exact, any letter case"),
+        ("brand" = Option<String>, Query, description = "exact, any letter case"),
+        ("fuelType" = Option<FuelType>, Query), ("transmission" = Option<Transmission>, Query),
+        ("minSeats" = Option<i32>, Query), ("maxPrice" = Option<f64>, Query, description = "inclusive"),
+        ("includeInactive" = Option<bool>, Query, description = "admins only"),
+        ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = CarPage), (status = 400, body = crate::openapi::ErrorBody)))]
+async fn list(
+    cars: web::Data<CarsService>,
+    user: MaybeUser,
+    query: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let page = PageRequest::parse(&query, &mut errors);
+    let max_price_minor = query.parse::<f64>("maxPrice", &mut errors).and_then(|p| {
+        money::from_major(p)
+            .filter(|m| *m >= 0)
+            .ok_or_else(|| {
+                errors.push(FieldError::new(
+                    "maxPrice",
+                    "must be a non-negative amount with at most 2 decimals",
+                ))
+            })
+            .ok()
+    });
+    let filter = CarFilter {
+        city_key: query.get("city").map(|c| c.trim().to_lowercase()),
+        brand_key: query.get("brand").map(|b| b.trim().to_lowercase()),
+        fuel_type: choice::<FuelType>(&query, "fuelType", &mut errors).map(Choice::name),
+        transmission: choice::<Transmission>(&query, "transmission", &mut errors).map(Choice::name),
+        min_seats: query.parse("minSeats", &mut errors),
+        max_price_minor,
+        include_inactive: query
+            .parse::<bool>("includeInactive", &mut errors)
+            .unwrap_or(false)
+            && user.0.is_some_and(|u| u.is_admin()),
+    };
+    check(errors)?;
+    Ok(HttpResponse::Ok().json(cars.list(filter, page).await?))
+}
+
+/// Add a car.
+#[utoipa::path(post, path = "/cars", tag = "cars", request_body = CarInput, security(("bearer" = [])),
+    responses((status = 201, body = Car), (status = 400, body = crate::openapi::ErrorBody),
+              (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+async fn create(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    Json(input): Json<CarInput>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(cars.create(input).await?))
+}
+
+/// One car, active or not (deleted cars are gone).
+#[utoipa::path(get, path = "/cars/{id}", tag = "cars", params(("id" = String, Path)),
+    responses((status = 200, body = Car), (status = 404, body = crate::openapi::ErrorBody)))]
+async fn get(
+    cars: web::Data<CarsService>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.get(parse_id(&id)?).await?))
+}
+
+/// Change a car: only the fields sent change (PUT and PATCH alike).
+#[utoipa::path(method(put, patch), path = "/cars/{id}", tag = "cars", params(("id" = String, Path)), request_body = CarInput,
+    security(("bearer" = [])),
+    responses((status = 200, body = Car), (status = 400, body = crate::openapi::ErrorBody),
+              (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+async fn update(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    id: web::Path<String>,
+    Json(input): Json<CarInput>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.update(parse_id(&id)?, input).await?))
+}
+
+/// Remove a car from the fleet (its bookings stay readable).
+#[utoipa::path(delete, path = "/cars/{id}", tag = "cars", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody),
+              (status = 409, body = crate::openapi::ErrorBody, description = "It has an upcoming or active booking")))]
+async fn delete(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    cars.delete(parse_id(&id)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// When a car is taken: every non-cancelled booking overlapping the window.
+#[utoipa::path(get, path = "/cars/{id}/availability", tag = "cars",
+    params(("id" = String, Path), ("from" = Option<String>, Query, description = "RFC 3339, default now"),
+           ("to" = Option<String>, Query, description = "RFC 3339, default from + 30 days, at most 366 days after from")),
+    responses((status = 200, body = CarAvailability), (status = 400, body = crate::openapi::ErrorBody),
+              (status = 404, body = crate::openapi::ErrorBody)))]
+async fn availability(
+    cars: web::Data<CarsService>,
+    id: web::Path<String>,
+    query: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let mut errors = Vec::new();
+    let mut time = |name: &str| {
+        query
+            .get(name)
+            .map(|raw| parse_time(name, raw).map_err(|e| errors.push(e)).ok())
+    };
+    let from = time("from");
+    let to = time("to");
+    check(errors)?;
+    let from = from.flatten().unwrap_or_else(crate::db::now);
+    let to = to.flatten().unwrap_or(from + Duration::days(30));
+    if to <= from {
+        return Err(ApiError::field("to", "must be after from"));
+    }
+    if to - from > Duration::days(366) {
+        return Err(ApiError::field("to", "must be at most 366 days after from"));
+    }
+    Ok(HttpResponse::Ok().json(cars.availability(id, from, to).await?))
+}

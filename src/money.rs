@@ -1,0 +1,66 @@
+//! Money: stored exactly as hundredths of the currency's major unit, answered as a JSON
+//! number with at most two decimals.
+
+/// The exact amount of a JSON number such as `120.5`; `None` when it has more than two
+/// decimals or is not a finite number. Rust prints an `f64` as the shortest decimal that
+/// reads back to it, with no exponent, so the digits checked are the digits the client sent.
+pub fn from_major(amount: f64) -> Option<i64> {
+    if !amount.is_finite() {
+        return None;
+    }
+    let text = format!("{}", amount.abs());
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    if frac.len() > 2 {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let frac: i64 = format!("{frac:0<2}").parse().ok()?;
+    let minor = whole.checked_mul(100)?.checked_add(frac)?;
+    Some(if amount < 0.0 { -minor } else { minor })
+}
+
+pub fn to_major(minor: i64) -> f64 {
+    minor as f64 / 100.0
+}
+
+/// Active ISO 4217 currency codes.
+const ISO_4217: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND \
+BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB \
+EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY \
+KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR \
+MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF \
+SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS \
+UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
+
+/// The upper-case code when `code` is an ISO 4217 currency, in any letter case.
+pub fn currency(code: &str) -> Option<String> {
+    let code = code.trim().to_ascii_uppercase();
+    (code.len() == 3 && ISO_4217.split_whitespace().any(|c| c == code)).then_some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_amounts() {
+        assert_eq!(from_major(120.5), Some(12050));
+        assert_eq!(from_major(19.99), Some(1999));
+        assert_eq!(from_major(0.01), Some(1));
+        assert_eq!(from_major(100000.0), Some(10_000_000));
+        assert_eq!(from_major(0.1 + 0.2), None);
+        assert_eq!(from_major(1.005), None);
+        assert_eq!(from_major(f64::NAN), None);
+        assert_eq!(from_major(-2.5), Some(-250));
+        assert_eq!(to_major(1999), 19.99);
+        assert_eq!(serde_json::json!(to_major(12050)).to_string(), "120.5");
+    }
+
+    #[test]
+    fn currencies() {
+        assert_eq!(currency("usd").as_deref(), Some("USD"));
+        assert_eq!(currency("EUR").as_deref(), Some("EUR"));
+        assert_eq!(currency("XYZ"), None);
+        assert_eq!(currency("US"), None);
+    }
+}

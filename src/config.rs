@@ -40,6 +40,8 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("METRICS_TOKEN", "http.metrics_token"),
     ("INTERNAL_TOKEN", "http.internal_token"),
     ("MODULES", "modules"),
+    ("ELASTICSEARCH_URL", "search.url"),
+    ("OPENSEARCH_URL", "search.url"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -85,6 +87,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
+    pub search: SearchSettings,
 }
 
 fn default_env() -> AppEnv {
@@ -154,6 +157,16 @@ impl std::fmt::Debug for HttpSettings {
             .field("internal_token", &(!self.internal_token.is_empty()))
             .finish()
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchSettings {
+    /// OpenSearch (or Elasticsearch-compatible) endpoint; empty means the database engine.
+    pub url: String,
+    /// The alias searches go through; each rebuild creates a new index behind it.
+    pub index: String,
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -378,6 +391,18 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.0.contains("INTERNAL_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn opensearch_url_wins_over_elasticsearch_url() {
+        let s = Settings::from_vars(vars(&[("ELASTICSEARCH_URL", "http://es:9200")])).unwrap();
+        assert_eq!(s.search.url, "http://es:9200");
+        let s = Settings::from_vars(vars(&[
+            ("ELASTICSEARCH_URL", "http://es:9200"),
+            ("OPENSEARCH_URL", "http://os:9200"),
+        ]))
+        .unwrap();
+        assert_eq!(s.search.url, "http://os:9200");
     }
 
     #[test]

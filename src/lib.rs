@@ -6,6 +6,7 @@ pub mod http;
 pub mod money;
 pub mod openapi;
 pub mod ops;
+pub mod outbox;
 pub mod ports;
 pub mod startup;
 pub mod telemetry;
@@ -16,6 +17,8 @@ pub mod auth;
 pub mod bookings;
 #[cfg(feature = "cars")]
 pub mod cars;
+#[cfg(feature = "search")]
+pub mod search;
 
 /// The parts of the application; `MODULES` picks which ones a process serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

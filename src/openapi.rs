@@ -63,6 +63,8 @@ pub fn document() -> Document {
     doc.merge(crate::cars::CarsApi::openapi());
     #[cfg(feature = "bookings")]
     doc.merge(crate::bookings::BookingsApi::openapi());
+    #[cfg(feature = "search")]
+    doc.merge(crate::search::SearchApi::openapi());
     doc
 }
 

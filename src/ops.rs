@@ -1,7 +1,10 @@
 //! Operations routes: liveness, readiness, metrics and the API document.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
@@ -15,6 +18,24 @@ use crate::openapi;
 use crate::telemetry::Metrics;
 use crate::Module;
 
+/// How a dependency other than the database is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckState {
+    Up,
+    /// Requests are still served, less well (for example from a fallback).
+    Degraded,
+    Down,
+}
+
+pub type CheckFuture<'a> =
+    Pin<Box<dyn Future<Output = (serde_json::Value, CheckState)> + Send + 'a>>;
+
+/// A module's entry in `/health/ready`.
+pub trait ReadinessCheck: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn check(&self) -> CheckFuture<'_>;
+}
+
 /// What the operations routes need to know about this process.
 pub struct Process {
     pub started: Instant,
@@ -23,10 +44,15 @@ pub struct Process {
     pub metrics_token: String,
     pub openapi_json: String,
     pub docs_html: String,
+    pub checks: Vec<Arc<dyn ReadinessCheck>>,
 }
 
 impl Process {
-    pub fn new(modules: Vec<Module>, metrics_token: String) -> Self {
+    pub fn new(
+        modules: Vec<Module>,
+        metrics_token: String,
+        checks: Vec<Arc<dyn ReadinessCheck>>,
+    ) -> Self {
         let doc = openapi::document();
         Process {
             started: Instant::now(),
@@ -35,6 +61,7 @@ impl Process {
             metrics_token,
             openapi_json: doc.to_pretty_json().unwrap_or_else(|_| "{}".into()),
             docs_html: openapi::render_docs(&doc),
+            checks,
         }
     }
 

@@ -9,11 +9,55 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::DbConn;
-use crate::http::ApiError;
+use crate::http::{ApiError, Choice};
 use crate::Module;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FuelType {
+    Petrol,
+    Diesel,
+    Electric,
+    Hybrid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Transmission {
+    Automatic,
+    Manual,
+}
+
+impl Choice for FuelType {
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("petrol", Self::Petrol),
+        ("diesel", Self::Diesel),
+        ("electric", Self::Electric),
+        ("hybrid", Self::Hybrid),
+    ];
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+impl Choice for Transmission {
+    const ALL: &'static [(&'static str, Self)] =
+        &[("automatic", Self::Automatic), ("manual", Self::Manual)];
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(n, _)| n)
+    }
+}
 
 /// A half-open `[start, end)` time interval.
 pub type Interval = (DateTime<Utc>, DateTime<Utc>);
@@ -40,6 +84,36 @@ pub trait CarCatalog: Send + Sync {
     fn car_for_booking(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
     /// Several cars at once, for list pages.
     fn cars(&self, conn: &mut DbConn, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError>;
+    /// Whole cars as search shows and indexes them; deleted cars are left out.
+    fn documents(
+        &self,
+        conn: &mut DbConn,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, CarDocument>, ApiError>;
+    /// Ids of undeleted cars after `after`, in id order, `limit` at a time (for reindexing).
+    fn ids_after(
+        &self,
+        conn: &mut DbConn,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, ApiError>;
+}
+
+/// A car as search needs it: the public JSON and the fields it filters on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarDocument {
+    pub id: Uuid,
+    /// The car exactly as `GET /cars/{id}` answers it.
+    pub json: serde_json::Value,
+    pub is_active: bool,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub price_per_day_minor: i64,
+    pub fuel_type: String,
+    pub transmission: String,
+    pub seats: i32,
+    /// Name, brand, model and features as normalized words.
+    pub search_text: String,
 }
 
 /// Which cars are taken when, answered by bookings.
@@ -91,6 +165,29 @@ pub trait SearchIndexer: Send + Sync {
     fn car_changed(&self, conn: &mut DbConn, car_id: Uuid) -> Result<(), ApiError>;
 }
 
+/// The outbox topic of search index updates.
+pub const SEARCH_TOPIC: &str = "search";
+
+/// With OpenSearch: every car change becomes an index job in the change's transaction,
+/// drained by whichever process serves search.
+pub struct IndexJobs;
+
+impl SearchIndexer for IndexJobs {
+    fn car_changed(&self, conn: &mut DbConn, car_id: Uuid) -> Result<(), ApiError> {
+        crate::outbox::enqueue(conn, SEARCH_TOPIC, &car_id.to_string())?;
+        Ok(())
+    }
+}
+
+/// With the database engine, search reads the cars table itself: nothing to index.
+pub struct NoIndex;
+
+impl SearchIndexer for NoIndex {
+    fn car_changed(&self, _: &mut DbConn, _: Uuid) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
 /// Stands in for a module this process does not serve.
 pub struct NotServed(pub Module);
 
@@ -109,6 +206,16 @@ impl CarCatalog for NotServed {
         self.fail()
     }
     fn cars(&self, _: &mut DbConn, _: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError> {
+        self.fail()
+    }
+    fn documents(
+        &self,
+        _: &mut DbConn,
+        _: &[Uuid],
+    ) -> Result<HashMap<Uuid, CarDocument>, ApiError> {
+        self.fail()
+    }
+    fn ids_after(&self, _: &mut DbConn, _: Option<Uuid>, _: i64) -> Result<Vec<Uuid>, ApiError> {
         self.fail()
     }
 }
@@ -143,12 +250,6 @@ impl Availability for NotServed {
 
 impl Notifier for NotServed {
     fn queue(&self, _: &mut DbConn, _: OutgoingMessage) -> Result<(), ApiError> {
-        self.fail()
-    }
-}
-
-impl SearchIndexer for NotServed {
-    fn car_changed(&self, _: &mut DbConn, _: Uuid) -> Result<(), ApiError> {
         self.fail()
     }
 }

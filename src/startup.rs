@@ -18,7 +18,8 @@ use crate::http::auth::Jwt;
 use crate::http::middleware::{self, X_REQUEST_ID};
 use crate::http::ApiError;
 use crate::ops::{self, Process};
-use crate::ports::{NotServed, Ports};
+use crate::outbox::Stop;
+use crate::ports::{IndexJobs, NoIndex, NotServed, Ports};
 use crate::telemetry::{Metrics, RequestSpan};
 use crate::Module;
 
@@ -27,6 +28,8 @@ pub struct Application {
     server: Server,
     process: web::Data<Process>,
     db: Db,
+    stop_workers: tokio::sync::watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The services every module may use, shared by all workers.
@@ -43,6 +46,8 @@ struct Shared {
     cars: Option<web::Data<crate::cars::CarsService>>,
     #[cfg(feature = "bookings")]
     bookings: Option<web::Data<crate::bookings::BookingsService>>,
+    #[cfg(feature = "search")]
+    search: Option<web::Data<crate::search::SearchService>>,
 }
 
 /// The in-process implementation of each port whose module this process serves.
@@ -53,7 +58,11 @@ fn ports(settings: &Settings) -> Ports {
         catalog: Arc::new(NotServed(Module::Cars)),
         availability: Arc::new(NotServed(Module::Bookings)),
         notifier: Arc::new(NotServed(Module::Notifications)),
-        indexer: Arc::new(NotServed(Module::Search)),
+        indexer: if settings.search.url.is_empty() {
+            Arc::new(NoIndex)
+        } else {
+            Arc::new(IndexJobs)
+        },
     };
     #[cfg(feature = "cars")]
     if serves(Module::Cars) {
@@ -90,10 +99,6 @@ impl Application {
             &settings.auth.jwt_secret,
             settings.auth.jwt_expiry,
         ));
-        let process = web::Data::new(Process::new(
-            settings.modules.clone(),
-            settings.http.metrics_token.clone(),
-        ));
         #[cfg(feature = "auth")]
         let auth = if settings.serves(Module::Auth) {
             let (db, jwt, metrics, auth_settings) = (
@@ -115,6 +120,32 @@ impl Application {
         let ports = ports(&settings);
         let serve = |m: Module| settings.serves(m);
         let _ = (&ports, serve);
+        let (stop_workers, stop) = Stop::channel();
+        #[allow(unused_mut)]
+        let mut workers = Vec::new();
+        #[allow(unused_mut)]
+        let mut checks: Vec<Arc<dyn crate::ops::ReadinessCheck>> = Vec::new();
+        #[cfg(feature = "search")]
+        let search = if serve(Module::Search) {
+            let service = web::Data::new(search_service(&settings, &db, &ports, &metrics).await?);
+            checks.push(service.clone().into_inner());
+            if !settings.search.url.is_empty() {
+                workers.push(spawn_index_worker(
+                    db.clone(),
+                    service.clone(),
+                    stop.clone(),
+                ));
+            }
+            Some(service)
+        } else {
+            None
+        };
+        let _ = &stop;
+        let process = web::Data::new(Process::new(
+            settings.modules.clone(),
+            settings.http.metrics_token.clone(),
+            checks,
+        ));
         let shared = Shared {
             settings: settings.clone(),
             db: web::Data::new(db.clone()),
@@ -134,6 +165,8 @@ impl Application {
                     metrics.clone(),
                 ))
             }),
+            #[cfg(feature = "search")]
+            search,
         };
         let mut server = HttpServer::new(move || {
             let s = shared.clone();
@@ -165,6 +198,8 @@ impl Application {
             server: server.run(),
             process,
             db,
+            stop_workers,
+            workers,
         })
     }
 
@@ -177,7 +212,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops taking connections, reports not-ready,
-    /// finishes the requests in flight and returns.
+    /// finishes the requests in flight and the jobs workers have in hand, and returns.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -191,6 +226,10 @@ impl Application {
             handle.stop(true).await;
         });
         self.server.await?;
+        let _ = self.stop_workers.send(true);
+        for worker in self.workers {
+            let _ = worker.await;
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -214,8 +253,74 @@ impl Shared {
             cfg.app_data(bookings.clone());
             crate::bookings::routes(cfg);
         }
+        #[cfg(feature = "search")]
+        if let Some(search) = &self.search {
+            cfg.app_data(search.clone());
+            crate::search::routes(cfg);
+        }
         let _ = cfg;
     }
+}
+
+/// The search service on the configured engine. An OpenSearch that cannot be reached at
+/// start is not fatal: searches fall back to the database until it answers.
+#[cfg(feature = "search")]
+async fn search_service(
+    settings: &Settings,
+    db: &Db,
+    ports: &Ports,
+    metrics: &web::Data<Metrics>,
+) -> anyhow::Result<crate::search::SearchService> {
+    let engine = if settings.search.url.is_empty() {
+        None
+    } else {
+        let engine = crate::search::opensearch::OpenSearchEngine::new(
+            &settings.search.url,
+            &settings.search.index,
+            settings.search.timeout,
+        )
+        .map_err(anyhow::Error::msg)?;
+        if let Err(error) = engine.ensure_index().await {
+            tracing::warn!(%error, "OpenSearch not ready; searching the database meanwhile");
+        }
+        Some(Arc::new(engine))
+    };
+    Ok(crate::search::SearchService::new(
+        db.clone(),
+        ports.clone(),
+        engine,
+        metrics.clone(),
+    ))
+}
+
+/// Applies car changes to the search index within about a second, retrying (without
+/// giving up) while OpenSearch is away.
+#[cfg(feature = "search")]
+fn spawn_index_worker(
+    db: Db,
+    service: web::Data<crate::search::SearchService>,
+    stop: Stop,
+) -> tokio::task::JoinHandle<()> {
+    let policy = crate::outbox::Policy {
+        max_attempts: i32::MAX,
+        backoff: std::time::Duration::from_millis(500),
+        max_backoff: std::time::Duration::from_secs(30),
+        lease: std::time::Duration::from_secs(60),
+        poll: std::time::Duration::from_millis(200),
+        batch: 200,
+        keep_done: true,
+    };
+    tokio::spawn(crate::outbox::run_worker(
+        db,
+        crate::ports::SEARCH_TOPIC,
+        policy,
+        stop,
+        move |jobs| {
+            let service = service.clone();
+            async move { service.apply_index_jobs(jobs).await }
+        },
+        |_| {},
+    ))
 }
 
 fn cors(origins: &[String]) -> Cors {

@@ -7,52 +7,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::db::functions::normalize;
 use crate::db::schema::cars;
 use crate::db::{from_db, to_db};
 use crate::http::{Choice, FieldError};
 use crate::money;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FuelType {
-    Petrol,
-    Diesel,
-    Electric,
-    Hybrid,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Transmission {
-    Automatic,
-    Manual,
-}
-
-impl Choice for FuelType {
-    const ALL: &'static [(&'static str, Self)] = &[
-        ("petrol", Self::Petrol),
-        ("diesel", Self::Diesel),
-        ("electric", Self::Electric),
-        ("hybrid", Self::Hybrid),
-    ];
-    fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, v)| *v == self)
-            .map_or("", |(n, _)| n)
-    }
-}
-
-impl Choice for Transmission {
-    const ALL: &'static [(&'static str, Self)] =
-        &[("automatic", Self::Automatic), ("manual", Self::Manual)];
-    fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, v)| *v == self)
-            .map_or("", |(n, _)| n)
-    }
-}
+pub use crate::ports::{FuelType, Transmission};
 
 /// `null` and absent differ for the optional text fields: `null` clears them.
 fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -418,6 +378,7 @@ pub struct CarRow {
     pub state: Option<String>,
     pub country: String,
     pub postal_code: Option<String>,
+    pub search_text: String,
     pub is_active: bool,
     pub deleted_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
@@ -434,8 +395,16 @@ fn parse_list(text: &str) -> Vec<String> {
 
 impl CarRow {
     pub fn new(id: Uuid, draft: CarDraft, now: DateTime<Utc>) -> CarRow {
+        let words = format!(
+            "{} {} {} {}",
+            draft.name,
+            draft.brand,
+            draft.model,
+            draft.features.join(" ")
+        );
         CarRow {
             id: id.to_string(),
+            search_text: normalize(&words),
             brand_key: draft.brand.to_lowercase(),
             city_key: draft.city.to_lowercase(),
             name: draft.name,

@@ -9,7 +9,7 @@ use super::model::{BusyInterval, Car, CarAvailability, CarInput, CarRow};
 use super::store::{self, CarFilter};
 use crate::db::{self, Db, DbConn};
 use crate::http::{ApiError, PageRequest, Paginated};
-use crate::ports::{CarCatalog, CarSummary, Ports};
+use crate::ports::{CarCatalog, CarDocument, CarSummary, Ports};
 
 pub struct CarsService {
     db: Db,
@@ -31,10 +31,14 @@ impl CarsService {
     pub async fn create(&self, input: CarInput) -> Result<Car, ApiError> {
         let draft = input.into_new().map_err(ApiError::Validation)?;
         let row = CarRow::new(Uuid::new_v4(), draft, db::now());
+        let indexer = self.ports.indexer.clone();
         self.db
             .run(move |conn| {
-                store::insert(conn, &row)?;
-                Ok(row.to_api())
+                conn.write_transaction(|conn| {
+                    store::insert(conn, &row)?;
+                    indexer.car_changed(conn, row.uuid())?;
+                    Ok(row.to_api())
+                })
             })
             .await
     }
@@ -57,6 +61,7 @@ impl CarsService {
 
     /// Changes only the fields sent.
     pub async fn update(&self, id: Uuid, input: CarInput) -> Result<Car, ApiError> {
+        let indexer = self.ports.indexer.clone();
         self.db
             .run(move |conn| {
                 conn.write_transaction(|conn| {
@@ -70,6 +75,7 @@ impl CarsService {
                     if store::update(conn, &row)? == 0 {
                         return Err(ApiError::NotFound);
                     }
+                    indexer.car_changed(conn, id)?;
                     Ok(row.to_api())
                 })
             })
@@ -79,6 +85,7 @@ impl CarsService {
     /// Soft delete: refused while the car has a confirmed or active booking to come.
     pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
         let availability = self.ports.availability.clone();
+        let indexer = self.ports.indexer.clone();
         self.db
             .run(move |conn| {
                 conn.write_transaction(|conn| {
@@ -92,6 +99,7 @@ impl CarsService {
                         ));
                     }
                     store::soft_delete(conn, &id.to_string(), db::to_db(now))?;
+                    indexer.car_changed(conn, id)?;
                     Ok(())
                 })
             })
@@ -136,6 +144,21 @@ fn summary(row: &CarRow) -> CarSummary {
     }
 }
 
+fn document(row: &CarRow) -> CarDocument {
+    CarDocument {
+        id: row.uuid(),
+        json: serde_json::to_value(row.to_api()).unwrap_or_default(),
+        is_active: row.is_active,
+        latitude: row.latitude,
+        longitude: row.longitude,
+        price_per_day_minor: row.price_per_day,
+        fuel_type: row.fuel_type.clone(),
+        transmission: row.transmission.clone(),
+        seats: row.seats,
+        search_text: row.search_text.clone(),
+    }
+}
+
 /// The in-process `CarCatalog`.
 pub struct Catalog;
 
@@ -154,6 +177,32 @@ impl CarCatalog for Catalog {
         Ok(store::get_many(conn, &ids)?
             .iter()
             .map(|row| (row.uuid(), summary(row)))
+            .collect())
+    }
+
+    fn documents(
+        &self,
+        conn: &mut DbConn,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, CarDocument>, ApiError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        Ok(store::get_many(conn, &ids)?
+            .iter()
+            .filter(|row| row.deleted_at.is_none())
+            .map(|row| (row.uuid(), document(row)))
+            .collect())
+    }
+
+    fn ids_after(
+        &self,
+        conn: &mut DbConn,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        let after = after.map(|id| id.to_string());
+        Ok(store::ids_after(conn, after.as_deref(), limit)?
+            .iter()
+            .filter_map(|id| Uuid::parse_str(id).ok())
             .collect())
     }
 }

@@ -80,6 +80,20 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<CarRow>> {
         .optional()
 }
 
+/// Undeleted car ids after `after`, in id order.
+pub fn ids_after(conn: &mut DbConn, after: Option<&str>, limit: i64) -> QueryResult<Vec<String>> {
+    let mut q = cars::table
+        .filter(cars::deleted_at.is_null())
+        .select(cars::id)
+        .order(cars::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(cars::id.gt(after));
+    }
+    q.load(conn)
+}
+
 pub fn get_many(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<CarRow>> {
     cars::table
         .filter(cars::id.eq_any(ids))

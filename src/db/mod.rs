@@ -1,5 +1,6 @@
 //! The database: one diesel code base over PostgreSQL and SQLite, an r2d2 pool, migrations.
 
+pub mod functions;
 pub mod schema;
 
 use std::path::PathBuf;
@@ -239,6 +240,7 @@ impl ManageConnection for Manager {
                 }
                 let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
+                functions::register_sqlite(&mut conn).map_err(r2d2::Error::QueryError)?;
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",

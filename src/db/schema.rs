@@ -48,6 +48,7 @@ diesel::table! {
         state -> Nullable<Text>,
         country -> Text,
         postal_code -> Nullable<Text>,
+        search_text -> Text,
         is_active -> Bool,
         deleted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
@@ -82,6 +83,21 @@ diesel::table! {
         status_code -> Nullable<Integer>,
         response -> Nullable<Text>,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        topic -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
     }
 }
 

@@ -1,5 +1,6 @@
 -- Money in hundredths of the currency's major unit; images and features as JSON arrays.
--- city_key and brand_key hold the lower-cased values the exact, any-case filters compare.
+-- city_key and brand_key hold the lower-cased values the exact, any-case filters compare;
+-- search_text holds name, brand, model and features as normalized words for text search.
 CREATE TABLE cars (
     id            TEXT PRIMARY KEY,
     name          TEXT NOT NULL,
@@ -22,6 +23,7 @@ CREATE TABLE cars (
     state         TEXT,
     country       TEXT NOT NULL,
     postal_code   TEXT,
+    search_text   TEXT NOT NULL,
     is_active     BOOLEAN NOT NULL,
     deleted_at    TIMESTAMP,
     created_at    TIMESTAMP NOT NULL,

@@ -1,0 +1,316 @@
+//! Load benchmark: starts the real server in-process on SQLite and on PostgreSQL and drives
+//! it over HTTP from concurrent clients on the same machine. Prints figures; asserts only
+//! correctness (no overlapping bookings), never speed.
+//!
+//!   cargo bench --bench load                  # both backends
+//!   BENCH_BACKENDS=sqlite cargo bench --bench load
+//!
+//! PostgreSQL is taken from TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
+//! the benchmark creates and drops a database of its own there.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use carrental::config::Settings;
+use carrental::startup::Application;
+use chrono::{DurationRound, TimeDelta, Utc};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::{json, Value};
+
+const CLIENTS: usize = 32;
+const ADMIN: &str = "bench-admin@example.com";
+const PASSWORD: &str = "Bench1234";
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    pg_drop: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.pg_drop {
+            if let Ok(mut c) = PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut c);
+            }
+        }
+    }
+}
+
+async fn start(backend: &str) -> Server {
+    let (url, pg_drop, dir) = if backend == "postgres" {
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("carrental_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut c = PgConnection::establish(&admin_url).expect("PostgreSQL at TEST_DATABASE_URL");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .expect("create database");
+        let mut url = url::Url::parse(&admin_url).expect("url");
+        url.set_path(&name);
+        (url.to_string(), Some((admin_url, name)), None)
+    } else {
+        let dir = tempfile::tempdir().expect("tempdir");
+        (
+            format!("sqlite://{}/bench.db", dir.path().display()),
+            None,
+            Some(dir),
+        )
+    };
+    let vars: HashMap<String, String> = [
+        ("APP_ENV", "test"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("LOG_LEVEL", "error"),
+        ("BCRYPT_ROUNDS", "4"),
+        ("ADMIN_EMAILS", ADMIN),
+        ("APP__DATABASE__POOL_SIZE", "16"),
+        ("APP__DATABASE__CONNECT_TIMEOUT", "30s"),
+        ("DATABASE_URL", url.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain([(
+        "APP_CONFIG_DIR".to_owned(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config").to_owned(),
+    )])
+    .collect();
+    let settings = Settings::from_vars(vars).expect("settings");
+    let app = Application::build(settings).await.expect("server starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS * 2)
+        .build()
+        .expect("client");
+    Server {
+        base,
+        client,
+        pg_drop,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn token(&self, email: &str) -> String {
+        let (_, body) = self
+            .post(
+                "/auth/signup",
+                &json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        body["accessToken"].as_str().expect("token").to_owned()
+    }
+
+    async fn cars(&self, admin: &str, n: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let body = json!({
+                "name": format!("Bench car {i}"), "brand": "Bench", "model": "B1", "year": 2024,
+                "fuelType": "petrol", "transmission": "manual", "seats": 4, "pricePerDay": 50,
+                "images": ["https://img.example.com/b.jpg"],
+                "location": {"latitude": 48.85, "longitude": 2.35, "address": "1 Rue", "city": "Paris", "country": "France"}
+            });
+            let (status, car) = self.post("/cars", &body, Some(admin)).await;
+            assert_eq!(status, 201);
+            ids.push(car["id"].as_str().expect("id").to_owned());
+        }
+        ids
+    }
+}
+
+/// Runs `total` jobs on CLIENTS concurrent workers; returns each job's status and latency.
+async fn drive<F, Fut>(total: usize, job: F) -> (Duration, Vec<(u16, Duration)>)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u16> + Send,
+{
+    let job = Arc::new(job);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (job, next) = (job.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return out;
+                    }
+                    let t = Instant::now();
+                    let status = job(i).await;
+                    out.push((status, t.elapsed()));
+                }
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(total);
+    for w in workers {
+        results.extend(w.await.expect("worker"));
+    }
+    (start.elapsed(), results)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, elapsed: Duration, results: &[(u16, Duration)], counted: u16) {
+    let mut lat: Vec<Duration> = results.iter().map(|r| r.1).collect();
+    lat.sort();
+    let ok = results.iter().filter(|r| r.0 == counted).count();
+    let mut by_status: Vec<(u16, usize)> = results
+        .iter()
+        .fold(HashMap::new(), |mut m, r| {
+            *m.entry(r.0).or_insert(0) += 1;
+            m
+        })
+        .into_iter()
+        .collect();
+    by_status.sort();
+    println!(
+        "  {name:<34} {:>8.0} {counted}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests in {:.2} s; statuses {by_status:?})",
+        ok as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        results.len(),
+        elapsed.as_secs_f64(),
+    );
+}
+
+fn pickup_base() -> chrono::DateTime<Utc> {
+    (Utc::now() + TimeDelta::days(2))
+        .duration_trunc(TimeDelta::hours(1))
+        .expect("truncate")
+}
+
+async fn bookings(server: &Arc<Server>) {
+    let admin = server.token(ADMIN).await;
+    let mut tokens = Vec::new();
+    for i in 0..CLIENTS {
+        tokens.push(server.token(&format!("bench{i}@example.com")).await);
+    }
+    let tokens = Arc::new(tokens);
+    let base = pickup_base();
+
+    // Distinct cars: every request books a free slot.
+    let cars = Arc::new(server.cars(&admin, 64).await);
+    let (s, t, c) = (server.clone(), tokens.clone(), cars.clone());
+    let (elapsed, results) = drive(2000, move |i| {
+        let (s, t, c) = (s.clone(), t.clone(), c.clone());
+        async move {
+            let pickup = base + TimeDelta::days(2 * (i / c.len()) as i64);
+            let body = json!({"carId": c[i % c.len()], "pickupTime": pickup.to_rfc3339(),
+                              "dropoffTime": (pickup + TimeDelta::hours(24)).to_rfc3339()});
+            s.post("/bookings", &body, Some(&t[i % t.len()])).await.0
+        }
+    })
+    .await;
+    report("bookings, distinct cars", elapsed, &results, 201);
+
+    // Contention: everyone wants one of 4 cars in one of 40 overlapping windows.
+    let hot = Arc::new(server.cars(&admin, 4).await);
+    let (s, t, c) = (server.clone(), tokens.clone(), hot.clone());
+    let (elapsed, results) = drive(2000, move |i| {
+        let (s, t, c) = (s.clone(), t.clone(), c.clone());
+        async move {
+            let slot = (i * 7919) % 40;
+            let pickup = base + TimeDelta::hours(6 * slot as i64);
+            let body = json!({"carId": c[i % c.len()], "pickupTime": pickup.to_rfc3339(),
+                              "dropoffTime": (pickup + TimeDelta::hours(6 + 6 * (i % 3) as i64)).to_rfc3339()});
+            s.post("/bookings", &body, Some(&t[i % t.len()])).await.0
+        }
+    })
+    .await;
+    report("bookings, 4 contended cars", elapsed, &results, 201);
+    let conflicts = results.iter().filter(|r| r.0 == 409).count();
+    let mut accepted = 0;
+    for car in hot.iter() {
+        let mut windows = Vec::new();
+        for page in 1.. {
+            let res = server
+                .client
+                .get(format!(
+                    "{}/admin/bookings?carId={car}&limit=100&page={page}",
+                    server.base
+                ))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .expect("list");
+            let body: Value = res.json().await.expect("json");
+            let data = body["data"].as_array().cloned().unwrap_or_default();
+            if data.is_empty() {
+                break;
+            }
+            for b in data.iter().filter(|b| b["status"] != "cancelled") {
+                windows.push((
+                    b["pickupTime"].as_str().unwrap_or("").to_owned(),
+                    b["dropoffTime"].as_str().unwrap_or("").to_owned(),
+                ));
+            }
+        }
+        windows.sort();
+        assert!(
+            windows.windows(2).all(|w| w[0].1 <= w[1].0),
+            "overlapping bookings for {car}"
+        );
+        accepted += windows.len();
+    }
+    assert_eq!(
+        accepted + conflicts,
+        2000,
+        "every request was either booked or refused"
+    );
+    println!(
+        "  {:<34} {accepted} accepted, {conflicts} refused with 409, no overlap",
+        "  contention check"
+    );
+
+    // Reads.
+    let (s, c) = (server.clone(), cars.clone());
+    let (elapsed, results) = drive(20_000, move |i| {
+        let (s, c) = (s.clone(), c.clone());
+        async move {
+            let res = s
+                .client
+                .get(format!("{}/cars/{}", s.base, c[(i * 31) % c.len()]))
+                .send()
+                .await
+                .expect("get");
+            let status = res.status().as_u16();
+            let _ = res.bytes().await;
+            status
+        }
+    })
+    .await;
+    report("GET /cars/{id}", elapsed, &results, 200);
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    println!("load benchmark: {CLIENTS} concurrent clients, server and clients on this machine");
+    for backend in backends.split(',').map(str::trim) {
+        println!("{backend}:");
+        let server = Arc::new(start(backend).await);
+        bookings(&server).await;
+    }
+}

@@ -1,0 +1,51 @@
+-- The SQL functions search uses, under the names SQLite gets from Rust (src/db/functions.rs),
+-- with the same meaning.
+
+-- Great-circle (haversine) distance in km between two points in degrees.
+CREATE FUNCTION geo_distance_km(lat1 float8, lng1 float8, lat2 float8, lng2 float8)
+RETURNS float8 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT 2 * 6371.0088 * asin(least(1.0, sqrt(
+        power(sin(radians(lat2 - lat1) / 2), 2)
+        + cos(radians(lat1)) * cos(radians(lat2)) * power(sin(radians(lng2 - lng1) / 2), 2))))
+$$;
+
+-- At most one edit apart: insertion, deletion, substitution or two neighbours swapped.
+CREATE FUNCTION within_one_edit(a text, b text)
+RETURNS boolean LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    la int := length(a);
+    lb int := length(b);
+    i int := 1;
+BEGIN
+    IF a = b THEN
+        RETURN true;
+    END IF;
+    IF abs(la - lb) > 1 THEN
+        RETURN false;
+    END IF;
+    WHILE i <= la AND i <= lb AND substr(a, i, 1) = substr(b, i, 1) LOOP
+        i := i + 1;
+    END LOOP;
+    IF la = lb THEN
+        RETURN substr(a, i + 1) = substr(b, i + 1)
+            OR (i < la AND substr(a, i, 1) = substr(b, i + 1, 1)
+                AND substr(a, i + 1, 1) = substr(b, i, 1)
+                AND substr(a, i + 2) = substr(b, i + 2));
+    ELSIF la > lb THEN
+        RETURN substr(a, i + 1) = substr(b, i);
+    END IF;
+    RETURN substr(a, i) = substr(b, i + 1);
+END
+$$;
+
+-- Every word of query (space separated) matches a word of haystack: exactly, or within one
+-- edit for words of three letters or more.
+CREATE FUNCTION text_match(haystack text, query text)
+RETURNS boolean LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT coalesce(bool_and(EXISTS (
+        SELECT 1 FROM unnest(string_to_array(haystack, ' ')) AS t(token)
+        WHERE t.token = w.word OR (length(w.word) >= 3 AND within_one_edit(w.word, t.token))
+    )), true)
+    FROM unnest(string_to_array(query, ' ')) AS w(word)
+    WHERE w.word <> ''
+$$;

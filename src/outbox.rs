@@ -1,0 +1,320 @@
+//! The outbox: work written in the same transaction as the change that causes it, drained
+//! by background workers with at-least-once delivery, exponential backoff and a `failed`
+//! state after the last attempt. Several processes may drain one PostgreSQL database: rows
+//! are claimed with `FOR UPDATE SKIP LOCKED` and a lease (`locked_until`) that lets another
+//! worker take over when the one holding it died mid-job.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::db::schema::outbox;
+use crate::db::{self, Backend, Db, DbConn};
+use crate::http::ApiError;
+
+/// Finished rows are kept this long (for replays and for reading), then purged.
+const KEEP_FINISHED: TimeDelta = TimeDelta::days(7);
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// How a topic's worker paces and retries its jobs.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub max_attempts: i32,
+    /// Wait after the first failure; doubles after each further one.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long a claimed job stays with its worker before others may take it.
+    pub lease: Duration,
+    pub poll: Duration,
+    pub batch: i64,
+    /// Keep finished rows (as `done`) rather than delete them.
+    pub keep_done: bool,
+}
+
+impl Policy {
+    pub fn backoff_after(&self, attempts: i32) -> Duration {
+        let doublings = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(30);
+        self.backoff
+            .saturating_mul(2u32.saturating_pow(doublings))
+            .min(self.max_backoff)
+    }
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Job {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub payload: String,
+    /// Attempts so far, this one included.
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+}
+
+/// Queues a job within the caller's transaction; returns its id.
+pub fn enqueue(conn: &mut DbConn, topic: &str, payload: &str) -> QueryResult<String> {
+    let now = db::to_db(db::now());
+    let id = Uuid::new_v4().to_string();
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::id.eq(&id),
+            outbox::topic.eq(topic),
+            outbox::payload.eq(payload),
+            outbox::status.eq("pending"),
+            outbox::attempts.eq(0),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Takes up to `policy.batch` due jobs of `topic` and leases them to this worker.
+pub fn claim(conn: &mut DbConn, topic: &str, policy: &Policy) -> QueryResult<Vec<Job>> {
+    conn.write_transaction(|conn| {
+        let now = db::now();
+        // SQLite's write transaction already excludes every other claimer.
+        let lock = match conn.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut jobs: Vec<Job> = diesel::sql_query(format!(
+            "SELECT id, payload, attempts FROM outbox \
+             WHERE topic = $1 AND status = 'pending' AND next_attempt_at <= $2 \
+             AND (locked_until IS NULL OR locked_until <= $2) \
+             ORDER BY next_attempt_at, created_at LIMIT $3{lock}"
+        ))
+        .bind::<Text, _>(topic)
+        .bind::<Timestamp, _>(db::to_db(now))
+        .bind::<BigInt, _>(policy.batch)
+        .load(conn)?;
+        if jobs.is_empty() {
+            return Ok(jobs);
+        }
+        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((
+                outbox::locked_until.eq(db::to_db(now + delta(policy.lease))),
+                outbox::attempts.eq(outbox::attempts + 1),
+            ))
+            .execute(conn)?;
+        for job in &mut jobs {
+            job.attempts += 1;
+        }
+        Ok(jobs)
+    })
+}
+
+/// Records a job's outcome: done, or retried after a backoff, or failed for good.
+pub fn settle(
+    conn: &mut DbConn,
+    job: &Job,
+    outcome: &Result<(), String>,
+    policy: &Policy,
+) -> QueryResult<Settled> {
+    let now = db::now();
+    let row = outbox::table.find(&job.id);
+    match outcome {
+        Ok(()) if policy.keep_done => {
+            diesel::update(row)
+                .set((
+                    outbox::status.eq("done"),
+                    outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+                    outbox::finished_at.eq(db::to_db(now)),
+                ))
+                .execute(conn)?;
+            Ok(Settled::Done)
+        }
+        Ok(()) => {
+            diesel::delete(row).execute(conn)?;
+            Ok(Settled::Done)
+        }
+        Err(error) if job.attempts >= policy.max_attempts => {
+            diesel::update(row)
+                .set((
+                    outbox::status.eq("failed"),
+                    outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+                    outbox::last_error.eq(error),
+                    outbox::finished_at.eq(db::to_db(now)),
+                ))
+                .execute(conn)?;
+            Ok(Settled::Failed)
+        }
+        Err(error) => {
+            let next = now + delta(policy.backoff_after(job.attempts));
+            diesel::update(row)
+                .set((
+                    outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+                    outbox::next_attempt_at.eq(db::to_db(next)),
+                    outbox::last_error.eq(error),
+                ))
+                .execute(conn)?;
+            Ok(Settled::Retry)
+        }
+    }
+}
+
+/// Makes the jobs of `topic` finished since `since` due again (a rebuilt search index
+/// replays the changes made while it was being built).
+pub fn requeue_done_since(
+    conn: &mut DbConn,
+    topic: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> QueryResult<usize> {
+    let now = db::to_db(db::now());
+    diesel::update(
+        outbox::table
+            .filter(outbox::topic.eq(topic))
+            .filter(outbox::status.eq("done"))
+            .filter(outbox::finished_at.ge(db::to_db(since))),
+    )
+    .set((
+        outbox::status.eq("pending"),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(now),
+        outbox::finished_at.eq(None::<chrono::NaiveDateTime>),
+    ))
+    .execute(conn)
+}
+
+/// Forgets finished jobs of `topic` older than `before`.
+pub fn purge_finished(
+    conn: &mut DbConn,
+    topic: &str,
+    before: chrono::DateTime<chrono::Utc>,
+) -> QueryResult<usize> {
+    diesel::delete(
+        outbox::table
+            .filter(outbox::topic.eq(topic))
+            .filter(outbox::status.ne("pending"))
+            .filter(outbox::finished_at.lt(db::to_db(before))),
+    )
+    .execute(conn)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Done,
+    Retry,
+    Failed,
+}
+
+/// Tells workers to stop after the job in hand.
+#[derive(Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    pub fn channel() -> (watch::Sender<bool>, Stop) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Stop(rx))
+    }
+
+    pub fn requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Sleeps for `d`, or less when a stop is requested.
+    pub async fn sleep(&mut self, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.0.wait_for(|stop| *stop) => {}
+        }
+    }
+}
+
+/// Drains `topic` until stopped. `handle` gets a batch of jobs and answers one outcome per
+/// job, in order; `on_settled` hears how each ended (for metrics).
+pub async fn run_worker<H, F>(
+    db: Db,
+    topic: &'static str,
+    policy: Policy,
+    mut stop: Stop,
+    handle: H,
+    on_settled: impl Fn(Settled) + Send + 'static,
+) where
+    H: Fn(Vec<Job>) -> F + Send + 'static,
+    F: Future<Output = Vec<Result<(), String>>> + Send,
+{
+    tracing::info!(topic, "outbox worker started");
+    let mut next_purge = tokio::time::Instant::now();
+    while !stop.requested() {
+        if policy.keep_done && tokio::time::Instant::now() >= next_purge {
+            next_purge += PURGE_EVERY;
+            let before = db::now() - KEEP_FINISHED;
+            if let Err(e) = db
+                .run(move |conn| Ok(purge_finished(conn, topic, before)?))
+                .await
+            {
+                tracing::warn!(topic, error = %e, "outbox: cannot purge finished jobs");
+            }
+        }
+        let claimed = {
+            let policy = policy.clone();
+            db.run(move |conn| Ok(claim(conn, topic, &policy)?)).await
+        };
+        let jobs = match claimed {
+            Ok(jobs) if jobs.is_empty() => {
+                stop.sleep(policy.poll).await;
+                continue;
+            }
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(topic, error = %e, "outbox: cannot claim jobs");
+                stop.sleep(policy.poll.max(Duration::from_secs(1))).await;
+                continue;
+            }
+        };
+        let outcomes = handle(jobs.clone()).await;
+        let policy_for_settle = policy.clone();
+        let settled = db
+            .run(move |conn| {
+                jobs.iter()
+                    .zip(outcomes.iter().chain(std::iter::repeat(&Err("no outcome".to_owned()))))
+                    .map(|(job, outcome)| {
+                        if let Err(error) = outcome {
+                            tracing::warn!(topic, job = %job.id, attempts = job.attempts, %error, "outbox job failed");
+                        }
+                        settle(conn, job, outcome, &policy_for_settle).map_err(ApiError::from)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await;
+        match settled {
+            Ok(list) => list.into_iter().for_each(&on_settled),
+            // The lease runs out and the jobs are tried again: at least once.
+            Err(e) => tracing::warn!(topic, error = %e, "outbox: cannot record outcomes"),
+        }
+    }
+    tracing::info!(topic, "outbox worker stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = Policy {
+            max_attempts: 8,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            lease: Duration::from_secs(60),
+            poll: Duration::from_millis(500),
+            batch: 10,
+            keep_done: true,
+        };
+        let waits: Vec<u64> = (1..=10).map(|n| p.backoff_after(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+    }
+}

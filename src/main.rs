@@ -28,6 +28,14 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Add a demo fleet of cars.
+    Seed {
+        /// How many cars.
+        #[arg(long, default_value_t = 50)]
+        cars: usize,
+    },
+    /// Rebuild the search index from the database, without downtime.
+    Reindex,
     /// Print the OpenAPI document as JSON.
     Openapi,
 }
@@ -114,6 +122,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     name,
                 },
         } => create_admin(settings, &email, &password, name.as_deref()).await?,
+        Command::Seed { cars } => seed(settings, cars).await?,
+        Command::Reindex => reindex(settings).await?,
         Command::Openapi => {}
     }
     Ok(())
@@ -178,4 +188,57 @@ async fn create_admin(
 #[cfg(not(feature = "auth"))]
 async fn create_admin(_: Settings, _: &str, _: &str, _: Option<&str>) -> anyhow::Result<()> {
     anyhow::bail!("this binary was built without the auth feature")
+}
+
+#[cfg(feature = "cars")]
+async fn seed(settings: Settings, cars: usize) -> anyhow::Result<()> {
+    let ports = carrental::startup::ports(&settings);
+    let count = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let db = Db::connect(&settings.database, true)?;
+        let mut conn = db
+            .get()
+            .map_err(|_| anyhow::anyhow!("database unavailable"))?;
+        let seed = rand::random();
+        let fleet = carrental::cars::seed::fleet(cars, seed);
+        carrental::cars::seed::insert(&mut conn, fleet, ports.indexer.as_ref())
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))
+    })
+    .await??;
+    println!("added {count} cars");
+    Ok(())
+}
+
+#[cfg(not(feature = "cars"))]
+async fn seed(_: Settings, _: usize) -> anyhow::Result<()> {
+    anyhow::bail!("this binary was built without the cars feature")
+}
+
+#[cfg(feature = "search")]
+async fn reindex(settings: Settings) -> anyhow::Result<()> {
+    let db_settings = settings.database.clone();
+    let db = tokio::task::spawn_blocking(move || Db::connect(&db_settings, true)).await??;
+    if settings.search.url.is_empty() {
+        println!("search uses the database engine: nothing to rebuild");
+        return Ok(());
+    }
+    let engine = carrental::search::opensearch::OpenSearchEngine::new(
+        &settings.search.url,
+        &settings.search.index,
+        settings.search.timeout,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let ports = carrental::startup::ports(&settings);
+    let (index, count) = carrental::search::service::reindex(&db, &ports, &engine)
+        .await
+        .map_err(|e| anyhow::anyhow!("reindex failed: {e}"))?;
+    println!(
+        "indexed {count} cars into {index}; alias {} now points to it",
+        settings.search.index
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "search"))]
+async fn reindex(_: Settings) -> anyhow::Result<()> {
+    anyhow::bail!("this binary was built without the search feature")
 }

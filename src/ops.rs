@@ -127,11 +127,27 @@ pub async fn ready(process: web::Data<Process>, db: web::Data<Db>) -> HttpRespon
             false
         }
     };
-    let stopping = process.shutting_down.load(Ordering::SeqCst);
-    let status = if database_up && !stopping {
-        "ready"
+    let mut worst = if database_up {
+        CheckState::Up
     } else {
-        "unavailable"
+        CheckState::Down
+    };
+    for check in &process.checks {
+        let (report, state) = check.check().await;
+        checks.insert(check.name(), report);
+        worst = match (worst, state) {
+            (CheckState::Down, _) | (_, CheckState::Down) => CheckState::Down,
+            (CheckState::Degraded, _) | (_, CheckState::Degraded) => CheckState::Degraded,
+            _ => CheckState::Up,
+        };
+    }
+    if process.shutting_down.load(Ordering::SeqCst) {
+        worst = CheckState::Down;
+    }
+    let status = match worst {
+        CheckState::Up => "ready",
+        CheckState::Degraded => "degraded",
+        CheckState::Down => "unavailable",
     };
     let body = Readiness {
         status,

@@ -51,7 +51,7 @@ struct Shared {
 }
 
 /// The in-process implementation of each port whose module this process serves.
-fn ports(settings: &Settings) -> Ports {
+pub fn ports(settings: &Settings) -> Ports {
     let serves = |m: Module| settings.serves(m);
     #[allow(unused_mut)]
     let mut ports = Ports {

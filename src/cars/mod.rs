@@ -1,6 +1,7 @@
 //! Car routes: the inventory, public reads and admin writes.
 
 pub mod model;
+pub mod seed;
 pub mod service;
 mod store;
 

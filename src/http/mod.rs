@@ -138,16 +138,20 @@ impl QueryParams {
     }
 }
 
+impl QueryParams {
+    pub fn from_query_string(query: &str) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .map(|pairs| QueryParams(pairs.into_iter().collect()))
+            .map_err(|_| ApiError::field("query", "malformed query string"))
+    }
+}
+
 impl FromRequest for QueryParams {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(
-            serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-                .map(|pairs| QueryParams(pairs.into_iter().collect()))
-                .map_err(|_| ApiError::field("query", "malformed query string")),
-        )
+        std::future::ready(Self::from_query_string(req.query_string()))
     }
 }
 

@@ -401,3 +401,133 @@ pub fn alias_actions(alias: &str, index: &str, old: &[String]) -> Value {
     actions.push(json!({"add": {"index": index, "alias": alias}}));
     json!({"actions": actions})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::QueryParams;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!(
+            "{}/tests/fixtures/opensearch/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+    }
+
+    fn query(q: &str) -> SearchQuery {
+        SearchQuery::parse(&QueryParams::from_query_string(q).expect("query")).expect("valid")
+    }
+
+    #[test]
+    fn the_search_request_is_the_recorded_one() {
+        let q = query(
+            "lat=48.8566&lng=2.3522&radius=25&query=Telsa%203&fuelType=Electric&transmission=automatic\
+             &seats=4&minPrice=50&maxPrice=150.5&page=3&limit=10",
+        );
+        let body = search_body(&q, &["busy-1".into(), "busy-2".into()]);
+        assert_eq!(body, fixture("search_request.json"));
+    }
+
+    #[test]
+    fn price_sort_keeps_the_distance_last_and_no_busy_means_no_must_not() {
+        let body = search_body(&query("lat=1&lng=2&sort=price"), &[]);
+        assert_eq!(body["sort"][0], json!({"priceMinor": "asc"}));
+        assert_eq!(body["sort"][1], json!({"id": "asc"}));
+        assert!(body["sort"][2]["_geo_distance"].is_object());
+        assert!(body["query"]["bool"].get("must_not").is_none());
+    }
+
+    #[test]
+    fn search_answers_give_cars_with_their_distance() {
+        let found = parse_search(&fixture("search_response.json")).unwrap();
+        assert_eq!(found.total, 37);
+        assert_eq!(found.items.len(), 2);
+        assert_eq!(found.items[0]["name"], "Tesla Model 3");
+        assert_eq!(found.items[0]["distanceKm"], json!(1.23));
+        assert_eq!(found.items[1]["distanceKm"], json!(4.01));
+        let by_price = parse_search(&fixture("search_by_price_response.json")).unwrap();
+        assert_eq!(by_price.items[0]["distanceKm"], json!(7.78));
+        assert!(parse_search(&fixture("index_not_found.json")).is_err());
+    }
+
+    #[test]
+    fn bulk_answers_are_read_item_by_item() {
+        let outcome = parse_bulk(&fixture("bulk_with_errors.json"));
+        let id = |s: &str| Uuid::parse_str(s).unwrap();
+        assert_eq!(outcome[&id("0b6f7c1e-2d3a-4c55-9a0e-1f2b3c4d5e6f")], Ok(()));
+        assert_eq!(
+            outcome[&id("9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b")],
+            Ok(()),
+            "deleting what is not there is fine"
+        );
+        let bad = outcome[&id("7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6")]
+            .clone()
+            .unwrap_err();
+        assert!(
+            bad.contains("400") && bad.contains("mapper_parsing_exception"),
+            "{bad}"
+        );
+        let busy = outcome[&id("5f4e3d2c-1b0a-4987-8654-3210fedcba98")]
+            .clone()
+            .unwrap_err();
+        assert!(busy.contains("429"), "{busy}");
+    }
+
+    #[test]
+    fn errors_name_their_reason() {
+        let reason = error_reason(&fixture("index_not_found.json"), 404);
+        assert_eq!(
+            reason,
+            "OpenSearch answered 404: index_not_found_exception no such index [cars]"
+        );
+    }
+
+    #[test]
+    fn documents_and_bulk_lines() {
+        let id = Uuid::new_v4();
+        let doc = CarDocument {
+            id,
+            json: json!({"id": id, "name": "Tesla Model 3", "brand": "Tesla", "model": "Model 3", "features": ["Autopilot"]}),
+            is_active: true,
+            latitude: 48.0,
+            longitude: 2.0,
+            price_per_day_minor: 12050,
+            fuel_type: "electric".into(),
+            transmission: "automatic".into(),
+            seats: 5,
+            search_text: "tesla model 3 autopilot".into(),
+        };
+        let gone = Uuid::new_v4();
+        let lines = bulk_body("cars", std::slice::from_ref(&doc), &[gone]);
+        assert_eq!(
+            lines[0],
+            json!({"index": {"_index": "cars", "_id": id.to_string()}})
+        );
+        assert_eq!(lines[1]["location"], json!({"lat": 48.0, "lon": 2.0}));
+        assert_eq!(lines[1]["priceMinor"], 12050);
+        assert_eq!(lines[1]["features"], json!(["Autopilot"]));
+        assert_eq!(lines[1]["car"], doc.json);
+        assert_eq!(
+            lines[2],
+            json!({"delete": {"_index": "cars", "_id": gone.to_string()}})
+        );
+        // Every field a document has is in the strict mapping.
+        let mapped = index_definition()["mappings"]["properties"]
+            .as_object()
+            .unwrap()
+            .clone();
+        for key in lines[1].as_object().unwrap().keys() {
+            assert!(mapped.contains_key(key), "{key} is not mapped");
+        }
+    }
+
+    #[test]
+    fn alias_moves_atomically() {
+        let actions = alias_actions("cars", "cars_2", &["cars_1".into()]);
+        assert_eq!(
+            actions,
+            json!({"actions": [{"remove": {"index": "cars_1", "alias": "cars"}}, {"add": {"index": "cars_2", "alias": "cars"}}]})
+        );
+    }
+}

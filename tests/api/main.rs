@@ -6,4 +6,6 @@ mod helpers;
 mod auth;
 mod bookings;
 mod cars;
+mod opensearch;
 mod operations;
+mod search;

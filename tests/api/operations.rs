@@ -161,7 +161,7 @@ db_test! {
             ("/cars/{id}", "patch"), ("/cars/{id}", "delete"), ("/cars/{id}/availability", "get"),
             ("/bookings", "post"), ("/bookings", "get"), ("/bookings/{id}", "get"),
             ("/bookings/{id}", "patch"), ("/bookings/{id}/pickup", "post"),
-            ("/bookings/{id}/return", "post"), ("/admin/bookings", "get"),
+            ("/bookings/{id}/return", "post"), ("/admin/bookings", "get"), ("/search", "get"),
         ];
         for (path, method) in expected {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");

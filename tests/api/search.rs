@@ -1,0 +1,305 @@
+//! The search suite. It runs on the database engine over SQLite and PostgreSQL, and, when
+//! TEST_OPENSEARCH_URL is set, against a real OpenSearch cluster:
+//!
+//!   TEST_OPENSEARCH_URL=http://127.0.0.1:9200 cargo nextest run --run-ignored only -E 'test(/opensearch_cluster/)'
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Database(Backend),
+    OpenSearchCluster,
+}
+
+/// Runs the body on the database engine (SQLite, PostgreSQL) and, ignored unless asked
+/// for, on a real OpenSearch cluster.
+macro_rules! search_test {
+    ($(#[$meta:meta])* async fn $name:ident($engine:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            async fn run($engine: Engine) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(Engine::Database(Backend::Sqlite)).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(Engine::Database(Backend::Postgres)).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs TEST_OPENSEARCH_URL (a real cluster)"]
+            async fn opensearch_cluster() {
+                run(Engine::OpenSearchCluster).await
+            }
+        }
+    };
+}
+
+struct SearchApp {
+    app: TestApp,
+    admin: String,
+    engine: Engine,
+}
+
+async fn search_app(engine: Engine) -> SearchApp {
+    let app = match engine {
+        Engine::Database(backend) => spawn_app(backend).await,
+        Engine::OpenSearchCluster => {
+            let url = std::env::var("TEST_OPENSEARCH_URL")
+                .expect("TEST_OPENSEARCH_URL must point at an OpenSearch cluster");
+            let index = format!("carrental_test_{}", uuid::Uuid::new_v4().simple());
+            spawn_app_with(
+                Backend::Postgres,
+                &[("OPENSEARCH_URL", &url), ("APP__SEARCH__INDEX", &index)],
+            )
+            .await
+        }
+    };
+    let admin = app.admin_token().await;
+    SearchApp { app, admin, engine }
+}
+
+impl SearchApp {
+    async fn car(&self, changes: Value) -> Value {
+        self.app.create_car(&self.admin, changes).await
+    }
+
+    /// Lets the index catch up (changes reach OpenSearch within a second, plus its refresh).
+    async fn settle(&self) {
+        if self.engine == Engine::OpenSearchCluster {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+        }
+    }
+
+    async fn search(&self, query: &str) -> Value {
+        let res = self.app.get(&format!("/search?{query}"), None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{query}");
+        res.json().await.unwrap()
+    }
+
+    async fn ids(&self, query: &str) -> Vec<String> {
+        self.search(query).await["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id_of)
+            .collect()
+    }
+}
+
+const PARIS: (f64, f64) = (48.8566, 2.3522);
+
+fn at(lat: f64, lng: f64) -> Value {
+    json!({"location": {"latitude": lat, "longitude": lng, "city": "Paris", "country": "France"}})
+}
+
+/// The great-circle distance, computed here independently of the server.
+fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let r = 6371.0088;
+    let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
+    let h = ((b.0 - a.0).to_radians() / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((b.1 - a.1).to_radians() / 2.0).sin().powi(2);
+    2.0 * r * h.sqrt().asin()
+}
+
+search_test! {
+    async fn finds_exactly_the_cars_in_the_radius_by_distance(engine) {
+        let s = search_app(engine).await;
+        // A deterministic scatter up to ~25 km around Paris, plus points just inside and
+        // just outside 10 km.
+        let mut seed: u64 = 42;
+        let mut rand = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut points = Vec::new();
+        for _ in 0..48 {
+            points.push((PARIS.0 + (rand() - 0.5) * 0.45, PARIS.1 + (rand() - 0.5) * 0.68));
+        }
+        points.push((PARIS.0 + 9.9 / 111.195, PARIS.1));
+        points.push((PARIS.0 - 10.1 / 111.195, PARIS.1));
+        let mut cars = Vec::new();
+        for p in &points {
+            cars.push((id_of(&s.car(at(p.0, p.1)).await), *p));
+        }
+        s.settle().await;
+
+        let mut expected: Vec<(f64, String)> = cars
+            .iter()
+            .map(|(id, p)| (haversine(PARIS, *p), id.clone()))
+            .filter(|(d, _)| *d <= 10.0)
+            .collect();
+        expected.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        assert!(expected.len() > 5 && expected.len() < cars.len(), "the fleet straddles the circle");
+
+        let body = s.search(&format!("latitude={}&longitude={}&radius=10&limit=100", PARIS.0, PARIS.1)).await;
+        assert_eq!(body["total"].as_i64().unwrap() as usize, expected.len());
+        let data = body["data"].as_array().unwrap();
+        let got: Vec<String> = data.iter().map(id_of).collect();
+        let want: Vec<String> = expected.iter().map(|e| e.1.clone()).collect();
+        assert_eq!(got, want, "the right cars, nearest first");
+        for (item, (d, _)) in data.iter().zip(&expected) {
+            let km = item["distanceKm"].as_f64().unwrap();
+            assert!((km - d).abs() <= 0.006, "distance {km} vs {d}");
+            assert_eq!(km, (km * 100.0).round() / 100.0, "two decimals");
+            assert!(item["pricePerDay"].is_number() && item["location"]["latitude"].is_number());
+        }
+
+        // Default radius is 10 km; paging keeps the order and the total.
+        let page2 = s.search(&format!("lat={}&lng={}&limit=3&page=2", PARIS.0, PARIS.1)).await;
+        assert_eq!(page2["total"].as_i64().unwrap() as usize, expected.len());
+        let ids: Vec<String> = page2["data"].as_array().unwrap().iter().map(id_of).collect();
+        assert_eq!(ids, want[3..6].to_vec());
+        assert_eq!(page2["totalPages"].as_i64().unwrap() as usize, expected.len().div_ceil(3));
+        let past = s.search(&format!("lat={}&lon={}&page=50", PARIS.0, PARIS.1)).await;
+        assert_eq!(past["data"], json!([]));
+
+        let wide = s.search(&format!("latitude={}&longitude={}&radius=500&limit=100", PARIS.0, PARIS.1)).await;
+        assert_eq!(wide["total"].as_i64().unwrap() as usize, cars.len());
+    }
+}
+
+search_test! {
+    async fn filters_and_price_sort(engine) {
+        let s = search_app(engine).await;
+        let near = at(PARIS.0 + 0.01, PARIS.1);
+        let mut body = near.clone();
+        merge(&mut body, json!({"fuelType": "diesel", "transmission": "manual", "seats": 7, "pricePerDay": 60}));
+        let diesel = id_of(&s.car(body).await);
+        let mut body = near.clone();
+        merge(&mut body, json!({"fuelType": "electric", "seats": 5, "pricePerDay": 120.5}));
+        let electric = id_of(&s.car(body).await);
+        let mut body = at(PARIS.0 + 0.02, PARIS.1);
+        merge(&mut body, json!({"fuelType": "hybrid", "seats": 4, "pricePerDay": 60}));
+        let hybrid = id_of(&s.car(body).await);
+        s.settle().await;
+        let q = |extra: &str| format!("latitude={}&longitude={}&{extra}", PARIS.0, PARIS.1);
+
+        assert_eq!(s.ids(&q("fuelType=DIESEL")).await, vec![diesel.clone()]);
+        assert_eq!(s.ids(&q("transmission=Manual")).await, vec![diesel.clone()]);
+        assert_eq!(BTreeSet::from_iter(s.ids(&q("seats=5")).await), BTreeSet::from([diesel.clone(), electric.clone()]));
+        assert_eq!(BTreeSet::from_iter(s.ids(&q("maxPrice=60")).await), BTreeSet::from([diesel.clone(), hybrid.clone()]));
+        assert_eq!(s.ids(&q("minPrice=60.01")).await, vec![electric.clone()]);
+        assert_eq!(s.ids(&q("minPrice=60&maxPrice=60&seats=5")).await, vec![diesel.clone()]);
+
+        let mut cheap = vec![diesel.clone(), hybrid.clone()];
+        cheap.sort();
+        let mut want = cheap.clone();
+        want.push(electric.clone());
+        let body = s.search(&q("sort=price")).await;
+        assert_eq!(body["data"].as_array().unwrap().iter().map(id_of).collect::<Vec<_>>(), want, "price ascending, ties by id");
+        assert!(body["data"][0]["distanceKm"].is_number(), "distance still reported");
+    }
+}
+
+search_test! {
+    async fn inactive_deleted_and_busy_cars_are_not_found(engine) {
+        let s = search_app(engine).await;
+        let here = at(PARIS.0, PARIS.1 + 0.01);
+        let free = id_of(&s.car(here.clone()).await);
+        let booked = id_of(&s.car(here.clone()).await);
+        let inactive = id_of(&s.car(here.clone()).await);
+        let deleted = id_of(&s.car(here.clone()).await);
+        let admin = s.admin.clone();
+        s.app.send(Method::PATCH, &format!("/cars/{inactive}"), &json!({"isActive": false}), Some(&admin)).await;
+        s.app.send(Method::DELETE, &format!("/cars/{deleted}"), &json!({}), Some(&admin)).await;
+        let customer = s.app.customer_token().await;
+        let pickup = days_ahead(5);
+        assert_eq!(s.app.book(&customer, &booked, pickup, 48).await.status(), StatusCode::CREATED);
+        s.settle().await;
+        let base = format!("latitude={}&longitude={}", PARIS.0, PARIS.1);
+        let window = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>| {
+            format!("{base}&pickupTime={}&dropoffTime={}", from.to_rfc3339().replace('+', "%2B"), to.to_rfc3339().replace('+', "%2B"))
+        };
+
+        let all = s.search(&base).await;
+        assert_eq!(all["total"], 2);
+        assert_eq!(BTreeSet::from_iter(s.ids(&base).await), BTreeSet::from([free.clone(), booked.clone()]));
+
+        // Overlapping the booking: the booked car is gone, and total says so.
+        let body = s.search(&window(pickup + chrono::Duration::hours(24), pickup + chrono::Duration::hours(72))).await;
+        assert_eq!(body["total"], 1);
+        assert_eq!(body["data"][0]["id"], free.as_str());
+        // Ending when it starts, or starting when it ends: free.
+        assert_eq!(s.search(&window(pickup - chrono::Duration::hours(24), pickup)).await["total"], 2);
+        assert_eq!(s.search(&window(pickup + chrono::Duration::hours(48), pickup + chrono::Duration::hours(50))).await["total"], 2);
+    }
+}
+
+search_test! {
+    async fn text_matches_every_word_with_one_typo_each(engine) {
+        let s = search_app(engine).await;
+        let here = at(PARIS.0, PARIS.1);
+        let mut tesla = here.clone();
+        merge(&mut tesla, json!({"name": "Tesla Model 3", "brand": "Tesla", "model": "Model 3", "features": ["Autopilot", "Heated seats"]}));
+        let tesla = id_of(&s.car(tesla).await);
+        let mut bmw = here.clone();
+        merge(&mut bmw, json!({"name": "BMW X5", "brand": "BMW", "model": "X5", "features": ["Panoramic roof"]}));
+        let bmw = id_of(&s.car(bmw).await);
+        s.settle().await;
+        let q = |text: &str| format!("latitude={}&longitude={}&query={}", PARIS.0, PARIS.1, text.replace(' ', "%20"));
+
+        for (text, want) in [
+            ("tesla", vec![tesla.clone()]), ("TESLA", vec![tesla.clone()]), ("telsa", vec![tesla.clone()]),
+            ("tesl", vec![tesla.clone()]), ("modle 3", vec![tesla.clone()]), ("autopilto", vec![tesla.clone()]),
+            ("heated", vec![tesla.clone()]), ("bmw", vec![bmw.clone()]), ("panoramic roof", vec![bmw.clone()]),
+            ("model 5", vec![]), ("tesla roof", vec![]), ("volvo", vec![]), ("x6", vec![]),
+        ] {
+            let got = s.ids(&q(text)).await;
+            assert_eq!(got, want, "query {text:?}");
+        }
+        assert_eq!(s.search(&q("tesla")).await["total"], 1);
+    }
+}
+
+search_test! {
+    async fn bad_search_input_is_named(engine) {
+        let s = search_app(engine).await;
+        for (query, fields) in [
+            ("", vec!["latitude", "longitude"]),
+            ("latitude=48", vec!["longitude"]),
+            ("lat=91&lng=2", vec!["lat"]),
+            ("latitude=48&longitude=east", vec!["longitude"]),
+            ("latitude=48&lon=181", vec!["lon"]),
+            ("latitude=48&longitude=2&radius=0", vec!["radius"]),
+            ("latitude=48&longitude=2&radius=500.1", vec!["radius"]),
+            ("latitude=48&longitude=2&sort=rating", vec!["sort"]),
+            ("latitude=48&longitude=2&fuelType=steam", vec!["fuelType"]),
+            ("latitude=48&longitude=2&minPrice=50&maxPrice=40", vec!["maxPrice"]),
+            ("latitude=48&longitude=2&seats=many", vec!["seats"]),
+            ("latitude=48&longitude=2&pickupTime=2030-01-01T00:00:00Z", vec!["dropoffTime"]),
+            ("latitude=48&longitude=2&dropoffTime=2030-01-01T00:00:00Z", vec!["pickupTime"]),
+            ("latitude=48&longitude=2&pickupTime=2030-01-02T00:00:00Z&dropoffTime=2030-01-01T00:00:00Z", vec!["dropoffTime"]),
+            ("latitude=48&longitude=2&page=0", vec!["page"]),
+            ("latitude=48&longitude=2&limit=101", vec!["limit"]),
+        ] {
+            let res = s.app.get(&format!("/search?{query}"), None).await;
+            assert_eq!(validation_fields(res).await, fields, "{query}");
+        }
+        let ok = s.search("latitude=48&longitude=2&radius=500").await;
+        assert_eq!((ok["total"].as_i64(), ok["totalPages"].as_i64()), (Some(0), Some(0)));
+    }
+}
+
+db_test! {
+    async fn the_database_engine_reports_itself(backend) {
+        let app = spawn_app(backend).await;
+        app.get("/search?lat=1&lng=1", None).await;
+        let text = app.get("/metrics", None).await.text().await.unwrap();
+        assert!(text.contains(r#"carrental_searches_total{engine="database"} 1"#), "{text}");
+        let ready: Value = app.get("/health/ready", None).await.json().await.unwrap();
+        assert_eq!(ready["checks"]["search"], json!({"status": "up", "engine": "database"}));
+    }
+}

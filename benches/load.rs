@@ -25,6 +25,7 @@ const PASSWORD: &str = "Bench1234";
 
 struct Server {
     base: String,
+    db: carrental::db::Db,
     client: reqwest::Client,
     pg_drop: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
@@ -82,6 +83,7 @@ async fn start(backend: &str) -> Server {
     let settings = Settings::from_vars(vars).expect("settings");
     let app = Application::build(settings).await.expect("server starts");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS * 2)
@@ -89,6 +91,7 @@ async fn start(backend: &str) -> Server {
         .expect("client");
     Server {
         base,
+        db,
         client,
         pg_drop,
         _dir: dir,
@@ -134,8 +137,12 @@ impl Server {
     }
 }
 
-/// Runs `total` jobs on CLIENTS concurrent workers; returns each job's status and latency.
-async fn drive<F, Fut>(total: usize, job: F) -> (Duration, Vec<(u16, Duration)>)
+/// Runs `total` jobs on `clients` concurrent workers; returns each job's status and latency.
+async fn drive_with<F, Fut>(
+    clients: usize,
+    total: usize,
+    job: F,
+) -> (Duration, Vec<(u16, Duration)>)
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = u16> + Send,
@@ -143,7 +150,7 @@ where
     let job = Arc::new(job);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let workers: Vec<_> = (0..CLIENTS)
+    let workers: Vec<_> = (0..clients)
         .map(|_| {
             let (job, next) = (job.clone(), next.clone());
             tokio::spawn(async move {
@@ -165,6 +172,14 @@ where
         results.extend(w.await.expect("worker"));
     }
     (start.elapsed(), results)
+}
+
+async fn drive<F, Fut>(total: usize, job: F) -> (Duration, Vec<(u16, Duration)>)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u16> + Send,
+{
+    drive_with(CLIENTS, total, job).await
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -304,13 +319,103 @@ async fn bookings(server: &Arc<Server>) {
     report("GET /cars/{id}", elapsed, &results, 200);
 }
 
+const FLEET: usize = 100_000;
+/// The query string of the i-th request of a scenario.
+type QueryFor = fn(usize) -> String;
+const SEARCH_CLIENTS: usize = 8;
+
+async fn search(server: &Arc<Server>) {
+    let started = Instant::now();
+    let fleet = carrental::cars::seed::fleet(FLEET, 2026);
+    let inserted = server
+        .db
+        .run(move |conn| carrental::cars::seed::insert(conn, fleet, &carrental::ports::NoIndex))
+        .await
+        .expect("seed");
+    println!(
+        "  {:<34} {inserted} cars in {:.1} s",
+        "seeded fleet",
+        started.elapsed().as_secs_f64()
+    );
+
+    let scenarios: [(&str, QueryFor); 3] = [
+        ("search 10 km, dense city", |i| {
+            let (dlat, dlng) = (
+                ((i * 37) % 100) as f64 / 1000.0 - 0.05,
+                ((i * 53) % 100) as f64 / 1000.0 - 0.05,
+            );
+            format!("lat={}&lng={}&radius=10", 48.8566 + dlat, 2.3522 + dlng)
+        }),
+        ("search 100 km", |i| {
+            let (lat, lng) = (
+                43.5 + ((i * 37) % 60) as f64 / 10.0,
+                -1.0 + ((i * 53) % 70) as f64 / 10.0,
+            );
+            format!("lat={lat}&lng={lng}&radius=100")
+        }),
+        ("search text, 50 km", |i| {
+            let words = [
+                "tesla%20autopilot",
+                "peugot",
+                "toyota%20yaris",
+                "bmw%20roof",
+                "golf",
+            ];
+            format!(
+                "lat=48.8566&lng=2.3522&radius=50&query={}",
+                words[i % words.len()]
+            )
+        }),
+    ];
+    for (name, query) in scenarios {
+        let s = server.clone();
+        let sample: Value = s
+            .client
+            .get(format!("{}/search?{}", s.base, query(0)))
+            .send()
+            .await
+            .expect("search")
+            .json()
+            .await
+            .expect("json");
+        let (elapsed, results) = drive_with(SEARCH_CLIENTS, 2000, move |i| {
+            let s = s.clone();
+            async move {
+                let res = s
+                    .client
+                    .get(format!("{}/search?{}", s.base, query(i)))
+                    .send()
+                    .await
+                    .expect("search");
+                let status = res.status().as_u16();
+                let _ = res.bytes().await;
+                status
+            }
+        })
+        .await;
+        report(name, elapsed, &results, 200);
+        println!(
+            "  {:<34} e.g. total {} for {}",
+            "",
+            sample["total"],
+            query(0)
+        );
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
-    println!("load benchmark: {CLIENTS} concurrent clients, server and clients on this machine");
+    let scenarios = std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "bookings,search".into());
+    println!("load benchmark: server and clients on this machine ({CLIENTS} clients for bookings and reads, {SEARCH_CLIENTS} for search)");
     for backend in backends.split(',').map(str::trim) {
         println!("{backend}:");
         let server = Arc::new(start(backend).await);
-        bookings(&server).await;
+        if scenarios.contains("bookings") {
+            bookings(&server).await;
+        }
+        if scenarios.contains("search") {
+            search(&server).await;
+        }
     }
 }

@@ -40,6 +40,11 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("METRICS_TOKEN", "http.metrics_token"),
     ("INTERNAL_TOKEN", "http.internal_token"),
     ("MODULES", "modules"),
+    ("NOTIFICATION_PROVIDER", "notifications.provider"),
+    ("SMTP_URL", "notifications.smtp_url"),
+    ("SMTP_FROM", "notifications.smtp_from"),
+    ("NOTIFY_MAX_ATTEMPTS", "notifications.max_attempts"),
+    ("NOTIFY_BACKOFF", "notifications.backoff"),
     ("ELASTICSEARCH_URL", "search.url"),
     ("OPENSEARCH_URL", "search.url"),
 ];
@@ -88,6 +93,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub log: LogSettings,
     pub search: SearchSettings,
+    pub notifications: NotificationSettings,
 }
 
 fn default_env() -> AppEnv {
@@ -171,6 +177,42 @@ pub struct SearchSettings {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Log,
+    Smtp,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct NotificationSettings {
+    pub provider: Provider,
+    /// lettre's form: `smtp://user:pass@host:587?tls=required`, `smtps://…`, `smtp://host:2525`.
+    pub smtp_url: String,
+    pub smtp_from: String,
+    pub max_attempts: i32,
+    /// Wait after the first failed attempt; doubles after each further one.
+    #[serde(deserialize_with = "duration")]
+    pub backoff: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub max_backoff: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub poll: Duration,
+}
+
+// Hand-written: SMTP_URL may hold a password.
+impl std::fmt::Debug for NotificationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationSettings")
+            .field("provider", &self.provider)
+            .field("smtp_url", &(!self.smtp_url.is_empty()))
+            .field("smtp_from", &self.smtp_from)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
     Json,
@@ -242,6 +284,16 @@ impl Settings {
                 "BCRYPT_ROUNDS must be between 4 and 31, got {}",
                 self.auth.bcrypt_rounds
             )));
+        }
+        if self.notifications.max_attempts < 1 {
+            return Err(SettingsError(
+                "NOTIFY_MAX_ATTEMPTS must be at least 1".into(),
+            ));
+        }
+        if self.notifications.provider == Provider::Smtp && self.notifications.smtp_url.is_empty() {
+            return Err(SettingsError(
+                "SMTP_URL must be set when NOTIFICATION_PROVIDER=smtp".into(),
+            ));
         }
         if self.server.body_limit == 0 || self.database.pool_size == 0 {
             return Err(SettingsError(

@@ -17,6 +17,8 @@ pub mod auth;
 pub mod bookings;
 #[cfg(feature = "cars")]
 pub mod cars;
+#[cfg(feature = "notifications")]
+pub mod notifications;
 #[cfg(feature = "search")]
 pub mod search;
 

@@ -132,7 +132,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let migrate_first = matches!(action, MigrateAction::Run);
-        let db = Db::connect(&settings.database, migrate_first)?;
+        let db = Db::connect_for_command(&settings.database, migrate_first)?;
         let mut conn = db
             .get()
             .map_err(|_| anyhow::anyhow!("database unavailable"))?;
@@ -166,14 +166,16 @@ async fn create_admin(
     let email = Email::parse(email).map_err(invalid)?;
     let password = Password::parse(password).map_err(invalid)?;
     let name = name.map(parse_name).transpose().map_err(invalid)?;
+    let ports = carrental::startup::ports(&settings);
     let service = tokio::task::spawn_blocking(move || -> anyhow::Result<AuthService> {
-        let db = Db::connect(&settings.database, true)?;
+        let db = Db::connect_for_command(&settings.database, true)?;
         let jwt = actix_web::web::Data::new(Jwt::new(
             &settings.auth.jwt_secret,
             settings.auth.jwt_expiry,
         ));
         let metrics = actix_web::web::Data::new(Metrics::new()?);
-        AuthService::new(db, jwt, metrics, &settings.auth).map_err(|e| anyhow::anyhow!("{e}"))
+        AuthService::new(db, ports, jwt, metrics, &settings.auth)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     })
     .await??;
     let (user, created) = service
@@ -194,7 +196,7 @@ async fn create_admin(_: Settings, _: &str, _: &str, _: Option<&str>) -> anyhow:
 async fn seed(settings: Settings, cars: usize) -> anyhow::Result<()> {
     let ports = carrental::startup::ports(&settings);
     let count = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
-        let db = Db::connect(&settings.database, true)?;
+        let db = Db::connect_for_command(&settings.database, true)?;
         let mut conn = db
             .get()
             .map_err(|_| anyhow::anyhow!("database unavailable"))?;
@@ -216,7 +218,8 @@ async fn seed(_: Settings, _: usize) -> anyhow::Result<()> {
 #[cfg(feature = "search")]
 async fn reindex(settings: Settings) -> anyhow::Result<()> {
     let db_settings = settings.database.clone();
-    let db = tokio::task::spawn_blocking(move || Db::connect(&db_settings, true)).await??;
+    let db =
+        tokio::task::spawn_blocking(move || Db::connect_for_command(&db_settings, true)).await??;
     if settings.search.url.is_empty() {
         println!("search uses the database engine: nothing to rebuild");
         return Ok(());

@@ -65,6 +65,8 @@ pub fn document() -> Document {
     doc.merge(crate::bookings::BookingsApi::openapi());
     #[cfg(feature = "search")]
     doc.merge(crate::search::SearchApi::openapi());
+    #[cfg(feature = "notifications")]
+    doc.merge(crate::notifications::NotificationsApi::openapi());
     doc
 }
 

@@ -79,8 +79,8 @@ pub struct CarSummary {
 pub trait CarCatalog: Send + Sync {
     /// The car, deleted or not; `None` when no such car ever existed.
     fn car(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
-    /// The car for a booking about to be written in the caller's transaction: also keeps it
-    /// from being deleted until that transaction ends.
+    /// The car for a booking about to be written in the caller's transaction: also locks it
+    /// (against deletion, and against other bookings of it) until that transaction ends.
     fn car_for_booking(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
     /// Several cars at once, for list pages.
     fn cars(&self, conn: &mut DbConn, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError>;
@@ -151,6 +151,49 @@ pub struct OutgoingMessage {
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+impl OutgoingMessage {
+    /// A message whose plain text and HTML say the same lines (the HTML escapes them).
+    pub fn new(
+        user_id: Uuid,
+        kind: &'static str,
+        recipient: &str,
+        subject: String,
+        lines: &[String],
+    ) -> Self {
+        let escape = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        let html = lines
+            .iter()
+            .map(|l| format!("<p>{}</p>", escape(l)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        OutgoingMessage {
+            user_id,
+            kind,
+            recipient: recipient.to_owned(),
+            subject,
+            text: lines.join("\n"),
+            html: format!("<!doctype html><html><body>{html}</body></html>"),
+        }
+    }
+}
+
+/// How to reach a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// Who users are, answered by auth.
+pub trait UserDirectory: Send + Sync {
+    fn contact(&self, conn: &mut DbConn, user_id: Uuid) -> Result<Option<Contact>, ApiError>;
 }
 
 /// Queues messages; notifications delivers them.
@@ -248,6 +291,12 @@ impl Availability for NotServed {
     }
 }
 
+impl UserDirectory for NotServed {
+    fn contact(&self, _: &mut DbConn, _: Uuid) -> Result<Option<Contact>, ApiError> {
+        self.fail()
+    }
+}
+
 impl Notifier for NotServed {
     fn queue(&self, _: &mut DbConn, _: OutgoingMessage) -> Result<(), ApiError> {
         self.fail()
@@ -261,4 +310,5 @@ pub struct Ports {
     pub availability: Arc<dyn Availability>,
     pub notifier: Arc<dyn Notifier>,
     pub indexer: Arc<dyn SearchIndexer>,
+    pub users: Arc<dyn UserDirectory>,
 }

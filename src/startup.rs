@@ -48,6 +48,8 @@ struct Shared {
     bookings: Option<web::Data<crate::bookings::BookingsService>>,
     #[cfg(feature = "search")]
     search: Option<web::Data<crate::search::SearchService>>,
+    #[cfg(feature = "notifications")]
+    notifications: Option<web::Data<crate::notifications::NotificationsService>>,
 }
 
 /// The in-process implementation of each port whose module this process serves.
@@ -63,7 +65,18 @@ pub fn ports(settings: &Settings) -> Ports {
         } else {
             Arc::new(IndexJobs)
         },
+        users: Arc::new(NotServed(Module::Auth)),
     };
+    // Messages are written to the shared database whether or not this process delivers
+    // them; the process that serves notifications drains them.
+    #[cfg(feature = "notifications")]
+    {
+        ports.notifier = Arc::new(crate::notifications::MessageQueue);
+    }
+    #[cfg(feature = "auth")]
+    if serves(Module::Auth) {
+        ports.users = Arc::new(crate::auth::Directory);
+    }
     #[cfg(feature = "cars")]
     if serves(Module::Cars) {
         ports.catalog = Arc::new(crate::cars::Catalog);
@@ -101,15 +114,16 @@ impl Application {
         ));
         #[cfg(feature = "auth")]
         let auth = if settings.serves(Module::Auth) {
-            let (db, jwt, metrics, auth_settings) = (
+            let (db, ports, jwt, metrics, auth_settings) = (
                 db.clone(),
+                ports(&settings),
                 jwt.clone(),
                 metrics.clone(),
                 settings.auth.clone(),
             );
             Some(web::Data::new(
                 tokio::task::spawn_blocking(move || {
-                    crate::auth::AuthService::new(db, jwt, metrics, &auth_settings)
+                    crate::auth::AuthService::new(db, ports, jwt, metrics, &auth_settings)
                 })
                 .await??,
             ))
@@ -136,6 +150,26 @@ impl Application {
                     stop.clone(),
                 ));
             }
+            Some(service)
+        } else {
+            None
+        };
+        #[cfg(feature = "notifications")]
+        let notifications = if serve(Module::Notifications) {
+            let mailer = crate::notifications::Mailer::from_settings(&settings.notifications)
+                .map_err(anyhow::Error::msg)?;
+            let service = web::Data::new(crate::notifications::NotificationsService::new(
+                db.clone(),
+                mailer,
+                &settings.notifications,
+                metrics.clone(),
+            ));
+            checks.push(service.clone().into_inner());
+            workers.push(spawn_delivery_worker(
+                db.clone(),
+                service.clone(),
+                stop.clone(),
+            ));
             Some(service)
         } else {
             None
@@ -167,6 +201,8 @@ impl Application {
             }),
             #[cfg(feature = "search")]
             search,
+            #[cfg(feature = "notifications")]
+            notifications,
         };
         let mut server = HttpServer::new(move || {
             let s = shared.clone();
@@ -258,6 +294,11 @@ impl Shared {
             cfg.app_data(search.clone());
             crate::search::routes(cfg);
         }
+        #[cfg(feature = "notifications")]
+        if let Some(notifications) = &self.notifications {
+            cfg.app_data(notifications.clone());
+            crate::notifications::routes(cfg);
+        }
         let _ = cfg;
     }
 }
@@ -320,6 +361,28 @@ fn spawn_index_worker(
             async move { service.apply_index_jobs(jobs).await }
         },
         |_| {},
+    ))
+}
+
+/// Delivers queued messages: at least once, with backoff, `failed` after the last attempt.
+#[cfg(feature = "notifications")]
+fn spawn_delivery_worker(
+    db: Db,
+    service: web::Data<crate::notifications::NotificationsService>,
+    stop: Stop,
+) -> tokio::task::JoinHandle<()> {
+    let policy = service.policy().clone();
+    let counter = service.clone();
+    tokio::spawn(crate::outbox::run_worker(
+        db,
+        crate::notifications::service::TOPIC,
+        policy,
+        stop,
+        move |jobs| {
+            let service = service.clone();
+            async move { service.deliver(jobs).await }
+        },
+        move |settled| counter.count(settled),
     ))
 }
 

@@ -12,7 +12,7 @@ use crate::http::{ApiError, Json};
 use model::{
     parse_name, Email, LoginRequest, Password, RefreshRequest, SignupRequest, TokenPair, User,
 };
-pub use service::AuthService;
+pub use service::{AuthService, Directory};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/signup").route(web::post().to(signup)))

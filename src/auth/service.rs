@@ -15,6 +15,7 @@ use crate::config::AuthSettings;
 use crate::db::{self, Db, DbConn};
 use crate::http::auth::{Jwt, Role};
 use crate::http::{is_unique_violation, ApiError};
+use crate::ports::{Contact, OutgoingMessage, Ports, UserDirectory};
 use crate::telemetry::Metrics;
 
 const WRONG_CREDENTIALS: &str = "Invalid email or password";
@@ -22,6 +23,7 @@ const BAD_REFRESH: &str = "Invalid or expired refresh token";
 
 pub struct AuthService {
     db: Db,
+    ports: Ports,
     jwt: web::Data<Jwt>,
     metrics: web::Data<Metrics>,
     refresh_key: Vec<u8>,
@@ -41,6 +43,7 @@ impl AuthService {
     /// Blocking: hashes the dummy password once.
     pub fn new(
         db: Db,
+        ports: Ports,
         jwt: web::Data<Jwt>,
         metrics: web::Data<Metrics>,
         settings: &AuthSettings,
@@ -49,6 +52,7 @@ impl AuthService {
             .map_err(|e| ApiError::internal(format!("bcrypt: {e}")))?;
         Ok(AuthService {
             db,
+            ports,
             jwt,
             metrics,
             refresh_key: settings.refresh_secret.as_bytes().to_vec(),
@@ -86,6 +90,7 @@ impl AuthService {
             updated_at: now,
         };
         let tokens = self.new_session_tokens();
+        let notifier = self.ports.notifier.clone();
         let pair = self
             .db
             .run(move |conn| {
@@ -97,6 +102,7 @@ impl AuthService {
                             e.into()
                         }
                     })?;
+                    notifier.queue(conn, welcome(&row))?;
                     tokens(conn, &row)
                 })
             })
@@ -274,6 +280,35 @@ impl AuthService {
             .expect("HMAC accepts keys of any length");
         mac.update(token.as_bytes());
         hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+fn welcome(user: &UserRow) -> OutgoingMessage {
+    let greeting = user.name.as_deref().unwrap_or(&user.email);
+    OutgoingMessage::new(
+        user.uuid(),
+        "welcome",
+        &user.email,
+        "Welcome to Car Rental".into(),
+        &[
+            format!("Hello {greeting},"),
+            format!("your Car Rental account {} is ready.", user.email),
+            "You can now find a car near you and book it.".into(),
+        ],
+    )
+}
+
+/// The in-process `UserDirectory`.
+pub struct Directory;
+
+impl UserDirectory for Directory {
+    fn contact(&self, conn: &mut DbConn, user_id: Uuid) -> Result<Option<Contact>, ApiError> {
+        Ok(
+            store::user_by_id(conn, &user_id.to_string())?.map(|u| Contact {
+                email: u.email,
+                name: u.name,
+            }),
+        )
     }
 }
 

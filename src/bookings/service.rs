@@ -10,7 +10,7 @@ use super::store::{self, BookingFilter};
 use crate::db::{self, Backend, Db, DbConn};
 use crate::http::auth::AuthUser;
 use crate::http::{violated_constraint, ApiError, Choice, PageRequest, Paginated};
-use crate::ports::{Availability, Interval, Ports};
+use crate::ports::{Availability, CarSummary, Contact, Interval, OutgoingMessage, Ports};
 use crate::telemetry::Metrics;
 
 const OVERLAP: &str = "The car is already booked for part of that time";
@@ -38,7 +38,11 @@ impl BookingsService {
     pub async fn create(&self, user: AuthUser, input: CreateBooking) -> Result<Booking, ApiError> {
         let now = db::now();
         let req = input.validate(now).map_err(ApiError::Validation)?;
-        let catalog = self.ports.catalog.clone();
+        let (catalog, users, notifier) = (
+            self.ports.catalog.clone(),
+            self.ports.users.clone(),
+            self.ports.notifier.clone(),
+        );
         let result = self
             .db
             .run(move |conn| {
@@ -63,6 +67,9 @@ impl BookingsService {
                             e.into()
                         }
                     })?;
+                    if let Some(contact) = users.contact(conn, user.id)? {
+                        notifier.queue(conn, message(&row, &car, &contact, Notice::Confirmed))?;
+                    }
                     Ok(row.to_api(Some(&car)))
                 })
             })
@@ -110,29 +117,36 @@ impl BookingsService {
     /// Cancels a confirmed booking before its pickup; the slot is free at once.
     pub async fn cancel(&self, user: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
         const WHY: &str = "Only a confirmed booking can be cancelled, and only before pickup";
-        self.change(user, id, WHY, store::cancel).await
+        self.change(user, id, WHY, store::cancel, Some(Notice::Cancelled))
+            .await
     }
 
     pub async fn pick_up(&self, admin: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
         const WHY: &str = "Only a confirmed booking can be picked up";
-        self.change(admin, id, WHY, store::pick_up).await
+        self.change(admin, id, WHY, store::pick_up, None).await
     }
 
     pub async fn hand_back(&self, admin: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
         const WHY: &str = "Only an active booking can be returned";
-        self.change(admin, id, WHY, store::hand_back).await
+        self.change(admin, id, WHY, store::hand_back, None).await
     }
 
-    /// Applies a state change to a booking the caller may see. The store function changes
-    /// nothing when the booking's state forbids it: that is a 409 saying `why`.
+    /// Applies a state change to a booking the caller may see, and tells its renter when
+    /// `notice` says so. The store function changes nothing when the booking's state
+    /// forbids it: that is a 409 saying `why`.
     async fn change(
         &self,
         user: AuthUser,
         id: Uuid,
         why: &'static str,
         apply: fn(&mut DbConn, &str, NaiveDateTime) -> diesel::QueryResult<usize>,
+        notice: Option<Notice>,
     ) -> Result<Booking, ApiError> {
-        let catalog = self.ports.catalog.clone();
+        let (catalog, users, notifier) = (
+            self.ports.catalog.clone(),
+            self.ports.users.clone(),
+            self.ports.notifier.clone(),
+        );
         self.db
             .run(move |conn| {
                 conn.write_transaction(|conn| {
@@ -142,11 +156,60 @@ impl BookingsService {
                     }
                     let row = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
                     let car = catalog.car(conn, row.car_uuid())?;
+                    let renter = Uuid::parse_str(&row.user_id).unwrap_or_default();
+                    if let (Some(notice), Some(car)) = (notice, &car) {
+                        if let Some(contact) = users.contact(conn, renter)? {
+                            notifier.queue(conn, message(&row, car, &contact, notice))?;
+                        }
+                    }
                     Ok(row.to_api(car.as_ref()))
                 })
             })
             .await
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Notice {
+    Confirmed,
+    Cancelled,
+}
+
+/// What the renter is told: the booking id, the car, the times in UTC and the price.
+fn message(row: &BookingRow, car: &CarSummary, to: &Contact, notice: Notice) -> OutgoingMessage {
+    let (kind, subject, headline) = match notice {
+        Notice::Confirmed => (
+            "booking_confirmed",
+            "Booking confirmed",
+            "Your booking is confirmed.",
+        ),
+        Notice::Cancelled => (
+            "booking_cancelled",
+            "Booking cancelled",
+            "Your booking has been cancelled.",
+        ),
+    };
+    let time = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    OutgoingMessage::new(
+        Uuid::parse_str(&row.user_id).unwrap_or_default(),
+        kind,
+        &to.email,
+        format!("{subject}: {}", car.name),
+        &[
+            format!("Hello {},", to.name.as_deref().unwrap_or(&to.email)),
+            headline.to_owned(),
+            format!("Booking: {}", row.id),
+            format!("Car: {}", car.name),
+            format!("Pickup: {}", time(row.pickup_time)),
+            format!("Dropoff: {}", time(row.dropoff_time)),
+            format!("Days: {}", row.days),
+            format!(
+                "Total: {:.2} {}",
+                crate::money::to_major(row.total_price),
+                row.currency
+            ),
+        ],
+    )
 }
 
 fn visible(conn: &mut DbConn, user: AuthUser, id: Uuid) -> Result<BookingRow, ApiError> {

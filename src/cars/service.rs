@@ -65,7 +65,7 @@ impl CarsService {
         self.db
             .run(move |conn| {
                 conn.write_transaction(|conn| {
-                    db::lock_row(conn, "cars", &id.to_string(), true)?;
+                    db::lock_row(conn, "cars", &id.to_string())?;
                     let current = live(conn, id)?;
                     let draft = input
                         .apply_to(current.draft())
@@ -89,8 +89,8 @@ impl CarsService {
         self.db
             .run(move |conn| {
                 conn.write_transaction(|conn| {
-                    // Holds off bookings of this car (they lock it for share) until we commit.
-                    db::lock_row(conn, "cars", &id.to_string(), true)?;
+                    // Holds off bookings of this car (they lock it too) until we commit.
+                    db::lock_row(conn, "cars", &id.to_string())?;
                     live(conn, id)?;
                     let now = db::now();
                     if availability.has_upcoming_booking(conn, id, now)? {
@@ -167,8 +167,11 @@ impl CarCatalog for Catalog {
         Ok(store::get(conn, &id.to_string())?.as_ref().map(summary))
     }
 
+    /// Bookings of one car take turns on its row: concurrent inserts into PostgreSQL's
+    /// exclusion constraint would otherwise wait on each other and deadlock. The constraint
+    /// still decides what overlaps.
     fn car_for_booking(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError> {
-        db::lock_row(conn, "cars", &id.to_string(), false)?;
+        db::lock_row(conn, "cars", &id.to_string())?;
         self.car(conn, id)
     }
 

@@ -151,17 +151,11 @@ use diesel::migration::{Migration, MigrationSource};
 #[error("migration failed: {0}")]
 pub struct MigrationError(String);
 
-/// Locks one row (by `id`) until the transaction ends: `FOR UPDATE` when `exclusive`, else
-/// `FOR SHARE`. On SQLite there is nothing to do: a write transaction holds the database.
-pub fn lock_row(
-    conn: &mut DbConn,
-    table: &'static str,
-    id: &str,
-    exclusive: bool,
-) -> QueryResult<()> {
+/// Locks one row (by `id`) until the transaction ends. On SQLite there is nothing to do: a
+/// write transaction holds the whole database.
+pub fn lock_row(conn: &mut DbConn, table: &'static str, id: &str) -> QueryResult<()> {
     if conn.backend() == Backend::Postgres {
-        let mode = if exclusive { "UPDATE" } else { "SHARE" };
-        diesel::sql_query(format!("SELECT 1 FROM {table} WHERE id = $1 FOR {mode}"))
+        diesel::sql_query(format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE"))
             .bind::<diesel::sql_types::Text, _>(id)
             .execute(conn)?;
     }
@@ -285,9 +279,24 @@ pub enum DbError {
 }
 
 impl Db {
-    /// Connects, retrying a bounded number of times, and migrates when asked to.
-    /// Blocking: call it from a blocking context or at start-up.
+    /// Connects, retrying a bounded number of times, and migrates when asked to; the pool
+    /// keeps a connection ready in the background. Blocking: call it from a blocking context
+    /// or at start-up.
     pub fn connect(settings: &DatabaseSettings, migrate: bool) -> Result<Db, DbError> {
+        Self::open(settings, migrate, Some(1))
+    }
+
+    /// For a one-shot command: no connection is opened in the background (a process that
+    /// exits while a background thread is inside libpq's TLS set-up can crash).
+    pub fn connect_for_command(settings: &DatabaseSettings, migrate: bool) -> Result<Db, DbError> {
+        Self::open(settings, migrate, Some(0))
+    }
+
+    fn open(
+        settings: &DatabaseSettings,
+        migrate: bool,
+        min_idle: Option<u32>,
+    ) -> Result<Db, DbError> {
         let url = DbUrl::parse(&settings.url).map_err(DbError::Url)?;
         let manager = Manager { url: url.clone() };
         let attempts = settings.connect_retries.max(1);
@@ -318,7 +327,7 @@ impl Db {
         }
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_size)
-            .min_idle(Some(1))
+            .min_idle(min_idle)
             .connection_timeout(settings.connect_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);

@@ -119,7 +119,8 @@ impl Drop for TestDatabase {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub db: TestDatabase,
+    /// Shared by every app started on it; dropped with the last.
+    pub db: std::sync::Arc<TestDatabase>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -154,7 +155,15 @@ pub fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
 }
 
 pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
-    let db = TestDatabase::new(backend);
+    start_app(std::sync::Arc::new(TestDatabase::new(backend)), overrides).await
+}
+
+/// A second server on the database of `other` (as a second instance would be).
+pub async fn spawn_app_sharing(other: &TestApp, overrides: &[(&str, &str)]) -> TestApp {
+    start_app(other.db.clone(), overrides).await
+}
+
+async fn start_app(db: std::sync::Arc<TestDatabase>, overrides: &[(&str, &str)]) -> TestApp {
     let settings = test_settings(&db.url, overrides);
     carrental::telemetry::init(&settings.log);
     let app = Application::build(settings)

@@ -6,6 +6,8 @@ mod helpers;
 mod auth;
 mod bookings;
 mod cars;
+mod notifications;
 mod opensearch;
 mod operations;
 mod search;
+mod smtp;

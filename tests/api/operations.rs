@@ -162,6 +162,8 @@ db_test! {
             ("/bookings", "post"), ("/bookings", "get"), ("/bookings/{id}", "get"),
             ("/bookings/{id}", "patch"), ("/bookings/{id}/pickup", "post"),
             ("/bookings/{id}/return", "post"), ("/admin/bookings", "get"), ("/search", "get"),
+            ("/notifications", "get"), ("/notifications/subscribe", "post"),
+            ("/notifications/subscribe/{id}", "delete"),
         ];
         for (path, method) in expected {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
@@ -329,7 +331,8 @@ db_test! {
         }
         let status = String::from_utf8_lossy(&run(&["migrate", "status"]).stdout).to_string();
         assert!(status.lines().all(|l| l.starts_with("[ ]")), "{status}");
-        assert!(run(&["migrate", "run"]).status.success());
+        let out = run(&["migrate", "run"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
 

@@ -1,0 +1,142 @@
+//! Notification types: messages as listed, push subscriptions.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::{Insertable, Queryable, Selectable};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::from_db;
+use crate::db::schema::{messages, push_subscriptions};
+use crate::http::{Choice, FieldError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages)]
+pub struct MessageRow {
+    pub id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+/// A message as `GET /notifications` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: Uuid,
+    #[schema(example = "booking_confirmed")]
+    pub kind: String,
+    #[schema(example = "email")]
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    #[schema(example = "sent")]
+    pub status: String,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl MessageRow {
+    pub fn to_api(&self) -> Message {
+        Message {
+            id: Uuid::parse_str(&self.id).unwrap_or_default(),
+            kind: self.kind.clone(),
+            channel: self.channel.clone(),
+            recipient: self.recipient.clone(),
+            subject: self.subject.clone(),
+            status: self.status.clone(),
+            attempts: self.attempts,
+            created_at: from_db(self.created_at),
+            sent_at: self.sent_at.map(from_db),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Web,
+    Ios,
+    Android,
+}
+
+impl Choice for Platform {
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("web", Self::Web),
+        ("ios", Self::Ios),
+        ("android", Self::Android),
+    ];
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribeRequest {
+    pub token: Option<String>,
+    #[schema(value_type = Option<Platform>)]
+    pub platform: Option<String>,
+}
+
+impl SubscribeRequest {
+    pub fn validate(&self) -> Result<(String, Platform), Vec<FieldError>> {
+        let token = match self.token.as_deref().map(str::trim) {
+            None => Err(FieldError::new("token", "is required")),
+            Some(t) if t.is_empty() || t.len() > 4096 => {
+                Err(FieldError::new("token", "must be 1 to 4096 characters"))
+            }
+            Some(t) => Ok(t.to_owned()),
+        };
+        let platform = match self.platform.as_deref() {
+            None => Err(FieldError::new("platform", "is required")),
+            Some(p) => Platform::parse(p).map_err(|m| FieldError::new("platform", m)),
+        };
+        match (token, platform) {
+            (Ok(t), Ok(p)) => Ok((t, p)),
+            (t, p) => Err([t.err(), p.err()].into_iter().flatten().collect()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = push_subscriptions)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub user_id: String,
+    pub token: String,
+    pub platform: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub id: Uuid,
+    pub platform: Platform,
+    pub created_at: DateTime<Utc>,
+}
+
+impl SubscriptionRow {
+    pub fn to_api(&self) -> Subscription {
+        Subscription {
+            id: Uuid::parse_str(&self.id).unwrap_or_default(),
+            platform: Platform::parse(&self.platform).unwrap_or(Platform::Web),
+            created_at: from_db(self.created_at),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Notification queries: the `messages` and `push_subscriptions` tables.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::model::{MessageRow, SubscriptionRow};
+use crate::db::schema::{messages, push_subscriptions};
+use crate::db::DbConn;
+
+pub fn insert_message(conn: &mut DbConn, row: &MessageRow) -> QueryResult<()> {
+    diesel::insert_into(messages::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn message(conn: &mut DbConn, id: &str) -> QueryResult<Option<MessageRow>> {
+    messages::table
+        .find(id)
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records one delivery attempt: `sent`, or still `pending` (or `failed` when it was the
+/// last) with the error.
+pub fn record_attempt(
+    conn: &mut DbConn,
+    id: &str,
+    status: &str,
+    attempts: i32,
+    error: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let sent_at = (status == "sent").then_some(now);
+    diesel::update(messages::table.find(id))
+        .set((
+            messages::status.eq(status),
+            messages::attempts.eq(attempts),
+            messages::last_error.eq(error),
+            messages::updated_at.eq(now),
+            messages::sent_at.eq(sent_at),
+        ))
+        .execute(conn)
+}
+
+pub fn list_for(
+    conn: &mut DbConn,
+    user_id: &str,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<MessageRow>, i64)> {
+    let total = messages::table
+        .filter(messages::user_id.eq(user_id))
+        .count()
+        .get_result(conn)?;
+    let rows = messages::table
+        .filter(messages::user_id.eq(user_id))
+        .order((messages::created_at.desc(), messages::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(MessageRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn subscription_by_token(
+    conn: &mut DbConn,
+    user_id: &str,
+    token: &str,
+) -> QueryResult<Option<SubscriptionRow>> {
+    push_subscriptions::table
+        .filter(push_subscriptions::user_id.eq(user_id))
+        .filter(push_subscriptions::token.eq(token))
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_subscription(conn: &mut DbConn, row: &SubscriptionRow) -> QueryResult<()> {
+    diesel::insert_into(push_subscriptions::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn delete_subscription(conn: &mut DbConn, id: &str, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        push_subscriptions::table
+            .filter(push_subscriptions::id.eq(id))
+            .filter(push_subscriptions::user_id.eq(user_id)),
+    )
+    .execute(conn)
+}

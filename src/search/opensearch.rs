@@ -36,6 +36,17 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// The JSON body of a successful answer; an error answer becomes its reason.
+async fn answer(res: opensearch::http::response::Response) -> Result<Value, String> {
+    let status = res.status_code();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(error_reason(&body, status.as_u16()))
+    }
+}
+
 impl OpenSearchEngine {
     pub fn new(url: &str, alias: &str, timeout: Duration) -> Result<Self, String> {
         let url = url::Url::parse(url).map_err(|e| format!("OPENSEARCH_URL: {e}"))?;
@@ -62,12 +73,7 @@ impl OpenSearchEngine {
             .send()
             .await
             .map_err(err)?;
-        let status = res.status_code();
-        let body: Value = res.json().await.map_err(err)?;
-        if !status.is_success() {
-            return Err(error_reason(&body, status.as_u16()));
-        }
-        parse_search(&body)
+        parse_search(&answer(res).await?)
     }
 
     /// Creates a fresh index behind the alias when the alias does not exist yet.
@@ -100,11 +106,7 @@ impl OpenSearchEngine {
             .send()
             .await
             .map_err(err)?;
-        let status = res.status_code();
-        if !status.is_success() {
-            let body: Value = res.json().await.unwrap_or(Value::Null);
-            return Err(error_reason(&body, status.as_u16()));
-        }
+        answer(res).await?;
         Ok(name)
     }
 
@@ -136,12 +138,7 @@ impl OpenSearchEngine {
             .send()
             .await
             .map_err(err)?;
-        let status = res.status_code();
-        if !status.is_success() {
-            let body: Value = res.json().await.unwrap_or(Value::Null);
-            return Err(error_reason(&body, status.as_u16()));
-        }
-        Ok(())
+        answer(res).await.map(drop)
     }
 
     /// Writes documents and deletions; answers, per car, whether it was applied.
@@ -165,12 +162,7 @@ impl OpenSearchEngine {
             .send()
             .await
             .map_err(err)?;
-        let status = res.status_code();
-        let body: Value = res.json().await.map_err(err)?;
-        if !status.is_success() {
-            return Err(error_reason(&body, status.as_u16()));
-        }
-        Ok(parse_bulk(&body))
+        Ok(parse_bulk(&answer(res).await?))
     }
 
     /// Builds a new index from every car the catalogue pages out, then moves the alias to

@@ -3,7 +3,9 @@
 //! distance, the filters, the text match and the availability exclusion decide, all in the
 //! one query that also counts, so `total` and the pages agree.
 
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 
 use super::model::{SearchQuery, SortBy};
 use crate::db::functions::{geo_distance_km, text_match};
@@ -58,21 +60,26 @@ fn filtered<'a>(q: &'a SearchQuery, busy: &'a [String]) -> Boxed<'a> {
 }
 
 /// One page of `(car id, distance in km)` in the asked order, and the count of all matches.
+/// The count comes with the page (`COUNT(*) OVER ()`), so the matching cars are found
+/// once; only a page past the end needs a query of its own to count.
 pub fn search(
     conn: &mut DbConn,
     q: &SearchQuery,
     busy: &[String],
 ) -> QueryResult<(Vec<(String, f64)>, i64)> {
-    let total = filtered(q, busy).count().get_result(conn)?;
     let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
-    let query = filtered(q, busy).select((cars::id, distance));
+    let query = filtered(q, busy).select((cars::id, distance, sql::<BigInt>("COUNT(*) OVER ()")));
     let query = match q.sort {
         SortBy::Distance => query.order((distance.asc(), cars::id.asc())),
         SortBy::Price => query.order((cars::price_per_day.asc(), cars::id.asc())),
     };
-    let rows = query
+    let rows: Vec<(String, f64, i64)> = query
         .offset(q.page.offset())
         .limit(q.page.limit())
         .load(conn)?;
-    Ok((rows, total))
+    let total = match rows.first() {
+        Some((_, _, total)) => *total,
+        None => filtered(q, busy).count().get_result(conn)?,
+    };
+    Ok((rows.into_iter().map(|(id, km, _)| (id, km)).collect(), total))
 }

@@ -29,7 +29,10 @@ CREATE TABLE cars (
     created_at    TIMESTAMP NOT NULL,
     updated_at    TIMESTAMP NOT NULL
 );
-CREATE INDEX cars_listing_idx ON cars (created_at DESC, id) WHERE deleted_at IS NULL;
+-- Listing: is_active is compared to a bound parameter, so it leads the index rather than
+-- standing in a partial-index predicate.
+CREATE INDEX cars_listing_idx ON cars (is_active, deleted_at, created_at DESC, id);
 CREATE INDEX cars_city_idx ON cars (city_key) WHERE deleted_at IS NULL;
 CREATE INDEX cars_brand_idx ON cars (brand_key) WHERE deleted_at IS NULL;
-CREATE INDEX cars_geo_idx ON cars (latitude, longitude) WHERE deleted_at IS NULL AND is_active = 1;
+-- Not partial: queries bind is_active as a parameter, which a partial index predicate cannot match.
+CREATE INDEX cars_geo_idx ON cars (latitude, longitude);

@@ -81,5 +81,8 @@ pub fn search(
         Some((_, _, total)) => *total,
         None => filtered(q, busy).count().get_result(conn)?,
     };
-    Ok((rows.into_iter().map(|(id, km, _)| (id, km)).collect(), total))
+    Ok((
+        rows.into_iter().map(|(id, km, _)| (id, km)).collect(),
+        total,
+    ))
 }

@@ -34,5 +34,8 @@ CREATE TABLE cars (
 CREATE INDEX cars_listing_idx ON cars (is_active, deleted_at, created_at DESC, id);
 CREATE INDEX cars_city_idx ON cars (city_key) WHERE deleted_at IS NULL;
 CREATE INDEX cars_brand_idx ON cars (brand_key) WHERE deleted_at IS NULL;
--- Not partial: queries bind is_active as a parameter, which a partial index predicate cannot match.
-CREATE INDEX cars_geo_idx ON cars (latitude, longitude);
+-- Search walks this index by latitude range. It also holds every column the search filters
+-- on and the id, so the query reads the table only for the page it answers (and for the
+-- words of a text query).
+CREATE INDEX cars_geo_idx ON cars (latitude, longitude, is_active, deleted_at, price_per_day,
+                                   seats, fuel_type, transmission, id);

@@ -40,12 +40,16 @@ END
 $$;
 
 -- Every word of query (space separated) matches a word of haystack: exactly, or within one
--- edit for words of three letters or more.
+-- edit for words of three letters or more. Words whose lengths differ by more than one never
+-- reach within_one_edit; the high COST makes the planner test every other condition first.
 CREATE FUNCTION text_match(haystack text, query text)
-RETURNS boolean LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+RETURNS boolean LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE COST 10000 AS $$
     SELECT coalesce(bool_and(EXISTS (
         SELECT 1 FROM unnest(string_to_array(haystack, ' ')) AS t(token)
-        WHERE t.token = w.word OR (length(w.word) >= 3 AND within_one_edit(w.word, t.token))
+        WHERE t.token = w.word
+           OR (length(w.word) >= 3
+               AND abs(length(w.word) - length(t.token)) <= 1
+               AND within_one_edit(w.word, t.token))
     )), true)
     FROM unnest(string_to_array(query, ' ')) AS w(word)
     WHERE w.word <> ''

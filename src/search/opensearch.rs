@@ -78,14 +78,7 @@ impl OpenSearchEngine {
 
     /// Creates a fresh index behind the alias when the alias does not exist yet.
     pub async fn ensure_index(&self) -> Result<(), String> {
-        let res = self
-            .client
-            .indices()
-            .get_alias(IndicesGetAliasParts::Name(&[&self.alias]))
-            .send()
-            .await
-            .map_err(err)?;
-        if res.status_code().is_success() {
+        if !self.indexes_behind_alias().await?.is_empty() {
             return Ok(());
         }
         let index = self.create_index().await?;
@@ -121,7 +114,7 @@ impl OpenSearchEngine {
         if res.status_code().as_u16() == 404 {
             return Ok(Vec::new());
         }
-        let body: Value = res.json().await.map_err(err)?;
+        let body = answer(res).await?;
         Ok(body
             .as_object()
             .map(|m| m.keys().cloned().collect())

@@ -112,11 +112,12 @@ impl Application {
             &settings.auth.jwt_secret,
             settings.auth.jwt_expiry,
         ));
+        let ports = ports(&settings);
         #[cfg(feature = "auth")]
         let auth = if settings.serves(Module::Auth) {
             let (db, ports, jwt, metrics, auth_settings) = (
                 db.clone(),
-                ports(&settings),
+                ports.clone(),
                 jwt.clone(),
                 metrics.clone(),
                 settings.auth.clone(),
@@ -131,7 +132,6 @@ impl Application {
             None
         };
 
-        let ports = ports(&settings);
         let serve = |m: Module| settings.serves(m);
         let _ = (&ports, serve);
         let (stop_workers, stop) = Stop::channel();

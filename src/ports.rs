@@ -40,23 +40,11 @@ impl Choice for FuelType {
         ("electric", Self::Electric),
         ("hybrid", Self::Hybrid),
     ];
-    fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, v)| *v == self)
-            .map_or("", |(n, _)| n)
-    }
 }
 
 impl Choice for Transmission {
     const ALL: &'static [(&'static str, Self)] =
         &[("automatic", Self::Automatic), ("manual", Self::Manual)];
-    fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, v)| *v == self)
-            .map_or("", |(n, _)| n)
-    }
 }
 
 /// A half-open `[start, end)` time interval.

@@ -30,12 +30,6 @@ impl Choice for Status {
         ("completed", Self::Completed),
         ("cancelled", Self::Cancelled),
     ];
-    fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, v)| *v == self)
-            .map_or("", |(n, _)| n)
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]

@@ -220,7 +220,7 @@ pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
 }
 
 /// Enum input is accepted in any letter case and stored in lower case.
-pub trait Choice: Sized + Copy + 'static {
+pub trait Choice: Sized + Copy + PartialEq + 'static {
     const ALL: &'static [(&'static str, Self)];
 
     fn parse(s: &str) -> Result<Self, String> {
@@ -235,7 +235,12 @@ pub trait Choice: Sized + Copy + 'static {
             })
     }
 
-    fn name(self) -> &'static str;
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(n, _)| n)
+    }
 }
 
 /// An RFC 3339 time in any offset, as UTC at the millisecond precision stored. A `+` that

@@ -77,12 +77,6 @@ impl Choice for Platform {
         ("ios", Self::Ios),
         ("android", Self::Android),
     ];
-    fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, v)| *v == self)
-            .map_or("", |(n, _)| n)
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

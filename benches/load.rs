@@ -83,7 +83,10 @@ async fn start(backend: &str) -> Server {
     let settings = Settings::from_vars(vars).expect("settings");
     let app = Application::build(settings).await.expect("server starts");
     let base = format!("http://127.0.0.1:{}", app.port());
-    let db = app.db().clone();
+    let db = app
+        .db()
+        .cloned()
+        .expect("a server with modules has a database");
     tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS * 2)

@@ -47,6 +47,11 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("NOTIFY_BACKOFF", "notifications.backoff"),
     ("ELASTICSEARCH_URL", "search.url"),
     ("OPENSEARCH_URL", "search.url"),
+    ("AUTH_SERVICE_URL", "services.auth_url"),
+    ("CAR_SERVICE_URL", "services.cars_url"),
+    ("SEARCH_SERVICE_URL", "services.search_url"),
+    ("BOOKING_SERVICE_URL", "services.bookings_url"),
+    ("NOTIFICATION_SERVICE_URL", "services.notifications_url"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -94,6 +99,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub search: SearchSettings,
     pub notifications: NotificationSettings,
+    pub services: ServiceSettings,
 }
 
 fn default_env() -> AppEnv {
@@ -173,6 +179,36 @@ pub struct SearchSettings {
     pub index: String,
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
+}
+
+/// Where the modules this process does not serve are reached (split deployment).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceSettings {
+    pub auth_url: String,
+    pub cars_url: String,
+    pub search_url: String,
+    pub bookings_url: String,
+    pub notifications_url: String,
+    /// How long a forwarded request may take, answer included.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// How long one call between modules may take.
+    #[serde(deserialize_with = "duration")]
+    pub internal_timeout: Duration,
+}
+
+impl ServiceSettings {
+    /// The URL of `module`'s service, when one is set.
+    pub fn url(&self, module: Module) -> Option<&str> {
+        let url = match module {
+            Module::Auth => &self.auth_url,
+            Module::Cars => &self.cars_url,
+            Module::Search => &self.search_url,
+            Module::Bookings => &self.bookings_url,
+            Module::Notifications => &self.notifications_url,
+        };
+        Some(url.trim()).filter(|u| !u.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -300,6 +336,19 @@ impl Settings {
                 "server.body_limit and database.pool_size must be positive".into(),
             ));
         }
+        for module in Module::ALL {
+            if let Some(url) = self.services.url(module) {
+                let parsed = url::Url::parse(url).map_err(|e| {
+                    SettingsError(format!("{}: not a URL ({e})", module.url_variable()))
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(SettingsError(format!(
+                        "{} must be an http:// or https:// URL",
+                        module.url_variable()
+                    )));
+                }
+            }
+        }
         if self.env == AppEnv::Production {
             check_secret("JWT_SECRET", &self.auth.jwt_secret)?;
             check_secret("REFRESH_SECRET", &self.auth.refresh_secret)?;
@@ -350,16 +399,25 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
         .collect())
 }
 
-/// An empty list means every module this binary was built with.
+/// `all` means every module this binary was built with; `gateway` (or nothing) means none:
+/// the process only forwards.
 fn modules_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Module>, D::Error> {
     let names = comma_list(d)?;
-    if names.is_empty() {
+    if names.iter().any(|n| n.eq_ignore_ascii_case("all")) {
         return Ok(Module::all_compiled());
     }
-    names
-        .iter()
-        .map(|name| Module::parse(name).map_err(serde::de::Error::custom))
-        .collect()
+    let mut modules = Vec::new();
+    for name in names.iter().filter(|n| !n.eq_ignore_ascii_case("gateway")) {
+        let module = Module::parse(name).map_err(serde::de::Error::custom)?;
+        if !modules.contains(&module) {
+            modules.push(module);
+        }
+    }
+    // In the order of Module::ALL, whatever the order given.
+    Ok(Module::ALL
+        .into_iter()
+        .filter(|m| modules.contains(m))
+        .collect())
 }
 
 #[cfg(test)]
@@ -443,6 +501,49 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.0.contains("INTERNAL_TOKEN"), "{err}");
+        let err = Settings::from_vars(vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", GOOD),
+            ("REFRESH_SECRET", GOOD),
+            ("MODULES", "gateway"),
+        ]))
+        .unwrap_err();
+        assert!(err.0.contains("INTERNAL_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn modules_all_some_or_none() {
+        let modules = |v: &str| {
+            Settings::from_vars(vars(&[("MODULES", v)]))
+                .unwrap()
+                .modules
+        };
+        assert_eq!(modules("all"), Module::all_compiled());
+        assert_eq!(modules("gateway"), vec![]);
+        assert_eq!(modules(""), vec![]);
+        assert_eq!(
+            modules("notifications, AUTH,auth"),
+            vec![Module::Auth, Module::Notifications]
+        );
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(
+            s.modules,
+            Module::all_compiled(),
+            "unset means every module"
+        );
+    }
+
+    #[test]
+    fn service_urls_are_checked_and_named() {
+        let s =
+            Settings::from_vars(vars(&[("BOOKING_SERVICE_URL", "http://bookings:8080")])).unwrap();
+        assert_eq!(
+            s.services.url(Module::Bookings),
+            Some("http://bookings:8080")
+        );
+        assert_eq!(s.services.url(Module::Cars), None);
+        let err = Settings::from_vars(vars(&[("CAR_SERVICE_URL", "cars:8080")])).unwrap_err();
+        assert!(err.0.contains("CAR_SERVICE_URL"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 pub mod config;
 pub mod db;
+pub mod gateway;
 pub mod http;
+pub mod module;
 pub mod money;
 pub mod openapi;
 pub mod ops;
@@ -10,6 +12,7 @@ pub mod outbox;
 pub mod ports;
 pub mod startup;
 pub mod telemetry;
+pub mod time;
 
 #[cfg(feature = "auth")]
 pub mod auth;
@@ -51,6 +54,32 @@ impl Module {
         }
     }
 
+    /// The variable holding the URL of this module's service in a split deployment.
+    pub fn url_variable(self) -> &'static str {
+        match self {
+            Module::Auth => "AUTH_SERVICE_URL",
+            Module::Cars => "CAR_SERVICE_URL",
+            Module::Search => "SEARCH_SERVICE_URL",
+            Module::Bookings => "BOOKING_SERVICE_URL",
+            Module::Notifications => "NOTIFICATION_SERVICE_URL",
+        }
+    }
+
+    /// The module whose public routes hold `path`; `None` for the operations routes, the
+    /// internal ones and anything else.
+    pub fn owning(path: &str) -> Option<Module> {
+        let first = path.trim_start_matches('/').split('/').next()?;
+        match first {
+            "auth" => Some(Module::Auth),
+            "cars" => Some(Module::Cars),
+            "search" => Some(Module::Search),
+            "bookings" => Some(Module::Bookings),
+            "admin" if path.starts_with("/admin/bookings") => Some(Module::Bookings),
+            "notifications" => Some(Module::Notifications),
+            _ => None,
+        }
+    }
+
     /// Whether this binary was built with the module's Cargo feature.
     pub fn compiled(self) -> bool {
         match self {
@@ -80,6 +109,30 @@ impl Module {
             Err(format!(
                 "MODULES names {name}, but this binary was built without the `{name}` feature"
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_belong_to_their_module() {
+        for (path, module) in [
+            ("/auth/login", Some(Module::Auth)),
+            ("/cars", Some(Module::Cars)),
+            ("/cars/1/availability", Some(Module::Cars)),
+            ("/search", Some(Module::Search)),
+            ("/bookings/1/pickup", Some(Module::Bookings)),
+            ("/admin/bookings", Some(Module::Bookings)),
+            ("/notifications/subscribe/1", Some(Module::Notifications)),
+            ("/health", None),
+            ("/internal/cars/1", None),
+            ("/admin/other", None),
+            ("/carsx", None),
+        ] {
+            assert_eq!(Module::owning(path), module, "{path}");
         }
     }
 }

@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 
 use carrental::config::Settings;
 use carrental::db::Db;
+#[cfg(any(feature = "auth", feature = "cars", feature = "search"))]
+use carrental::ports::Ports;
 use carrental::startup::{shutdown_signal, Application};
 use carrental::telemetry;
 
@@ -100,7 +102,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     if let Command::Openapi = command {
-        println!("{}", carrental::openapi::document().to_pretty_json()?);
+        println!("{}", carrental::openapi::whole_api_json());
         return Ok(());
     }
     let settings = Settings::load()?;
@@ -127,6 +129,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Openapi => {}
     }
     Ok(())
+}
+
+/// The database for a one-shot command, migrated first.
+#[cfg(any(feature = "auth", feature = "cars", feature = "search"))]
+async fn connect(settings: &Settings) -> anyhow::Result<Db> {
+    let db_settings = settings.database.clone();
+    Ok(tokio::task::spawn_blocking(move || Db::connect_for_command(&db_settings, true)).await??)
+}
+
+/// The ports as the server would have them.
+#[cfg(any(feature = "auth", feature = "cars", feature = "search"))]
+fn ports(settings: &Settings, db: &Db) -> anyhow::Result<Ports> {
+    let services = carrental::startup::services(settings)?;
+    Ok(carrental::startup::ports(settings, db, &services))
 }
 
 async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {
@@ -166,9 +182,9 @@ async fn create_admin(
     let email = Email::parse(email).map_err(invalid)?;
     let password = Password::parse(password).map_err(invalid)?;
     let name = name.map(parse_name).transpose().map_err(invalid)?;
-    let ports = carrental::startup::ports(&settings);
+    let db = connect(&settings).await?;
+    let ports = ports(&settings, &db)?;
     let service = tokio::task::spawn_blocking(move || -> anyhow::Result<AuthService> {
-        let db = Db::connect_for_command(&settings.database, true)?;
         let jwt = actix_web::web::Data::new(Jwt::new(
             &settings.auth.jwt_secret,
             settings.auth.jwt_expiry,
@@ -194,9 +210,9 @@ async fn create_admin(_: Settings, _: &str, _: &str, _: Option<&str>) -> anyhow:
 
 #[cfg(feature = "cars")]
 async fn seed(settings: Settings, cars: usize) -> anyhow::Result<()> {
-    let ports = carrental::startup::ports(&settings);
+    let db = connect(&settings).await?;
+    let ports = ports(&settings, &db)?;
     let count = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
-        let db = Db::connect_for_command(&settings.database, true)?;
         let mut conn = db
             .get()
             .map_err(|_| anyhow::anyhow!("database unavailable"))?;
@@ -217,9 +233,7 @@ async fn seed(_: Settings, _: usize) -> anyhow::Result<()> {
 
 #[cfg(feature = "search")]
 async fn reindex(settings: Settings) -> anyhow::Result<()> {
-    let db_settings = settings.database.clone();
-    let db =
-        tokio::task::spawn_blocking(move || Db::connect_for_command(&db_settings, true)).await??;
+    let db = connect(&settings).await?;
     if settings.search.url.is_empty() {
         println!("search uses the database engine: nothing to rebuild");
         return Ok(());
@@ -230,7 +244,7 @@ async fn reindex(settings: Settings) -> anyhow::Result<()> {
         settings.search.timeout,
     )
     .map_err(anyhow::Error::msg)?;
-    let ports = carrental::startup::ports(&settings);
+    let ports = ports(&settings, &db)?;
     let (index, count) = carrental::search::service::reindex(&db, &ports, &engine)
         .await
         .map_err(|e| anyhow::anyhow!("reindex failed: {e}"))?;

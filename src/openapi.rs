@@ -3,28 +3,18 @@
 
 use std::fmt::Write;
 
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use crate::http::FieldError;
+use crate::http::{ErrorBody, ErrorDetail, FieldError};
+use crate::ops::ApiDocument;
+use crate::Module;
 
-/// The body of every error answer.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorDetail {
-    #[schema(example = "VALIDATION_ERROR")]
-    pub code: String,
-    pub message: String,
-    pub details: Option<Vec<FieldError>>,
-    pub request_id: String,
-}
+/// The whole API's document, as a build with every module writes it (`carrental openapi
+/// > docs/openapi.json`). A binary built with fewer modules serves this copy, so that
+/// `/openapi.json` documents the whole API whichever process answers.
+const WHOLE_API: &str = include_str!("../docs/openapi.json");
 
 struct BearerAuth;
 
@@ -53,6 +43,7 @@ impl Modify for BearerAuth {
 )]
 struct BaseApi;
 
+/// The document of the routes this binary was built with.
 pub fn document() -> Document {
     #[allow(unused_mut)]
     let mut doc = BaseApi::openapi();
@@ -68,6 +59,26 @@ pub fn document() -> Document {
     #[cfg(feature = "notifications")]
     doc.merge(crate::notifications::NotificationsApi::openapi());
     doc
+}
+
+/// The whole API's document as JSON.
+pub fn whole_api_json() -> String {
+    if Module::ALL.iter().all(|m| m.compiled()) {
+        document()
+            .to_pretty_json()
+            .unwrap_or_else(|_| WHOLE_API.to_owned())
+    } else {
+        WHOLE_API.to_owned()
+    }
+}
+
+/// What `/openapi.json` and `/docs` serve.
+pub fn published() -> ApiDocument {
+    let json = whole_api_json();
+    let html = serde_json::from_str::<Document>(&json)
+        .map(|doc| render_docs(&doc))
+        .unwrap_or_default();
+    ApiDocument { json, html }
 }
 
 fn escape(s: &str) -> String {
@@ -185,5 +196,21 @@ pub fn render_docs(doc: &Document) -> String {
     html
 }
 
-/// `/docs` needs inline styles and nothing else.
-pub const DOCS_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+#[cfg(test)]
+mod tests {
+    #[cfg(all(
+        feature = "auth",
+        feature = "cars",
+        feature = "search",
+        feature = "bookings",
+        feature = "notifications"
+    ))]
+    #[test]
+    fn the_committed_document_is_the_generated_one() {
+        let generated = super::document().to_pretty_json().unwrap();
+        assert!(
+            generated.trim() == super::WHOLE_API.trim(),
+            "docs/openapi.json is out of date: run `cargo run --quiet -- openapi > docs/openapi.json`"
+        );
+    }
+}

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::db::schema::outbox;
 use crate::db::{self, Backend, Db, DbConn};
 use crate::http::ApiError;
+use crate::time;
 
 /// Finished rows are kept this long (for replays and for reading), then purged.
 const KEEP_FINISHED: TimeDelta = TimeDelta::days(7);
@@ -60,7 +61,7 @@ pub struct Job {
 
 /// Queues a job within the caller's transaction; returns its id.
 pub fn enqueue(conn: &mut DbConn, topic: &str, payload: &str) -> QueryResult<String> {
-    let now = db::to_db(db::now());
+    let now = db::to_db(time::now());
     let id = Uuid::new_v4().to_string();
     diesel::insert_into(outbox::table)
         .values((
@@ -83,7 +84,7 @@ fn delta(d: Duration) -> TimeDelta {
 /// Takes up to `policy.batch` due jobs of `topic` and leases them to this worker.
 pub fn claim(conn: &mut DbConn, topic: &str, policy: &Policy) -> QueryResult<Vec<Job>> {
     conn.write_transaction(|conn| {
-        let now = db::now();
+        let now = time::now();
         // SQLite's write transaction already excludes every other claimer.
         let lock = match conn.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -123,7 +124,7 @@ pub fn settle(
     outcome: &Result<(), String>,
     policy: &Policy,
 ) -> QueryResult<Settled> {
-    let now = db::now();
+    let now = time::now();
     let row = outbox::table.find(&job.id);
     match outcome {
         Ok(()) if policy.keep_done => {
@@ -172,7 +173,7 @@ pub fn requeue_done_since(
     topic: &str,
     since: chrono::DateTime<chrono::Utc>,
 ) -> QueryResult<usize> {
-    let now = db::to_db(db::now());
+    let now = db::to_db(time::now());
     diesel::update(
         outbox::table
             .filter(outbox::topic.eq(topic))
@@ -251,7 +252,7 @@ pub async fn run_worker<H, F>(
     while !stop.requested() {
         if policy.keep_done && tokio::time::Instant::now() >= next_purge {
             next_purge += PURGE_EVERY;
-            let before = db::now() - KEEP_FINISHED;
+            let before = time::now() - KEEP_FINISHED;
             if let Err(e) = db
                 .run(move |conn| Ok(purge_finished(conn, topic, before)?))
                 .await

@@ -1,19 +1,45 @@
-//! The traits between modules. A module reaches another only through these; each has an
-//! in-process implementation in the owning module. Where the owning module is not served by
-//! this process, [`NotServed`] answers 503 for it.
+//! The traits between modules. A module reaches another only through these.
 //!
-//! Methods take the caller's connection so that an in-process implementation works inside
-//! the caller's transaction (a booking and its confirmation email commit together).
+//! The ones another process may answer ([`CarCatalog`], [`Availability`], [`UserDirectory`])
+//! are async and take no database connection. Each has two implementations, chosen at
+//! start-up: the owning module's own, in-process, when this process serves it; otherwise an
+//! HTTP client of the owner's `/internal/...` routes ([`Remote`]), with a timeout, retries and
+//! a circuit breaker.
+//!
+//! [`Notifier`] and [`SearchIndexer`] stay a row written in the caller's transaction (the
+//! outbox): every process of a split deployment shares one database, and whichever process
+//! serves notifications or search drains them.
+//!
+//! # Guarantees that cross modules, and how each is kept across processes
+//!
+//! - **No booking of a deleted or inactive car, and the price at booking time.** Cars and
+//!   bookings both take [`crate::db::lock_car`] (an advisory lock on the car's id, on the
+//!   shared database) in the transaction that decides: cars while it updates or deletes the
+//!   car, bookings while it books it. A booking reads the car through [`CarCatalog`] *after*
+//!   taking the lock, so it sees the last committed state and price, and no change to the car
+//!   commits between that read and the booking's own commit. (On SQLite the write
+//!   transaction holds the whole database, which gives the same order.)
+//! - **No deletion of a car with a booking to come.** The deletion takes the same lock and
+//!   then asks [`Availability::has_upcoming_booking`]; a booking of the car either committed
+//!   before (and is seen) or waits for the lock, then reads the car as deleted and is a 404.
+//! - **Messages and index updates.** Written in the same transaction as their cause
+//!   ([`Notifier`], [`SearchIndexer`]); drained at least once by whichever process serves the
+//!   module, so they survive any process stopping.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::DbConn;
+use crate::config::ServiceSettings;
+use crate::db::schema::messages;
+use crate::db::{self, DbConn};
+use crate::http::client::ServiceClient;
 use crate::http::{ApiError, Choice};
 use crate::Module;
 
@@ -51,7 +77,8 @@ impl Choice for Transmission {
 pub type Interval = (DateTime<Utc>, DateTime<Utc>);
 
 /// What other modules may know of a car.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CarSummary {
     pub id: Uuid,
     pub name: String,
@@ -63,35 +90,13 @@ pub struct CarSummary {
     pub deleted: bool,
 }
 
-/// Cars, as bookings and search need them.
-pub trait CarCatalog: Send + Sync {
-    /// The car, deleted or not; `None` when no such car ever existed.
-    fn car(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
-    /// The car for a booking about to be written in the caller's transaction: also locks it
-    /// (against deletion, and against other bookings of it) until that transaction ends.
-    fn car_for_booking(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
-    /// Several cars at once, for list pages.
-    fn cars(&self, conn: &mut DbConn, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError>;
-    /// Whole cars as search shows and indexes them; deleted cars are left out.
-    fn documents(
-        &self,
-        conn: &mut DbConn,
-        ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, CarDocument>, ApiError>;
-    /// Ids of undeleted cars after `after`, in id order, `limit` at a time (for reindexing).
-    fn ids_after(
-        &self,
-        conn: &mut DbConn,
-        after: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Vec<Uuid>, ApiError>;
-}
-
 /// A car as search needs it: the public JSON and the fields it filters on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CarDocument {
     pub id: Uuid,
     /// The car exactly as `GET /cars/{id}` answers it.
+    #[schema(value_type = Object)]
     pub json: serde_json::Value,
     pub is_active: bool,
     pub latitude: f64,
@@ -104,30 +109,54 @@ pub struct CarDocument {
     pub search_text: String,
 }
 
-/// Which cars are taken when, answered by bookings.
+/// Cars, as bookings and search need them; answered by cars.
+#[async_trait]
+pub trait CarCatalog: Send + Sync {
+    /// The car, deleted or not; `None` when no such car ever existed.
+    async fn car(&self, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
+    /// Several cars at once, for list pages.
+    async fn cars(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError>;
+    /// Whole cars as search shows and indexes them; deleted cars are left out.
+    async fn documents(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarDocument>, ApiError>;
+    /// Ids of undeleted cars after `after`, in id order, `limit` at a time (for reindexing).
+    async fn ids_after(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, ApiError>;
+}
+
+/// Which cars are taken when; answered by bookings.
+#[async_trait]
 pub trait Availability: Send + Sync {
     /// Cars with a non-cancelled booking overlapping the half-open window `[from, to)`.
-    fn busy_cars(
+    async fn busy_cars(
         &self,
-        conn: &mut DbConn,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, ApiError>;
     /// Non-cancelled bookings of one car overlapping `[from, to)`, unclipped, in start order.
-    fn busy_intervals(
+    async fn busy_intervals(
         &self,
-        conn: &mut DbConn,
         car_id: Uuid,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Interval>, ApiError>;
     /// Whether the car has a confirmed or active booking that has not ended by `now`.
-    fn has_upcoming_booking(
+    async fn has_upcoming_booking(
         &self,
-        conn: &mut DbConn,
         car_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, ApiError>;
+}
+
+/// How to reach a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Contact {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// Who users are; answered by auth.
+#[async_trait]
+pub trait UserDirectory: Send + Sync {
+    async fn contact(&self, user_id: Uuid) -> Result<Option<Contact>, ApiError>;
 }
 
 /// A message another module wants sent.
@@ -172,22 +201,43 @@ impl OutgoingMessage {
     }
 }
 
-/// How to reach a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contact {
-    pub email: String,
-    pub name: Option<String>,
-}
-
-/// Who users are, answered by auth.
-pub trait UserDirectory: Send + Sync {
-    fn contact(&self, conn: &mut DbConn, user_id: Uuid) -> Result<Option<Contact>, ApiError>;
-}
-
 /// Queues messages; notifications delivers them.
 pub trait Notifier: Send + Sync {
     /// Writes the message within the caller's transaction.
     fn queue(&self, conn: &mut DbConn, message: OutgoingMessage) -> Result<(), ApiError>;
+}
+
+/// The outbox topic of messages to deliver.
+pub const MESSAGE_TOPIC: &str = "email";
+
+/// Writes the message and its delivery job within the caller's transaction: if the change
+/// rolls back, so does the message; if it commits, the message will go out. Every process
+/// has it, whether or not it serves notifications.
+pub struct MessageQueue;
+
+impl Notifier for MessageQueue {
+    fn queue(&self, conn: &mut DbConn, m: OutgoingMessage) -> Result<(), ApiError> {
+        let now = db::to_db(crate::time::now());
+        let id = Uuid::new_v4().to_string();
+        diesel::insert_into(messages::table)
+            .values((
+                messages::id.eq(&id),
+                messages::user_id.eq(m.user_id.to_string()),
+                messages::kind.eq(m.kind),
+                messages::channel.eq("email"),
+                messages::recipient.eq(m.recipient),
+                messages::subject.eq(m.subject),
+                messages::text_body.eq(m.text),
+                messages::html_body.eq(m.html),
+                messages::status.eq("pending"),
+                messages::attempts.eq(0),
+                messages::created_at.eq(now),
+                messages::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        crate::outbox::enqueue(conn, MESSAGE_TOPIC, &id)?;
+        Ok(())
+    }
 }
 
 /// Hears that a car changed, so search can follow.
@@ -219,84 +269,142 @@ impl SearchIndexer for NoIndex {
     }
 }
 
-/// Stands in for a module this process does not serve.
-pub struct NotServed(pub Module);
-
-impl NotServed {
-    fn fail<T>(&self) -> Result<T, ApiError> {
-        tracing::warn!(module = self.0.name(), "module not served by this process");
-        Err(ApiError::Unavailable)
-    }
-}
-
-impl CarCatalog for NotServed {
-    fn car(&self, _: &mut DbConn, _: Uuid) -> Result<Option<CarSummary>, ApiError> {
-        self.fail()
-    }
-    fn car_for_booking(&self, _: &mut DbConn, _: Uuid) -> Result<Option<CarSummary>, ApiError> {
-        self.fail()
-    }
-    fn cars(&self, _: &mut DbConn, _: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError> {
-        self.fail()
-    }
-    fn documents(
-        &self,
-        _: &mut DbConn,
-        _: &[Uuid],
-    ) -> Result<HashMap<Uuid, CarDocument>, ApiError> {
-        self.fail()
-    }
-    fn ids_after(&self, _: &mut DbConn, _: Option<Uuid>, _: i64) -> Result<Vec<Uuid>, ApiError> {
-        self.fail()
-    }
-}
-
-impl Availability for NotServed {
-    fn busy_cars(
-        &self,
-        _: &mut DbConn,
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, ApiError> {
-        self.fail()
-    }
-    fn busy_intervals(
-        &self,
-        _: &mut DbConn,
-        _: Uuid,
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
-    ) -> Result<Vec<Interval>, ApiError> {
-        self.fail()
-    }
-    fn has_upcoming_booking(
-        &self,
-        _: &mut DbConn,
-        _: Uuid,
-        _: DateTime<Utc>,
-    ) -> Result<bool, ApiError> {
-        self.fail()
-    }
-}
-
-impl UserDirectory for NotServed {
-    fn contact(&self, _: &mut DbConn, _: Uuid) -> Result<Option<Contact>, ApiError> {
-        self.fail()
-    }
-}
-
-impl Notifier for NotServed {
-    fn queue(&self, _: &mut DbConn, _: OutgoingMessage) -> Result<(), ApiError> {
-        self.fail()
-    }
-}
-
 /// The implementations this process uses.
 #[derive(Clone)]
 pub struct Ports {
     pub catalog: Arc<dyn CarCatalog>,
     pub availability: Arc<dyn Availability>,
+    pub users: Arc<dyn UserDirectory>,
     pub notifier: Arc<dyn Notifier>,
     pub indexer: Arc<dyn SearchIndexer>,
-    pub users: Arc<dyn UserDirectory>,
+}
+
+impl Ports {
+    /// Every module's port reached over HTTP; start-up then puts in the in-process
+    /// implementation of each module this process serves.
+    pub fn remote(services: &Services, indexer: Arc<dyn SearchIndexer>) -> Ports {
+        Ports {
+            catalog: Arc::new(Remote(services.client(Module::Cars))),
+            availability: Arc::new(Remote(services.client(Module::Bookings))),
+            users: Arc::new(Remote(services.client(Module::Auth))),
+            notifier: Arc::new(MessageQueue),
+            indexer,
+        }
+    }
+}
+
+/// One client per module's service, shared by the ports and the gateway.
+#[derive(Clone)]
+pub struct Services {
+    clients: Arc<[Arc<ServiceClient>; 5]>,
+}
+
+impl Services {
+    pub fn new(settings: &ServiceSettings, internal_token: &str, http: reqwest::Client) -> Self {
+        let clients = Module::ALL.map(|m| {
+            Arc::new(ServiceClient::new(
+                m,
+                settings.url(m),
+                http.clone(),
+                internal_token,
+                settings.internal_timeout,
+            ))
+        });
+        Services {
+            clients: Arc::new(clients),
+        }
+    }
+
+    pub fn client(&self, module: Module) -> Arc<ServiceClient> {
+        // `Module::ALL` lists the variants in declaration order.
+        self.clients[module as usize].clone()
+    }
+}
+
+/// A port answered by another process, through its `/internal/...` routes.
+pub struct Remote(pub Arc<ServiceClient>);
+
+/// Times in internal query strings: RFC 3339 in UTC with a `Z`, nothing to escape.
+pub fn query_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The body of the internal batch reads.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Ids {
+    pub ids: Vec<Uuid>,
+}
+
+#[async_trait]
+impl CarCatalog for Remote {
+    async fn car(&self, id: Uuid) -> Result<Option<CarSummary>, ApiError> {
+        self.0.get(&format!("/internal/cars/{id}")).await
+    }
+
+    async fn cars(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError> {
+        let ids = Ids { ids: ids.to_vec() };
+        self.0.read("/internal/cars/summaries", &ids).await
+    }
+
+    async fn documents(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarDocument>, ApiError> {
+        let ids = Ids { ids: ids.to_vec() };
+        self.0.read("/internal/cars/documents", &ids).await
+    }
+
+    async fn ids_after(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, ApiError> {
+        let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
+        self.0
+            .get(&format!("/internal/cars/ids?limit={limit}{after}"))
+            .await
+    }
+}
+
+#[async_trait]
+impl Availability for Remote {
+    async fn busy_cars(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        let (from, to) = (query_time(from), query_time(to));
+        self.0
+            .get(&format!("/internal/bookings/busy-cars?from={from}&to={to}"))
+            .await
+    }
+
+    async fn busy_intervals(
+        &self,
+        car_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Interval>, ApiError> {
+        let (from, to) = (query_time(from), query_time(to));
+        self.0
+            .get(&format!(
+                "/internal/bookings/cars/{car_id}/busy?from={from}&to={to}"
+            ))
+            .await
+    }
+
+    async fn has_upcoming_booking(
+        &self,
+        car_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ApiError> {
+        let now = query_time(now);
+        self.0
+            .get(&format!(
+                "/internal/bookings/cars/{car_id}/upcoming?now={now}"
+            ))
+            .await
+    }
+}
+
+#[async_trait]
+impl UserDirectory for Remote {
+    async fn contact(&self, user_id: Uuid) -> Result<Option<Contact>, ApiError> {
+        self.0
+            .get(&format!("/internal/users/{user_id}/contact"))
+            .await
+    }
 }

@@ -1,5 +1,6 @@
-//! Builds the application from settings: database, middleware, the modules this process
-//! serves; runs it until told to stop, then drains in-flight requests.
+//! Builds the application from settings: the database, the ports, the modules this process
+//! serves, the gateway for the others, the middleware; runs it until told to stop, then
+//! drains in-flight requests and the workers' jobs.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -9,94 +10,70 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::{header, Method};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{AppEnv, Settings};
 use crate::db::Db;
-use crate::http::auth::Jwt;
+use crate::gateway::{self, Gateway};
+use crate::http::auth::{internal_only, InternalToken, Jwt};
+use crate::http::client::http_client;
 use crate::http::middleware::{self, X_REQUEST_ID};
-use crate::http::ApiError;
-use crate::ops::{self, Process};
+use crate::module::{self, Configure, Context};
+use crate::ops::{self, DatabaseCheck, Process, ReadinessCheck};
 use crate::outbox::Stop;
-use crate::ports::{IndexJobs, NoIndex, NotServed, Ports};
+use crate::ports::{IndexJobs, NoIndex, Ports, SearchIndexer, Services};
 use crate::telemetry::{Metrics, RequestSpan};
-use crate::Module;
 
 pub struct Application {
     port: u16,
     server: Server,
     process: web::Data<Process>,
-    db: Db,
+    db: Option<Db>,
     stop_workers: tokio::sync::watch::Sender<bool>,
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// The services every module may use, shared by all workers.
-#[derive(Clone)]
-struct Shared {
-    settings: Settings,
-    db: web::Data<Db>,
-    jwt: web::Data<Jwt>,
-    metrics: web::Data<Metrics>,
-    process: web::Data<Process>,
-    #[cfg(feature = "auth")]
-    auth: Option<web::Data<crate::auth::AuthService>>,
-    #[cfg(feature = "cars")]
-    cars: Option<web::Data<crate::cars::CarsService>>,
-    #[cfg(feature = "bookings")]
-    bookings: Option<web::Data<crate::bookings::BookingsService>>,
-    #[cfg(feature = "search")]
-    search: Option<web::Data<crate::search::SearchService>>,
-    #[cfg(feature = "notifications")]
-    notifications: Option<web::Data<crate::notifications::NotificationsService>>,
+/// How this process reaches every module: in-process for those it serves, over HTTP for
+/// the others.
+pub fn ports(settings: &Settings, db: &Db, services: &Services) -> Ports {
+    let indexer: Arc<dyn SearchIndexer> = if settings.search.url.is_empty() {
+        Arc::new(NoIndex)
+    } else {
+        Arc::new(IndexJobs)
+    };
+    let mut ports = Ports::remote(services, indexer);
+    for &m in &settings.modules {
+        module::provide(m, &mut ports, db);
+    }
+    ports
 }
 
-/// The in-process implementation of each port whose module this process serves.
-pub fn ports(settings: &Settings) -> Ports {
-    let serves = |m: Module| settings.serves(m);
-    #[allow(unused_mut)]
-    let mut ports = Ports {
-        catalog: Arc::new(NotServed(Module::Cars)),
-        availability: Arc::new(NotServed(Module::Bookings)),
-        notifier: Arc::new(NotServed(Module::Notifications)),
-        indexer: if settings.search.url.is_empty() {
-            Arc::new(NoIndex)
-        } else {
-            Arc::new(IndexJobs)
-        },
-        users: Arc::new(NotServed(Module::Auth)),
-    };
-    // Messages are written to the shared database whether or not this process delivers
-    // them; the process that serves notifications drains them.
-    #[cfg(feature = "notifications")]
-    {
-        ports.notifier = Arc::new(crate::notifications::MessageQueue);
-    }
-    #[cfg(feature = "auth")]
-    if serves(Module::Auth) {
-        ports.users = Arc::new(crate::auth::Directory);
-    }
-    #[cfg(feature = "cars")]
-    if serves(Module::Cars) {
-        ports.catalog = Arc::new(crate::cars::Catalog);
-    }
-    #[cfg(feature = "bookings")]
-    if serves(Module::Bookings) {
-        ports.availability = Arc::new(crate::bookings::Schedule);
-    }
-    let _ = serves;
-    ports
+/// The clients of the other modules' services.
+pub fn services(settings: &Settings) -> anyhow::Result<Services> {
+    let http = http_client().map_err(anyhow::Error::msg)?;
+    Ok(Services::new(
+        &settings.services,
+        &settings.http.internal_token,
+        http,
+    ))
 }
 
 impl Application {
     /// Connects (and migrates, unless disabled), binds the port and prepares the server.
+    /// A process that serves no module (a pure gateway) needs no database.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let db_settings = settings.database.clone();
-        let db = tokio::task::spawn_blocking(move || {
-            Db::connect(&db_settings, db_settings.migrate_on_start)
-        })
-        .await??;
+        let db = if settings.modules.is_empty() {
+            None
+        } else {
+            let db_settings = settings.database.clone();
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    Db::connect(&db_settings, db_settings.migrate_on_start)
+                })
+                .await??,
+            )
+        };
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .map_err(|e| {
                 anyhow::anyhow!(
@@ -112,116 +89,82 @@ impl Application {
             &settings.auth.jwt_secret,
             settings.auth.jwt_expiry,
         ));
-        let ports = ports(&settings);
-        #[cfg(feature = "auth")]
-        let auth = if settings.serves(Module::Auth) {
-            let (db, ports, jwt, metrics, auth_settings) = (
-                db.clone(),
-                ports.clone(),
-                jwt.clone(),
-                metrics.clone(),
-                settings.auth.clone(),
+        let services = services(&settings)?;
+        let gateway = Arc::new(Gateway::new(
+            settings.modules.clone(),
+            services.clone(),
+            settings.services.timeout,
+            &settings.http.internal_token,
+        ));
+        if gateway.forwarded().next().is_some() && settings.http.internal_token.is_empty() {
+            tracing::warn!(
+                "INTERNAL_TOKEN is not set: calls to the modules this process does not serve will fail"
             );
-            Some(web::Data::new(
-                tokio::task::spawn_blocking(move || {
-                    crate::auth::AuthService::new(db, ports, jwt, metrics, &auth_settings)
-                })
-                .await??,
-            ))
-        } else {
-            None
-        };
+        }
 
-        let serve = |m: Module| settings.serves(m);
-        let _ = (&ports, serve);
         let (stop_workers, stop) = Stop::channel();
-        #[allow(unused_mut)]
+        let mut routes: Vec<Configure> = Vec::new();
+        let mut internal: Vec<Configure> = Vec::new();
         let mut workers = Vec::new();
-        #[allow(unused_mut)]
-        let mut checks: Vec<Arc<dyn crate::ops::ReadinessCheck>> = Vec::new();
-        #[cfg(feature = "search")]
-        let search = if serve(Module::Search) {
-            let service = web::Data::new(search_service(&settings, &db, &ports, &metrics).await?);
-            checks.push(service.clone().into_inner());
-            if !settings.search.url.is_empty() {
-                workers.push(spawn_index_worker(
-                    db.clone(),
-                    service.clone(),
-                    stop.clone(),
-                ));
+        let mut checks: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
+        if let Some(db) = &db {
+            checks.push(Arc::new(DatabaseCheck(db.clone())));
+            let ctx = Context {
+                settings: settings.clone(),
+                db: db.clone(),
+                jwt: jwt.clone(),
+                metrics: metrics.clone(),
+                ports: ports(&settings, db, &services),
+                stop,
+            };
+            for &m in &settings.modules {
+                let served = module::serve(m, &ctx).await?;
+                routes.push(served.routes);
+                internal.push(served.internal);
+                workers.extend(served.workers);
+                checks.extend(served.checks);
             }
-            Some(service)
-        } else {
-            None
-        };
-        #[cfg(feature = "notifications")]
-        let notifications = if serve(Module::Notifications) {
-            let mailer = crate::notifications::Mailer::from_settings(&settings.notifications)
-                .map_err(anyhow::Error::msg)?;
-            let service = web::Data::new(crate::notifications::NotificationsService::new(
-                db.clone(),
-                mailer,
-                &settings.notifications,
-                metrics.clone(),
-            ));
-            checks.push(service.clone().into_inner());
-            workers.push(spawn_delivery_worker(
-                db.clone(),
-                service.clone(),
-                stop.clone(),
-            ));
-            Some(service)
-        } else {
-            None
-        };
-        let _ = &stop;
+        }
+        checks.extend(gateway.checks());
         let process = web::Data::new(Process::new(
             settings.modules.clone(),
             settings.http.metrics_token.clone(),
+            crate::openapi::published(),
             checks,
         ));
-        let shared = Shared {
-            settings: settings.clone(),
-            db: web::Data::new(db.clone()),
-            jwt,
-            metrics: metrics.clone(),
-            process: process.clone(),
-            #[cfg(feature = "auth")]
-            auth,
-            #[cfg(feature = "cars")]
-            cars: serve(Module::Cars)
-                .then(|| web::Data::new(crate::cars::CarsService::new(db.clone(), ports.clone()))),
-            #[cfg(feature = "bookings")]
-            bookings: serve(Module::Bookings).then(|| {
-                web::Data::new(crate::bookings::BookingsService::new(
-                    db.clone(),
-                    ports.clone(),
-                    metrics.clone(),
-                ))
-            }),
-            #[cfg(feature = "search")]
-            search,
-            #[cfg(feature = "notifications")]
-            notifications,
-        };
+        let process_handle = process.clone();
+        let gateway = web::Data::from(gateway);
+        let internal_token = web::Data::new(InternalToken(settings.http.internal_token.clone()));
+        let app_settings = settings.clone();
         let mut server = HttpServer::new(move || {
-            let s = shared.clone();
-            App::new()
-                .app_data(s.db.clone())
-                .app_data(s.jwt.clone())
-                .app_data(s.metrics.clone())
-                .app_data(s.process.clone())
-                .app_data(web::PayloadConfig::new(s.settings.server.body_limit))
+            let s = &app_settings;
+            let mut app = App::new()
+                .app_data(jwt.clone())
+                .app_data(metrics.clone())
+                .app_data(process.clone())
+                .app_data(gateway.clone())
+                .app_data(web::PayloadConfig::new(s.server.body_limit))
                 .wrap(from_fn(middleware::metrics))
                 .wrap(TracingLogger::<RequestSpan>::new())
-                .wrap(cors(&s.settings.http.frontend_url))
+                .wrap(cors(&s.http.frontend_url))
+                .wrap(from_fn(gateway::trust_forwarded))
                 .wrap(from_fn(middleware::request_id))
-                .wrap(middleware::security_headers(
-                    s.settings.env == AppEnv::Production,
-                ))
-                .configure(ops::routes)
-                .configure(|cfg| s.modules(cfg))
-                .default_service(web::to(not_found))
+                .wrap(middleware::security_headers(s.env == AppEnv::Production))
+                .configure(ops::routes);
+            for configure in &routes {
+                app = app.configure(|cfg| configure(cfg));
+            }
+            // Without a token the internal routes do not exist (404 like any unknown path).
+            if !s.http.internal_token.is_empty() {
+                let mut scope = web::scope("/internal")
+                    .app_data(internal_token.clone())
+                    .wrap(from_fn(internal_only));
+                for configure in &internal {
+                    scope = scope.configure(|cfg| configure(cfg));
+                }
+                app = app.service(scope);
+            }
+            app.default_service(web::to(gateway::forward))
         })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
@@ -232,7 +175,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
-            process,
+            process: process_handle,
             db,
             stop_workers,
             workers,
@@ -243,8 +186,9 @@ impl Application {
         self.port
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// The database, when this process serves a module.
+    pub fn db(&self) -> Option<&Db> {
+        self.db.as_ref()
     }
 
     /// Serves until `shutdown` resolves, then stops taking connections, reports not-ready,
@@ -271,125 +215,11 @@ impl Application {
     }
 }
 
-impl Shared {
-    /// Registers the routes of every module this process serves.
-    fn modules(&self, cfg: &mut web::ServiceConfig) {
-        #[cfg(feature = "auth")]
-        if let Some(auth) = &self.auth {
-            cfg.app_data(auth.clone());
-            crate::auth::routes(cfg);
-        }
-        #[cfg(feature = "cars")]
-        if let Some(cars) = &self.cars {
-            cfg.app_data(cars.clone());
-            crate::cars::routes(cfg);
-        }
-        #[cfg(feature = "bookings")]
-        if let Some(bookings) = &self.bookings {
-            cfg.app_data(bookings.clone());
-            crate::bookings::routes(cfg);
-        }
-        #[cfg(feature = "search")]
-        if let Some(search) = &self.search {
-            cfg.app_data(search.clone());
-            crate::search::routes(cfg);
-        }
-        #[cfg(feature = "notifications")]
-        if let Some(notifications) = &self.notifications {
-            cfg.app_data(notifications.clone());
-            crate::notifications::routes(cfg);
-        }
-        let _ = cfg;
-    }
-}
-
-/// The search service on the configured engine. An OpenSearch that cannot be reached at
-/// start is not fatal: searches fall back to the database until it answers.
-#[cfg(feature = "search")]
-async fn search_service(
-    settings: &Settings,
-    db: &Db,
-    ports: &Ports,
-    metrics: &web::Data<Metrics>,
-) -> anyhow::Result<crate::search::SearchService> {
-    let engine = if settings.search.url.is_empty() {
-        None
-    } else {
-        let engine = crate::search::opensearch::OpenSearchEngine::new(
-            &settings.search.url,
-            &settings.search.index,
-            settings.search.timeout,
-        )
-        .map_err(anyhow::Error::msg)?;
-        if let Err(error) = engine.ensure_index().await {
-            tracing::warn!(%error, "OpenSearch not ready; searching the database meanwhile");
-        }
-        Some(Arc::new(engine))
-    };
-    Ok(crate::search::SearchService::new(
-        db.clone(),
-        ports.clone(),
-        engine,
-        metrics.clone(),
-    ))
-}
-
-/// Applies car changes to the search index within about a second, retrying (without
-/// giving up) while OpenSearch is away.
-#[cfg(feature = "search")]
-fn spawn_index_worker(
-    db: Db,
-    service: web::Data<crate::search::SearchService>,
-    stop: Stop,
-) -> tokio::task::JoinHandle<()> {
-    let policy = crate::outbox::Policy {
-        max_attempts: i32::MAX,
-        backoff: std::time::Duration::from_millis(500),
-        max_backoff: std::time::Duration::from_secs(30),
-        lease: std::time::Duration::from_secs(60),
-        poll: std::time::Duration::from_millis(200),
-        batch: 200,
-        keep_done: true,
-    };
-    tokio::spawn(crate::outbox::run_worker(
-        db,
-        crate::ports::SEARCH_TOPIC,
-        policy,
-        stop,
-        move |jobs| {
-            let service = service.clone();
-            async move { service.apply_index_jobs(jobs).await }
-        },
-        |_| {},
-    ))
-}
-
-/// Delivers queued messages: at least once, with backoff, `failed` after the last attempt.
-#[cfg(feature = "notifications")]
-fn spawn_delivery_worker(
-    db: Db,
-    service: web::Data<crate::notifications::NotificationsService>,
-    stop: Stop,
-) -> tokio::task::JoinHandle<()> {
-    let policy = service.policy().clone();
-    let counter = service.clone();
-    tokio::spawn(crate::outbox::run_worker(
-        db,
-        crate::notifications::service::TOPIC,
-        policy,
-        stop,
-        move |jobs| {
-            let service = service.clone();
-            async move { service.deliver(jobs).await }
-        },
-        move |settled| counter.count(settled),
-    ))
-}
-
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods([
             Method::GET,
+            Method::HEAD,
             Method::POST,
             Method::PUT,
             Method::PATCH,
@@ -419,10 +249,6 @@ fn cors(origins: &[String]) -> Cors {
         };
     }
     cors
-}
-
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

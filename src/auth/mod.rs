@@ -4,15 +4,44 @@ pub mod model;
 pub mod service;
 mod store;
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
+use crate::db::Db;
 use crate::http::auth::AuthUser;
-use crate::http::{ApiError, Json};
+use crate::http::{parse_id, ApiError, Json};
+use crate::module::{Context, Served};
+use crate::ports::{Contact, Ports, UserDirectory};
 use model::{
     parse_name, Email, LoginRequest, Password, RefreshRequest, SignupRequest, TokenPair, User,
 };
 pub use service::{AuthService, Directory};
+
+/// Auth as this process serves it.
+pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
+    let (db, ports, jwt, metrics, settings) = (
+        ctx.db.clone(),
+        ctx.ports.clone(),
+        ctx.jwt.clone(),
+        ctx.metrics.clone(),
+        ctx.settings.auth.clone(),
+    );
+    let service =
+        tokio::task::spawn_blocking(move || AuthService::new(db, ports, jwt, metrics, &settings))
+            .await??;
+    Ok(Served::new(
+        web::Data::new(service),
+        routes,
+        internal_routes,
+    ))
+}
+
+/// Answers the user directory in-process.
+pub fn provide(ports: &mut Ports, db: &Db) {
+    ports.users = Arc::new(Directory::new(db.clone()));
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/signup").route(web::post().to(signup)))
@@ -20,6 +49,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/refresh").route(web::post().to(refresh)))
         .service(web::resource("/auth/logout").route(web::post().to(logout)))
         .service(web::resource("/auth/me").route(web::get().to(me)));
+}
+
+/// The routes other modules' processes call (under `/internal`).
+pub fn internal_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/users/{id}/contact").route(web::get().to(contact)));
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(contact), components(schemas(Contact)))]
+pub struct InternalApi;
+
+/// How to reach a user (`null` when there is no such user).
+#[utoipa::path(get, path = "/internal/users/{id}/contact", tag = "internal", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = Option<Contact>)))]
+async fn contact(
+    auth: web::Data<AuthService>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(auth.directory().contact(id).await?))
 }
 
 #[derive(OpenApi)]
@@ -32,8 +81,8 @@ pub struct AuthApi;
 
 /// Create an account.
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 201, body = TokenPair), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 409, body = crate::openapi::ErrorBody)))]
+    responses((status = 201, body = TokenPair), (status = 400, body = crate::http::ErrorBody),
+              (status = 409, body = crate::http::ErrorBody)))]
 async fn signup(
     auth: web::Data<AuthService>,
     Json(body): Json<SignupRequest>,
@@ -55,7 +104,7 @@ async fn signup(
 
 /// Log in with email and password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::http::ErrorBody)))]
 async fn login(
     auth: web::Data<AuthService>,
     Json(body): Json<LoginRequest>,
@@ -66,7 +115,7 @@ async fn login(
 
 /// Trade a refresh token for a new pair; the old token stops working.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::http::ErrorBody)))]
 async fn refresh(
     auth: web::Data<AuthService>,
     Json(body): Json<RefreshRequest>,
@@ -87,7 +136,7 @@ async fn logout(
 
 /// The caller's account.
 #[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = User), (status = 401, body = crate::http::ErrorBody)))]
 async fn me(auth: web::Data<AuthService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(auth.me(user.id).await?))
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use actix_web::web;
+use async_trait::async_trait;
 use diesel::Connection;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -17,6 +18,7 @@ use crate::http::auth::{Jwt, Role};
 use crate::http::{is_unique_violation, ApiError};
 use crate::ports::{Contact, OutgoingMessage, Ports, UserDirectory};
 use crate::telemetry::Metrics;
+use crate::time;
 
 const WRONG_CREDENTIALS: &str = "Invalid email or password";
 const BAD_REFRESH: &str = "Invalid or expired refresh token";
@@ -67,6 +69,10 @@ impl AuthService {
         })
     }
 
+    pub fn directory(&self) -> Directory {
+        Directory::new(self.db.clone())
+    }
+
     pub async fn signup(
         &self,
         email: Email,
@@ -79,7 +85,7 @@ impl AuthService {
         } else {
             Role::Customer
         };
-        let now = db::to_db(db::now());
+        let now = db::to_db(time::now());
         let row = UserRow {
             id: Uuid::new_v4().to_string(),
             email: email.as_str().to_owned(),
@@ -151,7 +157,7 @@ impl AuthService {
                 conn.write_transaction(|conn| {
                     let row =
                         store::refresh_by_hash(conn, &hash)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
-                    let now = db::now();
+                    let now = time::now();
                     if row.rotated_at.is_some() {
                         store::revoke_session(conn, &row.session_id, db::to_db(now))?;
                         return Ok(Refreshed::Reused);
@@ -191,7 +197,7 @@ impl AuthService {
     pub async fn logout(&self, token: &str) -> Result<(), ApiError> {
         let hash = self.hash_refresh(token);
         self.db
-            .run(move |conn| Ok(store::revoke_token(conn, &hash, db::to_db(db::now()))?))
+            .run(move |conn| Ok(store::revoke_token(conn, &hash, db::to_db(time::now()))?))
             .await
             .map(drop)
     }
@@ -216,7 +222,7 @@ impl AuthService {
         self.db
             .run(move |conn| {
                 conn.write_transaction(|conn| {
-                    let now = db::to_db(db::now());
+                    let now = db::to_db(time::now());
                     if let Some(user) = store::user_by_email(conn, email.as_str())? {
                         store::set_password_and_role(conn, &user.id, &hash, "admin", now)?;
                         let user = store::user_by_id(conn, &user.id)?.ok_or(ApiError::NotFound)?;
@@ -299,16 +305,29 @@ fn welcome(user: &UserRow) -> OutgoingMessage {
 }
 
 /// The in-process `UserDirectory`.
-pub struct Directory;
+pub struct Directory {
+    db: Db,
+}
 
+impl Directory {
+    pub fn new(db: Db) -> Self {
+        Directory { db }
+    }
+}
+
+#[async_trait]
 impl UserDirectory for Directory {
-    fn contact(&self, conn: &mut DbConn, user_id: Uuid) -> Result<Option<Contact>, ApiError> {
-        Ok(
-            store::user_by_id(conn, &user_id.to_string())?.map(|u| Contact {
-                email: u.email,
-                name: u.name,
-            }),
-        )
+    async fn contact(&self, user_id: Uuid) -> Result<Option<Contact>, ApiError> {
+        self.db
+            .run(move |conn| {
+                Ok(
+                    store::user_by_id(conn, &user_id.to_string())?.map(|u| Contact {
+                        email: u.email,
+                        name: u.name,
+                    }),
+                )
+            })
+            .await
     }
 }
 
@@ -318,7 +337,7 @@ fn refresh_row(
     token_hash: String,
     expiry: Duration,
 ) -> RefreshRow {
-    let now = db::now();
+    let now = time::now();
     let expires = now + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::days(7));
     RefreshRow {
         id: Uuid::new_v4().to_string(),

@@ -13,6 +13,7 @@ use diesel::Connection;
 
 use crate::db::{self, Db};
 use crate::http::{is_unique_violation, ApiError};
+use crate::time;
 
 pub const MAX_KEY_LEN: usize = 255;
 /// How long a finished answer is kept.
@@ -86,7 +87,7 @@ async fn claim(db: &Db, user: &str, key: &str, hash: &str) -> Result<Claim, ApiE
     let (user, key, hash) = (user.to_owned(), key.to_owned(), hash.to_owned());
     db.run(move |conn| {
         conn.write_transaction(|conn| {
-            let now = db::now();
+            let now = time::now();
             store::expire_keys(
                 conn,
                 &user,

@@ -5,20 +5,41 @@ pub mod model;
 pub mod service;
 mod store;
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
-use actix_web::ResponseError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
+use crate::db::Db;
 use crate::http::auth::{AdminUser, AuthUser};
 use crate::http::{
-    check, from_json_value, parse_id, ApiError, FieldError, Json, PageRequest, QueryParams,
-    RequestId,
+    check, from_json_value, parse_id, parse_time, ApiError, FieldError, Json, PageRequest,
+    QueryParams, RequestId,
 };
-use idempotency::{Answer, MAX_KEY_LEN};
-use model::{Booking, CarRef, CreateBooking, Status, UpdateBooking};
+use crate::module::{Context, Served};
+use crate::ports::{Availability, Ports};
+use idempotency::MAX_KEY_LEN;
+use model::{
+    requested_transition, Booking, BookingFilter, CarRef, CreateBooking, Status, Transition,
+    UpdateBooking,
+};
 pub use service::{BookingsService, Schedule};
-use store::BookingFilter;
+
+/// Bookings as this process serves them.
+pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
+    let service = BookingsService::new(ctx.db.clone(), ctx.ports.clone(), ctx.metrics.clone());
+    Ok(Served::new(
+        web::Data::new(service),
+        routes,
+        internal_routes,
+    ))
+}
+
+/// Answers availability in-process.
+pub fn provide(ports: &mut Ports, db: &Db) {
+    ports.availability = Arc::new(Schedule::new(db.clone()));
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -36,6 +57,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/bookings").route(web::get().to(list_all)));
 }
 
+/// The routes other modules' processes call (under `/internal`).
+pub fn internal_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/bookings/busy-cars").route(web::get().to(busy_cars)))
+        .service(web::resource("/bookings/cars/{id}/busy").route(web::get().to(busy_intervals)))
+        .service(web::resource("/bookings/cars/{id}/upcoming").route(web::get().to(upcoming)));
+}
+
 #[derive(OpenApi)]
 #[openapi(
     paths(create, list_mine, get, update, pick_up, hand_back, list_all),
@@ -43,6 +71,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     tags((name = "bookings", description = "Reservations"))
 )]
 pub struct BookingsApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(busy_cars, busy_intervals, upcoming))]
+pub struct InternalApi;
 
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -57,82 +89,47 @@ struct BookingPage {
 /// Book a car.
 #[utoipa::path(post, path = "/bookings", tag = "bookings", request_body = CreateBooking, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "at most 255 characters; the same key and body replay the first answer")),
-    responses((status = 201, body = Booking), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
-              (status = 409, body = crate::openapi::ErrorBody, description = "Overlapping booking, or the car is inactive"),
-              (status = 422, body = crate::openapi::ErrorBody, description = "Idempotency-Key reused with another body")))]
+    responses((status = 201, body = Booking), (status = 400, body = crate::http::ErrorBody),
+              (status = 401, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody),
+              (status = 409, body = crate::http::ErrorBody, description = "Overlapping booking, or the car is inactive"),
+              (status = 422, body = crate::http::ErrorBody, description = "Idempotency-Key reused with another body")))]
 async fn create(
     req: HttpRequest,
     bookings: web::Data<BookingsService>,
     user: AuthUser,
     Json(body): Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = match req.headers().get("idempotency-key") {
-        None => None,
-        Some(v) => match v.to_str().map(str::trim) {
-            Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => Some(k.to_owned()),
-            _ => {
-                return Err(ApiError::field(
-                    "Idempotency-Key",
-                    "must be 1 to 255 visible characters",
-                ))
-            }
-        },
-    };
-    let Some(key) = key else {
+    let Some(key) = idempotency_key(&req)? else {
         let input: CreateBooking = from_json_value(body)?;
         return Ok(HttpResponse::Created().json(bookings.create(user, input).await?));
     };
-    let request_id = RequestId::of(&req);
-    let hash = idempotency::body_hash(&body);
-    let work = async {
-        let result = match from_json_value::<CreateBooking>(body) {
-            Ok(input) => bookings.create(user, input).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(booking) => Answer {
-                status: StatusCode::CREATED.as_u16(),
-                body: serde_json::to_string(&booking).unwrap_or_default(),
-            },
-            Err(e) => Answer {
-                status: e.status_code().as_u16(),
-                body: e.body(&request_id).to_string(),
-            },
-        }
-    };
-    let answer = idempotency::once(bookings.db(), user.id, &key, hash, work).await?;
+    let answer = bookings
+        .create_once(user, &key, body, &RequestId::of(&req))
+        .await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Ok(HttpResponse::build(status)
         .content_type("application/json")
         .body(answer.body))
 }
 
-fn booking_filter(query: &QueryParams, errors: &mut Vec<FieldError>) -> BookingFilter {
-    let id = |name: &str, errors: &mut Vec<FieldError>| {
-        query.get(name).and_then(|raw| {
-            uuid::Uuid::parse_str(raw.trim())
-                .map(|u| u.to_string())
-                .map_err(|_| errors.push(FieldError::new(name, "must be a UUID")))
-                .ok()
-        })
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
     };
-    BookingFilter {
-        user_id: id("userId", errors),
-        car_id: id("carId", errors),
-        status: query.get("status").and_then(|raw| {
-            service::status_filter(raw)
-                .map_err(|m| errors.push(FieldError::new("status", m)))
-                .ok()
-        }),
+    match value.to_str().map(str::trim) {
+        Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => Ok(Some(k.to_owned())),
+        _ => Err(ApiError::field(
+            "Idempotency-Key",
+            "must be 1 to 255 visible characters",
+        )),
     }
 }
 
 /// The caller's bookings, newest first.
 #[utoipa::path(get, path = "/bookings", tag = "bookings", security(("bearer" = [])),
     params(("status" = Option<Status>, Query), ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = BookingPage), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = BookingPage), (status = 400, body = crate::http::ErrorBody),
+              (status = 401, body = crate::http::ErrorBody)))]
 async fn list_mine(
     bookings: web::Data<BookingsService>,
     user: AuthUser,
@@ -140,11 +137,7 @@ async fn list_mine(
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
     let page = PageRequest::parse(&query, &mut errors);
-    let filter = BookingFilter {
-        user_id: Some(user.id.to_string()),
-        car_id: None,
-        status: booking_filter(&query, &mut errors).status,
-    };
+    let filter = BookingFilter::mine(user.id, &query, &mut errors);
     check(errors)?;
     Ok(HttpResponse::Ok().json(bookings.list(filter, page).await?))
 }
@@ -153,8 +146,8 @@ async fn list_mine(
 #[utoipa::path(get, path = "/admin/bookings", tag = "bookings", security(("bearer" = [])),
     params(("status" = Option<Status>, Query), ("carId" = Option<String>, Query), ("userId" = Option<String>, Query),
            ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = BookingPage), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = BookingPage), (status = 400, body = crate::http::ErrorBody),
+              (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
 async fn list_all(
     bookings: web::Data<BookingsService>,
     _: AdminUser,
@@ -162,15 +155,15 @@ async fn list_all(
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
     let page = PageRequest::parse(&query, &mut errors);
-    let filter = booking_filter(&query, &mut errors);
+    let filter = BookingFilter::parse(&query, &mut errors);
     check(errors)?;
     Ok(HttpResponse::Ok().json(bookings.list(filter, page).await?))
 }
 
 /// One booking (its owner or an admin; anyone else gets 404).
 #[utoipa::path(get, path = "/bookings/{id}", tag = "bookings", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Booking), (status = 401, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = Booking), (status = 401, body = crate::http::ErrorBody),
+              (status = 404, body = crate::http::ErrorBody)))]
 async fn get(
     bookings: web::Data<BookingsService>,
     user: AuthUser,
@@ -182,8 +175,8 @@ async fn get(
 /// Cancel a booking: `{"status": "cancelled"}`, while confirmed and before pickup.
 #[utoipa::path(patch, path = "/bookings/{id}", tag = "bookings", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = UpdateBooking,
-    responses((status = 200, body = Booking), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = Booking), (status = 400, body = crate::http::ErrorBody),
+              (status = 404, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody)))]
 async fn update(
     bookings: web::Data<BookingsService>,
     user: AuthUser,
@@ -191,32 +184,92 @@ async fn update(
     Json(body): Json<UpdateBooking>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    if !body.status.trim().eq_ignore_ascii_case("cancelled") {
-        return Err(ApiError::field("status", "only \"cancelled\" can be set"));
-    }
-    Ok(HttpResponse::Ok().json(bookings.cancel(user, id).await?))
+    let t = requested_transition(&body).map_err(|e| ApiError::Validation(vec![e]))?;
+    Ok(HttpResponse::Ok().json(bookings.transition(user, id, t).await?))
 }
 
 /// Hand the car over: `confirmed` → `active` (admins).
 #[utoipa::path(post, path = "/bookings/{id}/pickup", tag = "bookings", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Booking), (status = 403, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = Booking), (status = 403, body = crate::http::ErrorBody),
+              (status = 404, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody)))]
 async fn pick_up(
     bookings: web::Data<BookingsService>,
     admin: AdminUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(bookings.pick_up(admin.0, parse_id(&id)?).await?))
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(bookings.transition(admin.0, id, Transition::PickUp).await?))
 }
 
 /// Take the car back: `active` → `completed` (admins).
 #[utoipa::path(post, path = "/bookings/{id}/return", tag = "bookings", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Booking), (status = 403, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = Booking), (status = 403, body = crate::http::ErrorBody),
+              (status = 404, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody)))]
 async fn hand_back(
     bookings: web::Data<BookingsService>,
     admin: AdminUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(bookings.hand_back(admin.0, parse_id(&id)?).await?))
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(bookings.transition(admin.0, id, Transition::Return).await?))
+}
+
+/// Reads the `[from, to)` window of an internal availability query.
+fn window(
+    query: &QueryParams,
+) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), ApiError> {
+    let mut errors = Vec::new();
+    let mut time = |name: &str| match query.get(name) {
+        Some(raw) => parse_time(name, raw).map_err(|e| errors.push(e)).ok(),
+        None => {
+            errors.push(FieldError::new(name, "is required"));
+            None
+        }
+    };
+    let (from, to) = (time("from"), time("to"));
+    check(errors)?;
+    from.zip(to).ok_or(ApiError::Validation(vec![]))
+}
+
+/// Cars with a non-cancelled booking overlapping `[from, to)`.
+#[utoipa::path(get, path = "/internal/bookings/busy-cars", tag = "internal",
+    params(("from" = String, Query), ("to" = String, Query)),
+    security(("bearer" = [])), responses((status = 200, body = Vec<String>)))]
+async fn busy_cars(
+    bookings: web::Data<BookingsService>,
+    query: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = window(&query)?;
+    Ok(HttpResponse::Ok().json(bookings.schedule().busy_cars(from, to).await?))
+}
+
+/// A car's non-cancelled bookings overlapping `[from, to)`, as `[start, end]` pairs.
+#[utoipa::path(get, path = "/internal/bookings/cars/{id}/busy", tag = "internal",
+    params(("id" = String, Path), ("from" = String, Query), ("to" = String, Query)),
+    security(("bearer" = [])), responses((status = 200, body = Vec<Vec<String>>)))]
+async fn busy_intervals(
+    bookings: web::Data<BookingsService>,
+    id: web::Path<String>,
+    query: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let (from, to) = window(&query)?;
+    Ok(HttpResponse::Ok().json(bookings.schedule().busy_intervals(id, from, to).await?))
+}
+
+/// Whether the car has a confirmed or active booking that has not ended by `now`.
+#[utoipa::path(get, path = "/internal/bookings/cars/{id}/upcoming", tag = "internal",
+    params(("id" = String, Path), ("now" = String, Query)),
+    security(("bearer" = [])), responses((status = 200, body = bool)))]
+async fn upcoming(
+    bookings: web::Data<BookingsService>,
+    id: web::Path<String>,
+    query: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let now = match query.get("now") {
+        Some(raw) => parse_time("now", raw).map_err(|e| ApiError::Validation(vec![e]))?,
+        None => crate::time::now(),
+    };
+    Ok(HttpResponse::Ok().json(bookings.schedule().has_upcoming_booking(id, now).await?))
 }

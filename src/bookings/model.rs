@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::db::schema::bookings;
 use crate::db::{from_db, to_db};
-use crate::http::{parse_time, Choice, FieldError};
+use crate::http::{parse_time, Choice, FieldError, QueryParams};
 use crate::money;
 use crate::ports::CarSummary;
 
@@ -30,6 +30,101 @@ impl Choice for Status {
         ("completed", Self::Completed),
         ("cancelled", Self::Cancelled),
     ];
+}
+
+/// A change of a booking's state, by whom and from which state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Cancel,
+    PickUp,
+    Return,
+}
+
+impl Transition {
+    /// The booking state machine, one line a transition: the one state it leaves, the state
+    /// it reaches, and why it is refused from any other. (A cancellation also needs the
+    /// pickup still ahead: `store::transition` checks it in the same statement.)
+    const fn rule(self) -> (Status, Status, &'static str) {
+        match self {
+            Transition::Cancel => (
+                Status::Confirmed,
+                Status::Cancelled,
+                "Only a confirmed booking can be cancelled, and only before pickup",
+            ),
+            Transition::PickUp => (
+                Status::Confirmed,
+                Status::Active,
+                "Only a confirmed booking can be picked up",
+            ),
+            Transition::Return => (
+                Status::Active,
+                Status::Completed,
+                "Only an active booking can be returned",
+            ),
+        }
+    }
+
+    pub fn from(self) -> Status {
+        self.rule().0
+    }
+
+    pub fn to(self) -> Status {
+        self.rule().1
+    }
+
+    /// Why it is refused when the booking is not in [`Transition::from`].
+    pub fn refusal(self) -> &'static str {
+        self.rule().2
+    }
+}
+
+/// `PATCH /bookings/{id}`: a status change; the only one a renter may ask for is
+/// `cancelled`.
+pub fn requested_transition(body: &UpdateBooking) -> Result<Transition, FieldError> {
+    match Status::parse(&body.status) {
+        Ok(Status::Cancelled) => Ok(Transition::Cancel),
+        _ => Err(FieldError::new("status", "only \"cancelled\" can be set")),
+    }
+}
+
+/// Filters of the booking lists.
+#[derive(Debug, Default, Clone)]
+pub struct BookingFilter {
+    pub user_id: Option<String>,
+    pub car_id: Option<String>,
+    pub status: Option<Status>,
+}
+
+impl BookingFilter {
+    /// `status`, `carId` and `userId` from a query string, each error naming its parameter.
+    pub fn parse(query: &QueryParams, errors: &mut Vec<FieldError>) -> BookingFilter {
+        let id = |name: &str, errors: &mut Vec<FieldError>| {
+            query.get(name).and_then(|raw| {
+                Uuid::parse_str(raw.trim())
+                    .map(|u| u.to_string())
+                    .map_err(|_| errors.push(FieldError::new(name, "must be a UUID")))
+                    .ok()
+            })
+        };
+        BookingFilter {
+            user_id: id("userId", errors),
+            car_id: id("carId", errors),
+            status: query.get("status").and_then(|raw| {
+                Status::parse(raw)
+                    .map_err(|m| errors.push(FieldError::new("status", m)))
+                    .ok()
+            }),
+        }
+    }
+
+    /// A customer's own list: only `status` filters it.
+    pub fn mine(user: Uuid, query: &QueryParams, errors: &mut Vec<FieldError>) -> BookingFilter {
+        BookingFilter {
+            user_id: Some(user.to_string()),
+            car_id: None,
+            status: Self::parse(query, errors).status,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -155,6 +250,10 @@ impl BookingRow {
         Uuid::parse_str(&self.id).unwrap_or_default()
     }
 
+    pub fn user_uuid(&self) -> Uuid {
+        Uuid::parse_str(&self.user_id).unwrap_or_default()
+    }
+
     pub fn car_uuid(&self) -> Uuid {
         Uuid::parse_str(&self.car_id).unwrap_or_default()
     }
@@ -222,6 +321,28 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_state_machine() {
+        assert_eq!(
+            (Transition::Cancel.from(), Transition::Cancel.to()),
+            (Status::Confirmed, Status::Cancelled)
+        );
+        assert_eq!(
+            (Transition::PickUp.from(), Transition::PickUp.to()),
+            (Status::Confirmed, Status::Active)
+        );
+        assert_eq!(
+            (Transition::Return.from(), Transition::Return.to()),
+            (Status::Active, Status::Completed)
+        );
+        let body = |s: &str| UpdateBooking { status: s.into() };
+        assert_eq!(
+            requested_transition(&body(" Cancelled ")),
+            Ok(Transition::Cancel)
+        );
+        assert!(requested_transition(&body("active")).is_err());
     }
 
     #[test]

@@ -1,17 +1,21 @@
-//! Booking rules: no overlap ever, the lifecycle, who may see what; and the `Availability`
-//! other modules use.
+//! Booking rules: no overlap ever, the lifecycle, who may see what, the idempotent create;
+//! and the `Availability` other modules use.
 
-use actix_web::web;
+use actix_web::http::StatusCode;
+use actix_web::{web, ResponseError};
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{Booking, BookingRow, CreateBooking, Status};
-use super::store::{self, BookingFilter};
+use super::idempotency::{self, Answer};
+use super::model::{Booking, BookingFilter, BookingRow, CreateBooking, Transition};
+use super::store;
 use crate::db::{self, Backend, Db, DbConn};
 use crate::http::auth::AuthUser;
-use crate::http::{violated_constraint, ApiError, Choice, PageRequest, Paginated};
+use crate::http::{from_json_value, violated_constraint, ApiError, PageRequest, Paginated};
 use crate::ports::{Availability, CarSummary, Contact, Interval, OutgoingMessage, Ports};
 use crate::telemetry::Metrics;
+use crate::time;
 
 const OVERLAP: &str = "The car is already booked for part of that time";
 /// The PostgreSQL exclusion constraint that makes overlaps impossible.
@@ -28,33 +32,57 @@ impl BookingsService {
         BookingsService { db, ports, metrics }
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// The schedule as this module answers it (the internal routes serve it).
+    pub fn schedule(&self) -> Schedule {
+        Schedule::new(self.db.clone())
+    }
+
+    /// `POST /bookings` with an `Idempotency-Key`: the first answer to (user, key) is kept
+    /// and replayed for the same body, whatever it was (but a 5xx); another body is 422.
+    pub async fn create_once(
+        &self,
+        user: AuthUser,
+        key: &str,
+        body: serde_json::Value,
+        request_id: &str,
+    ) -> Result<Answer, ApiError> {
+        let hash = idempotency::body_hash(&body);
+        let work = async {
+            let result = match from_json_value::<CreateBooking>(body) {
+                Ok(input) => self.create(user, input).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(booking) => Answer {
+                    status: StatusCode::CREATED.as_u16(),
+                    body: serde_json::to_string(&booking).unwrap_or_default(),
+                },
+                Err(e) => Answer {
+                    status: e.status_code().as_u16(),
+                    body: e.body(request_id).to_string(),
+                },
+            }
+        };
+        idempotency::once(&self.db, user.id, key, hash, work).await
     }
 
     /// Books a car. Of any number of simultaneous requests for overlapping times exactly one
     /// wins: PostgreSQL's exclusion constraint refuses the others; on SQLite the transaction
     /// holds the write lock from its start, so the overlap check and the insert are one step.
+    /// The car is read under its lock (see `ports.rs`), so its state and price are the ones
+    /// in force when the booking commits.
     pub async fn create(&self, user: AuthUser, input: CreateBooking) -> Result<Booking, ApiError> {
-        let now = db::now();
+        let now = time::now();
         let req = input.validate(now).map_err(ApiError::Validation)?;
-        let (catalog, users, notifier) = (
-            self.ports.catalog.clone(),
-            self.ports.users.clone(),
-            self.ports.notifier.clone(),
-        );
+        let contact = self.ports.users.contact(user.id).await?;
         let result = self
-            .db
-            .run(move |conn| {
-                conn.write_transaction(|conn| {
-                    let car = catalog
-                        .car_for_booking(conn, req.car_id)?
-                        .filter(|c| !c.deleted)
-                        .ok_or(ApiError::NotFound)?;
-                    if !car.is_active {
-                        return Err(ApiError::conflict("The car is not available for booking"));
-                    }
-                    let row = BookingRow::new(user.id, &req, &car, now);
+            .in_car_lock(req.car_id, |car| {
+                if !car.is_active {
+                    return Err(ApiError::conflict("The car is not available for booking"));
+                }
+                let row = BookingRow::new(user.id, &req, &car, now);
+                let notifier = self.ports.notifier.clone();
+                Ok(move |conn: &mut DbConn| {
                     if conn.backend() == Backend::Sqlite
                         && store::overlaps(conn, &row.car_id, row.pickup_time, row.dropoff_time)?
                     {
@@ -67,8 +95,8 @@ impl BookingsService {
                             e.into()
                         }
                     })?;
-                    if let Some(contact) = users.contact(conn, user.id)? {
-                        notifier.queue(conn, message(&row, &car, &contact, Notice::Confirmed))?;
+                    if let Some(contact) = &contact {
+                        notifier.queue(conn, message(&row, &car, contact, Notice::Confirmed))?;
                     }
                     Ok(row.to_api(Some(&car)))
                 })
@@ -82,16 +110,39 @@ impl BookingsService {
         result
     }
 
+    /// Runs a write on a car that exists and is not deleted, holding the car's lock from
+    /// before the car is read until the write commits. `decide` sees the car and answers
+    /// the write (or why there is none).
+    async fn in_car_lock<T, W>(
+        &self,
+        car_id: Uuid,
+        decide: impl FnOnce(CarSummary) -> Result<W, ApiError>,
+    ) -> Result<T, ApiError>
+    where
+        W: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut tx = self.db.begin().await?;
+        let key = car_id.to_string();
+        tx.run(move |conn| Ok(db::lock_car(conn, &key)?)).await?;
+        let car = self
+            .ports
+            .catalog
+            .car(car_id)
+            .await?
+            .filter(|c| !c.deleted)
+            .ok_or(ApiError::NotFound)?;
+        let write = decide(car)?;
+        let value = tx.run(write).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
     /// The booking if `user` may see it: its owner or an admin. Anyone else gets 404.
     pub async fn get(&self, user: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
-        let catalog = self.ports.catalog.clone();
-        self.db
-            .run(move |conn| {
-                let row = visible(conn, user, id)?;
-                let car = catalog.car(conn, row.car_uuid())?;
-                Ok(row.to_api(car.as_ref()))
-            })
-            .await
+        let row = self.db.run(move |conn| visible(conn, user, id)).await?;
+        let car = self.ports.catalog.car(row.car_uuid()).await?;
+        Ok(row.to_api(car.as_ref()))
     }
 
     pub async fn list(
@@ -99,73 +150,53 @@ impl BookingsService {
         filter: BookingFilter,
         page: PageRequest,
     ) -> Result<Paginated<Booking>, ApiError> {
-        let catalog = self.ports.catalog.clone();
-        self.db
-            .run(move |conn| {
-                let (rows, total) = store::list(conn, &filter, page.offset(), page.limit())?;
-                let ids: Vec<Uuid> = rows.iter().map(BookingRow::car_uuid).collect();
-                let cars = catalog.cars(conn, &ids)?;
-                let data = rows
-                    .iter()
-                    .map(|r| r.to_api(cars.get(&r.car_uuid())))
-                    .collect();
-                Ok(page.wrap(data, total))
-            })
-            .await
+        let (rows, total) = self
+            .db
+            .run(move |conn| Ok(store::list(conn, &filter, page.offset(), page.limit())?))
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(BookingRow::car_uuid).collect();
+        let cars = self.ports.catalog.cars(&ids).await?;
+        let data = rows
+            .iter()
+            .map(|r| r.to_api(cars.get(&r.car_uuid())))
+            .collect();
+        Ok(page.wrap(data, total))
     }
 
-    /// Cancels a confirmed booking before its pickup; the slot is free at once.
-    pub async fn cancel(&self, user: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
-        const WHY: &str = "Only a confirmed booking can be cancelled, and only before pickup";
-        self.change(user, id, WHY, store::cancel, Some(Notice::Cancelled))
-            .await
-    }
-
-    pub async fn pick_up(&self, admin: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
-        const WHY: &str = "Only a confirmed booking can be picked up";
-        self.change(admin, id, WHY, store::pick_up, None).await
-    }
-
-    pub async fn hand_back(&self, admin: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
-        const WHY: &str = "Only an active booking can be returned";
-        self.change(admin, id, WHY, store::hand_back, None).await
-    }
-
-    /// Applies a state change to a booking the caller may see, and tells its renter when
-    /// `notice` says so. The store function changes nothing when the booking's state
-    /// forbids it: that is a 409 saying `why`.
-    async fn change(
+    /// Applies a state change to a booking the caller may see (its owner or an admin) and,
+    /// for a cancellation, tells its renter. It changes nothing when the booking's state
+    /// forbids it: that is a 409 saying why.
+    pub async fn transition(
         &self,
         user: AuthUser,
         id: Uuid,
-        why: &'static str,
-        apply: fn(&mut DbConn, &str, NaiveDateTime) -> diesel::QueryResult<usize>,
-        notice: Option<Notice>,
+        t: Transition,
     ) -> Result<Booking, ApiError> {
-        let (catalog, users, notifier) = (
-            self.ports.catalog.clone(),
-            self.ports.users.clone(),
-            self.ports.notifier.clone(),
-        );
-        self.db
+        let row = self.db.run(move |conn| visible(conn, user, id)).await?;
+        let car = self.ports.catalog.car(row.car_uuid()).await?;
+        let notice = (t == Transition::Cancel).then_some(Notice::Cancelled);
+        let contact = match notice {
+            Some(_) => self.ports.users.contact(row.user_uuid()).await?,
+            None => None,
+        };
+        let notifier = self.ports.notifier.clone();
+        let answer_car = car.clone();
+        let row = self
+            .db
             .run(move |conn| {
                 conn.write_transaction(|conn| {
-                    let row = visible(conn, user, id)?;
-                    if apply(conn, &row.id, db::to_db(db::now()))? == 0 {
-                        return Err(ApiError::conflict(why));
+                    if store::transition(conn, &row.id, t, db::to_db(time::now()))? == 0 {
+                        return Err(ApiError::conflict(t.refusal()));
                     }
                     let row = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
-                    let car = catalog.car(conn, row.car_uuid())?;
-                    let renter = Uuid::parse_str(&row.user_id).unwrap_or_default();
-                    if let (Some(notice), Some(car)) = (notice, &car) {
-                        if let Some(contact) = users.contact(conn, renter)? {
-                            notifier.queue(conn, message(&row, car, &contact, notice))?;
-                        }
+                    if let (Some(notice), Some(car), Some(contact)) = (notice, &car, &contact) {
+                        notifier.queue(conn, message(&row, car, contact, notice))?;
                     }
-                    Ok(row.to_api(car.as_ref()))
+                    Ok(row)
                 })
             })
-            .await
+            .await?;
+        Ok(row.to_api(answer_car.as_ref()))
     }
 }
 
@@ -219,51 +250,67 @@ fn visible(conn: &mut DbConn, user: AuthUser, id: Uuid) -> Result<BookingRow, Ap
 }
 
 /// The in-process `Availability`.
-pub struct Schedule;
+pub struct Schedule {
+    db: Db,
+}
 
+impl Schedule {
+    pub fn new(db: Db) -> Self {
+        Schedule { db }
+    }
+}
+
+#[async_trait]
 impl Availability for Schedule {
-    fn busy_cars(
+    async fn busy_cars(
         &self,
-        conn: &mut DbConn,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, ApiError> {
-        Ok(store::busy_cars(conn, db::to_db(from), db::to_db(to))?
-            .iter()
-            .filter_map(|id| Uuid::parse_str(id).ok())
-            .collect())
+        self.db
+            .run(move |conn| {
+                Ok(store::busy_cars(conn, db::to_db(from), db::to_db(to))?
+                    .iter()
+                    .filter_map(|id| Uuid::parse_str(id).ok())
+                    .collect())
+            })
+            .await
     }
 
-    fn busy_intervals(
+    async fn busy_intervals(
         &self,
-        conn: &mut DbConn,
         car_id: Uuid,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Interval>, ApiError> {
-        Ok(
-            store::busy_intervals(conn, &car_id.to_string(), db::to_db(from), db::to_db(to))?
+        self.db
+            .run(move |conn| {
+                Ok(store::busy_intervals(
+                    conn,
+                    &car_id.to_string(),
+                    db::to_db(from),
+                    db::to_db(to),
+                )?
                 .into_iter()
                 .map(|(s, e)| (db::from_db(s), db::from_db(e)))
-                .collect(),
-        )
+                .collect())
+            })
+            .await
     }
 
-    fn has_upcoming_booking(
+    async fn has_upcoming_booking(
         &self,
-        conn: &mut DbConn,
         car_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, ApiError> {
-        Ok(store::has_upcoming(
-            conn,
-            &car_id.to_string(),
-            db::to_db(now),
-        )?)
+        self.db
+            .run(move |conn| {
+                Ok(store::has_upcoming(
+                    conn,
+                    &car_id.to_string(),
+                    db::to_db(now),
+                )?)
+            })
+            .await
     }
-}
-
-/// `status` as a filter value.
-pub fn status_filter(raw: &str) -> Result<&'static str, String> {
-    Status::parse(raw).map(Choice::name)
 }

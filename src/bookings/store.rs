@@ -3,11 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::model::BookingRow;
+use super::model::{BookingFilter, BookingRow, Status, Transition};
 use crate::db::schema::{bookings, idempotency_keys};
 use crate::db::DbConn;
-
-const CANCELLED: &str = "cancelled";
+use crate::http::Choice;
 
 pub fn insert(conn: &mut DbConn, row: &BookingRow) -> QueryResult<()> {
     diesel::insert_into(bookings::table)
@@ -34,19 +33,11 @@ pub fn overlaps(
     diesel::select(diesel::dsl::exists(
         bookings::table
             .filter(bookings::car_id.eq(car_id))
-            .filter(bookings::status.ne(CANCELLED))
+            .filter(bookings::status.ne(Status::Cancelled.name()))
             .filter(bookings::pickup_time.lt(to))
             .filter(bookings::dropoff_time.gt(from)),
     ))
     .get_result(conn)
-}
-
-/// Filters of the booking lists.
-#[derive(Debug, Default, Clone)]
-pub struct BookingFilter {
-    pub user_id: Option<String>,
-    pub car_id: Option<String>,
-    pub status: Option<&'static str>,
 }
 
 type Boxed<'a> = bookings::BoxedQuery<'a, <DbConn as Connection>::Backend>;
@@ -60,7 +51,7 @@ fn filtered(f: &BookingFilter) -> Boxed<'_> {
         q = q.filter(bookings::car_id.eq(car));
     }
     if let Some(status) = f.status {
-        q = q.filter(bookings::status.eq(status));
+        q = q.filter(bookings::status.eq(status.name()));
     }
     q
 }
@@ -82,50 +73,33 @@ pub fn list(
     Ok((rows, total))
 }
 
-/// `confirmed` → `cancelled`, only while the pickup is after `now`. Zero rows otherwise.
-pub fn cancel(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(
-        bookings::table
-            .find(id)
-            .filter(bookings::status.eq("confirmed"))
-            .filter(bookings::pickup_time.gt(now)),
-    )
-    .set((
-        bookings::status.eq(CANCELLED),
+/// Moves a booking along `t` when it is in the state `t` leaves (and, for a cancellation,
+/// its pickup is still after `now`), stamping the time of the state it reaches. Zero rows
+/// when its state forbids it.
+pub fn transition(
+    conn: &mut DbConn,
+    id: &str,
+    t: Transition,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let row = bookings::table
+        .find(id)
+        .filter(bookings::status.eq(t.from().name()));
+    let change = (
+        bookings::status.eq(t.to().name()),
         bookings::updated_at.eq(now),
-        bookings::cancelled_at.eq(now),
-    ))
-    .execute(conn)
-}
-
-/// `confirmed` → `active`. Zero rows otherwise.
-pub fn pick_up(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(
-        bookings::table
-            .find(id)
-            .filter(bookings::status.eq("confirmed")),
-    )
-    .set((
-        bookings::status.eq("active"),
-        bookings::updated_at.eq(now),
-        bookings::picked_up_at.eq(now),
-    ))
-    .execute(conn)
-}
-
-/// `active` → `completed`. Zero rows otherwise.
-pub fn hand_back(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(
-        bookings::table
-            .find(id)
-            .filter(bookings::status.eq("active")),
-    )
-    .set((
-        bookings::status.eq("completed"),
-        bookings::updated_at.eq(now),
-        bookings::returned_at.eq(now),
-    ))
-    .execute(conn)
+    );
+    match t {
+        Transition::Cancel => diesel::update(row.filter(bookings::pickup_time.gt(now)))
+            .set((change, bookings::cancelled_at.eq(now)))
+            .execute(conn),
+        Transition::PickUp => diesel::update(row)
+            .set((change, bookings::picked_up_at.eq(now)))
+            .execute(conn),
+        Transition::Return => diesel::update(row)
+            .set((change, bookings::returned_at.eq(now)))
+            .execute(conn),
+    }
 }
 
 pub fn busy_cars(
@@ -134,7 +108,7 @@ pub fn busy_cars(
     to: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
     bookings::table
-        .filter(bookings::status.ne(CANCELLED))
+        .filter(bookings::status.ne(Status::Cancelled.name()))
         .filter(bookings::pickup_time.lt(to))
         .filter(bookings::dropoff_time.gt(from))
         .select(bookings::car_id)
@@ -150,7 +124,7 @@ pub fn busy_intervals(
 ) -> QueryResult<Vec<(NaiveDateTime, NaiveDateTime)>> {
     bookings::table
         .filter(bookings::car_id.eq(car_id))
-        .filter(bookings::status.ne(CANCELLED))
+        .filter(bookings::status.ne(Status::Cancelled.name()))
         .filter(bookings::pickup_time.lt(to))
         .filter(bookings::dropoff_time.gt(from))
         .order(bookings::pickup_time.asc())
@@ -162,7 +136,7 @@ pub fn has_upcoming(conn: &mut DbConn, car_id: &str, now: NaiveDateTime) -> Quer
     diesel::select(diesel::dsl::exists(
         bookings::table
             .filter(bookings::car_id.eq(car_id))
-            .filter(bookings::status.eq_any(["confirmed", "active"]))
+            .filter(bookings::status.eq_any([Status::Confirmed.name(), Status::Active.name()]))
             .filter(bookings::dropoff_time.gt(now)),
     ))
     .get_result(conn)

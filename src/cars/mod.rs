@@ -5,18 +5,103 @@ pub mod seed;
 pub mod service;
 mod store;
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
 use chrono::Duration;
 use utoipa::OpenApi;
 
+use crate::db::Db;
 use crate::http::auth::{AdminUser, MaybeUser};
 use crate::http::{
     check, parse_id, parse_time, ApiError, Choice, FieldError, Json, PageRequest, QueryParams,
 };
+use crate::module::{Context, Served};
 use crate::money;
+use crate::ports::{CarCatalog, CarDocument, CarSummary, Ids, Ports};
 use model::{Car, CarAvailability, CarInput, FuelType, Location, LocationInput, Transmission};
 pub use service::{CarsService, Catalog};
 use store::CarFilter;
+
+/// Cars as this process serves them.
+pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
+    let service = CarsService::new(ctx.db.clone(), ctx.ports.clone());
+    Ok(Served::new(
+        web::Data::new(service),
+        routes,
+        internal_routes,
+    ))
+}
+
+/// Answers the car catalogue in-process.
+pub fn provide(ports: &mut Ports, db: &Db) {
+    ports.catalog = Arc::new(Catalog::new(db.clone()));
+}
+
+/// The routes other modules' processes call (under `/internal`). The fixed paths come
+/// before `/cars/{id}`, which would take them otherwise.
+pub fn internal_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/cars/ids").route(web::get().to(internal_ids)))
+        .service(web::resource("/cars/summaries").route(web::post().to(internal_summaries)))
+        .service(web::resource("/cars/documents").route(web::post().to(internal_documents)))
+        .service(web::resource("/cars/{id}").route(web::get().to(internal_car)));
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(internal_car, internal_summaries, internal_documents, internal_ids),
+    components(schemas(CarSummary, CarDocument, Ids))
+)]
+pub struct InternalApi;
+
+/// A car, deleted or not (`null` when it never existed).
+#[utoipa::path(get, path = "/internal/cars/{id}", tag = "internal", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = Option<CarSummary>)))]
+async fn internal_car(
+    cars: web::Data<CarsService>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(cars.catalog().car(id).await?))
+}
+
+/// Several cars by id, as a map from id to car (unknown ids are left out).
+#[utoipa::path(post, path = "/internal/cars/summaries", tag = "internal", request_body = Ids,
+    security(("bearer" = [])), responses((status = 200, body = std::collections::HashMap<String, CarSummary>)))]
+async fn internal_summaries(
+    cars: web::Data<CarsService>,
+    Json(ids): Json<Ids>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.catalog().cars(&ids.ids).await?))
+}
+
+/// Undeleted cars by id as search shows and indexes them.
+#[utoipa::path(post, path = "/internal/cars/documents", tag = "internal", request_body = Ids,
+    security(("bearer" = [])), responses((status = 200, body = std::collections::HashMap<String, CarDocument>)))]
+async fn internal_documents(
+    cars: web::Data<CarsService>,
+    Json(ids): Json<Ids>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.catalog().documents(&ids.ids).await?))
+}
+
+/// Ids of undeleted cars after `after`, in id order.
+#[utoipa::path(get, path = "/internal/cars/ids", tag = "internal",
+    params(("after" = Option<String>, Query), ("limit" = i64, Query)),
+    security(("bearer" = [])), responses((status = 200, body = Vec<String>)))]
+async fn internal_ids(
+    cars: web::Data<CarsService>,
+    query: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let after = query.parse::<uuid::Uuid>("after", &mut errors);
+    let limit = query
+        .parse::<i64>("limit", &mut errors)
+        .unwrap_or(500)
+        .clamp(1, 1000);
+    check(errors)?;
+    Ok(HttpResponse::Ok().json(cars.catalog().ids_after(after, limit).await?))
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -68,7 +153,7 @@ fn choice<T: Choice>(query: &QueryParams, name: &str, errors: &mut Vec<FieldErro
         ("minSeats" = Option<i32>, Query), ("maxPrice" = Option<f64>, Query, description = "inclusive"),
         ("includeInactive" = Option<bool>, Query, description = "admins only"),
         ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = CarPage), (status = 400, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = CarPage), (status = 400, body = crate::http::ErrorBody)))]
 async fn list(
     cars: web::Data<CarsService>,
     user: MaybeUser,
@@ -105,8 +190,8 @@ async fn list(
 
 /// Add a car.
 #[utoipa::path(post, path = "/cars", tag = "cars", request_body = CarInput, security(("bearer" = [])),
-    responses((status = 201, body = Car), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+    responses((status = 201, body = Car), (status = 400, body = crate::http::ErrorBody),
+              (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
 async fn create(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -117,7 +202,7 @@ async fn create(
 
 /// One car, active or not (deleted cars are gone).
 #[utoipa::path(get, path = "/cars/{id}", tag = "cars", params(("id" = String, Path)),
-    responses((status = 200, body = Car), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = Car), (status = 404, body = crate::http::ErrorBody)))]
 async fn get(
     cars: web::Data<CarsService>,
     id: web::Path<String>,
@@ -128,8 +213,8 @@ async fn get(
 /// Change a car: only the fields sent change (PUT and PATCH alike).
 #[utoipa::path(method(put, patch), path = "/cars/{id}", tag = "cars", params(("id" = String, Path)), request_body = CarInput,
     security(("bearer" = [])),
-    responses((status = 200, body = Car), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = Car), (status = 400, body = crate::http::ErrorBody),
+              (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
 async fn update(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -141,8 +226,8 @@ async fn update(
 
 /// Remove a car from the fleet (its bookings stay readable).
 #[utoipa::path(delete, path = "/cars/{id}", tag = "cars", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody),
-              (status = 409, body = crate::openapi::ErrorBody, description = "It has an upcoming or active booking")))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::ErrorBody),
+              (status = 409, body = crate::http::ErrorBody, description = "It has an upcoming or active booking")))]
 async fn delete(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -156,8 +241,8 @@ async fn delete(
 #[utoipa::path(get, path = "/cars/{id}/availability", tag = "cars",
     params(("id" = String, Path), ("from" = Option<String>, Query, description = "RFC 3339, default now"),
            ("to" = Option<String>, Query, description = "RFC 3339, default from + 30 days, at most 366 days after from")),
-    responses((status = 200, body = CarAvailability), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = CarAvailability), (status = 400, body = crate::http::ErrorBody),
+              (status = 404, body = crate::http::ErrorBody)))]
 async fn availability(
     cars: web::Data<CarsService>,
     id: web::Path<String>,
@@ -173,7 +258,7 @@ async fn availability(
     let from = time("from");
     let to = time("to");
     check(errors)?;
-    let from = from.flatten().unwrap_or_else(crate::db::now);
+    let from = from.flatten().unwrap_or_else(crate::time::now);
     let to = to.flatten().unwrap_or(from + Duration::days(30));
     if to <= from {
         return Err(ApiError::field("to", "must be after from"));

@@ -9,9 +9,10 @@ use uuid::Uuid;
 
 use super::model::{CarDraft, CarRow};
 use super::store;
-use crate::db::{self, DbConn};
+use crate::db::DbConn;
 use crate::http::ApiError;
 use crate::ports::{FuelType, SearchIndexer, Transmission};
+use crate::time;
 
 /// (name, latitude, longitude)
 pub const CITIES: [(&str, f64, f64); 5] = [
@@ -100,7 +101,7 @@ pub fn insert(
         let batch: Vec<CarRow> = drafts
             .by_ref()
             .take(1000)
-            .map(|d| CarRow::new(Uuid::new_v4(), d, db::now()))
+            .map(|d| CarRow::new(Uuid::new_v4(), d, time::now()))
             .collect();
         conn.transaction(|conn| {
             for row in &batch {

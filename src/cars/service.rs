@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -10,6 +11,7 @@ use super::store::{self, CarFilter};
 use crate::db::{self, Db, DbConn};
 use crate::http::{ApiError, PageRequest, Paginated};
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ports};
+use crate::time;
 
 pub struct CarsService {
     db: Db,
@@ -28,9 +30,14 @@ impl CarsService {
         CarsService { db, ports }
     }
 
+    /// The catalogue as this module answers it (the internal routes serve it).
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(self.db.clone())
+    }
+
     pub async fn create(&self, input: CarInput) -> Result<Car, ApiError> {
         let draft = input.into_new().map_err(ApiError::Validation)?;
-        let row = CarRow::new(Uuid::new_v4(), draft, db::now());
+        let row = CarRow::new(Uuid::new_v4(), draft, time::now());
         let indexer = self.ports.indexer.clone();
         self.db
             .run(move |conn| {
@@ -65,12 +72,12 @@ impl CarsService {
         self.db
             .run(move |conn| {
                 conn.write_transaction(|conn| {
-                    db::lock_row(conn, "cars", &id.to_string())?;
+                    db::lock_car(conn, &id.to_string())?;
                     let current = live(conn, id)?;
                     let draft = input
                         .apply_to(current.draft())
                         .map_err(ApiError::Validation)?;
-                    let mut row = CarRow::new(id, draft, db::now());
+                    let mut row = CarRow::new(id, draft, time::now());
                     row.created_at = current.created_at;
                     if store::update(conn, &row)? == 0 {
                         return Err(ApiError::NotFound);
@@ -82,28 +89,33 @@ impl CarsService {
             .await
     }
 
-    /// Soft delete: refused while the car has a confirmed or active booking to come.
+    /// Soft delete: refused while the car has a confirmed or active booking to come. The car
+    /// lock keeps bookings of it out between the question to bookings and the delete.
     pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
-        let availability = self.ports.availability.clone();
+        let mut tx = self.db.begin().await?;
+        tx.run(move |conn| {
+            db::lock_car(conn, &id.to_string())?;
+            live(conn, id).map(drop)
+        })
+        .await?;
+        let now = time::now();
+        if self
+            .ports
+            .availability
+            .has_upcoming_booking(id, now)
+            .await?
+        {
+            return Err(ApiError::conflict(
+                "The car has an upcoming or active booking",
+            ));
+        }
         let indexer = self.ports.indexer.clone();
-        self.db
-            .run(move |conn| {
-                conn.write_transaction(|conn| {
-                    // Holds off bookings of this car (they lock it too) until we commit.
-                    db::lock_row(conn, "cars", &id.to_string())?;
-                    live(conn, id)?;
-                    let now = db::now();
-                    if availability.has_upcoming_booking(conn, id, now)? {
-                        return Err(ApiError::conflict(
-                            "The car has an upcoming or active booking",
-                        ));
-                    }
-                    store::soft_delete(conn, &id.to_string(), db::to_db(now))?;
-                    indexer.car_changed(conn, id)?;
-                    Ok(())
-                })
-            })
-            .await
+        tx.run(move |conn| {
+            store::soft_delete(conn, &id.to_string(), db::to_db(now))?;
+            indexer.car_changed(conn, id)
+        })
+        .await?;
+        tx.commit().await
     }
 
     pub async fn availability(
@@ -112,23 +124,21 @@ impl CarsService {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<CarAvailability, ApiError> {
-        let availability = self.ports.availability.clone();
-        self.db
-            .run(move |conn| {
-                live(conn, id)?;
-                let busy = availability
-                    .busy_intervals(conn, id, from, to)?
-                    .into_iter()
-                    .map(|(start, end)| BusyInterval { start, end })
-                    .collect();
-                Ok(CarAvailability {
-                    car_id: id,
-                    from,
-                    to,
-                    busy,
-                })
-            })
-            .await
+        self.db.run(move |conn| live(conn, id).map(drop)).await?;
+        let busy = self
+            .ports
+            .availability
+            .busy_intervals(id, from, to)
+            .await?
+            .into_iter()
+            .map(|(start, end)| BusyInterval { start, end })
+            .collect();
+        Ok(CarAvailability {
+            car_id: id,
+            from,
+            to,
+            busy,
+        })
     }
 }
 
@@ -160,52 +170,62 @@ fn document(row: &CarRow) -> CarDocument {
 }
 
 /// The in-process `CarCatalog`.
-pub struct Catalog;
+pub struct Catalog {
+    db: Db,
+}
 
+impl Catalog {
+    pub fn new(db: Db) -> Self {
+        Catalog { db }
+    }
+}
+
+fn as_strings(ids: &[Uuid]) -> Vec<String> {
+    ids.iter().map(Uuid::to_string).collect()
+}
+
+#[async_trait]
 impl CarCatalog for Catalog {
-    fn car(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError> {
-        Ok(store::get(conn, &id.to_string())?.as_ref().map(summary))
+    async fn car(&self, id: Uuid) -> Result<Option<CarSummary>, ApiError> {
+        self.db
+            .run(move |conn| Ok(store::get(conn, &id.to_string())?.as_ref().map(summary)))
+            .await
     }
 
-    /// Bookings of one car take turns on its row: concurrent inserts into PostgreSQL's
-    /// exclusion constraint would otherwise wait on each other and deadlock. The constraint
-    /// still decides what overlaps.
-    fn car_for_booking(&self, conn: &mut DbConn, id: Uuid) -> Result<Option<CarSummary>, ApiError> {
-        db::lock_row(conn, "cars", &id.to_string())?;
-        self.car(conn, id)
+    async fn cars(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError> {
+        let ids = as_strings(ids);
+        self.db
+            .run(move |conn| {
+                Ok(store::get_many(conn, &ids)?
+                    .iter()
+                    .map(|row| (row.uuid(), summary(row)))
+                    .collect())
+            })
+            .await
     }
 
-    fn cars(&self, conn: &mut DbConn, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        Ok(store::get_many(conn, &ids)?
-            .iter()
-            .map(|row| (row.uuid(), summary(row)))
-            .collect())
+    async fn documents(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarDocument>, ApiError> {
+        let ids = as_strings(ids);
+        self.db
+            .run(move |conn| {
+                Ok(store::get_many(conn, &ids)?
+                    .iter()
+                    .filter(|row| row.deleted_at.is_none())
+                    .map(|row| (row.uuid(), document(row)))
+                    .collect())
+            })
+            .await
     }
 
-    fn documents(
-        &self,
-        conn: &mut DbConn,
-        ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, CarDocument>, ApiError> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        Ok(store::get_many(conn, &ids)?
-            .iter()
-            .filter(|row| row.deleted_at.is_none())
-            .map(|row| (row.uuid(), document(row)))
-            .collect())
-    }
-
-    fn ids_after(
-        &self,
-        conn: &mut DbConn,
-        after: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Vec<Uuid>, ApiError> {
+    async fn ids_after(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, ApiError> {
         let after = after.map(|id| id.to_string());
-        Ok(store::ids_after(conn, after.as_deref(), limit)?
-            .iter()
-            .filter_map(|id| Uuid::parse_str(id).ok())
-            .collect())
+        self.db
+            .run(move |conn| {
+                Ok(store::ids_after(conn, after.as_deref(), limit)?
+                    .iter()
+                    .filter_map(|id| Uuid::parse_str(id).ok())
+                    .collect())
+            })
+            .await
     }
 }

@@ -4,13 +4,15 @@ pub mod functions;
 pub mod schema;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::DatabaseSettings;
 use crate::http::ApiError;
@@ -41,33 +43,50 @@ impl DbConn {
         }
     }
 
-    fn as_sqlite(&mut self) -> Option<&mut diesel::SqliteConnection> {
+    /// Begins a transaction for check-then-write rules. On SQLite it is `BEGIN IMMEDIATE`,
+    /// so it holds the write lock before its first read and no other writer can slip in
+    /// between the check and the write. PostgreSQL relies on constraints and locks.
+    fn begin_write(&mut self) -> QueryResult<()> {
         match self {
-            DbConn::Sqlite(c) => Some(c),
-            DbConn::Pg(_) => None,
+            DbConn::Sqlite(c) => {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+            }
+            DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c),
         }
     }
 
-    /// A transaction for check-then-write rules. On SQLite it starts with `BEGIN IMMEDIATE`,
-    /// so it holds the write lock before its first read and no other writer can slip in
-    /// between the check and the write. PostgreSQL relies on constraints and row locks.
+    fn commit(&mut self) -> QueryResult<()> {
+        match self {
+            DbConn::Sqlite(c) => AnsiTransactionManager::commit_transaction(c),
+            DbConn::Pg(c) => AnsiTransactionManager::commit_transaction(c),
+        }
+    }
+
+    fn rollback(&mut self) -> QueryResult<()> {
+        match self {
+            DbConn::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
+            DbConn::Pg(c) => AnsiTransactionManager::rollback_transaction(c),
+        }
+    }
+
+    /// Runs `f` in a write transaction (see [`DbConn::begin_write`]): committed when it
+    /// answers `Ok`, rolled back otherwise.
     pub fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E>,
         E: From<diesel::result::Error>,
     {
-        let Some(sqlite) = self.as_sqlite() else {
-            return self.transaction(f);
-        };
-        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-        let result = f(self);
-        if let Some(sqlite) = self.as_sqlite() {
-            match result {
-                Ok(_) => AnsiTransactionManager::commit_transaction(sqlite)?,
-                Err(_) => AnsiTransactionManager::rollback_transaction(sqlite)?,
+        self.begin_write()?;
+        match f(self) {
+            Ok(value) => {
+                self.commit()?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.rollback()?;
+                Err(e)
             }
         }
-        result
     }
 
     pub fn run_migrations(&mut self) -> Result<Vec<String>, MigrationError> {
@@ -151,12 +170,15 @@ use diesel::migration::{Migration, MigrationSource};
 #[error("migration failed: {0}")]
 pub struct MigrationError(String);
 
-/// Locks one row (by `id`) until the transaction ends. On SQLite there is nothing to do: a
-/// write transaction holds the whole database.
-pub fn lock_row(conn: &mut DbConn, table: &'static str, id: &str) -> QueryResult<()> {
+/// Takes the lock every module that must agree on one car's state holds while it decides:
+/// cars while it changes or deletes the car, bookings while it books it. It is a PostgreSQL
+/// advisory lock on the car's id, not a row lock, so no module touches another's table and
+/// it works the same across processes on one database; it ends with the transaction. On
+/// SQLite there is nothing to do: a write transaction already holds the whole database.
+pub fn lock_car(conn: &mut DbConn, car_id: &str) -> QueryResult<()> {
     if conn.backend() == Backend::Postgres {
-        diesel::sql_query(format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE"))
-            .bind::<diesel::sql_types::Text, _>(id)
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!("car:{car_id}"))
             .execute(conn)?;
     }
     Ok(())
@@ -263,6 +285,8 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    /// Turns for transactions that await other modules while they hold a connection.
+    outcalls: Arc<Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -332,9 +356,13 @@ impl Db {
             .connection_timeout(settings.connect_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
+        // Half the pool at most, so the reads such a transaction waits on (another module's,
+        // in this process) always find a connection.
+        let turns = usize::try_from(settings.pool_size / 2).unwrap_or(1).max(1);
         Ok(Db {
             pool,
             backend: url.backend(),
+            outcalls: Arc::new(Semaphore::new(turns)),
         })
     }
 
@@ -362,6 +390,30 @@ impl Db {
             .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
     }
 
+    /// Begins a write transaction (see [`DbConn::write_transaction`]) whose steps run on the
+    /// blocking pool one at a time, so that the code between them may await another module
+    /// while the transaction holds its locks. It is rolled back unless committed.
+    pub async fn begin(&self) -> Result<Tx, ApiError> {
+        let turn = self
+            .outcalls
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::internal(format!("transaction turns closed: {e}")))?;
+        let db = self.clone();
+        let conn = tokio::task::spawn_blocking(move || {
+            let mut conn = db.get()?;
+            conn.begin_write()?;
+            Ok::<_, ApiError>(conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))??;
+        Ok(Tx {
+            conn: Some(conn),
+            _turn: turn,
+        })
+    }
+
     /// Round trip time of a trivial query, for readiness.
     pub async fn ping(&self, timeout: Duration) -> Result<Duration, String> {
         let pool = self.pool.clone();
@@ -376,6 +428,61 @@ impl Db {
     }
 }
 
+/// A write transaction begun by [`Db::begin`].
+pub struct Tx {
+    conn: Option<PooledConn>,
+    _turn: OwnedSemaphorePermit,
+}
+
+impl Tx {
+    /// Runs one step of the transaction on the blocking pool.
+    pub async fn run<T, F>(&mut self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut conn = self
+            .conn
+            .take()
+            .ok_or_else(|| ApiError::internal("transaction used after it ended"))?;
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&mut conn);
+            (conn, result)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?;
+        self.conn = Some(conn);
+        result
+    }
+
+    pub async fn commit(mut self) -> Result<(), ApiError> {
+        let Some(mut conn) = self.conn.take() else {
+            return Err(ApiError::internal("transaction used after it ended"));
+        };
+        tokio::task::spawn_blocking(move || conn.commit())
+            .await
+            .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+            .map_err(ApiError::from)
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let mut rollback = move || {
+            if let Err(error) = conn.rollback() {
+                tracing::warn!(%error, "rollback failed; the connection is dropped");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(rollback)),
+            Err(_) => rollback(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct LogErrors;
 
@@ -387,16 +494,6 @@ impl r2d2::HandleError<r2d2::Error> for LogErrors {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The current time at the precision both backends store (milliseconds here, so what a
-/// client reads back equals what it was answered).
-pub fn now() -> DateTime<Utc> {
-    truncate(Utc::now())
-}
-
-pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(t)
 }
 
 pub fn to_db(t: DateTime<Utc>) -> NaiveDateTime {

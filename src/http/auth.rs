@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
-use actix_web::dev::Payload;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{http::header, web, FromRequest, HttpRequest};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::ApiError;
@@ -92,6 +95,41 @@ impl Jwt {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
+        _ => None,
+    }
+}
+
+/// Compares a secret in constant time (for equal lengths), so timing tells nothing of it.
+pub fn same_secret(given: &[u8], expected: &str) -> bool {
+    !expected.is_empty() && bool::from(given.ct_eq(expected.as_bytes()))
+}
+
+/// The bearer token the `/internal/` routes require.
+pub struct InternalToken(pub String);
+
+/// Guards the `/internal/` scope: 401 unless the caller presents the internal token.
+pub async fn internal_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let allowed = req
+        .app_data::<web::Data<InternalToken>>()
+        .zip(bearer_token(req.request()))
+        .is_some_and(|(expected, given)| same_secret(given.as_bytes(), &expected.0));
+    if !allowed {
+        let error = ApiError::Auth("Internal routes need the internal token");
+        return Ok(req.error_response(error).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
 /// The caller, from a valid `Authorization: Bearer` access token; 401 otherwise.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
@@ -108,15 +146,7 @@ impl AuthUser {
         let jwt = req
             .app_data::<web::Data<Jwt>>()
             .ok_or_else(|| ApiError::internal("Jwt is not registered"))?;
-        let value = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Auth("Missing bearer token"))?;
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Err(ApiError::Auth("Missing bearer token")),
-        };
+        let token = bearer_token(req).ok_or(ApiError::Auth("Missing bearer token"))?;
         jwt.verify(token)
     }
 }

@@ -2,9 +2,25 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    #[schema(example = "VALIDATION_ERROR")]
+    pub code: String,
+    pub message: String,
+    pub details: Option<Vec<FieldError>>,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -43,6 +59,12 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable")]
     Unavailable,
+    /// Another module this request needs (or forwards to) cannot be reached.
+    #[error("the {0} module is unavailable")]
+    ModuleUnavailable(&'static str),
+    /// Another module did not answer within the time allowed.
+    #[error("the {0} module did not answer in time")]
+    ModuleTimeout(&'static str),
     /// A bug. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -75,7 +97,9 @@ impl ApiError {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::IdempotencyMismatch => "IDEMPOTENCY_MISMATCH",
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Unavailable => "SERVICE_UNAVAILABLE",
+            Self::Unavailable | Self::ModuleUnavailable(_) | Self::ModuleTimeout(_) => {
+                "SERVICE_UNAVAILABLE"
+            }
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -95,6 +119,8 @@ impl ApiError {
             }
             Self::RateLimited { .. } => "Too many requests".into(),
             Self::Unavailable => "A service this request needs is unavailable".into(),
+            Self::ModuleUnavailable(m) => format!("The {m} service is unavailable"),
+            Self::ModuleTimeout(m) => format!("The {m} service did not answer in time"),
             Self::Internal(_) => "Internal server error".into(),
         }
     }
@@ -144,7 +170,8 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::ModuleUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ModuleTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,6 +1,7 @@
 //! Shared HTTP plumbing: errors, extractors, pagination, middleware.
 
 pub mod auth;
+pub mod client;
 mod error;
 pub mod middleware;
 
@@ -14,7 +15,9 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use error::{is_unique_violation, violated_constraint, ApiError, FieldError};
+pub use error::{
+    is_unique_violation, violated_constraint, ApiError, ErrorBody, ErrorDetail, FieldError,
+};
 
 /// The id of the request being served, set by [`middleware::request_id`].
 #[derive(Debug, Clone)]
@@ -247,7 +250,7 @@ pub trait Choice: Sized + Copy + PartialEq + 'static {
 /// arrived unencoded in a query string reads as a space, so a space is taken for `+`.
 pub fn parse_time(field: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>, FieldError> {
     chrono::DateTime::parse_from_rfc3339(&raw.trim().replace(' ', "+"))
-        .map(|t| crate::db::truncate(t.with_timezone(&chrono::Utc)))
+        .map(|t| crate::time::truncate(t.with_timezone(&chrono::Utc)))
         .map_err(|_| {
             FieldError::new(
                 field,

@@ -7,10 +7,51 @@ mod store;
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
+use crate::db::Db;
 use crate::http::auth::AuthUser;
 use crate::http::{check, parse_id, ApiError, Json, PageRequest, QueryParams};
+use crate::module::{Context, Served};
+use crate::outbox::Stop;
 use model::{Message, Platform, SubscribeRequest, Subscription};
-pub use service::{Mailer, MessageQueue, NotificationsService};
+pub use service::{Mailer, NotificationsService};
+
+/// Notifications as this process serves them, with the worker that delivers the messages
+/// every module queues.
+pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
+    let settings = &ctx.settings.notifications;
+    let mailer = Mailer::from_settings(settings).map_err(anyhow::Error::msg)?;
+    let service = web::Data::new(NotificationsService::new(
+        ctx.db.clone(),
+        mailer,
+        settings,
+        ctx.metrics.clone(),
+    ));
+    let worker = spawn_delivery_worker(ctx.db.clone(), service.clone(), ctx.stop.clone());
+    Ok(Served::new(service.clone(), routes, |_| {})
+        .with_check(service.into_inner())
+        .with_worker(worker))
+}
+
+/// Delivers queued messages: at least once, with backoff, `failed` after the last attempt.
+fn spawn_delivery_worker(
+    db: Db,
+    service: web::Data<NotificationsService>,
+    stop: Stop,
+) -> tokio::task::JoinHandle<()> {
+    let policy = service.policy().clone();
+    let counter = service.clone();
+    tokio::spawn(crate::outbox::run_worker(
+        db,
+        service::TOPIC,
+        policy,
+        stop,
+        move |jobs| {
+            let service = service.clone();
+            async move { service.deliver(jobs).await }
+        },
+        move |settled| counter.count(settled),
+    ))
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/notifications").route(web::get().to(list)))
@@ -41,7 +82,7 @@ struct MessagePage {
 /// The caller's messages, newest first, with their delivery status.
 #[utoipa::path(get, path = "/notifications", tag = "notifications", security(("bearer" = [])),
     params(("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = MessagePage), (status = 401, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = MessagePage), (status = 401, body = crate::http::ErrorBody)))]
 async fn list(
     service: web::Data<NotificationsService>,
     user: AuthUser,
@@ -57,7 +98,7 @@ async fn list(
 #[utoipa::path(post, path = "/notifications/subscribe", tag = "notifications", security(("bearer" = [])),
     request_body = SubscribeRequest,
     responses((status = 201, body = Subscription), (status = 200, body = Subscription, description = "Already registered"),
-              (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+              (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody)))]
 async fn subscribe(
     service: web::Data<NotificationsService>,
     user: AuthUser,
@@ -75,8 +116,8 @@ async fn subscribe(
 /// Remove one of the caller's subscriptions (anyone else's is a 404).
 #[utoipa::path(delete, path = "/notifications/subscribe/{id}", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 204, description = "Removed"), (status = 401, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 204, description = "Removed"), (status = 401, body = crate::http::ErrorBody),
+              (status = 404, body = crate::http::ErrorBody)))]
 async fn unsubscribe(
     service: web::Data<NotificationsService>,
     user: AuthUser,

@@ -12,44 +12,14 @@ use uuid::Uuid;
 use super::model::{Message, MessageRow, Platform, Subscription, SubscriptionRow};
 use super::store;
 use crate::config::{NotificationSettings, Provider};
-use crate::db::{self, Db, DbConn};
+use crate::db::{self, Db};
 use crate::http::{is_unique_violation, ApiError, Choice, PageRequest, Paginated};
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
-use crate::outbox::{self, Job, Policy, Settled};
-use crate::ports::{Notifier, OutgoingMessage};
+use crate::outbox::{Job, Policy, Settled};
 use crate::telemetry::Metrics;
+use crate::time;
 
-/// The outbox topic of messages to deliver.
-pub const TOPIC: &str = "email";
-
-/// Writes the message and its delivery job within the caller's transaction: if the change
-/// rolls back, so does the message; if it commits, the message will go out.
-pub struct MessageQueue;
-
-impl Notifier for MessageQueue {
-    fn queue(&self, conn: &mut DbConn, message: OutgoingMessage) -> Result<(), ApiError> {
-        let now = db::to_db(db::now());
-        let row = MessageRow {
-            id: Uuid::new_v4().to_string(),
-            user_id: message.user_id.to_string(),
-            kind: message.kind.to_owned(),
-            channel: "email".into(),
-            recipient: message.recipient,
-            subject: message.subject,
-            text_body: message.text,
-            html_body: message.html,
-            status: "pending".into(),
-            attempts: 0,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            sent_at: None,
-        };
-        store::insert_message(conn, &row)?;
-        outbox::enqueue(conn, TOPIC, &row.id)?;
-        Ok(())
-    }
-}
+pub use crate::ports::MESSAGE_TOPIC as TOPIC;
 
 /// Where messages go.
 pub enum Mailer {
@@ -203,7 +173,7 @@ impl NotificationsService {
             let recorded = self
                 .db
                 .run(move |conn| {
-                    let now = db::to_db(db::now());
+                    let now = db::to_db(time::now());
                     Ok(store::record_attempt(
                         conn,
                         &message.id,
@@ -262,7 +232,7 @@ impl NotificationsService {
                     user_id: user.clone(),
                     token: token.clone(),
                     platform: platform.name().to_owned(),
-                    created_at: db::to_db(db::now()),
+                    created_at: db::to_db(time::now()),
                 };
                 match store::insert_subscription(conn, &row) {
                     Ok(()) => Ok((row.to_api(), true)),

@@ -7,13 +7,6 @@ use super::model::{MessageRow, SubscriptionRow};
 use crate::db::schema::{messages, push_subscriptions};
 use crate::db::DbConn;
 
-pub fn insert_message(conn: &mut DbConn, row: &MessageRow) -> QueryResult<()> {
-    diesel::insert_into(messages::table)
-        .values(row)
-        .execute(conn)
-        .map(drop)
-}
-
 pub fn message(conn: &mut DbConn, id: &str) -> QueryResult<Option<MessageRow>> {
     messages::table
         .find(id)

@@ -5,12 +5,82 @@ pub mod opensearch;
 pub mod service;
 mod store;
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
+use crate::db::Db;
 use crate::http::{ApiError, QueryParams};
+use crate::module::{Context, Served};
+use crate::outbox::{Policy, Stop};
 use model::SearchQuery;
+use opensearch::OpenSearchEngine;
 pub use service::SearchService;
+
+/// Search as this process serves it: on OpenSearch when `OPENSEARCH_URL` is set (then with
+/// the worker that keeps the index following the cars), else on the database. An
+/// OpenSearch that cannot be reached at start is not fatal: searches fall back to the
+/// database until it answers.
+pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
+    let settings = &ctx.settings.search;
+    let engine = if settings.url.is_empty() {
+        None
+    } else {
+        let engine = OpenSearchEngine::new(&settings.url, &settings.index, settings.timeout)
+            .map_err(anyhow::Error::msg)?;
+        if let Err(error) = engine.ensure_index().await {
+            tracing::warn!(%error, "OpenSearch not ready; searching the database meanwhile");
+        }
+        Some(Arc::new(engine))
+    };
+    let indexing = engine.is_some();
+    let service = web::Data::new(SearchService::new(
+        ctx.db.clone(),
+        ctx.ports.clone(),
+        engine,
+        ctx.metrics.clone(),
+    ));
+    let mut served =
+        Served::new(service.clone(), routes, |_| {}).with_check(service.clone().into_inner());
+    if indexing {
+        served = served.with_worker(spawn_index_worker(
+            ctx.db.clone(),
+            service,
+            ctx.stop.clone(),
+        ));
+    }
+    Ok(served)
+}
+
+/// Applies car changes to the search index within about a second, retrying (without
+/// giving up) while OpenSearch is away.
+fn spawn_index_worker(
+    db: Db,
+    service: web::Data<SearchService>,
+    stop: Stop,
+) -> tokio::task::JoinHandle<()> {
+    let policy = Policy {
+        max_attempts: i32::MAX,
+        backoff: std::time::Duration::from_millis(500),
+        max_backoff: std::time::Duration::from_secs(30),
+        lease: std::time::Duration::from_secs(60),
+        poll: std::time::Duration::from_millis(200),
+        batch: 200,
+        keep_done: true,
+    };
+    tokio::spawn(crate::outbox::run_worker(
+        db,
+        crate::ports::SEARCH_TOPIC,
+        policy,
+        stop,
+        move |jobs| {
+            let service = service.clone();
+            async move { service.apply_index_jobs(jobs).await }
+        },
+        |_| {},
+    ))
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/search").route(web::get().to(search)));
@@ -47,7 +117,7 @@ struct SearchPage {
         ("dropoffTime" = Option<String>, Query),
         ("sort" = Option<String>, Query, description = "distance (default) or price; ties by id"),
         ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = SearchPage), (status = 400, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = SearchPage), (status = 400, body = crate::http::ErrorBody)))]
 async fn search(
     service: web::Data<SearchService>,
     query: QueryParams,

@@ -47,16 +47,15 @@ impl SearchService {
     }
 
     pub async fn search(&self, q: SearchQuery) -> Result<Paginated<Value>, ApiError> {
-        let busy = match q.window {
-            Some((from, to)) => {
-                let availability = self.ports.availability.clone();
-                self.db
-                    .run(move |conn| availability.busy_cars(conn, from, to))
-                    .await?
-                    .iter()
-                    .map(Uuid::to_string)
-                    .collect()
-            }
+        let busy: Vec<String> = match q.window {
+            Some((from, to)) => self
+                .ports
+                .availability
+                .busy_cars(from, to)
+                .await?
+                .iter()
+                .map(Uuid::to_string)
+                .collect(),
             None => Vec::new(),
         };
         if let Some(engine) = &self.opensearch {
@@ -75,29 +74,25 @@ impl SearchService {
                 }
             }
         }
-        let catalog = self.ports.catalog.clone();
         let page = q.page;
-        let (items, total) = self
+        let (rows, total) = self
             .db
-            .run(move |conn| {
-                let (rows, total) = store::search(conn, &q, &busy)?;
-                let ids: Vec<Uuid> = rows
-                    .iter()
-                    .filter_map(|(id, _)| Uuid::parse_str(id).ok())
-                    .collect();
-                let docs = catalog.documents(conn, &ids)?;
-                let items = rows
-                    .iter()
-                    .filter_map(|(id, km)| {
-                        let mut car = docs.get(&Uuid::parse_str(id).ok()?)?.json.clone();
-                        car.as_object_mut()?
-                            .insert("distanceKm".into(), json!(round_km(*km)));
-                        Some(car)
-                    })
-                    .collect();
-                Ok((items, total))
-            })
+            .run(move |conn| Ok(store::search(conn, &q, &busy)?))
             .await?;
+        let ids: Vec<Uuid> = rows
+            .iter()
+            .filter_map(|(id, _)| Uuid::parse_str(id).ok())
+            .collect();
+        let docs = self.ports.catalog.documents(&ids).await?;
+        let items = rows
+            .iter()
+            .filter_map(|(id, km)| {
+                let mut car = docs.get(&Uuid::parse_str(id).ok()?)?.json.clone();
+                car.as_object_mut()?
+                    .insert("distanceKm".into(), json!(round_km(*km)));
+                Some(car)
+            })
+            .collect();
         self.metrics.searches.with_label_values(&["database"]).inc();
         Ok(page.wrap(items, total))
     }
@@ -113,12 +108,7 @@ impl SearchService {
             .map(|j| Uuid::parse_str(&j.payload).ok())
             .collect();
         let wanted: Vec<Uuid> = ids.iter().flatten().copied().collect();
-        let catalog = self.ports.catalog.clone();
-        let docs = match self
-            .db
-            .run(move |conn| catalog.documents(conn, &wanted))
-            .await
-        {
+        let docs = match self.ports.catalog.documents(&wanted).await {
             Ok(docs) => docs,
             Err(e) => {
                 return jobs
@@ -190,20 +180,20 @@ pub async fn reindex(
     ports: &Ports,
     engine: &OpenSearchEngine,
 ) -> Result<(String, usize), String> {
-    let started = crate::db::now();
+    let started = crate::time::now();
     let page = |after: Option<Uuid>| {
-        let (db, catalog) = (db.clone(), ports.catalog.clone());
+        let catalog = ports.catalog.clone();
         async move {
-            db.run(move |conn| {
-                let ids = catalog.ids_after(conn, after, 500)?;
-                let mut docs: HashMap<Uuid, CarDocument> = catalog.documents(conn, &ids)?;
-                Ok(ids
-                    .iter()
-                    .filter_map(|id| docs.remove(id))
-                    .collect::<Vec<_>>())
-            })
-            .await
-            .map_err(|e| e.to_string())
+            let ids = catalog
+                .ids_after(after, 500)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut docs: HashMap<Uuid, CarDocument> =
+                catalog.documents(&ids).await.map_err(|e| e.to_string())?;
+            Ok(ids
+                .iter()
+                .filter_map(|id| docs.remove(id))
+                .collect::<Vec<_>>())
         }
     };
     let built = engine.reindex(page).await?;

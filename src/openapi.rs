@@ -61,6 +61,32 @@ pub fn document() -> Document {
     doc
 }
 
+/// The internal routes this binary serves (`/internal/openapi.json`, behind the internal
+/// token; the public document leaves them out).
+pub fn internal_document() -> Document {
+    #[derive(OpenApi)]
+    #[openapi(
+        info(
+            title = "Car rental internal API",
+            description = "The routes the modules of a split deployment call on one another. \
+                           Every call needs `Authorization: Bearer <INTERNAL_TOKEN>`; \
+                           \"no such thing\" is answered as `null`, never as 404."
+        ),
+        modifiers(&BearerAuth)
+    )]
+    struct InternalBase;
+    #[allow(unused_mut)]
+    let mut doc = InternalBase::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    #[cfg(feature = "auth")]
+    doc.merge(crate::auth::InternalApi::openapi());
+    #[cfg(feature = "cars")]
+    doc.merge(crate::cars::InternalApi::openapi());
+    #[cfg(feature = "bookings")]
+    doc.merge(crate::bookings::InternalApi::openapi());
+    doc
+}
+
 /// The whole API's document as JSON.
 pub fn whole_api_json() -> String {
     if Module::ALL.iter().all(|m| m.compiled()) {
@@ -78,7 +104,14 @@ pub fn published() -> ApiDocument {
     let html = serde_json::from_str::<Document>(&json)
         .map(|doc| render_docs(&doc))
         .unwrap_or_default();
-    ApiDocument { json, html }
+    let internal_json = internal_document()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned());
+    ApiDocument {
+        json,
+        html,
+        internal_json,
+    }
 }
 
 fn escape(s: &str) -> String {

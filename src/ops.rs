@@ -36,10 +36,12 @@ pub trait ReadinessCheck: Send + Sync {
     fn check(&self) -> CheckFuture<'_>;
 }
 
-/// The API document as served: JSON, and the page that shows it.
+/// The API documents as served: the public one as JSON and as the page that shows it, and
+/// the internal routes' one.
 pub struct ApiDocument {
     pub json: String,
     pub html: String,
+    pub internal_json: String,
 }
 
 /// What the operations routes need to know about this process.
@@ -188,6 +190,17 @@ async fn metrics(
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
+}
+
+/// `/internal/openapi.json`: the internal routes' document.
+pub fn internal_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/openapi.json").route(web::get().to(internal_openapi_json)));
+}
+
+async fn internal_openapi_json(process: web::Data<Process>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(process.document.internal_json.clone())
 }
 
 async fn openapi_json(process: web::Data<Process>) -> HttpResponse {

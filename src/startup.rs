@@ -158,7 +158,8 @@ impl Application {
             if !s.http.internal_token.is_empty() {
                 let mut scope = web::scope("/internal")
                     .app_data(internal_token.clone())
-                    .wrap(from_fn(internal_only));
+                    .wrap(from_fn(internal_only))
+                    .configure(ops::internal_routes);
                 for configure in &internal {
                     scope = scope.configure(|cfg| configure(cfg));
                 }

@@ -8,20 +8,18 @@ mod store;
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use chrono::Duration;
 use utoipa::OpenApi;
 
 use crate::db::Db;
 use crate::http::auth::{AdminUser, MaybeUser};
-use crate::http::{
-    check, parse_id, parse_time, ApiError, Choice, FieldError, Json, PageRequest, QueryParams,
-};
+use crate::http::{check, parse_id, ApiError, Json, PageRequest, QueryParams};
 use crate::module::{Context, Served};
-use crate::money;
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ids, Ports};
-use model::{Car, CarAvailability, CarInput, FuelType, Location, LocationInput, Transmission};
+use model::{
+    Car, CarAvailability, CarFilter, CarInput, FuelType, Location, LocationInput, Transmission,
+    Window,
+};
 pub use service::{CarsService, Catalog};
-use store::CarFilter;
 
 /// Cars as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
@@ -137,13 +135,6 @@ struct CarPage {
     total_pages: i64,
 }
 
-fn choice<T: Choice>(query: &QueryParams, name: &str, errors: &mut Vec<FieldError>) -> Option<T> {
-    let raw = query.get(name)?;
-    T::parse(raw)
-        .map_err(|m| errors.push(FieldError::new(name, m)))
-        .ok()
-}
-
 /// Active cars, newest first.
 #[utoipa::path(get, path = "/cars", tag = "cars",
     params(
@@ -161,29 +152,7 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
     let page = PageRequest::parse(&query, &mut errors);
-    let max_price_minor = query.parse::<f64>("maxPrice", &mut errors).and_then(|p| {
-        money::from_major(p)
-            .filter(|m| *m >= 0)
-            .ok_or_else(|| {
-                errors.push(FieldError::new(
-                    "maxPrice",
-                    "must be a non-negative amount with at most 2 decimals",
-                ))
-            })
-            .ok()
-    });
-    let filter = CarFilter {
-        city_key: query.get("city").map(|c| c.trim().to_lowercase()),
-        brand_key: query.get("brand").map(|b| b.trim().to_lowercase()),
-        fuel_type: choice::<FuelType>(&query, "fuelType", &mut errors).map(Choice::name),
-        transmission: choice::<Transmission>(&query, "transmission", &mut errors).map(Choice::name),
-        min_seats: query.parse("minSeats", &mut errors),
-        max_price_minor,
-        include_inactive: query
-            .parse::<bool>("includeInactive", &mut errors)
-            .unwrap_or(false)
-            && user.0.is_some_and(|u| u.is_admin()),
-    };
+    let filter = CarFilter::parse(&query, user.0.is_some_and(|u| u.is_admin()), &mut errors);
     check(errors)?;
     Ok(HttpResponse::Ok().json(cars.list(filter, page).await?))
 }
@@ -249,22 +218,6 @@ async fn availability(
     query: QueryParams,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let mut errors = Vec::new();
-    let mut time = |name: &str| {
-        query
-            .get(name)
-            .map(|raw| parse_time(name, raw).map_err(|e| errors.push(e)).ok())
-    };
-    let from = time("from");
-    let to = time("to");
-    check(errors)?;
-    let from = from.flatten().unwrap_or_else(crate::time::now);
-    let to = to.flatten().unwrap_or(from + Duration::days(30));
-    if to <= from {
-        return Err(ApiError::field("to", "must be after from"));
-    }
-    if to - from > Duration::days(366) {
-        return Err(ApiError::field("to", "must be at most 366 days after from"));
-    }
-    Ok(HttpResponse::Ok().json(cars.availability(id, from, to).await?))
+    let window = Window::parse(&query)?;
+    Ok(HttpResponse::Ok().json(cars.availability(id, window).await?))
 }

@@ -1,7 +1,7 @@
 //! Car types: the input (create and partial update share it), the validated draft, the row
 //! and the answer.
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Utc};
 use diesel::prelude::{AsChangeset, Insertable, Queryable, Selectable};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::db::functions::normalize;
 use crate::db::schema::cars;
 use crate::db::{from_db, to_db};
-use crate::http::{Choice, FieldError};
+use crate::http::{check, parse_time, ApiError, Choice, FieldError, QueryParams};
 use crate::money;
 pub use crate::ports::{FuelType, Transmission};
 
@@ -492,6 +492,86 @@ pub struct Car {
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Filters of `GET /cars`.
+#[derive(Debug, Default, Clone)]
+pub struct CarFilter {
+    pub city_key: Option<String>,
+    pub brand_key: Option<String>,
+    pub fuel_type: Option<&'static str>,
+    pub transmission: Option<&'static str>,
+    pub min_seats: Option<i32>,
+    pub max_price_minor: Option<i64>,
+    pub include_inactive: bool,
+}
+
+fn choice<T: Choice>(query: &QueryParams, name: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+    let raw = query.get(name)?;
+    T::parse(raw)
+        .map_err(|m| errors.push(FieldError::new(name, m)))
+        .ok()
+}
+
+impl CarFilter {
+    /// The filters of a query string; `includeInactive` counts only for admins.
+    pub fn parse(query: &QueryParams, admin: bool, errors: &mut Vec<FieldError>) -> CarFilter {
+        let max_price_minor = query.parse::<f64>("maxPrice", errors).and_then(|p| {
+            money::from_major(p)
+                .filter(|m| *m >= 0)
+                .ok_or_else(|| {
+                    errors.push(FieldError::new(
+                        "maxPrice",
+                        "must be a non-negative amount with at most 2 decimals",
+                    ))
+                })
+                .ok()
+        });
+        CarFilter {
+            city_key: query.get("city").map(|c| c.trim().to_lowercase()),
+            brand_key: query.get("brand").map(|b| b.trim().to_lowercase()),
+            fuel_type: choice::<FuelType>(query, "fuelType", errors).map(Choice::name),
+            transmission: choice::<Transmission>(query, "transmission", errors).map(Choice::name),
+            min_seats: query.parse("minSeats", errors),
+            max_price_minor,
+            include_inactive: query
+                .parse::<bool>("includeInactive", errors)
+                .unwrap_or(false)
+                && admin,
+        }
+    }
+}
+
+/// The window of `GET /cars/{id}/availability`: `from` defaults to now, `to` to 30 days
+/// later, at most 366 days apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl Window {
+    pub const MAX_DAYS: i64 = 366;
+
+    pub fn parse(query: &QueryParams) -> Result<Window, ApiError> {
+        let mut errors = Vec::new();
+        let mut time = |name: &str| {
+            query
+                .get(name)
+                .and_then(|raw| parse_time(name, raw).map_err(|e| errors.push(e)).ok())
+        };
+        let (from, to) = (time("from"), time("to"));
+        check(errors)?;
+        let from = from.unwrap_or_else(crate::time::now);
+        let to = to.unwrap_or(from + Duration::days(30));
+        if to <= from {
+            return Err(ApiError::field("to", "must be after from"));
+        }
+        if to - from > Duration::days(Self::MAX_DAYS) {
+            return Err(ApiError::field("to", "must be at most 366 days after from"));
+        }
+        Ok(Window { from, to })
+    }
 }
 
 /// `GET /cars/{id}/availability`.

@@ -3,11 +3,10 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{BusyInterval, Car, CarAvailability, CarInput, CarRow};
-use super::store::{self, CarFilter};
+use super::model::{BusyInterval, Car, CarAvailability, CarFilter, CarInput, CarRow, Window};
+use super::store;
 use crate::db::{self, Db, DbConn};
 use crate::http::{ApiError, PageRequest, Paginated};
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ports};
@@ -121,9 +120,9 @@ impl CarsService {
     pub async fn availability(
         &self,
         id: Uuid,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        window: Window,
     ) -> Result<CarAvailability, ApiError> {
+        let Window { from, to } = window;
         self.db.run(move |conn| live(conn, id).map(drop)).await?;
         let busy = self
             .ports

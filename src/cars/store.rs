@@ -3,21 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::model::CarRow;
+use super::model::{CarFilter, CarRow};
 use crate::db::schema::cars;
 use crate::db::DbConn;
-
-/// Filters of `GET /cars`.
-#[derive(Debug, Default, Clone)]
-pub struct CarFilter {
-    pub city_key: Option<String>,
-    pub brand_key: Option<String>,
-    pub fuel_type: Option<&'static str>,
-    pub transmission: Option<&'static str>,
-    pub min_seats: Option<i32>,
-    pub max_price_minor: Option<i64>,
-    pub include_inactive: bool,
-}
 
 type Boxed<'a> = cars::BoxedQuery<'a, <DbConn as Connection>::Backend>;
 

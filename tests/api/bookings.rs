@@ -118,7 +118,7 @@ db_test! {
         let other = id_of(&app.create_car(&admin, json!({})).await);
         assert_eq!(app.book(&b, &other, t, 48).await.status(), StatusCode::CREATED);
 
-        let text = app.get("/metrics", None).await.text().await.unwrap();
+        let text = app.metrics_of("bookings").await;
         assert!(text.contains("carrental_bookings_created_total 4"), "{text}");
         assert!(text.contains("carrental_booking_conflicts_total 5"), "{text}");
     }

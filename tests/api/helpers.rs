@@ -19,12 +19,35 @@ pub const JWT_SECRET: &str = "dev-jwt-secret-change-me";
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// PostgreSQL behind a split deployment: a gateway process and one process per module,
+    /// separate OS processes of the binary; requests go to the gateway only.
+    Split,
 }
 
-/// Runs the test body once on SQLite and once on PostgreSQL, as `name::sqlite` and
-/// `name::postgres`.
+/// Runs the test body on SQLite, on PostgreSQL and through a split deployment on
+/// PostgreSQL, as `name::sqlite`, `name::postgres` and `name::split`. A test marked `local:`
+/// looks inside one process (its metrics, its module list) and skips the split run.
 #[macro_export]
 macro_rules! db_test {
+    (local: $(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            async fn run($backend: $crate::helpers::Backend) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run($crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
     ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
@@ -41,6 +64,11 @@ macro_rules! db_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 run($crate::helpers::Backend::Postgres).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn split() {
+                run($crate::helpers::Backend::Split).await
             }
         }
     };
@@ -70,7 +98,7 @@ impl TestDatabase {
                     _dir: Some(dir),
                 }
             }
-            Backend::Postgres => {
+            Backend::Postgres | Backend::Split => {
                 let base = postgres_base_url();
                 let name = format!("carrental_test_{}", uuid::Uuid::new_v4().simple());
                 let mut admin = PgConnection::establish(&base).unwrap_or_else(|e| {
@@ -119,6 +147,9 @@ impl Drop for TestDatabase {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The processes of a split deployment (`Backend::Split`), stopped with the app, before
+    /// its database is dropped.
+    pub topology: Option<Topology>,
     /// Shared by every app started on it; dropped with the last.
     pub db: std::sync::Arc<TestDatabase>,
 }
@@ -155,7 +186,11 @@ pub fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
 }
 
 pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
-    start_app(std::sync::Arc::new(TestDatabase::new(backend)), overrides).await
+    let db = std::sync::Arc::new(TestDatabase::new(backend));
+    match backend {
+        Backend::Split => Topology::start(db, overrides).await,
+        _ => start_app(db, overrides).await,
+    }
 }
 
 /// A second server on the database of `other` (as a second instance would be).
@@ -173,17 +208,194 @@ async fn start_app(db: std::sync::Arc<TestDatabase>, overrides: &[(&str, &str)])
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
+        client: test_client(),
         db,
+        topology: None,
+    }
+}
+
+fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The internal token of every split deployment the tests start.
+pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789abcdef";
+/// The processes of a split deployment: the gateway, then one per module.
+pub const SPLIT: [&str; 6] = [
+    "gateway",
+    "auth",
+    "cars",
+    "search",
+    "bookings",
+    "notifications",
+];
+
+/// A split deployment: separate OS processes of the binary on one PostgreSQL database, each
+/// module's process reaching the others through their URLs. Processes are killed with it.
+pub struct Topology {
+    ports: HashMap<&'static str, u16>,
+    env: Vec<(String, String)>,
+    children: std::sync::Mutex<HashMap<&'static str, std::process::Child>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl Topology {
+    async fn start(db: std::sync::Arc<TestDatabase>, overrides: &[(&str, &str)]) -> TestApp {
+        // Migrate once, so the processes start without taking turns on the migration lock.
+        let settings = test_settings(&db.url, overrides);
+        tokio::task::spawn_blocking(move || {
+            carrental::db::Db::connect_for_command(&settings.database, true).map(drop)
+        })
+        .await
+        .expect("migration task")
+        .expect("migrations");
+        let ports: HashMap<&'static str, u16> = SPLIT.iter().map(|p| (*p, free_port())).collect();
+        let url = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
+        let mut env: Vec<(String, String)> = [
+            ("APP_ENV", "test"),
+            ("HOST", "127.0.0.1"),
+            ("APP__SERVER__WORKERS", "1"),
+            ("APP__SERVER__SHUTDOWN_TIMEOUT", "2s"),
+            ("APP__DATABASE__POOL_SIZE", "4"),
+            ("APP__DATABASE__MIGRATE_ON_START", "false"),
+            ("APP__SERVICES__TIMEOUT", "10s"),
+            ("APP__SERVICES__INTERNAL_TIMEOUT", "3s"),
+            ("LOG_LEVEL", "error"),
+            ("ADMIN_EMAILS", ADMIN_EMAIL),
+            ("INTERNAL_TOKEN", INTERNAL_TOKEN),
+            (
+                "APP_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+            ),
+            ("PATH", &std::env::var("PATH").unwrap_or_default()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        env.push(("DATABASE_URL".into(), db.url.clone()));
+        for (var, name) in [
+            ("AUTH_SERVICE_URL", "auth"),
+            ("CAR_SERVICE_URL", "cars"),
+            ("SEARCH_SERVICE_URL", "search"),
+            ("BOOKING_SERVICE_URL", "bookings"),
+            ("NOTIFICATION_SERVICE_URL", "notifications"),
+        ] {
+            env.push((var.into(), url(name)));
+        }
+
+        env.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let topology = Topology {
+            ports,
+            env,
+            children: std::sync::Mutex::new(HashMap::new()),
+        };
+        for name in SPLIT {
+            topology.start_process(name);
+        }
+        for name in SPLIT {
+            topology.wait_until_up(name).await;
+        }
+        TestApp {
+            address: topology.url("gateway"),
+            client: test_client(),
+            db,
+            topology: Some(topology),
+        }
+    }
+
+    pub fn url(&self, process: &str) -> String {
+        format!("http://127.0.0.1:{}", self.ports[process])
+    }
+
+    /// Starts (or starts again, on the same port) one process: `gateway` or a module.
+    pub fn start_process(&self, name: &'static str) {
+        let modules = if name == "gateway" { "gateway" } else { name };
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_carrental"))
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("MODULES", modules)
+            .env("PORT", self.ports[name].to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start a process of the binary");
+        self.children.lock().expect("children").insert(name, child);
+    }
+
+    /// Kills one process, as a crash would.
+    pub fn kill_process(&self, name: &str) {
+        if let Some(mut child) = self.children.lock().expect("children").remove(name) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn wait_until_up(&self, name: &str) {
+        let url = format!("{}/health", self.url(name));
+        let client = test_client();
+        for _ in 0..200 {
+            if let Ok(res) = client.get(&url).send().await {
+                if res.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the {name} process did not start");
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        let children = self
+            .children
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        for (_, mut child) in children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// The address of the process serving `module`: the only one, unless split.
+    pub fn process_url(&self, module: &str) -> String {
+        match &self.topology {
+            Some(t) => t.url(module),
+            None => self.address.clone(),
+        }
+    }
+
+    /// `/metrics` of the process serving `module` (its counters live there).
+    pub async fn metrics_of(&self, module: &str) -> String {
+        let url = format!("{}/metrics", self.process_url(module));
+        let res = self.client.get(url).send().await.expect("request sent");
+        res.text().await.expect("metrics text")
+    }
+
+    /// `/health/ready` of the process serving `module`.
+    pub async fn ready_of(&self, module: &str) -> Value {
+        let url = format!("{}/health/ready", self.process_url(module));
+        let res = self.client.get(url).send().await.expect("request sent");
+        res.json().await.expect("readiness JSON")
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {

@@ -11,3 +11,4 @@ mod opensearch;
 mod operations;
 mod search;
 mod smtp;
+mod split;

@@ -72,9 +72,9 @@ db_test! {
         assert_eq!(kinds(&messages(&app, &other).await), ["welcome"], "each sees only their own");
         assert_error(app.get("/notifications", None).await, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
 
-        let metrics = app.get("/metrics", None).await.text().await.unwrap();
+        let metrics = app.metrics_of("notifications").await;
         assert!(metrics.contains(r#"carrental_notifications_total{status="sent"}"#), "{metrics}");
-        let ready: Value = app.get("/health/ready", None).await.json().await.unwrap();
+        let ready = app.ready_of("notifications").await;
         assert_eq!(ready["checks"]["notifications"], json!({"status": "up", "provider": "log"}));
     }
 }
@@ -104,7 +104,7 @@ db_test! {
 
         let list = wait_until(&app, &token, 5, |l| l.iter().all(|m| m["status"] == "sent")).await;
         assert!(list.iter().all(|m| m["status"] == "sent" && m["attempts"] == 1), "{list:?}");
-        let ready: Value = app.get("/health/ready", None).await.json().await.unwrap();
+        let ready = app.ready_of("notifications").await;
         assert_eq!(ready["checks"]["notifications"]["provider"], "smtp");
     }
 }
@@ -140,7 +140,7 @@ db_test! {
         assert_eq!((list[0]["status"].as_str(), list[0]["attempts"].as_i64()), (Some("failed"), Some(3)));
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(messages(&app, &token).await[0]["attempts"], 3, "no attempt after the last");
-        let metrics = app.get("/metrics", None).await.text().await.unwrap();
+        let metrics = app.metrics_of("notifications").await;
         assert!(metrics.contains(r#"carrental_notifications_total{status="failed"} 1"#), "{metrics}");
     }
 }

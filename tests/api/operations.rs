@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 db_test! {
-    async fn health_reports_version_uptime_and_modules(backend) {
+    local: async fn health_reports_version_uptime_and_modules(backend) {
         let app = spawn_app(backend).await;
         let res = app.get("/health", None).await;
         assert_eq!(res.status(), StatusCode::OK);
@@ -29,6 +29,7 @@ db_test! {
         assert_eq!(res.status(), StatusCode::OK);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["status"], "ready");
+        let body = app.ready_of("cars").await;
         assert_eq!(body["checks"]["database"]["status"], "up");
         assert!(body["checks"]["database"]["latencyMs"].is_u64());
     }
@@ -118,7 +119,7 @@ db_test! {
 }
 
 db_test! {
-    async fn metrics_label_routes_by_template_and_count_business(backend) {
+    local: async fn metrics_label_routes_by_template_and_count_business(backend) {
         let app = spawn_app(backend).await;
         app.signup("ada@example.com").await;
         app.login("ada@example.com", PASSWORD).await;

@@ -297,9 +297,9 @@ db_test! {
     async fn the_database_engine_reports_itself(backend) {
         let app = spawn_app(backend).await;
         app.get("/search?lat=1&lng=1", None).await;
-        let text = app.get("/metrics", None).await.text().await.unwrap();
+        let text = app.metrics_of("search").await;
         assert!(text.contains(r#"carrental_searches_total{engine="database"} 1"#), "{text}");
-        let ready: Value = app.get("/health/ready", None).await.json().await.unwrap();
+        let ready = app.ready_of("search").await;
         assert_eq!(ready["checks"]["search"], json!({"status": "up", "engine": "database"}));
     }
 }

@@ -4,6 +4,7 @@
 //!
 //!   cargo bench --bench load                  # both backends
 //!   BENCH_BACKENDS=sqlite cargo bench --bench load
+//!   BENCH_SCENARIOS=gateway cargo bench --bench load   # bookings, gateway, search
 //!
 //! PostgreSQL is taken from TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 //! the benchmark creates and drops a database of its own there.
@@ -62,32 +63,8 @@ async fn start(backend: &str) -> Server {
             Some(dir),
         )
     };
-    let vars: HashMap<String, String> = [
-        ("APP_ENV", "test"),
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-        ("LOG_LEVEL", "error"),
-        ("BCRYPT_ROUNDS", "4"),
-        ("ADMIN_EMAILS", ADMIN),
-        ("APP__DATABASE__POOL_SIZE", "16"),
-        ("APP__DATABASE__CONNECT_TIMEOUT", "30s"),
-        ("DATABASE_URL", url.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .chain([(
-        "APP_CONFIG_DIR".to_owned(),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/config").to_owned(),
-    )])
-    .collect();
-    let settings = Settings::from_vars(vars).expect("settings");
-    let app = Application::build(settings).await.expect("server starts");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let db = app
-        .db()
-        .cloned()
-        .expect("a server with modules has a database");
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (base, db) = serve(&[("DATABASE_URL", url.as_str())]).await;
+    let db = db.expect("a server with modules has a database");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS * 2)
         .build()
@@ -101,7 +78,43 @@ async fn start(backend: &str) -> Server {
     }
 }
 
+/// Starts a server with the benchmark's settings plus `vars`; its address and database.
+async fn serve(vars: &[(&str, &str)]) -> (String, Option<carrental::db::Db>) {
+    let vars: HashMap<String, String> = [
+        ("APP_ENV", "test"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("LOG_LEVEL", "error"),
+        ("BCRYPT_ROUNDS", "4"),
+        ("ADMIN_EMAILS", ADMIN),
+        ("APP__DATABASE__POOL_SIZE", "16"),
+        ("APP__DATABASE__CONNECT_TIMEOUT", "30s"),
+        (
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        ),
+    ]
+    .iter()
+    .chain(vars)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let settings = Settings::from_vars(vars).expect("settings");
+    let app = Application::build(settings).await.expect("server starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db().cloned();
+    tokio::spawn(app.run_until(std::future::pending()));
+    (base, db)
+}
+
 impl Server {
+    /// GETs `url` and reads the whole answer; its status.
+    async fn get(&self, url: &str) -> u16 {
+        let res = self.client.get(url).send().await.expect("GET");
+        let status = res.status().as_u16();
+        let _ = res.bytes().await;
+        status
+    }
+
     async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
         let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
         if let Some(t) = token {
@@ -308,19 +321,47 @@ async fn bookings(server: &Arc<Server>) {
     let (elapsed, results) = drive(20_000, move |i| {
         let (s, c) = (s.clone(), c.clone());
         async move {
-            let res = s
-                .client
-                .get(format!("{}/cars/{}", s.base, c[(i * 31) % c.len()]))
-                .send()
+            s.get(&format!("{}/cars/{}", s.base, c[(i * 31) % c.len()]))
                 .await
-                .expect("get");
-            let status = res.status().as_u16();
-            let _ = res.bytes().await;
-            status
         }
     })
     .await;
     report("GET /cars/{id}", elapsed, &results, 200);
+}
+
+/// One gateway hop: `GET /cars/{id}` straight to the server, then through a process that
+/// serves no module and forwards to it.
+async fn gateway(server: &Arc<Server>) {
+    let admin = server.token(ADMIN).await;
+    let cars = Arc::new(server.cars(&admin, 64).await);
+    let (gateway, _) = serve(&[
+        ("MODULES", "gateway"),
+        ("CAR_SERVICE_URL", server.base.as_str()),
+        ("INTERNAL_TOKEN", "bench-internal-token-0123456789abcdef"),
+    ])
+    .await;
+    for (clients, total) in [(1, 5000), (CLIENTS, 20_000)] {
+        for (name, base) in [
+            ("direct", server.base.clone()),
+            ("via gateway", gateway.clone()),
+        ] {
+            let (s, c, base) = (server.clone(), cars.clone(), Arc::new(base));
+            let (elapsed, results) = drive_with(clients, total, move |i| {
+                let (s, c, base) = (s.clone(), c.clone(), base.clone());
+                async move {
+                    s.get(&format!("{base}/cars/{}", c[(i * 31) % c.len()]))
+                        .await
+                }
+            })
+            .await;
+            report(
+                &format!("GET /cars/{{id}} {name}, {clients} client(s)"),
+                elapsed,
+                &results,
+                200,
+            );
+        }
+    }
 }
 
 const FLEET: usize = 100_000;
@@ -395,17 +436,7 @@ async fn search(server: &Arc<Server>) {
             let s = s.clone();
             let (elapsed, results) = drive_with(clients, total, move |i| {
                 let s = s.clone();
-                async move {
-                    let res = s
-                        .client
-                        .get(format!("{}/search?{}", s.base, query(i)))
-                        .send()
-                        .await
-                        .expect("search");
-                    let status = res.status().as_u16();
-                    let _ = res.bytes().await;
-                    status
-                }
+                async move { s.get(&format!("{}/search?{}", s.base, query(i))).await }
             })
             .await;
             report(
@@ -427,13 +458,17 @@ async fn search(server: &Arc<Server>) {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
-    let scenarios = std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "bookings,search".into());
+    let scenarios =
+        std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "bookings,gateway,search".into());
     println!("load benchmark: server and clients on this machine ({CLIENTS} clients for bookings and reads, {SEARCH_CLIENTS} for search)");
     for backend in backends.split(',').map(str::trim) {
         println!("{backend}:");
         let server = Arc::new(start(backend).await);
         if scenarios.contains("bookings") {
             bookings(&server).await;
+        }
+        if scenarios.contains("gateway") {
+            gateway(&server).await;
         }
         if scenarios.contains("search") {
             search(&server).await;

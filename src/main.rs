@@ -40,6 +40,9 @@ enum Command {
     Reindex,
     /// Print the OpenAPI document as JSON.
     Openapi,
+    /// Exit 0 when the server on this machine answers `/health` (a container health check
+    /// that needs no curl).
+    Healthcheck,
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -101,9 +104,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
-    if let Command::Openapi = command {
-        println!("{}", carrental::openapi::whole_api_json());
-        return Ok(());
+    match command {
+        Command::Openapi => {
+            println!("{}", carrental::openapi::whole_api_json());
+            return Ok(());
+        }
+        Command::Healthcheck => return healthcheck().await,
+        _ => {}
     }
     let settings = Settings::load()?;
     telemetry::init(&settings.log);
@@ -126,8 +133,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => create_admin(settings, &email, &password, name.as_deref()).await?,
         Command::Seed { cars } => seed(settings, cars).await?,
         Command::Reindex => reindex(settings).await?,
-        Command::Openapi => {}
+        Command::Openapi | Command::Healthcheck => {}
     }
+    Ok(())
+}
+
+/// Asks the local server's liveness route. The port is the server's own setting, so the
+/// check follows `PORT` and the config files alike.
+async fn healthcheck() -> anyhow::Result<()> {
+    let port = match Settings::load() {
+        Ok(settings) => settings.server.port,
+        Err(_) => std::env::var("PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(8080),
+    };
+    let url = format!("http://127.0.0.1:{port}/health");
+    let res = carrental::http::client::http_client()
+        .map_err(anyhow::Error::msg)?
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(3))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    anyhow::ensure!(res.status().is_success(), "{url} answered {}", res.status());
     Ok(())
 }
 

@@ -29,7 +29,7 @@ pub enum Backend {
 /// looks inside one process (its metrics, its module list) and skips the split run.
 #[macro_export]
 macro_rules! db_test {
-    (local: $(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
+    (@make [$($split:ident)?] $(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -46,31 +46,22 @@ macro_rules! db_test {
             async fn postgres() {
                 run($crate::helpers::Backend::Postgres).await
             }
+
+            $crate::db_test!(@split $($split)?);
         }
     };
-    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            $(#[$meta])*
-            async fn run($backend: $crate::helpers::Backend) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run($crate::helpers::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                run($crate::helpers::Backend::Postgres).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn split() {
-                run($crate::helpers::Backend::Split).await
-            }
+    (@split split) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn split() {
+            run($crate::helpers::Backend::Split).await
         }
+    };
+    (@split) => {};
+    (local: $($test:tt)*) => {
+        $crate::db_test!(@make [] $($test)*);
+    };
+    ($($test:tt)*) => {
+        $crate::db_test!(@make [split] $($test)*);
     };
 }
 
@@ -320,12 +311,20 @@ impl Topology {
         format!("http://127.0.0.1:{}", self.ports[process])
     }
 
-    /// Starts (or starts again, on the same port) one process: `gateway` or a module.
+    /// Starts (or starts again, on the same port) one process: `gateway` or a module. An
+    /// override named `process:VAR` sets `VAR` for that process only.
     pub fn start_process(&self, name: &'static str) {
         let modules = if name == "gateway" { "gateway" } else { name };
+        let env = self
+            .env
+            .iter()
+            .filter_map(|(k, v)| match k.split_once(':') {
+                Some((process, var)) => (process == name).then_some((var, v.as_str())),
+                None => Some((k.as_str(), v.as_str())),
+            });
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_carrental"))
             .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env)
             .env("MODULES", modules)
             .env("PORT", self.ports[name].to_string())
             .stdout(std::process::Stdio::null())

@@ -363,6 +363,15 @@ fn sigterm_exits_cleanly() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     assert!(up, "server did not start at {url}");
+    let check = || {
+        binary()
+            .env("APP_ENV", "test")
+            .env("PORT", port.to_string())
+            .arg("healthcheck")
+            .output()
+            .unwrap()
+    };
+    assert!(check().status.success(), "healthcheck of a running server");
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -373,7 +382,13 @@ fn sigterm_exits_cleanly() {
         child.try_wait().unwrap()
     });
     match exit {
-        Some(code) => assert!(code.success(), "exit {code:?}"),
+        Some(code) => {
+            assert!(code.success(), "exit {code:?}");
+            assert!(
+                one_line_error(&check()).contains("/health"),
+                "healthcheck of a stopped server"
+            );
+        }
         None => {
             let _ = child.kill();
             panic!("server did not stop within 10 s of SIGTERM");

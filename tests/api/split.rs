@@ -417,3 +417,32 @@ async fn messages_queued_by_one_process_are_sent_by_another() {
         .await
         .contains(r#"carrental_notifications_total{status="sent"} 1"#));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_is_decided_by_the_process_that_received_the_request() {
+    // The gateway allows one origin; the module processes (wrongly) allow any. What the
+    // client sees must be the gateway's decision.
+    let app = spawn_app_with(
+        Backend::Split,
+        &[
+            ("FRONTEND_URL", "*"),
+            ("gateway:FRONTEND_URL", "https://app.example.com"),
+        ],
+    )
+    .await;
+    let origin = |o: &'static str| app.client.get(app.url("/cars")).header("Origin", o).send();
+    let res = origin("https://app.example.com").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let allowed: Vec<_> = res
+        .headers()
+        .get_all("access-control-allow-origin")
+        .iter()
+        .collect();
+    assert_eq!(allowed, ["https://app.example.com"]);
+    let res = origin("https://evil.example.com").await.unwrap();
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        res.headers()
+    );
+}

@@ -160,6 +160,37 @@ async fn app_on(stub: &Stub) -> TestApp {
     spawn_app_with(Backend::Sqlite, &[("OPENSEARCH_URL", &stub.url)]).await
 }
 
+/// In a split deployment the cars process writes the index job and the search process
+/// drains it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn car_changes_reach_the_index_across_processes() {
+    let stub = Stub::start().await;
+    let app = spawn_app_with(Backend::Split, &[("OPENSEARCH_URL", &stub.url)]).await;
+    let admin = app.admin_token().await;
+    let id = id_of(&app.create_car(&admin, json!({"pricePerDay": 77})).await);
+    let indexed = stub
+        .wait_for_bulk(Duration::from_secs(2), |l| {
+            l["id"] == id.as_str() && l["priceMinor"] == 7700
+        })
+        .await;
+    assert!(indexed, "{:?}", stub.requests());
+    let res = app
+        .send(
+            Method::DELETE,
+            &format!("/cars/{id}"),
+            &json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let removed = stub
+        .wait_for_bulk(Duration::from_secs(2), |l| {
+            l["delete"]["_id"] == id.as_str()
+        })
+        .await;
+    assert!(removed, "{:?}", stub.requests());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn car_changes_reach_the_index_within_a_second() {
     let stub = Stub::start().await;

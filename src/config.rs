@@ -45,6 +45,18 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("SMTP_FROM", "notifications.smtp_from"),
     ("NOTIFY_MAX_ATTEMPTS", "notifications.max_attempts"),
     ("NOTIFY_BACKOFF", "notifications.backoff"),
+    ("TRUSTED_PROXIES", "http.trusted_proxies"),
+    ("SHUTDOWN_DRAIN_DELAY", "server.drain_delay"),
+    ("RATE_LIMIT_MAX", "rate_limit.max"),
+    ("RATE_LIMIT_WINDOW", "rate_limit.window"),
+    ("AUTH_RATE_LIMIT_MAX", "rate_limit.auth_max"),
+    ("AUTH_RATE_LIMIT_WINDOW", "rate_limit.auth_window"),
+    ("RATE_LIMIT_REDIS_URL", "rate_limit.redis_url"),
+    ("BCRYPT_CONCURRENCY", "auth.bcrypt_concurrency"),
+    (
+        "MAX_UPCOMING_BOOKINGS_PER_USER",
+        "bookings.max_upcoming_per_user",
+    ),
     ("ELASTICSEARCH_URL", "search.url"),
     ("OPENSEARCH_URL", "search.url"),
     ("AUTH_SERVICE_URL", "services.auth_url"),
@@ -100,6 +112,8 @@ pub struct Settings {
     pub search: SearchSettings,
     pub notifications: NotificationSettings,
     pub services: ServiceSettings,
+    pub rate_limit: RateLimitSettings,
+    pub bookings: BookingSettings,
 }
 
 fn default_env() -> AppEnv {
@@ -114,6 +128,10 @@ pub struct ServerSettings {
     pub body_limit: usize,
     #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
+    /// After SIGTERM: how long the server keeps serving (reporting not-ready) so that load
+    /// balancers stop sending before it stops taking connections.
+    #[serde(deserialize_with = "duration")]
+    pub drain_delay: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,8 +153,25 @@ pub struct AuthSettings {
     #[serde(deserialize_with = "duration")]
     pub refresh_expiry: Duration,
     pub bcrypt_rounds: u32,
+    /// Password hashes computed at once; 0: one less than the cores, at least one.
+    pub bcrypt_concurrency: usize,
+    /// How long a login or signup waits for a turn before it is a 503.
+    #[serde(deserialize_with = "duration")]
+    pub bcrypt_wait: Duration,
     #[serde(deserialize_with = "comma_list")]
     pub admin_emails: Vec<String>,
+}
+
+impl AuthSettings {
+    /// Password hashes computed at once: the setting, or one less than the cores.
+    pub fn bcrypt_turns(&self) -> usize {
+        match self.bcrypt_concurrency {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1),
+            n => n,
+        }
+    }
 }
 
 // Hand-written so that secrets never reach a log line through `{:?}`.
@@ -148,6 +183,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("jwt_expiry", &self.jwt_expiry)
             .field("refresh_expiry", &self.refresh_expiry)
             .field("bcrypt_rounds", &self.bcrypt_rounds)
+            .field("bcrypt_concurrency", &self.bcrypt_concurrency)
             .field("admin_emails", &self.admin_emails)
             .finish()
     }
@@ -159,6 +195,9 @@ pub struct HttpSettings {
     pub frontend_url: Vec<String>,
     pub metrics_token: String,
     pub internal_token: String,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDRs).
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -167,6 +206,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("frontend_url", &self.frontend_url)
             .field("metrics_token", &(!self.metrics_token.is_empty()))
             .field("internal_token", &(!self.internal_token.is_empty()))
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -179,6 +219,42 @@ pub struct SearchSettings {
     pub index: String,
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
+}
+
+/// Requests per client per window; `max = 0` turns the general limit off (the auth limit
+/// always applies).
+#[derive(Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub max: u64,
+    #[serde(deserialize_with = "duration")]
+    pub window: Duration,
+    pub auth_max: u64,
+    #[serde(deserialize_with = "duration")]
+    pub auth_window: Duration,
+    /// Shared counters for every replica; empty: in process memory.
+    pub redis_url: String,
+    /// Prefix of the counters' keys, so that deployments can share one Redis.
+    pub redis_prefix: String,
+}
+
+// Hand-written: the Redis URL may hold a password.
+impl std::fmt::Debug for RateLimitSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitSettings")
+            .field("max", &self.max)
+            .field("window", &self.window)
+            .field("auth_max", &self.auth_max)
+            .field("auth_window", &self.auth_window)
+            .field("redis", &!self.redis_url.is_empty())
+            .field("redis_prefix", &self.redis_prefix)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BookingSettings {
+    /// Confirmed bookings still to come a customer may hold (admins are exempt).
+    pub max_upcoming_per_user: i64,
 }
 
 /// Where the modules this process does not serve are reached (split deployment).
@@ -349,12 +425,46 @@ impl Settings {
                 }
             }
         }
-        if self.env == AppEnv::Production {
-            check_secret("JWT_SECRET", &self.auth.jwt_secret)?;
-            check_secret("REFRESH_SECRET", &self.auth.refresh_secret)?;
-            if !Module::ALL.iter().all(|m| self.modules.contains(m)) {
-                check_secret("INTERNAL_TOKEN", &self.http.internal_token)?;
+        for origin in &self.http.frontend_url {
+            check_origin(origin)?;
+        }
+        if self.rate_limit.window.is_zero() || self.rate_limit.auth_window.is_zero() {
+            return Err(SettingsError(
+                "RATE_LIMIT_WINDOW and AUTH_RATE_LIMIT_WINDOW must be longer than 0".into(),
+            ));
+        }
+        if self.rate_limit.auth_max == 0 {
+            return Err(SettingsError(
+                "AUTH_RATE_LIMIT_MAX must be at least 1".into(),
+            ));
+        }
+        if !self.rate_limit.redis_url.is_empty() {
+            let url = url::Url::parse(&self.rate_limit.redis_url)
+                .map_err(|e| SettingsError(format!("RATE_LIMIT_REDIS_URL: not a URL ({e})")))?;
+            if !matches!(url.scheme(), "redis" | "rediss") {
+                return Err(SettingsError(
+                    "RATE_LIMIT_REDIS_URL must be a redis:// or rediss:// URL".into(),
+                ));
             }
+        }
+        if self.bookings.max_upcoming_per_user < 1 {
+            return Err(SettingsError(
+                "MAX_UPCOMING_BOOKINGS_PER_USER must be at least 1".into(),
+            ));
+        }
+        if matches!(self.env, AppEnv::Production | AppEnv::Staging) {
+            let env = self.env.name();
+            check_secret(env, "JWT_SECRET", &self.auth.jwt_secret)?;
+            check_secret(env, "REFRESH_SECRET", &self.auth.refresh_secret)?;
+            if !Module::ALL.iter().all(|m| self.modules.contains(m)) {
+                check_secret(env, "INTERNAL_TOKEN", &self.http.internal_token)?;
+            }
+        }
+        if self.env == AppEnv::Production && self.http.frontend_url.is_empty() {
+            return Err(SettingsError(
+                "FRONTEND_URL must be set in production (the origins CORS allows, comma separated)"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -364,20 +474,59 @@ impl Settings {
     }
 }
 
-fn check_secret(name: &str, value: &str) -> Result<(), SettingsError> {
+fn check_secret(env: &str, name: &str, value: &str) -> Result<(), SettingsError> {
     if value.is_empty() {
-        Err(SettingsError(format!("{name} must be set in production")))
+        Err(SettingsError(format!("{name} must be set in {env}")))
     } else if value.chars().count() < MIN_SECRET_LEN {
         Err(SettingsError(format!(
-            "{name} must be at least {MIN_SECRET_LEN} characters in production"
+            "{name} must be at least {MIN_SECRET_LEN} characters in {env}"
         )))
     } else if DEVELOPMENT_SECRETS.contains(&value) {
         Err(SettingsError(format!(
-            "{name} is a development default; set a real secret in production"
+            "{name} is a development default; set a real secret in {env}"
         )))
     } else {
         Ok(())
     }
+}
+
+/// A CORS origin: `*`, or `scheme://host[:port]` and nothing more.
+fn check_origin(origin: &str) -> Result<(), SettingsError> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let bad = |why: &str| {
+        SettingsError(format!(
+            "FRONTEND_URL: {origin:?} is not an origin ({why}); expected e.g. https://app.example.com"
+        ))
+    };
+    let url = url::Url::parse(origin).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad("it needs http:// or https:// and a host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("it has a path, query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("it has credentials"));
+    }
+    Ok(())
+}
+
+/// Addresses and CIDRs, comma separated (an address alone is a /32 or /128).
+fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    comma_list(d)?
+        .iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "TRUSTED_PROXIES: {s:?} is not an address or a CIDR"
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// Parses `15m`, `7d`, `30s`, `1h 30m`.
@@ -487,8 +636,86 @@ mod tests {
             ("APP_ENV", "production"),
             ("JWT_SECRET", GOOD),
             ("REFRESH_SECRET", &GOOD.repeat(2)),
+            ("FRONTEND_URL", "https://app.example.com"),
         ]));
-        assert!(ok.is_ok());
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
+    fn staging_refuses_development_secrets_too() {
+        let err = Settings::from_vars(vars(&[("APP_ENV", "staging")])).unwrap_err();
+        assert!(
+            err.0.contains("JWT_SECRET") && err.0.contains("staging"),
+            "{err}"
+        );
+        let err = Settings::from_vars(vars(&[
+            ("APP_ENV", "staging"),
+            ("JWT_SECRET", "dev-jwt-secret-change-me"),
+            ("REFRESH_SECRET", GOOD),
+        ]))
+        .unwrap_err();
+        assert!(err.0.contains("JWT_SECRET"), "{err}");
+        assert!(Settings::from_vars(vars(&[
+            ("APP_ENV", "staging"),
+            ("JWT_SECRET", GOOD),
+            ("REFRESH_SECRET", GOOD)
+        ]))
+        .is_ok());
+    }
+
+    #[test]
+    fn production_needs_a_frontend_url_and_every_origin_must_be_one() {
+        let prod = |extra: &[(&str, &str)]| {
+            let mut v = vars(&[
+                ("APP_ENV", "production"),
+                ("JWT_SECRET", GOOD),
+                ("REFRESH_SECRET", GOOD),
+            ]);
+            v.extend(vars(extra));
+            Settings::from_vars(v)
+        };
+        assert!(prod(&[]).unwrap_err().0.contains("FRONTEND_URL"));
+        assert!(prod(&[("FRONTEND_URL", "https://app.example.com")]).is_ok());
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/path",
+            "ftp://x.io",
+            "https://",
+        ] {
+            let err = Settings::from_vars(vars(&[("FRONTEND_URL", bad)])).unwrap_err();
+            assert!(err.0.contains("FRONTEND_URL"), "{bad}: {err}");
+        }
+        let s = Settings::from_vars(vars(&[(
+            "FRONTEND_URL",
+            "https://a.io, http://localhost:5173,*",
+        )]));
+        assert!(s.is_ok());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let s =
+            Settings::from_vars(vars(&[("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1")])).unwrap();
+        assert_eq!(s.http.trusted_proxies.len(), 3);
+        assert!(
+            s.http.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap())
+        );
+        let err = Settings::from_vars(vars(&[("TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
+        assert!(err.0.contains("TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn limits_and_gates_have_their_defaults() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(
+            (s.rate_limit.auth_max, s.rate_limit.auth_window),
+            (10, Duration::from_secs(60))
+        );
+        assert_eq!(s.bookings.max_upcoming_per_user, 10);
+        assert!(s.auth.bcrypt_turns() >= 1);
+        assert_eq!(s.server.drain_delay, Duration::ZERO);
+        let err = Settings::from_vars(vars(&[("RATE_LIMIT_REDIS_URL", "http://x")])).unwrap_err();
+        assert!(err.0.contains("RATE_LIMIT_REDIS_URL"), "{err}");
     }
 
     #[test]
@@ -497,6 +724,7 @@ mod tests {
             ("APP_ENV", "production"),
             ("JWT_SECRET", GOOD),
             ("REFRESH_SECRET", GOOD),
+            ("FRONTEND_URL", "https://app.example.com"),
             ("MODULES", "bookings"),
         ]))
         .unwrap_err();

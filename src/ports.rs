@@ -13,7 +13,7 @@
 //! # Guarantees that cross modules, and how each is kept across processes
 //!
 //! - **No booking of a deleted or inactive car, and the price at booking time.** Cars and
-//!   bookings both take [`crate::db::lock_car`] (an advisory lock on the car's id, on the
+//!   bookings both take [`crate::db::lock`] (an advisory lock on the car's id, on the
 //!   shared database) in the transaction that decides: cars while it updates or deletes the
 //!   car, bookings while it books it. A booking reads the car through [`CarCatalog`] *after*
 //!   taking the lock, so it sees the last committed state and price, and no change to the car
@@ -39,6 +39,7 @@ use uuid::Uuid;
 use crate::config::ServiceSettings;
 use crate::db::schema::messages;
 use crate::db::{self, DbConn};
+use crate::http::auth::Accounts;
 use crate::http::client::ServiceClient;
 use crate::http::{ApiError, Choice};
 use crate::Module;
@@ -153,9 +154,10 @@ pub struct Contact {
     pub name: Option<String>,
 }
 
-/// Who users are; answered by auth.
+/// Who users are; answered by auth. (Whether one still exists, every authenticated request
+/// asks through [`Accounts`].)
 #[async_trait]
-pub trait UserDirectory: Send + Sync {
+pub trait UserDirectory: Accounts {
     async fn contact(&self, user_id: Uuid) -> Result<Option<Contact>, ApiError>;
 }
 
@@ -397,6 +399,13 @@ impl Availability for Remote {
                 "/internal/bookings/cars/{car_id}/upcoming?now={now}"
             ))
             .await
+    }
+}
+
+#[async_trait]
+impl Accounts for Remote {
+    async fn exists(&self, user_id: Uuid) -> Result<bool, ApiError> {
+        Ok(self.contact(user_id).await?.is_some())
     }
 }
 

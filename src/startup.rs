@@ -16,9 +16,10 @@ use tracing_actix_web::TracingLogger;
 use crate::config::{AppEnv, Settings};
 use crate::db::Db;
 use crate::gateway::{self, Gateway};
-use crate::http::auth::{internal_only, InternalToken, Jwt};
+use crate::http::auth::{internal_only, Accounts, InternalToken, Jwt};
 use crate::http::client::http_client;
 use crate::http::middleware::{self, X_REQUEST_ID};
+use crate::http::rate_limit::{rate_limit, Limits};
 use crate::module::{self, Configure, Context};
 use crate::ops::{self, DatabaseCheck, Process, ReadinessCheck};
 use crate::outbox::Stop;
@@ -27,6 +28,7 @@ use crate::telemetry::{Metrics, RequestSpan};
 
 pub struct Application {
     port: u16,
+    drain_delay: std::time::Duration,
     server: Server,
     process: web::Data<Process>,
     db: Option<Db>,
@@ -96,6 +98,12 @@ impl Application {
             settings.services.timeout,
             &settings.http.internal_token,
         ));
+        if settings.env == AppEnv::Production && settings.http.metrics_token.is_empty() {
+            tracing::warn!("METRICS_TOKEN is not set: /metrics is open to anyone who can reach it");
+        }
+        if settings.env == AppEnv::Production && settings.rate_limit.max == 0 {
+            tracing::warn!("RATE_LIMIT_MAX is 0: only signup and login are rate limited");
+        }
         if gateway.forwarded().next().is_some() && settings.http.internal_token.is_empty() {
             tracing::warn!(
                 "INTERNAL_TOKEN is not set: calls to the modules this process does not serve will fail"
@@ -107,6 +115,14 @@ impl Application {
         let mut internal: Vec<Configure> = Vec::new();
         let mut workers = Vec::new();
         let mut checks: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
+        // A pure gateway has no database: its ports are all remote (and unused but by
+        // the account check, which its forwarded routes do not reach).
+        let app_ports = match &db {
+            Some(db) => ports(&settings, db, &services),
+            None => Ports::remote(&services, Arc::new(NoIndex)),
+        };
+        let accounts: web::Data<dyn Accounts> =
+            web::Data::from(app_ports.users.clone() as Arc<dyn Accounts>);
         if let Some(db) = &db {
             checks.push(Arc::new(DatabaseCheck(db.clone())));
             let ctx = Context {
@@ -114,7 +130,7 @@ impl Application {
                 db: db.clone(),
                 jwt: jwt.clone(),
                 metrics: metrics.clone(),
-                ports: ports(&settings, db, &services),
+                ports: app_ports,
                 stop,
             };
             for &m in &settings.modules {
@@ -134,21 +150,31 @@ impl Application {
         ));
         let process_handle = process.clone();
         let gateway = web::Data::from(gateway);
+        let limits = web::Data::from(Limits::new(
+            &settings.rate_limit,
+            settings.http.trusted_proxies.clone(),
+            metrics.clone(),
+        ));
         let internal_token = web::Data::new(InternalToken(settings.http.internal_token.clone()));
         let app_settings = settings.clone();
         let mut server = HttpServer::new(move || {
             let s = &app_settings;
+            limits.start_worker();
             let mut app = App::new()
+                .app_data(limits.clone())
+                .app_data(accounts.clone())
                 .app_data(jwt.clone())
                 .app_data(metrics.clone())
                 .app_data(process.clone())
                 .app_data(gateway.clone())
                 .app_data(web::PayloadConfig::new(s.server.body_limit))
+                .wrap(from_fn(rate_limit))
                 .wrap(from_fn(middleware::metrics))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(cors(&s.http.frontend_url))
                 .wrap(from_fn(gateway::trust_forwarded))
                 .wrap(from_fn(middleware::request_id))
+                .wrap(from_fn(middleware::head_as_get))
                 .wrap(middleware::security_headers(s.env == AppEnv::Production))
                 .configure(ops::routes);
             for configure in &routes {
@@ -175,6 +201,7 @@ impl Application {
         }
         Ok(Application {
             port,
+            drain_delay: settings.server.drain_delay,
             server: server.run(),
             process: process_handle,
             db,
@@ -192,18 +219,26 @@ impl Application {
         self.db.as_ref()
     }
 
-    /// Serves until `shutdown` resolves, then stops taking connections, reports not-ready,
-    /// finishes the requests in flight and the jobs workers have in hand, and returns.
+    /// Serves until `shutdown` resolves; then reports not-ready at once, keeps serving for
+    /// the drain delay (load balancers see the readiness and stop sending), stops taking
+    /// connections, finishes the requests in flight and the jobs workers have in hand, and
+    /// returns.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let handle = self.server.handle();
         let process = self.process.clone();
+        let drain = self.drain_delay;
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!("shutting down: draining requests in flight");
             process.begin_shutdown();
+            tracing::info!(
+                ?drain,
+                "shutting down: not ready; serving until the drain ends"
+            );
+            tokio::time::sleep(drain).await;
+            tracing::info!("draining requests in flight");
             handle.stop(true).await;
         });
         self.server.await?;

@@ -1,5 +1,6 @@
 //! Logs (tracing) and metrics (prometheus).
 
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -12,35 +13,121 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::{LogFormat, LogSettings};
+use crate::http::rate_limit::Limits;
 use crate::http::RequestId;
 
 /// Installs the global subscriber: JSON lines or readable lines, as configured.
 /// A second call (tests start many apps in one process) keeps the first.
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_new(&settings.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = fmt().with_env_filter(filter);
     let _ = match settings.format {
+        // JSON escapes every control character itself.
         LogFormat::Json => builder
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Pretty => {
+            let colors = std::io::stderr().is_terminal();
+            builder
+                .with_ansi(colors)
+                .with_writer(move || Escaped {
+                    inner: std::io::stderr(),
+                    colors,
+                })
+                .compact()
+                .try_init()
+        }
     };
+}
+
+/// Writes readable log lines with every control character a value may hold escaped, so no
+/// input can start a line of its own or rewrite the terminal: only the newline that ends
+/// each line (and, on a terminal, the formatter's own colour codes) go out as they are.
+struct Escaped<W> {
+    inner: W,
+    colors: bool,
+}
+
+impl<W: Write> Write for Escaped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (line, end) = match text.strip_suffix('\n') {
+            Some(line) => (line, "\n"),
+            None => (text.as_ref(), ""),
+        };
+        let mut out = String::with_capacity(buf.len() + 8);
+        for c in line.chars() {
+            if c.is_control() && !(self.colors && c == '\u{1b}') {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        out.push_str(end);
+        self.inner.write_all(out.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Request URLs are cut to this many bytes in logs.
+const MAX_LOGGED_TARGET: usize = 512;
+
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// Root span of a request, carrying our request id rather than one of its own.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
+    /// The request's span, with the same fields as tracing-actix-web's own, but the client
+    /// the rate limits count (not whatever `X-Forwarded-For` says) and the URL cut short.
     fn on_request_start(request: &ServiceRequest) -> Span {
         let request_id = request
             .extensions()
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
-        tracing_actix_web::root_span!(request, request_id = %request_id)
+        let client = request
+            .app_data::<actix_web::web::Data<Limits>>()
+            .map(|l| l.client(request.request()).to_string())
+            .unwrap_or_default();
+        let target = request.uri().path_and_query().map_or("", |p| p.as_str());
+        let user_agent = request
+            .headers()
+            .get("User-Agent")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %request.match_pattern().unwrap_or_else(|| "default".into()),
+            http.flavor = ?request.version(),
+            http.client_ip = %client,
+            http.user_agent = %cut(user_agent, 256),
+            http.target = %cut(target, MAX_LOGGED_TARGET),
+            http.status_code = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
     }
 
     fn on_request_end<B: actix_web::body::MessageBody>(
@@ -62,6 +149,9 @@ pub struct Metrics {
     pub booking_conflicts: IntCounter,
     pub searches: IntCounterVec,
     pub notifications: IntCounterVec,
+    pub rate_limited: IntCounterVec,
+    pub rate_limit_errors: IntCounter,
+    pub bcrypt_busy: IntCounter,
 }
 
 impl Metrics {
@@ -97,6 +187,24 @@ impl Metrics {
             ),
             &["status"],
         )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "carrental_rate_limited_total",
+                "Requests refused with 429, by policy",
+            ),
+            &["policy"],
+        )?;
+        let rate_limit_errors = IntCounter::new(
+            "carrental_rate_limit_store_errors_total",
+            "Requests let through uncounted because the rate-limit store was unreachable",
+        )?;
+        let bcrypt_busy = IntCounter::new(
+            "carrental_password_hashing_busy_total",
+            "Logins and signups answered 503 because no password-hashing turn came in time",
+        )?;
+        registry.register(Box::new(bcrypt_busy.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(rate_limit_errors.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(signups.clone()))?;
@@ -115,6 +223,9 @@ impl Metrics {
             booking_conflicts,
             searches,
             notifications,
+            rate_limited,
+            rate_limit_errors,
+            bcrypt_busy,
         })
     }
 
@@ -131,5 +242,28 @@ impl Metrics {
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
         Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_cannot_be_forged() {
+        let mut out = Vec::new();
+        let mut w = Escaped {
+            inner: &mut out,
+            colors: false,
+        };
+        w.write_all(b"INFO email to=ada name=Ada\nINFO forged\x1b[2J end\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "INFO email to=ada name=Ada\\nINFO forged\\u{1b}[2J end\n"
+        );
+        assert_eq!(cut("abcdef", 4), "abcd…");
+        assert_eq!(cut("ééé", 3), "é…");
+        assert_eq!(cut("abc", 4), "abc");
     }
 }

@@ -11,6 +11,7 @@ use utoipa::OpenApi;
 
 use crate::db::Db;
 use crate::http::auth::AuthUser;
+use crate::http::rate_limit::Limits;
 use crate::http::{parse_id, ApiError, Json};
 use crate::module::{Context, Served};
 use crate::ports::{Contact, Ports, UserDirectory};
@@ -85,8 +86,10 @@ pub struct AuthApi;
               (status = 409, body = crate::http::ErrorBody)))]
 async fn signup(
     auth: web::Data<AuthService>,
+    limits: web::Data<Limits>,
     Json(body): Json<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check_email(&email_key(&body.email)).await?;
     let (email, password, name) = match (
         Email::parse(&body.email),
         Password::parse(&body.password),
@@ -107,10 +110,17 @@ async fn signup(
     responses((status = 200, body = TokenPair), (status = 401, body = crate::http::ErrorBody)))]
 async fn login(
     auth: web::Data<AuthService>,
+    limits: web::Data<Limits>,
     Json(body): Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check_email(&email_key(&body.email)).await?;
     let pair = auth.login(&body.email, body.password).await?;
     Ok(HttpResponse::Ok().json(pair))
+}
+
+/// The address an email-keyed limit counts: trimmed and case-folded, as accounts are.
+fn email_key(raw: &str) -> String {
+    raw.trim().to_lowercase()
 }
 
 /// Trade a refresh token for a new pair; the old token stops working.

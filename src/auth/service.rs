@@ -1,5 +1,6 @@
 //! Auth rules: accounts, passwords, access tokens and rotating refresh tokens.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
@@ -8,13 +9,14 @@ use diesel::Connection;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::model::{Email, Password, RefreshRow, TokenPair, User, UserRow};
 use super::store;
 use crate::config::AuthSettings;
 use crate::db::{self, Db, DbConn};
-use crate::http::auth::{Jwt, Role};
+use crate::http::auth::{Accounts, Jwt, Role};
 use crate::http::{is_unique_violation, ApiError};
 use crate::ports::{Contact, OutgoingMessage, Ports, UserDirectory};
 use crate::telemetry::Metrics;
@@ -31,6 +33,10 @@ pub struct AuthService {
     refresh_key: Vec<u8>,
     refresh_expiry: Duration,
     bcrypt_cost: u32,
+    /// Turns at password hashing: it never takes every core, and a request that cannot get
+    /// a turn within `bcrypt_wait` is a 503 rather than one more in an endless queue.
+    bcrypt_gate: Arc<Semaphore>,
+    bcrypt_wait: Duration,
     admin_emails: Vec<String>,
     /// Compared against when the email is unknown, so that costs what a wrong password costs.
     dummy_hash: String,
@@ -60,6 +66,8 @@ impl AuthService {
             refresh_key: settings.refresh_secret.as_bytes().to_vec(),
             refresh_expiry: settings.refresh_expiry,
             bcrypt_cost: settings.bcrypt_rounds,
+            bcrypt_gate: Arc::new(Semaphore::new(settings.bcrypt_turns())),
+            bcrypt_wait: settings.bcrypt_wait,
             admin_emails: settings
                 .admin_emails
                 .iter()
@@ -126,10 +134,10 @@ impl AuthService {
         let hash = user
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
-        let matches =
-            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-                .await
-                .map_err(|e| ApiError::internal(format!("bcrypt task: {e}")))?;
+        // Past 72 bytes bcrypt would compare only the first 72: such a password never matches.
+        let matches = self
+            .with_bcrypt(move || bcrypt::non_truncating_verify(password, &hash).unwrap_or(false))
+            .await?;
         let user = match user {
             Some(user) if matches => user,
             _ => {
@@ -246,10 +254,30 @@ impl AuthService {
 
     async fn hash_password(&self, password: Password) -> Result<String, ApiError> {
         let cost = self.bcrypt_cost;
-        tokio::task::spawn_blocking(move || bcrypt::hash(password.expose(), cost))
-            .await
-            .map_err(|e| ApiError::internal(format!("bcrypt task: {e}")))?
+        self.with_bcrypt(move || bcrypt::non_truncating_hash(password.expose(), cost))
+            .await?
             .map_err(|e| ApiError::internal(format!("bcrypt: {e}")))
+    }
+
+    /// Runs password hashing off the async workers, when it gets a turn.
+    async fn with_bcrypt<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let turn = tokio::time::timeout(self.bcrypt_wait, self.bcrypt_gate.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                self.metrics.bcrypt_busy.inc();
+                ApiError::Overloaded
+            })?
+            .map_err(|e| ApiError::internal(format!("bcrypt gate: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            // The turn is given back when the work is done, even if the request went away.
+            let _turn = turn;
+            work()
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("bcrypt task: {e}")))
     }
 
     /// What a new login session needs, ready to run inside the caller's transaction.
@@ -312,6 +340,15 @@ pub struct Directory {
 impl Directory {
     pub fn new(db: Db) -> Self {
         Directory { db }
+    }
+}
+
+#[async_trait]
+impl Accounts for Directory {
+    async fn exists(&self, user_id: Uuid) -> Result<bool, ApiError> {
+        self.db
+            .run(move |conn| Ok(store::user_exists(conn, &user_id.to_string())?))
+            .await
     }
 }
 

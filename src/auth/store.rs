@@ -30,6 +30,10 @@ pub fn user_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
         .optional()
 }
 
+pub fn user_exists(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)
+}
+
 pub fn set_password_and_role(
     conn: &mut DbConn,
     id: &str,

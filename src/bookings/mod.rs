@@ -28,7 +28,12 @@ pub use service::{BookingsService, Schedule};
 
 /// Bookings as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
-    let service = BookingsService::new(ctx.db.clone(), ctx.ports.clone(), ctx.metrics.clone());
+    let service = BookingsService::new(
+        ctx.db.clone(),
+        ctx.ports.clone(),
+        ctx.metrics.clone(),
+        ctx.settings.bookings.max_upcoming_per_user,
+    );
     Ok(Served::new(
         web::Data::new(service),
         routes,

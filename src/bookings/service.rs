@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::idempotency::{self, Answer};
 use super::model::{Booking, BookingFilter, BookingRow, CreateBooking, Transition};
 use super::store;
-use crate::db::{self, Backend, Db, DbConn};
+use crate::db::{self, Backend, Db, DbConn, Lock};
 use crate::http::auth::AuthUser;
 use crate::http::{from_json_value, violated_constraint, ApiError, PageRequest, Paginated};
 use crate::ports::{Availability, CarSummary, Contact, Interval, OutgoingMessage, Ports};
@@ -25,11 +25,18 @@ pub struct BookingsService {
     db: Db,
     ports: Ports,
     metrics: web::Data<Metrics>,
+    /// Confirmed bookings still to come a customer may hold.
+    max_upcoming: i64,
 }
 
 impl BookingsService {
-    pub fn new(db: Db, ports: Ports, metrics: web::Data<Metrics>) -> Self {
-        BookingsService { db, ports, metrics }
+    pub fn new(db: Db, ports: Ports, metrics: web::Data<Metrics>, max_upcoming: i64) -> Self {
+        BookingsService {
+            db,
+            ports,
+            metrics,
+            max_upcoming,
+        }
     }
 
     /// The schedule as this module answers it (the internal routes serve it).
@@ -75,14 +82,24 @@ impl BookingsService {
         let now = time::now();
         let req = input.validate(now).map_err(ApiError::Validation)?;
         let contact = self.ports.users.contact(user.id).await?;
+        // A customer's upcoming bookings are counted under the user's lock, so that
+        // simultaneous bookings cannot each see room for one more.
+        let cap = (!user.is_admin()).then_some(self.max_upcoming);
         let result = self
-            .in_car_lock(req.car_id, |car| {
+            .in_car_lock(req.car_id, cap.map(|_| user.id), |car| {
                 if !car.is_active {
                     return Err(ApiError::conflict("The car is not available for booking"));
                 }
                 let row = BookingRow::new(user.id, &req, &car, now);
                 let notifier = self.ports.notifier.clone();
                 Ok(move |conn: &mut DbConn| {
+                    if let Some(cap) = cap {
+                        if store::upcoming_of(conn, &row.user_id, db::to_db(now))? >= cap {
+                            return Err(ApiError::conflict(format!(
+                                "You already hold {cap} upcoming bookings, the most allowed"
+                            )));
+                        }
+                    }
                     if conn.backend() == Backend::Sqlite
                         && store::overlaps(conn, &row.car_id, row.pickup_time, row.dropoff_time)?
                     {
@@ -110,12 +127,13 @@ impl BookingsService {
         result
     }
 
-    /// Runs a write on a car that exists and is not deleted, holding the car's lock from
-    /// before the car is read until the write commits. `decide` sees the car and answers
-    /// the write (or why there is none).
+    /// Runs a write on a car that exists and is not deleted, holding the car's lock (and
+    /// `user`'s, first, when given) from before the car is read until the write commits.
+    /// `decide` sees the car and answers the write (or why there is none).
     async fn in_car_lock<T, W>(
         &self,
         car_id: Uuid,
+        user: Option<Uuid>,
         decide: impl FnOnce(CarSummary) -> Result<W, ApiError>,
     ) -> Result<T, ApiError>
     where
@@ -123,8 +141,13 @@ impl BookingsService {
         T: Send + 'static,
     {
         let mut tx = self.db.begin().await?;
-        let key = car_id.to_string();
-        tx.run(move |conn| Ok(db::lock_car(conn, &key)?)).await?;
+        tx.run(move |conn| {
+            if let Some(user) = user {
+                db::lock(conn, Lock::User(&user.to_string()))?;
+            }
+            Ok(db::lock(conn, Lock::Car(&car_id.to_string()))?)
+        })
+        .await?;
         let car = self
             .ports
             .catalog

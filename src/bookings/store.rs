@@ -132,6 +132,16 @@ pub fn busy_intervals(
         .load(conn)
 }
 
+/// How many confirmed bookings of the user have their pickup after `now`.
+pub fn upcoming_of(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<i64> {
+    bookings::table
+        .filter(bookings::user_id.eq(user_id))
+        .filter(bookings::status.eq(Status::Confirmed.name()))
+        .filter(bookings::pickup_time.gt(now))
+        .count()
+        .get_result(conn)
+}
+
 pub fn has_upcoming(conn: &mut DbConn, car_id: &str, now: NaiveDateTime) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         bookings::table

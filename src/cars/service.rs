@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{BusyInterval, Car, CarAvailability, CarFilter, CarInput, CarRow, Window};
 use super::store;
-use crate::db::{self, Db, DbConn};
+use crate::db::{self, Db, DbConn, Lock};
 use crate::http::{ApiError, PageRequest, Paginated};
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ports};
 use crate::time;
@@ -71,7 +71,7 @@ impl CarsService {
         self.db
             .run(move |conn| {
                 conn.write_transaction(|conn| {
-                    db::lock_car(conn, &id.to_string())?;
+                    db::lock(conn, Lock::Car(&id.to_string()))?;
                     let current = live(conn, id)?;
                     let draft = input
                         .apply_to(current.draft())
@@ -93,7 +93,7 @@ impl CarsService {
     pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
         let mut tx = self.db.begin().await?;
         tx.run(move |conn| {
-            db::lock_car(conn, &id.to_string())?;
+            db::lock(conn, Lock::Car(&id.to_string()))?;
             live(conn, id).map(drop)
         })
         .await?;

@@ -4,6 +4,7 @@ pub mod functions;
 pub mod schema;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -170,15 +171,28 @@ use diesel::migration::{Migration, MigrationSource};
 #[error("migration failed: {0}")]
 pub struct MigrationError(String);
 
-/// Takes the lock every module that must agree on one car's state holds while it decides:
-/// cars while it changes or deletes the car, bookings while it books it. It is a PostgreSQL
-/// advisory lock on the car's id, not a row lock, so no module touches another's table and
-/// it works the same across processes on one database; it ends with the transaction. On
-/// SQLite there is nothing to do: a write transaction already holds the whole database.
-pub fn lock_car(conn: &mut DbConn, car_id: &str) -> QueryResult<()> {
+/// What [`lock`] serialises.
+#[derive(Debug, Clone, Copy)]
+pub enum Lock<'a> {
+    /// One car's state: cars holds it while it changes or deletes the car, bookings while
+    /// it books it (see `ports.rs`).
+    Car(&'a str),
+    /// One user's bookings, while a booking counts those already held.
+    User(&'a str),
+}
+
+/// Takes a lock until the transaction ends. It is a PostgreSQL advisory lock on the key, not
+/// a row lock, so no module touches another's table and it works the same across processes
+/// on one database. On SQLite there is nothing to do: a write transaction already holds the
+/// whole database. Take a user's lock before a car's, never the other way round.
+pub fn lock(conn: &mut DbConn, what: Lock<'_>) -> QueryResult<()> {
     if conn.backend() == Backend::Postgres {
+        let key = match what {
+            Lock::Car(id) => format!("car:{id}"),
+            Lock::User(id) => format!("user:{id}"),
+        };
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(format!("car:{car_id}"))
+            .bind::<diesel::sql_types::Text, _>(key)
             .execute(conn)?;
     }
     Ok(())
@@ -232,16 +246,23 @@ impl DbUrl {
 
 /// Opens connections of the configured backend only: diesel's own `establish` on a
 /// multi-connection would fall through to SQLite and create a file named after a bad URL.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Manager {
     url: DbUrl,
+    health: Arc<Health>,
 }
 
-impl ManageConnection for Manager {
-    type Connection = DbConn;
-    type Error = r2d2::Error;
+/// Whether the database is reachable, as the last connection attempt said. While it is
+/// not, requests answer 503 at once instead of each waiting out the connection timeout;
+/// a background probe tries again every 250 ms and opens the gate when it connects.
+#[derive(Debug, Default)]
+struct Health {
+    down: AtomicBool,
+    probing: AtomicBool,
+}
 
-    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+impl Manager {
+    fn open(&self) -> Result<DbConn, r2d2::Error> {
         match &self.url {
             DbUrl::Postgres(url) => diesel::PgConnection::establish(url)
                 .map(DbConn::Pg)
@@ -268,6 +289,42 @@ impl ManageConnection for Manager {
         }
     }
 
+    /// Marks the database down and starts the probe that will mark it up again.
+    fn went_down(&self) {
+        self.health.down.store(true, Ordering::SeqCst);
+        if self.health.probing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let manager = self.clone();
+        let probe = std::thread::Builder::new()
+            .name("db-probe".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(250));
+                    if manager.open().is_ok() {
+                        break;
+                    }
+                }
+                manager.health.down.store(false, Ordering::SeqCst);
+                manager.health.probing.store(false, Ordering::SeqCst);
+                tracing::info!("database reachable again");
+            });
+        if probe.is_err() {
+            // No thread for the probe: requests find out themselves, as before.
+            self.health.down.store(false, Ordering::SeqCst);
+            self.health.probing.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        self.open().inspect_err(|_| self.went_down())
+    }
+
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
         conn.ping().map_err(r2d2::Error::QueryError)
     }
@@ -284,6 +341,8 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    health: Arc<Health>,
+    connect_timeout: Duration,
     backend: Backend,
     /// Turns for transactions that await other modules while they hold a connection.
     outcalls: Arc<Semaphore>,
@@ -323,11 +382,15 @@ impl Db {
         min_idle: Option<u32>,
     ) -> Result<Db, DbError> {
         let url = DbUrl::parse(&settings.url).map_err(DbError::Url)?;
-        let manager = Manager { url: url.clone() };
+        let health = Arc::new(Health::default());
+        let manager = Manager {
+            url: url.clone(),
+            health: health.clone(),
+        };
         let attempts = settings.connect_retries.max(1);
         let mut first = None;
         for attempt in 1..=attempts {
-            match manager.connect() {
+            match manager.open() {
                 Ok(conn) => {
                     first = Some(conn);
                     break;
@@ -361,6 +424,8 @@ impl Db {
         let turns = usize::try_from(settings.pool_size / 2).unwrap_or(1).max(1);
         Ok(Db {
             pool,
+            health,
+            connect_timeout: settings.connect_timeout,
             backend: url.backend(),
             outcalls: Arc::new(Semaphore::new(turns)),
         })
@@ -370,12 +435,27 @@ impl Db {
         self.backend
     }
 
-    /// A connection for blocking code (workers, the command line).
+    /// A connection for blocking code (workers, the command line). While the database is
+    /// known to be down this answers at once; otherwise it waits for a connection up to the
+    /// connection timeout, looking again at whether the database went down meanwhile.
     pub fn get(&self) -> Result<PooledConn, ApiError> {
-        self.pool.get().map_err(|e| {
-            tracing::warn!(error = %e, "no database connection");
-            ApiError::Unavailable
-        })
+        let deadline = Instant::now() + self.connect_timeout;
+        loop {
+            if self.health.down.load(Ordering::SeqCst) {
+                return Err(ApiError::Unavailable);
+            }
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(50));
+            match self.pool.get_timeout(wait) {
+                Ok(conn) => return Ok(conn),
+                Err(e) if Instant::now() >= deadline => {
+                    tracing::warn!(error = %e, "no database connection");
+                    return Err(ApiError::Unavailable);
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -416,6 +496,9 @@ impl Db {
 
     /// Round trip time of a trivial query, for readiness.
     pub async fn ping(&self, timeout: Duration) -> Result<Duration, String> {
+        if self.health.down.load(Ordering::SeqCst) {
+            return Err("unreachable (a probe is retrying)".into());
+        }
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let start = Instant::now();

@@ -6,6 +6,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{http::header, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -151,26 +152,60 @@ impl AuthUser {
     }
 }
 
+/// Tells whether an account still exists; answered by auth, wherever it runs. A token
+/// stays validly signed after its user is gone, so every authenticated request asks.
+#[async_trait::async_trait]
+pub trait Accounts: Send + Sync {
+    async fn exists(&self, user: Uuid) -> Result<bool, ApiError>;
+}
+
+type Extracted<T> = LocalBoxFuture<'static, Result<T, ApiError>>;
+
+/// The token's user, when it still exists.
+fn authenticate(req: &HttpRequest) -> Extracted<AuthUser> {
+    let verified = AuthUser::from_req(req);
+    let accounts = req.app_data::<web::Data<dyn Accounts>>().cloned();
+    Box::pin(async move {
+        let user = verified?;
+        let accounts = accounts.ok_or_else(|| ApiError::internal("Accounts is not registered"))?;
+        if accounts.exists(user.id).await? {
+            Ok(user)
+        } else {
+            Err(ApiError::Auth("Account no longer exists"))
+        }
+    })
+}
+
 impl FromRequest for AuthUser {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Self::from_req(req))
+        authenticate(req)
     }
 }
 
 /// The caller when a valid token came with the request; on public routes a missing or bad
-/// token just means an anonymous caller.
+/// token (or one whose user is gone) just means an anonymous caller.
 #[derive(Debug, Clone, Copy)]
 pub struct MaybeUser(pub Option<AuthUser>);
 
 impl FromRequest for MaybeUser {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(MaybeUser(AuthUser::from_req(req).ok())))
+        if bearer_token(req).is_none() {
+            return Box::pin(std::future::ready(Ok(MaybeUser(None))));
+        }
+        let user = authenticate(req);
+        Box::pin(async move {
+            match user.await {
+                Ok(user) => Ok(MaybeUser(Some(user))),
+                Err(ApiError::Auth(_)) => Ok(MaybeUser(None)),
+                Err(other) => Err(other),
+            }
+        })
     }
 }
 
@@ -180,16 +215,18 @@ pub struct AdminUser(pub AuthUser);
 
 impl FromRequest for AdminUser {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(AuthUser::from_req(req).and_then(|user| {
+        let user = authenticate(req);
+        Box::pin(async move {
+            let user = user.await?;
             if user.is_admin() {
                 Ok(AdminUser(user))
             } else {
                 Err(ApiError::Forbidden)
             }
-        }))
+        })
     }
 }
 

@@ -55,8 +55,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("idempotency key reused with a different body")]
     IdempotencyMismatch,
+    /// Past a rate limit; the quotas of the policies that applied, for the headers.
     #[error("rate limited")]
-    RateLimited { retry_after_secs: u64 },
+    RateLimited(Vec<super::rate_limit::Quota>),
+    /// Too much work of one kind at once (password hashing): come back shortly.
+    #[error("overloaded")]
+    Overloaded,
     #[error("service unavailable")]
     Unavailable,
     /// Another module this request needs (or forwards to) cannot be reached.
@@ -96,10 +100,11 @@ impl ApiError {
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::IdempotencyMismatch => "IDEMPOTENCY_MISMATCH",
-            Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Unavailable | Self::ModuleUnavailable(_) | Self::ModuleTimeout(_) => {
-                "SERVICE_UNAVAILABLE"
-            }
+            Self::RateLimited(_) => "RATE_LIMITED",
+            Self::Unavailable
+            | Self::Overloaded
+            | Self::ModuleUnavailable(_)
+            | Self::ModuleTimeout(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -117,7 +122,8 @@ impl ApiError {
             Self::IdempotencyMismatch => {
                 "Idempotency-Key was already used with a different request body".into()
             }
-            Self::RateLimited { .. } => "Too many requests".into(),
+            Self::RateLimited(_) => "Too many requests".into(),
+            Self::Overloaded => "The server is busy; try again shortly".into(),
             Self::Unavailable => "A service this request needs is unavailable".into(),
             Self::ModuleUnavailable(m) => format!("The {m} service is unavailable"),
             Self::ModuleTimeout(m) => format!("The {m} service did not answer in time"),
@@ -135,9 +141,7 @@ impl ApiError {
             StatusCode::CONFLICT => Self::Conflict("Conflict".into()),
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited {
-                retry_after_secs: 1,
-            },
+            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited(Vec::new()),
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
             s if s.is_client_error() => Self::Validation(vec![]),
             _ => Self::Internal(format!("status {status}")),
@@ -169,7 +173,8 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable | Self::ModuleUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::ModuleTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -179,11 +184,21 @@ impl ResponseError for ApiError {
     /// The body gets its request id in the request-id middleware, which rewrites every
     /// error answer into the shape above.
     fn error_response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status_code());
-        if let Self::RateLimited { retry_after_secs } = self {
-            res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        let mut res = HttpResponse::build(self.status_code()).json(self.body(""));
+        let retry_after = match self {
+            Self::RateLimited(quotas) => {
+                super::rate_limit::Quota::write(quotas, res.headers_mut());
+                None
+            }
+            Self::Overloaded => Some(1),
+            Self::Unavailable | Self::ModuleUnavailable(_) | Self::ModuleTimeout(_) => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
-        res.json(self.body(""))
+        res
     }
 }
 

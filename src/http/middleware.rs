@@ -5,8 +5,9 @@ use std::time::Instant;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::{web, Error, HttpMessage, HttpResponse};
+use actix_web::{web, Error, HttpMessage, HttpResponse, ResponseError};
 
 use super::{ApiError, RequestId};
 use crate::telemetry::Metrics;
@@ -60,14 +61,14 @@ fn needs_error_body(res: &ServiceResponse<BoxBody>) -> bool {
 }
 
 fn with_error_body(res: ServiceResponse<BoxBody>, id: &str) -> ServiceResponse<BoxBody> {
-    let status = res.status();
-    let body = match res
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<ApiError>())
-    {
-        Some(api) => api.body(id),
-        None => ApiError::from_status(status).body(id),
+    let error = res.response().error();
+    let (status, body) = match error.and_then(|e| e.as_error::<ApiError>()) {
+        Some(api) => (api.status_code(), api.body(id)),
+        // A preflight from an origin that is not allowed: the origin may not do this.
+        None if error.is_some_and(|e| e.as_error::<actix_cors::CorsError>().is_some()) => {
+            (StatusCode::FORBIDDEN, ApiError::Forbidden.body(id))
+        }
+        None => (res.status(), ApiError::from_status(res.status()).body(id)),
     };
     let (req, old) = res.into_parts();
     let mut new = HttpResponse::build(status).json(body);
@@ -77,6 +78,18 @@ fn with_error_body(res: ServiceResponse<BoxBody>, id: &str) -> ServiceResponse<B
         }
     }
     ServiceResponse::new(req, new)
+}
+
+/// Every `GET` route answers `HEAD` too: the request is served as a `GET`, and the HTTP
+/// layer, which saw a `HEAD`, sends the headers without the body.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
 }
 
 /// Counts requests and their durations by route template (never the raw path).

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod client;
 mod error;
 pub mod middleware;
+pub mod rate_limit;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -74,9 +75,59 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
+/// A typed body from JSON bytes; any text in it holding a control character is refused
+/// first (see [`refuse_control_characters`]).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    from_json_with(&mut serde_json::Deserializer::from_slice(bytes))
+    let value: serde_json::Value =
+        from_json_with(&mut serde_json::Deserializer::from_slice(bytes))?;
+    refuse_control_characters(&value)?;
+    from_json_value(value)
 }
+
+/// Fields whose text may hold tabs and newlines (notes, descriptions). Every other text, and
+/// these too for any other control character, must have none.
+const FREE_TEXT_FIELDS: [&str; 2] = ["notes", "description"];
+
+/// The one rule for control characters in request bodies: NUL and every other control
+/// character is a 400 naming the field by its JSON path (`location.city`,
+/// `damages[0].description`), whatever the backend; tab and newline pass in free-text fields.
+pub fn refuse_control_characters(body: &serde_json::Value) -> Result<(), ApiError> {
+    fn walk(value: &serde_json::Value, path: &str, key: &str, errors: &mut Vec<FieldError>) {
+        match value {
+            serde_json::Value::String(text) => {
+                let free = FREE_TEXT_FIELDS.contains(&key);
+                if text
+                    .chars()
+                    .any(|c| c.is_control() && !(free && (c == '\t' || c == '\n')))
+                {
+                    let field = if path.is_empty() { "body" } else { path };
+                    errors.push(FieldError::new(field, CONTROL_CHARACTER));
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), key, errors);
+                }
+            }
+            serde_json::Value::Object(fields) => {
+                for (name, item) in fields {
+                    let nested = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    walk(item, &nested, name, errors);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut errors = Vec::new();
+    walk(body, "", "", &mut errors);
+    check(errors)
+}
+
+const CONTROL_CHARACTER: &str = "must not contain control characters";
 
 /// Reads a typed body out of an already parsed JSON value, with the same errors.
 pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
@@ -142,10 +193,23 @@ impl QueryParams {
 }
 
 impl QueryParams {
+    /// The parameters of a query string. A value holding a control character (none of them
+    /// is free text) is a 400 naming the parameter.
     pub fn from_query_string(query: &str) -> Result<Self, ApiError> {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-            .map(|pairs| QueryParams(pairs.into_iter().collect()))
-            .map_err(|_| ApiError::field("query", "malformed query string"))
+        let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .map_err(|_| ApiError::field("query", "malformed query string"))?;
+        let errors: Vec<FieldError> = pairs
+            .iter()
+            .filter(|(_, v)| v.chars().any(char::is_control))
+            .map(|(k, _)| {
+                FieldError::new(
+                    k.chars().filter(|c| !c.is_control()).collect::<String>(),
+                    CONTROL_CHARACTER,
+                )
+            })
+            .collect();
+        check(errors)?;
+        Ok(QueryParams(pairs.into_iter().collect()))
     }
 }
 
@@ -301,6 +365,50 @@ mod tests {
         );
         assert_eq!(field_of(r#"{"name": "#), "body");
         assert_eq!(field_of("[]"), "body");
+    }
+
+    #[test]
+    fn control_characters_are_refused_by_path() {
+        let fields = |body: serde_json::Value| match refuse_control_characters(&body) {
+            Err(ApiError::Validation(d)) => d.into_iter().map(|e| e.field).collect::<Vec<_>>(),
+            Ok(()) => vec![],
+            Err(other) => panic!("{other:?}"),
+        };
+        assert!(fields(serde_json::json!({"name": "Ada", "n": 1, "ok": null})).is_empty());
+        assert_eq!(fields(serde_json::json!({"name": "A\u{0}da"})), ["name"]);
+        assert_eq!(
+            fields(serde_json::json!({"location": {"city": "Pa\nris"}})),
+            ["location.city"]
+        );
+        assert_eq!(
+            fields(
+                serde_json::json!({"damages": [{"description": "ok\tfine\nstill"}, {"description": "bad\u{7}"}]})
+            ),
+            ["damages[1].description"]
+        );
+        assert!(fields(serde_json::json!({"notes": "line 1\nline 2\tend"})).is_empty());
+        assert_eq!(fields(serde_json::json!({"notes": "nul \u{0}"})), ["notes"]);
+        assert_eq!(
+            fields(serde_json::json!({"features": ["a", "b\u{9f}"]})),
+            ["features[1]"]
+        );
+        assert_eq!(fields(serde_json::json!("\u{0}")), ["body"]);
+    }
+
+    #[test]
+    fn control_characters_in_queries_name_the_parameter() {
+        let err = QueryParams::from_query_string("city=%00&brand=ok&query=a%0Ab")
+            .err()
+            .unwrap();
+        match err {
+            ApiError::Validation(d) => {
+                let mut f: Vec<_> = d.into_iter().map(|e| e.field).collect();
+                f.sort();
+                assert_eq!(f, ["city", "query"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(QueryParams::from_query_string("city=Paris%20Nord").is_ok());
     }
 
     #[test]

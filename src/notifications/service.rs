@@ -61,8 +61,9 @@ impl Mailer {
             Mailer::Log => {
                 tracing::info!(
                     message = %m.id, kind = %m.kind, to = %m.recipient, subject = %m.subject,
-                    body = %m.text_body, "email (log provider)"
+                    "email (log provider)"
                 );
+                tracing::debug!(message = %m.id, body = ?m.text_body, "email body (log provider)");
                 Ok(())
             }
             Mailer::Smtp { transport, from } => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, single-feature builds, and every
-# test on SQLite and on PostgreSQL. Starts PostgreSQL (installing it from Debian's packages
-# if need be) when none answers on TEST_DATABASE_URL.
+# test on SQLite and on PostgreSQL. Starts PostgreSQL and Redis (installing them from
+# Debian's packages if need be) when none answers on TEST_DATABASE_URL or TEST_REDIS_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +35,31 @@ ensure_postgres() {
   export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/postgres"
 }
 
+export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+
+redis_answers() {
+  local hostport host port
+  hostport="$(sed -E 's#^[a-z]+://([^@/]*@)?([^/?]*).*#\2#' <<<"$TEST_REDIS_URL")"
+  host="${hostport%:*}"; port="${hostport##*:}"
+  [ "$port" = "$hostport" ] && port=6379
+  timeout 2 bash -c "exec 3<>/dev/tcp/${host:-127.0.0.1}/$port" 2>/dev/null
+}
+
+# The rate-limit tests count in a real Redis (shared counters across replicas).
+ensure_redis() {
+  if redis_answers; then return; fi
+  echo "== no Redis answers at $TEST_REDIS_URL: starting one"
+  if ! command -v redis-server >/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /tmp --logfile /tmp/carrental-test-redis.log
+  for _ in $(seq 1 30); do redis_answers && break; sleep 0.5; done
+  redis_answers || { echo "Redis did not start" >&2; exit 1; }
+  export TEST_REDIS_URL="redis://127.0.0.1:6379"
+}
+
 ensure_build_tools() {
   # libpq and OpenSSL are built from source (no system libraries needed at run time).
   local missing=()
@@ -47,6 +72,7 @@ ensure_build_tools() {
 
 ensure_build_tools
 ensure_postgres
+ensure_redis
 
 echo "== cargo fmt --check"
 cargo fmt --check

@@ -45,12 +45,15 @@ impl Email {
 pub struct Password(String);
 
 impl Password {
+    /// bcrypt reads no further.
+    pub const MAX_BYTES: usize = 72;
+
     pub fn parse(raw: &str) -> Result<Password, FieldError> {
         let err = |m: &str| Err(FieldError::new("password", m));
         if raw.len() < 8 {
             return err("must be at least 8 characters");
         }
-        if raw.len() > 72 {
+        if raw.len() > Self::MAX_BYTES {
             return err("must be at most 72 bytes");
         }
         if !raw.chars().any(char::is_uppercase) {

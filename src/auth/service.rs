@@ -134,10 +134,12 @@ impl AuthService {
         let hash = user
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
-        // Past 72 bytes bcrypt would compare only the first 72: such a password never matches.
-        let matches = self
-            .with_bcrypt(move || bcrypt::non_truncating_verify(password, &hash).unwrap_or(false))
-            .await?;
+        // Past 72 bytes bcrypt would compare only the first 72: such a password (which no
+        // signup accepts) never matches.
+        let matches = password.len() <= Password::MAX_BYTES
+            && self
+                .with_bcrypt(move || bcrypt::verify(password, &hash).unwrap_or(false))
+                .await?;
         let user = match user {
             Some(user) if matches => user,
             _ => {
@@ -254,7 +256,7 @@ impl AuthService {
 
     async fn hash_password(&self, password: Password) -> Result<String, ApiError> {
         let cost = self.bcrypt_cost;
-        self.with_bcrypt(move || bcrypt::non_truncating_hash(password.expose(), cost))
+        self.with_bcrypt(move || bcrypt::hash(password.expose(), cost))
             .await?
             .map_err(|e| ApiError::internal(format!("bcrypt: {e}")))
     }

@@ -112,6 +112,20 @@ impl TestDatabase {
         }
     }
 
+    /// Runs SQL in this database, on either backend.
+    pub fn execute(&self, sql: &str) {
+        match self.url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut c = diesel::SqliteConnection::establish(path).expect("sqlite connection");
+                diesel::sql_query(sql).execute(&mut c).expect(sql);
+            }
+            None => {
+                let mut c = PgConnection::establish(&self.url).expect("postgres connection");
+                diesel::sql_query(sql).execute(&mut c).expect(sql);
+            }
+        }
+    }
+
     /// Runs SQL as the server's superuser against the server holding this database.
     pub fn admin_sql(&self, sql: &str) {
         let (base, _) = self.pg.as_ref().expect("PostgreSQL only");

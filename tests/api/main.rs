@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod bookings;
 mod cars;
+mod hardening;
 mod notifications;
 mod opensearch;
 mod operations;

@@ -4,7 +4,7 @@
 //!
 //!   cargo bench --bench load                  # both backends
 //!   BENCH_BACKENDS=sqlite cargo bench --bench load
-//!   BENCH_SCENARIOS=gateway cargo bench --bench load   # bookings, gateway, search
+//!   BENCH_SCENARIOS=gateway cargo bench --bench load   # bookings, gateway, search, logins
 //!
 //! PostgreSQL is taken from TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 //! the benchmark creates and drops a database of its own there.
@@ -26,7 +26,7 @@ const PASSWORD: &str = "Bench1234";
 
 struct Server {
     base: String,
-    db: carrental::db::Db,
+    db: Option<carrental::db::Db>,
     client: reqwest::Client,
     pg_drop: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
@@ -64,7 +64,7 @@ async fn start(backend: &str) -> Server {
         )
     };
     let (base, db) = serve(&[("DATABASE_URL", url.as_str())]).await;
-    let db = db.expect("a server with modules has a database");
+
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS * 2)
         .build()
@@ -183,7 +183,44 @@ where
             })
         })
         .collect();
-    let mut results = Vec::with_capacity(total);
+    let mut results = Vec::new();
+    for w in workers {
+        results.extend(w.await.expect("worker"));
+    }
+    (start.elapsed(), results)
+}
+
+/// Runs jobs on `clients` concurrent workers until `length` has passed, each worker
+/// pausing `pause` between its jobs (not counted in their latency).
+async fn drive_for<F, Fut>(
+    clients: usize,
+    length: Duration,
+    pause: Duration,
+    job: F,
+) -> (Duration, Vec<(u16, Duration)>)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u16> + Send,
+{
+    let job = Arc::new(job);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (job, next) = (job.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                while start.elapsed() < length {
+                    tokio::time::sleep(pause).await;
+                    let t = Instant::now();
+                    let status = job(next.fetch_add(1, Ordering::Relaxed)).await;
+                    out.push((status, t.elapsed()));
+                }
+                out
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
     for w in workers {
         results.extend(w.await.expect("worker"));
     }
@@ -364,6 +401,85 @@ async fn gateway(server: &Arc<Server>) {
     }
 }
 
+/// A login storm (8 clients) beside people browsing (4 clients, each reading a car every
+/// 2 ms, some 1,500 reads a second), on a server hashing passwords at cost 12: the reads'
+/// p99 shows whether hashing starves the workers, the logins' rate how much of the
+/// machine's bcrypt ceiling (every core hashing) they still get.
+async fn logins() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let hash = bcrypt::hash("Secret123", 12).expect("hash");
+    let per_core = 8;
+    let start = Instant::now();
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let hash = hash.clone();
+            std::thread::spawn(move || {
+                for _ in 0..per_core {
+                    let _ = bcrypt::verify("Secret123", &hash);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("bcrypt thread");
+    }
+    let ceiling = (cores * per_core) as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "  {:<30} {ceiling:.1} verifications/s at cost 12 on {cores} cores",
+        "bcrypt ceiling"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/logins.db", dir.path().display());
+    // BENCH_BCRYPT_CONCURRENCY=2 shows the same storm without the gate's default.
+    let turns = std::env::var("BENCH_BCRYPT_CONCURRENCY").unwrap_or_else(|_| "0".into());
+    let (base, _) = serve(&[
+        ("DATABASE_URL", url.as_str()),
+        ("BCRYPT_ROUNDS", "12"),
+        ("BCRYPT_CONCURRENCY", turns.as_str()),
+        ("AUTH_RATE_LIMIT_MAX", "1000000000"),
+    ])
+    .await;
+    let server = Arc::new(Server {
+        base,
+        db: None,
+        client: reqwest::Client::new(),
+        pg_drop: None,
+        _dir: None,
+    });
+    let admin = server.token(ADMIN).await;
+    let cars = Arc::new(server.cars(&admin, 64).await);
+    server.token("storm@example.com").await;
+    let length = Duration::from_secs(10);
+    let s = server.clone();
+    let storm = tokio::spawn(drive_for(8, length, Duration::ZERO, move |_| {
+        let s = s.clone();
+        async move {
+            let body = json!({"email": "storm@example.com", "password": PASSWORD});
+            s.post("/auth/login", &body, None).await.0
+        }
+    }));
+    let (s, c) = (server.clone(), cars.clone());
+    let pause = Duration::from_millis(2);
+    let (elapsed, reads) = drive_for(4, length, pause, move |i| {
+        let (s, c) = (s.clone(), c.clone());
+        async move {
+            s.get(&format!("{}/cars/{}", s.base, c[(i * 31) % c.len()]))
+                .await
+        }
+    })
+    .await;
+    let (storm_elapsed, logins) = storm.await.expect("storm");
+    report("GET /cars/{id} during the storm", elapsed, &reads, 200);
+    report("logins during the storm", storm_elapsed, &logins, 200);
+    let rate = logins.iter().filter(|r| r.0 == 200).count() as f64 / storm_elapsed.as_secs_f64();
+    println!(
+        "  {:<30} {rate:.1} logins/s = {:.0} % of the ceiling",
+        "",
+        100.0 * rate / ceiling
+    );
+}
+
 const FLEET: usize = 100_000;
 /// The query string of the i-th request of a scenario.
 type QueryFor = fn(usize) -> String;
@@ -372,8 +488,11 @@ const SEARCH_CLIENTS: usize = 8;
 async fn search(server: &Arc<Server>) {
     let started = Instant::now();
     let fleet = carrental::cars::seed::fleet(FLEET, 2026);
-    let inserted = server
+    let db = server
         .db
+        .clone()
+        .expect("the benchmark server has a database");
+    let inserted = db
         .run(move |conn| carrental::cars::seed::insert(conn, fleet, &carrental::ports::NoIndex))
         .await
         .expect("seed");
@@ -382,12 +501,10 @@ async fn search(server: &Arc<Server>) {
         "seeded fleet",
         started.elapsed().as_secs_f64()
     );
-    if server.db.backend() == carrental::db::Backend::Postgres {
+    if db.backend() == carrental::db::Backend::Postgres {
         // What autovacuum does shortly after a bulk load (index-only scans need the
         // visibility map VACUUM sets).
-        server
-            .db
-            .run(|conn| Ok(diesel::sql_query("VACUUM ANALYZE cars").execute(conn)?))
+        db.run(|conn| Ok(diesel::sql_query("VACUUM ANALYZE cars").execute(conn)?))
             .await
             .expect("analyze");
     }
@@ -458,10 +575,15 @@ async fn search(server: &Arc<Server>) {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
-    let scenarios =
-        std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "bookings,gateway,search".into());
+    let scenarios = std::env::var("BENCH_SCENARIOS")
+        .unwrap_or_else(|_| "bookings,gateway,search,logins".into());
     println!("load benchmark: server and clients on this machine ({CLIENTS} clients for bookings and reads, {SEARCH_CLIENTS} for search)");
-    for backend in backends.split(',').map(str::trim) {
+    let per_backend = ["bookings", "gateway", "search"];
+    for backend in backends
+        .split(',')
+        .map(str::trim)
+        .filter(|_| per_backend.iter().any(|s| scenarios.contains(s)))
+    {
         println!("{backend}:");
         let server = Arc::new(start(backend).await);
         if scenarios.contains("bookings") {
@@ -473,5 +595,9 @@ async fn main() {
         if scenarios.contains("search") {
             search(&server).await;
         }
+    }
+    if scenarios.contains("logins") {
+        println!("logins (sqlite):");
+        logins().await;
     }
 }

@@ -10,6 +10,11 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+apt_install() {
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 pg_answers() {
   local hostport host port
   hostport="$(sed -E 's#^[a-z]+://([^@/]*@)?([^/?]*).*#\2#' <<<"$TEST_DATABASE_URL")"
@@ -21,10 +26,7 @@ pg_answers() {
 ensure_postgres() {
   if pg_answers; then return; fi
   echo "== no PostgreSQL answers at $TEST_DATABASE_URL: starting one"
-  if ! command -v pg_ctlcluster >/dev/null; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  fi
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
   local version
   version="$(ls /etc/postgresql | sort -V | tail -n 1)"
   as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
@@ -49,10 +51,7 @@ redis_answers() {
 ensure_redis() {
   if redis_answers; then return; fi
   echo "== no Redis answers at $TEST_REDIS_URL: starting one"
-  if ! command -v redis-server >/dev/null; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  fi
+  command -v redis-server >/dev/null || apt_install redis-server
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --dir /tmp --logfile /tmp/carrental-test-redis.log
   for _ in $(seq 1 30); do redis_answers && break; sleep 0.5; done
@@ -60,19 +59,30 @@ ensure_redis() {
   export TEST_REDIS_URL="redis://127.0.0.1:6379"
 }
 
+# The docs-page test drives Debian's Chromium; the fuzz run needs a Python virtual
+# environment and psql (to make its PostgreSQL database).
+ensure_test_tools() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || [ -n "${CHROMIUM:-}" ] || missing+=(chromium)
+  python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing ${missing[*]} from Debian's packages"
+    apt_install "${missing[@]}"
+  fi
+}
+
 ensure_build_tools() {
   # libpq and OpenSSL are built from source (no system libraries needed at run time).
   local missing=()
   for tool in cc make perl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential perl >/dev/null
-  fi
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install build-essential perl; fi
 }
 
 ensure_build_tools
 ensure_postgres
 ensure_redis
+ensure_test_tools
 
 echo "== cargo fmt --check"
 cargo fmt --check
@@ -102,9 +112,13 @@ smoke_module_binary() {
 }
 smoke_module_binary
 
-echo "== tests on SQLite and PostgreSQL"
+echo "== tests on SQLite, on PostgreSQL and through a split deployment"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
 else
   cargo test --no-fail-fast
 fi
+
+echo "== fuzzing against the live /openapi.json, on SQLite and PostgreSQL"
+cargo build --quiet --bin carrental
+scripts/fuzz.sh sqlite postgres

@@ -23,6 +23,24 @@ pub fn to_major(minor: i64) -> f64 {
     minor as f64 / 100.0
 }
 
+/// The highest amount a price filter takes, in hundredths.
+pub const MAX_FILTER_MINOR: i64 = 100_000_000 * 100;
+
+/// A price filter (`maxPrice`, `minPrice`): 0 to 100,000,000, at most 2 decimals.
+pub fn filter_amount(amount: f64) -> Option<i64> {
+    from_major(amount).filter(|m| (0..=MAX_FILTER_MINOR).contains(m))
+}
+
+/// The document's schema of a price filter.
+pub fn filter_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Number)
+        .minimum(Some(0.0))
+        .maximum(Some((MAX_FILTER_MINOR / 100) as f64))
+        .multiple_of(Some(0.01))
+        .into()
+}
+
 /// Active ISO 4217 currency codes.
 const ISO_4217: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND \
 BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB \
@@ -32,9 +50,23 @@ MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR 
 SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS \
 UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
 
+/// The document's schema of a currency code: one of the ISO 4217 codes, any letter case.
+pub fn currency_schema() -> utoipa::openapi::schema::Schema {
+    let letter = |c: char| format!("[{}{}]", c, c.to_ascii_lowercase());
+    let codes: Vec<String> = ISO_4217
+        .split_whitespace()
+        .map(|code| code.chars().map(letter).collect())
+        .collect();
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(format!("^(?:{})$", codes.join("|"))))
+        .description(Some("an ISO 4217 currency code, any letter case"))
+        .into()
+}
+
 /// The upper-case code when `code` is an ISO 4217 currency, in any letter case.
 pub fn currency(code: &str) -> Option<String> {
-    let code = code.trim().to_ascii_uppercase();
+    let code = code.to_ascii_uppercase();
     (code.len() == 3 && ISO_4217.split_whitespace().any(|c| c == code)).then_some(code)
 }
 

@@ -1,10 +1,11 @@
-//! The OpenAPI document, generated from the route annotations of the compiled modules, and
-//! the `/docs` page rendered from it on the server (no scripts, nothing fetched).
+//! The OpenAPI document: generated from the route annotations of the compiled modules, then
+//! completed with what every operation shares (the error answers each can give, the headers
+//! every answer carries) and with the links a client (or a stateful fuzzer) follows from a
+//! created resource to the routes behind its id.
 
-use std::fmt::Write;
-
+use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi as Document, RefOr};
+use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{ErrorBody, ErrorDetail, FieldError};
@@ -27,6 +28,10 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from signup, login or refresh. Logout revokes the \
+                         refresh token; an access token stays valid until its `exp`.",
+                    ))
                     .build(),
             ),
         );
@@ -35,7 +40,12 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Car rental API", description = "Auth, cars, search, bookings and notifications."),
+    info(
+        title = "Car rental API",
+        description = "Auth, cars, search, bookings and notifications. Every error answer has \
+                       the `ErrorBody` shape; `details[].field` names the JSON path of each \
+                       offending input (dotted, `[i]` for array items) or the query parameter."
+    ),
     paths(crate::ops::health, crate::ops::ready),
     components(schemas(ErrorBody, ErrorDetail, FieldError, crate::ops::Health, crate::ops::Readiness)),
     modifiers(&BearerAuth),
@@ -59,6 +69,13 @@ pub fn document() -> Document {
     #[cfg(feature = "notifications")]
     doc.merge(crate::notifications::NotificationsApi::openapi());
     doc
+}
+
+/// The whole document of this binary's routes, completed, as JSON.
+pub fn document_json() -> String {
+    let mut doc = serde_json::to_value(document()).unwrap_or(Value::Null);
+    complete(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
 /// The internal routes this binary serves (`/internal/openapi.json`, behind the internal
@@ -87,146 +104,208 @@ pub fn internal_document() -> Document {
     doc
 }
 
-/// The whole API's document as JSON.
+/// The whole API's document as JSON, with today's bounds (the latest model year).
 pub fn whole_api_json() -> String {
-    if Module::ALL.iter().all(|m| m.compiled()) {
-        document()
-            .to_pretty_json()
-            .unwrap_or_else(|_| WHOLE_API.to_owned())
+    let json = if Module::ALL.iter().all(|m| m.compiled()) {
+        document_json()
     } else {
         WHOLE_API.to_owned()
-    }
+    };
+    let Ok(mut doc) = serde_json::from_str::<Value>(&json) else {
+        return json;
+    };
+    date_bounds(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or(json)
 }
 
-/// What `/openapi.json` and `/docs` serve.
+/// What `/openapi.json`, `/docs` and `/internal/openapi.json` serve.
 pub fn published() -> ApiDocument {
-    let json = whole_api_json();
-    let html = serde_json::from_str::<Document>(&json)
-        .map(|doc| render_docs(&doc))
-        .unwrap_or_default();
     let internal_json = internal_document()
         .to_pretty_json()
         .unwrap_or_else(|_| "{}".to_owned());
     ApiDocument {
-        json,
-        html,
+        json: whole_api_json(),
         internal_json,
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn ref_name<T>(r: &RefOr<T>) -> Option<String> {
-    match r {
-        RefOr::Ref(r) => r.ref_location.rsplit('/').next().map(str::to_owned),
-        RefOr::T(_) => None,
+/// A car's year goes up to next year: set when the document is served, so the committed
+/// copy does not go stale on the first of January.
+fn date_bounds(doc: &mut Value) {
+    let next_year = chrono::Datelike::year(&chrono::Utc::now()) + 1;
+    for schema in ["CarChanges", "NewCar"] {
+        if let Some(year) = doc
+            .pointer_mut(&format!("/components/schemas/{schema}/properties/year"))
+            .and_then(Value::as_object_mut)
+        {
+            year.insert("maximum".into(), json!(next_year));
+        }
     }
 }
 
-/// A readable page of the document: every operation with its parameters and answers.
-pub fn render_docs(doc: &Document) -> String {
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <style>body{{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}\
-         .op{{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:1em 0}}\
-         .m{{font-weight:bold;text-transform:uppercase;display:inline-block;width:4.5em}}\
-         code{{background:#f4f4f4;padding:0 .2em}}td{{padding:0 1em 0 0;vertical-align:top}}</style>\
-         </head><body><h1>{title} <small>{version}</small></h1><p>{desc}</p>\
-         <p>The machine-readable document is at <a href=\"/openapi.json\">/openapi.json</a>.</p>",
-        title = escape(&doc.info.title),
-        version = escape(&doc.info.version),
-        desc = escape(doc.info.description.as_deref().unwrap_or("")),
-    );
-    for (path, item) in &doc.paths.paths {
-        let ops = [
-            ("get", &item.get),
-            ("post", &item.post),
-            ("put", &item.put),
-            ("patch", &item.patch),
-            ("delete", &item.delete),
-        ];
-        for (method, op) in ops {
-            let Some(op) = op else { continue };
-            let _ = write!(
-                html,
-                "<div class=\"op\"><p><span class=\"m\">{method}</span><code>{}</code> {}</p>",
-                escape(path),
-                escape(op.summary.as_deref().unwrap_or(""))
-            );
-            if op.security.is_some() {
-                html.push_str(
-                    "<p>Needs <code>Authorization: Bearer &lt;access token&gt;</code>.</p>",
+/// The links from a created resource to the operations behind its id.
+const LINKS: &[(&str, &str, &[&str])] = &[
+    (
+        "/cars",
+        "post",
+        &[
+            "getCar",
+            "replaceCar",
+            "updateCar",
+            "deleteCar",
+            "getCarAvailability",
+        ],
+    ),
+    (
+        "/bookings",
+        "post",
+        &[
+            "getBooking",
+            "cancelBooking",
+            "pickUpBooking",
+            "returnBooking",
+        ],
+    ),
+    ("/notifications/subscribe", "post", &["unsubscribe"]),
+];
+
+/// Adds to every operation the answers it shares with the others, the headers every answer
+/// carries, and the links of [`LINKS`].
+fn complete(doc: &mut Value) {
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        })
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let Some(op) = op.as_object_mut() else {
+                continue;
+            };
+            let operations_route = path.starts_with("/health");
+            let has_body = op.contains_key("requestBody");
+            let params = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let takes_input = params
+                .iter()
+                .any(|p| p["in"] == "query" || p["in"] == "header");
+            let has_id = params.iter().any(|p| p["in"] == "path");
+            let secured = op.contains_key("security");
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description));
+            };
+            if has_body || takes_input {
+                add(
+                    "400",
+                    "Invalid input: malformed JSON, a missing or invalid field or parameter \
+                     (`details` names each)",
                 );
             }
-            if let Some(params) = op.parameters.as_ref().filter(|p| !p.is_empty()) {
-                html.push_str("<p>Parameters:</p><table>");
-                for p in params {
-                    let _ = write!(
-                        html,
-                        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                        escape(&p.name),
-                        serde_json::to_value(&p.parameter_in)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                        escape(p.description.as_deref().unwrap_or(""))
-                    );
+            if secured {
+                add("401", "No access token, or a bad, expired or revoked one");
+            }
+            if has_id {
+                add("404", "No such resource, or one the caller may not see");
+            }
+            if has_body {
+                add("413", "The body is over the limit (64 KiB by default)");
+                add("415", "The body is not `application/json`");
+            }
+            if !operations_route {
+                add(
+                    "429",
+                    "Over a rate limit; `Retry-After` says when to come back",
+                );
+                add(
+                    "503",
+                    "A service this request needs is down: the database, or in a split \
+                     deployment the module that serves it",
+                );
+                add(
+                    "504",
+                    "In a split deployment, the module that serves it did not answer in time",
+                );
+            }
+            for (status, response) in responses.iter_mut() {
+                headers(status, response);
+            }
+            if let Some((_, _, targets)) = LINKS.iter().find(|(p, m, _)| p == path && m == method) {
+                for status in ["200", "201"] {
+                    if let Some(response) = responses.get_mut(status) {
+                        response["links"] = links(targets);
+                    }
                 }
-                html.push_str("</table>");
             }
-            if let Some(body) = &op.request_body {
-                let schema = body
-                    .content
-                    .values()
-                    .find_map(|c| c.schema.as_ref().and_then(ref_name))
-                    .unwrap_or_else(|| "JSON".into());
-                let _ = write!(html, "<p>Body: <code>{}</code></p>", escape(&schema));
-            }
-            html.push_str("<p>Answers:</p><table>");
-            for (status, response) in &op.responses.responses {
-                let (desc, schema) = match response {
-                    RefOr::T(r) => (
-                        r.description.clone(),
-                        r.content
-                            .values()
-                            .find_map(|c| c.schema.as_ref().and_then(ref_name)),
-                    ),
-                    RefOr::Ref(r) => (r.ref_location.clone(), None),
-                };
-                let _ = write!(
-                    html,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(status),
-                    escape(&desc),
-                    schema
-                        .map(|s| format!("<code>{}</code>", escape(&s)))
-                        .unwrap_or_default()
-                );
-            }
-            html.push_str("</table></div>");
         }
     }
-    if let Some(components) = &doc.components {
-        html.push_str("<h2>Schemas</h2>");
-        for (name, schema) in &components.schemas {
-            let json = serde_json::to_string_pretty(schema).unwrap_or_default();
-            let _ = write!(
-                html,
-                "<h3 id=\"{n}\">{n}</h3><pre>{}</pre>",
-                escape(&json),
-                n = escape(name)
+}
+
+/// The headers of an answer: `X-Request-ID` on every one, `Retry-After` on 429 and 503.
+fn headers(status: &str, response: &mut Value) {
+    let mut headers = Map::new();
+    headers.insert(
+        "X-Request-ID".into(),
+        json!({
+            "description": "The client's own id when it sent one (at most 128 visible ASCII \
+                            characters), a new one otherwise",
+            "required": true,
+            "schema": {"type": "string"}
+        }),
+    );
+    if status == "429" || status == "503" {
+        headers.insert(
+            "Retry-After".into(),
+            json!({"description": "Seconds to wait", "required": true,
+                   "schema": {"type": "integer", "minimum": 0}}),
+        );
+    }
+    if status == "429" {
+        for (name, description) in [
+            ("RateLimit-Policy", "The policies that apply (IETF draft)"),
+            (
+                "RateLimit",
+                "The tightest policy's remaining quota and reset (IETF draft)",
+            ),
+        ] {
+            headers.insert(
+                name.into(),
+                json!({"description": description, "schema": {"type": "string"}}),
             );
         }
     }
-    html.push_str("</body></html>");
-    html
+    response["headers"] = Value::Object(headers);
+}
+
+fn links(targets: &[&str]) -> Value {
+    targets
+        .iter()
+        .map(|op| {
+            let mut name: Vec<char> = op.chars().collect();
+            if let Some(first) = name.first_mut() {
+                *first = first.to_ascii_uppercase();
+            }
+            (
+                name.into_iter().collect::<String>(),
+                json!({"operationId": op, "parameters": {"id": "$response.body#/id"}}),
+            )
+        })
+        .collect::<Map<String, Value>>()
+        .into()
 }
 
 #[cfg(test)]
@@ -240,10 +319,15 @@ mod tests {
     ))]
     #[test]
     fn the_committed_document_is_the_generated_one() {
-        let generated = super::document().to_pretty_json().unwrap();
+        let generated = super::document_json();
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+            std::fs::write(path, format!("{generated}\n")).expect("write docs/openapi.json");
+            return;
+        }
         assert!(
             generated.trim() == super::WHOLE_API.trim(),
-            "docs/openapi.json is out of date: run `cargo run --quiet -- openapi > docs/openapi.json`"
+            "docs/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test --lib openapi`"
         );
     }
 }

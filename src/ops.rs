@@ -36,11 +36,9 @@ pub trait ReadinessCheck: Send + Sync {
     fn check(&self) -> CheckFuture<'_>;
 }
 
-/// The API documents as served: the public one as JSON and as the page that shows it, and
-/// the internal routes' one.
+/// The API documents as served: the public one and the internal routes' one.
 pub struct ApiDocument {
     pub json: String,
-    pub html: String,
     pub internal_json: String,
 }
 
@@ -105,7 +103,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/health/ready").route(web::get().to(ready)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
         .service(web::resource("/openapi.json").route(web::get().to(openapi_json)))
-        .service(web::resource("/docs").route(web::get().to(docs)));
+        .service(web::resource("/docs").route(web::get().to(docs_root)))
+        .service(web::resource("/docs/{file:.*}").route(web::get().to(docs)));
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,7 +127,8 @@ pub struct Readiness {
 }
 
 /// Liveness: answers without touching any dependency.
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health", tag = "operations", operation_id = "health",
+    responses((status = 200, body = Health)))]
 pub async fn health(process: web::Data<Process>) -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
@@ -139,8 +139,9 @@ pub async fn health(process: web::Data<Process>) -> HttpResponse {
 }
 
 /// Readiness: whether this process can serve requests now.
-#[utoipa::path(get, path = "/health/ready", tag = "operations",
-    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+#[utoipa::path(get, path = "/health/ready", tag = "operations", operation_id = "ready",
+    responses((status = 200, body = Readiness, description = "Ready, or degraded (a dependency is down but requests are served)"),
+              (status = 503, body = Readiness, description = "Unavailable: the database is down, or the server is shutting down")))]
 pub async fn ready(process: web::Data<Process>) -> HttpResponse {
     let mut checks = BTreeMap::new();
     let mut worst = CheckState::Up;
@@ -209,12 +210,42 @@ async fn openapi_json(process: web::Data<Process>) -> HttpResponse {
         .body(process.document.json.clone())
 }
 
-/// `/docs` needs inline styles and nothing else.
-pub const DOCS_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+/// `/docs` runs Swagger UI from this server and calls this server's API, nothing else:
+/// scripts and styles from here (Swagger UI sets some styles inline), images from here or
+/// inline, requests to here only.
+pub const DOCS_CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                            img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+                            base-uri 'none'; form-action 'none'";
 
-async fn docs(process: web::Data<Process>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
+/// `/docs` is the folder Swagger UI's files are read from: its relative links need the
+/// trailing slash.
+async fn docs_root() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
+}
+
+/// Swagger UI (vendored: it ships inside the binary), on this server's document, with the
+/// bearer token a user enters kept across reloads.
+async fn docs(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    static CONFIG: std::sync::LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
+        std::sync::LazyLock::new(|| {
+            Arc::new(
+                utoipa_swagger_ui::Config::from("/openapi.json")
+                    .try_it_out_enabled(true)
+                    .persist_authorization(true)
+                    .display_request_duration(true)
+                    .filter(true)
+                    .validator_url("none"),
+            )
+        });
+    let served = utoipa_swagger_ui::serve(&file, CONFIG.clone())
+        .map_err(|e| ApiError::internal(format!("docs: {e}")))?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .content_type(served.content_type)
         .insert_header((header::CONTENT_SECURITY_POLICY, DOCS_CSP))
-        .body(process.document.html.clone())
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(served.bytes.into_owned()))
 }

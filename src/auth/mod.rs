@@ -81,9 +81,9 @@ async fn contact(
 pub struct AuthApi;
 
 /// Create an account.
-#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 201, body = TokenPair), (status = 400, body = crate::http::ErrorBody),
-              (status = 409, body = crate::http::ErrorBody)))]
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", operation_id = "signup", request_body = SignupRequest,
+    responses((status = 201, body = TokenPair, description = "The account, signed in"),
+              (status = 409, body = crate::http::ErrorBody, description = "The email is taken")))]
 async fn signup(
     auth: web::Data<AuthService>,
     limits: web::Data<Limits>,
@@ -106,8 +106,9 @@ async fn signup(
 }
 
 /// Log in with email and password.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::http::ErrorBody)))]
+#[utoipa::path(post, path = "/auth/login", tag = "auth", operation_id = "login", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair, description = "Signed in"),
+              (status = 401, body = crate::http::ErrorBody, description = "Wrong email or password")))]
 async fn login(
     auth: web::Data<AuthService>,
     limits: web::Data<Limits>,
@@ -124,8 +125,10 @@ fn email_key(raw: &str) -> String {
 }
 
 /// Trade a refresh token for a new pair; the old token stops working.
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::http::ErrorBody)))]
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", operation_id = "refreshTokens", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair, description = "A new pair, without `user`"),
+              (status = 401, body = crate::http::ErrorBody,
+               description = "Unknown, expired or revoked; a token presented again after its rotation revokes its whole session")))]
 async fn refresh(
     auth: web::Data<AuthService>,
     Json(body): Json<RefreshRequest>,
@@ -134,7 +137,7 @@ async fn refresh(
 }
 
 /// Revoke a refresh token.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout", request_body = RefreshRequest,
     responses((status = 204, description = "Revoked, or was not known")))]
 async fn logout(
     auth: web::Data<AuthService>,
@@ -145,8 +148,8 @@ async fn logout(
 }
 
 /// The caller's account.
-#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = crate::http::ErrorBody)))]
+#[utoipa::path(get, path = "/auth/me", tag = "auth", operation_id = "getMe", security(("bearer" = [])),
+    responses((status = 200, body = User)))]
 async fn me(auth: web::Data<AuthService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(auth.me(user.id).await?))
 }

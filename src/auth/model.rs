@@ -6,7 +6,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::schema::{refresh_tokens, users};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
 use crate::http::auth::Role;
+use crate::http::schema;
 use crate::http::FieldError;
 
 /// Trimmed, lower-cased, and shaped like an address.
@@ -14,25 +17,12 @@ use crate::http::FieldError;
 pub struct Email(String);
 
 impl Email {
+    /// An address of the shape [`schema::EMAIL`] says, at most 254 characters as sent.
     pub fn parse(raw: &str) -> Result<Email, FieldError> {
-        let email = raw.trim().to_lowercase();
-        let bad = || FieldError::new("email", "must be a valid email address");
-        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad());
+        if !schema::is_email(raw) {
+            return Err(FieldError::new("email", "must be a valid email address"));
         }
-        let (local, domain) = email.split_once('@').ok_or_else(bad)?;
-        let labels_ok = domain
-            .split('.')
-            .all(|l| !l.is_empty() && !l.starts_with('-'));
-        if local.is_empty()
-            || local.len() > 64
-            || domain.contains('@')
-            || !domain.contains('.')
-            || !labels_ok
-        {
-            return Err(bad());
-        }
-        Ok(Email(email))
+        Ok(Email(raw.trim().to_ascii_lowercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -40,7 +30,8 @@ impl Email {
     }
 }
 
-/// 8 to 72 bytes (bcrypt reads no further), with an uppercase letter and a digit.
+/// 8 to 72 bytes of UTF-8 (bcrypt reads no further), with an uppercase letter A-Z and a
+/// digit.
 #[derive(Clone)]
 pub struct Password(String);
 
@@ -56,7 +47,7 @@ impl Password {
         if raw.len() > Self::MAX_BYTES {
             return err("must be at most 72 bytes");
         }
-        if !raw.chars().any(char::is_uppercase) {
+        if !raw.chars().any(|c| c.is_ascii_uppercase()) {
             return err("must contain an uppercase letter");
         }
         if !raw.chars().any(|c| c.is_ascii_digit()) {
@@ -76,36 +67,60 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// 1 to 100 characters, not blank; stored trimmed.
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
-    let name = raw.trim();
-    let len = name.chars().count();
-    if (1..=100).contains(&len) {
-        Ok(name.to_owned())
-    } else {
-        Err(FieldError::new("name", "must be 1 to 100 characters"))
-    }
+    schema::text(raw, 100).map_err(|m| FieldError::new("name", m))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignupRequest {
-    #[schema(example = "ada@example.com")]
+    /// Trimmed and compared in lower case; a taken one is 409.
+    #[schema(schema_with = email_schema, example = "ada@example.com")]
     pub email: String,
-    #[schema(example = "Secret123")]
+    #[schema(schema_with = password_schema, example = "Secret123")]
     pub password: String,
+    #[schema(schema_with = schema::nullable_text_schema::<100>, example = "Ada")]
     pub name: Option<String>,
+}
+
+fn email_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(254))
+        .pattern(Some(schema::EMAIL))
+        .into()
+}
+
+fn password_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(8))
+        .max_length(Some(Password::MAX_BYTES))
+        .pattern(Some(
+            r"^(?=.*[A-Z])(?=.*[0-9])[^\u0000-\u001F\u007F-\u009F]*$",
+        ))
+        .description(Some(
+            "8 to 72 bytes of UTF-8 (fewer than 72 characters when some take more than one \
+             byte), with an uppercase letter A-Z and a digit",
+        ))
+        .into()
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
+    /// Trimmed and compared in lower case, as at signup.
+    #[schema(schema_with = schema::plain_text_schema)]
     pub email: String,
+    #[schema(schema_with = schema::plain_text_schema)]
     pub password: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
+    #[schema(schema_with = schema::plain_text_schema)]
     pub refresh_token: String,
 }
 
@@ -182,6 +197,20 @@ use diesel::prelude::{Insertable, Queryable, Selectable};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_pattern_is_the_rule() {
+        assert!(Password::parse("Secret12").is_ok());
+        assert!(Password::parse("Éecret12").is_err(), "A-Z only");
+        assert!(
+            Password::parse(&format!("Secret1{}", "é".repeat(32))).is_ok(),
+            "71 bytes"
+        );
+        assert!(
+            Password::parse(&format!("Secret1{}", "é".repeat(33))).is_err(),
+            "73 bytes"
+        );
+    }
 
     #[test]
     fn emails_are_trimmed_and_folded() {

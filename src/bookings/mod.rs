@@ -13,9 +13,10 @@ use utoipa::OpenApi;
 
 use crate::db::Db;
 use crate::http::auth::{AdminUser, AuthUser};
+use crate::http::schema;
 use crate::http::{
-    check, from_json_value, parse_id, parse_time, ApiError, FieldError, Json, PageRequest,
-    QueryParams, RequestId,
+    check, from_json_value, parse_id, parse_time, ApiError, FieldError, Json, PageParams,
+    PageRequest, Paginated, QueryParams, RawJson, RequestId,
 };
 use crate::module::{Context, Served};
 use crate::ports::{Availability, Ports};
@@ -25,6 +26,7 @@ use model::{
     UpdateBooking,
 };
 pub use service::{BookingsService, Schedule};
+use utoipa::IntoParams;
 
 /// Bookings as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
@@ -72,37 +74,65 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
 #[derive(OpenApi)]
 #[openapi(
     paths(create, list_mine, get, update, pick_up, hand_back, list_all),
-    components(schemas(Booking, CarRef, CreateBooking, UpdateBooking, Status, BookingPage)),
-    tags((name = "bookings", description = "Reservations"))
+    components(schemas(Booking, CarRef, CreateBooking, UpdateBooking, Status, Paginated<Booking>)),
+    tags((name = "bookings", description = "Reservations and their lifecycle"))
 )]
 pub struct BookingsApi;
+
+/// `Idempotency-Key`, as the document shows it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IdempotencyParams {
+    /// Visible ASCII, 1 to 255 characters (spaces only inside); the same key from the same
+    /// user with the same body replays the first answer (but a 5xx) for 24 hours at least.
+    #[param(
+        rename = "Idempotency-Key",
+        required = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$"
+    )]
+    key: String,
+}
+
+/// The `status` filter, as the document shows it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct StatusParams {
+    #[param(required = false, schema_with = schema::choice_schema::<Status>)]
+    status: String,
+}
+
+/// The admin's filters, as the document shows them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct AdminFilterParams {
+    #[param(required = false, schema_with = schema::uuid_schema)]
+    car_id: String,
+    #[param(required = false, schema_with = schema::uuid_schema)]
+    user_id: String,
+}
 
 #[derive(OpenApi)]
 #[openapi(paths(busy_cars, busy_intervals, upcoming))]
 pub struct InternalApi;
 
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct BookingPage {
-    data: Vec<Booking>,
-    page: u32,
-    limit: u32,
-    total: i64,
-    total_pages: i64,
-}
-
 /// Book a car.
-#[utoipa::path(post, path = "/bookings", tag = "bookings", request_body = CreateBooking, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "at most 255 characters; the same key and body replay the first answer")),
-    responses((status = 201, body = Booking), (status = 400, body = crate::http::ErrorBody),
-              (status = 401, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody),
-              (status = 409, body = crate::http::ErrorBody, description = "Overlapping booking, or the car is inactive"),
+#[utoipa::path(post, path = "/bookings", tag = "bookings", operation_id = "createBooking",
+    request_body = CreateBooking, security(("bearer" = [])), params(IdempotencyParams),
+    responses((status = 201, body = Booking),
+              (status = 404, body = crate::http::ErrorBody, description = "No such car, or it was deleted"),
+              (status = 409, body = crate::http::ErrorBody,
+               description = "The car is taken for part of the window, or inactive, or the customer already holds the most upcoming bookings allowed"),
               (status = 422, body = crate::http::ErrorBody, description = "Idempotency-Key reused with another body")))]
 async fn create(
     req: HttpRequest,
     bookings: web::Data<BookingsService>,
     user: AuthUser,
-    Json(body): Json<serde_json::Value>,
+    RawJson(body): RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let Some(key) = idempotency_key(&req)? else {
         let input: CreateBooking = from_json_value(body)?;
@@ -121,20 +151,26 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
-    match value.to_str().map(str::trim) {
-        Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => Ok(Some(k.to_owned())),
+    let key = value.as_bytes();
+    let visible = |b: &u8| (0x21..=0x7E).contains(b);
+    let ok = !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && key.first().is_some_and(visible)
+        && key.last().is_some_and(visible)
+        && key.iter().all(|b| visible(b) || *b == b' ');
+    match (ok, value.to_str()) {
+        (true, Ok(k)) => Ok(Some(k.to_owned())),
         _ => Err(ApiError::field(
             "Idempotency-Key",
-            "must be 1 to 255 visible characters",
+            "must be 1 to 255 visible ASCII characters (spaces only inside)",
         )),
     }
 }
 
 /// The caller's bookings, newest first.
-#[utoipa::path(get, path = "/bookings", tag = "bookings", security(("bearer" = [])),
-    params(("status" = Option<Status>, Query), ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = BookingPage), (status = 400, body = crate::http::ErrorBody),
-              (status = 401, body = crate::http::ErrorBody)))]
+#[utoipa::path(get, path = "/bookings", tag = "bookings", operation_id = "listMyBookings",
+    security(("bearer" = [])), params(StatusParams, PageParams),
+    responses((status = 200, body = Paginated<Booking>)))]
 async fn list_mine(
     bookings: web::Data<BookingsService>,
     user: AuthUser,
@@ -148,11 +184,10 @@ async fn list_mine(
 }
 
 /// Every booking, newest first (admins).
-#[utoipa::path(get, path = "/admin/bookings", tag = "bookings", security(("bearer" = [])),
-    params(("status" = Option<Status>, Query), ("carId" = Option<String>, Query), ("userId" = Option<String>, Query),
-           ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = BookingPage), (status = 400, body = crate::http::ErrorBody),
-              (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+#[utoipa::path(get, path = "/admin/bookings", tag = "bookings", operation_id = "listAllBookings",
+    security(("bearer" = [])), params(StatusParams, AdminFilterParams, PageParams),
+    responses((status = 200, body = Paginated<Booking>),
+              (status = 403, body = crate::http::ErrorBody, description = "Not an admin")))]
 async fn list_all(
     bookings: web::Data<BookingsService>,
     _: AdminUser,
@@ -166,9 +201,9 @@ async fn list_all(
 }
 
 /// One booking (its owner or an admin; anyone else gets 404).
-#[utoipa::path(get, path = "/bookings/{id}", tag = "bookings", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Booking), (status = 401, body = crate::http::ErrorBody),
-              (status = 404, body = crate::http::ErrorBody)))]
+#[utoipa::path(get, path = "/bookings/{id}", tag = "bookings", operation_id = "getBooking",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Booking)))]
 async fn get(
     bookings: web::Data<BookingsService>,
     user: AuthUser,
@@ -178,10 +213,10 @@ async fn get(
 }
 
 /// Cancel a booking: `{"status": "cancelled"}`, while confirmed and before pickup.
-#[utoipa::path(patch, path = "/bookings/{id}", tag = "bookings", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = UpdateBooking,
-    responses((status = 200, body = Booking), (status = 400, body = crate::http::ErrorBody),
-              (status = 404, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody)))]
+#[utoipa::path(patch, path = "/bookings/{id}", tag = "bookings", operation_id = "cancelBooking",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = UpdateBooking,
+    responses((status = 200, body = Booking),
+              (status = 409, body = crate::http::ErrorBody, description = "Not confirmed, or its pickup has passed")))]
 async fn update(
     bookings: web::Data<BookingsService>,
     user: AuthUser,
@@ -194,9 +229,11 @@ async fn update(
 }
 
 /// Hand the car over: `confirmed` → `active` (admins).
-#[utoipa::path(post, path = "/bookings/{id}/pickup", tag = "bookings", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Booking), (status = 403, body = crate::http::ErrorBody),
-              (status = 404, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody)))]
+#[utoipa::path(post, path = "/bookings/{id}/pickup", tag = "bookings", operation_id = "pickUpBooking",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Booking),
+              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
+              (status = 409, body = crate::http::ErrorBody, description = "Not confirmed")))]
 async fn pick_up(
     bookings: web::Data<BookingsService>,
     admin: AdminUser,
@@ -207,9 +244,11 @@ async fn pick_up(
 }
 
 /// Take the car back: `active` → `completed` (admins).
-#[utoipa::path(post, path = "/bookings/{id}/return", tag = "bookings", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Booking), (status = 403, body = crate::http::ErrorBody),
-              (status = 404, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody)))]
+#[utoipa::path(post, path = "/bookings/{id}/return", tag = "bookings", operation_id = "returnBooking",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Booking),
+              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
+              (status = 409, body = crate::http::ErrorBody, description = "Not active")))]
 async fn hand_back(
     bookings: web::Data<BookingsService>,
     admin: AdminUser,

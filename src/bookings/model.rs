@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::db::schema::bookings;
 use crate::db::{from_db, to_db};
+use crate::http::schema;
 use crate::http::{parse_time, Choice, FieldError, QueryParams};
 use crate::money;
 use crate::ports::CarSummary;
@@ -79,7 +80,7 @@ impl Transition {
 }
 
 /// `PATCH /bookings/{id}`: a status change; the only one a renter may ask for is
-/// `cancelled`.
+/// `cancelled` (any letter case).
 pub fn requested_transition(body: &UpdateBooking) -> Result<Transition, FieldError> {
     match Status::parse(&body.status) {
         Ok(Status::Cancelled) => Ok(Transition::Cancel),
@@ -100,7 +101,7 @@ impl BookingFilter {
     pub fn parse(query: &QueryParams, errors: &mut Vec<FieldError>) -> BookingFilter {
         let id = |name: &str, errors: &mut Vec<FieldError>| {
             query.get(name).and_then(|raw| {
-                Uuid::parse_str(raw.trim())
+                parse_uuid(raw)
                     .map(|u| u.to_string())
                     .map_err(|_| errors.push(FieldError::new(name, "must be a UUID")))
                     .ok()
@@ -127,13 +128,25 @@ impl BookingFilter {
     }
 }
 
+/// A UUID written the usual way (8-4-4-4-12), nothing else.
+fn parse_uuid(raw: &str) -> Result<Uuid, ()> {
+    if schema::is_uuid(raw) {
+        Uuid::parse_str(raw).map_err(drop)
+    } else {
+        Err(())
+    }
+}
+
+/// A booking to make. `pickupTime` must be in the future, `dropoffTime` after it and at most
+/// 90 days later (a 400 names `pickupTime` or `dropoffTime` otherwise).
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBooking {
+    #[schema(required = true, schema_with = schema::uuid_schema)]
     pub car_id: Option<String>,
-    #[schema(example = "2026-12-01T10:00:00Z")]
+    #[schema(required = true, schema_with = schema::date_time_schema, example = "2026-12-01T10:00:00Z")]
     pub pickup_time: Option<String>,
-    #[schema(example = "2026-12-04T10:00:00Z")]
+    #[schema(required = true, schema_with = schema::date_time_schema, example = "2026-12-04T10:00:00Z")]
     pub dropoff_time: Option<String>,
 }
 
@@ -155,7 +168,7 @@ impl CreateBooking {
         };
         required("carId", &self.car_id, &mut errors);
         let car_id = self.car_id.as_deref().and_then(|s| {
-            Uuid::parse_str(s.trim())
+            parse_uuid(s)
                 .map_err(|_| errors.push(FieldError::new("carId", "must be a UUID")))
                 .ok()
         });
@@ -199,11 +212,16 @@ pub fn rental_days(pickup: DateTime<Utc>, dropoff: DateTime<Utc>) -> i64 {
     ((ms + day - 1) / day).max(1)
 }
 
+/// The one change a renter may ask for.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBooking {
-    #[schema(example = "cancelled")]
+    #[schema(schema_with = cancelled_schema, example = "cancelled")]
     pub status: String,
+}
+
+fn cancelled_schema() -> utoipa::openapi::schema::Schema {
+    schema::names_schema(&["cancelled"])
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -339,7 +357,7 @@ mod tests {
         );
         let body = |s: &str| UpdateBooking { status: s.into() };
         assert_eq!(
-            requested_transition(&body(" Cancelled ")),
+            requested_transition(&body("CANCELLED")),
             Ok(Transition::Cancel)
         );
         assert!(requested_transition(&body("active")).is_err());

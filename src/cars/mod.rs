@@ -12,7 +12,10 @@ use utoipa::OpenApi;
 
 use crate::db::Db;
 use crate::http::auth::{AdminUser, MaybeUser};
-use crate::http::{check, parse_id, ApiError, Json, PageRequest, QueryParams};
+use crate::http::schema;
+use crate::http::{
+    check, parse_id, ApiError, Json, PageParams, PageRequest, Paginated, QueryParams,
+};
 use crate::module::{Context, Served};
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ids, Ports};
 use model::{
@@ -20,6 +23,8 @@ use model::{
     Window,
 };
 pub use service::{CarsService, Catalog};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::IntoParams;
 
 /// Cars as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
@@ -110,7 +115,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/cars/{id}")
             .route(web::get().to(get))
-            .route(web::put().to(update))
+            .route(web::put().to(replace))
             .route(web::patch().to(update))
             .route(web::delete().to(delete)),
     )
@@ -119,32 +124,84 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, get, update, delete, availability),
-    components(schemas(Car, CarInput, Location, LocationInput, FuelType, Transmission, CarAvailability, model::BusyInterval, CarPage)),
-    tags((name = "cars", description = "The fleet"))
+    paths(list, create, get, replace, update, delete, availability),
+    components(schemas(Car, CarInput, NewCar, Location, LocationInput, NewLocation, FuelType,
+                       Transmission, CarAvailability, model::BusyInterval, Paginated<Car>)),
+    tags((name = "cars", description = "The fleet: public reads, admin writes"))
 )]
 pub struct CarsApi;
 
-#[derive(utoipa::ToSchema)]
+/// `POST /cars`: the fields of [`CarInput`] a new car must have.
+struct NewCar;
+
+impl utoipa::PartialSchema for NewCar {
+    fn schema() -> RefOr<Schema> {
+        let location = RefOr::Ref(utoipa::openapi::Ref::from_schema_name("NewLocation"));
+        schema::requiring(
+            <CarInput as utoipa::PartialSchema>::schema(),
+            &[
+                "name",
+                "brand",
+                "model",
+                "year",
+                "fuelType",
+                "transmission",
+                "seats",
+                "pricePerDay",
+                "images",
+                "location",
+            ],
+            &[("location", location)],
+        )
+    }
+}
+
+impl utoipa::ToSchema for NewCar {}
+
+/// The location of a new car.
+struct NewLocation;
+
+impl utoipa::PartialSchema for NewLocation {
+    fn schema() -> RefOr<Schema> {
+        schema::requiring(
+            <LocationInput as utoipa::PartialSchema>::schema(),
+            &["latitude", "longitude", "address", "city", "country"],
+            &[],
+        )
+    }
+}
+
+impl utoipa::ToSchema for NewLocation {}
+
+/// The filters of `GET /cars`, as the document shows them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 #[allow(dead_code)]
-struct CarPage {
-    data: Vec<Car>,
-    page: u32,
-    limit: u32,
-    total: i64,
-    total_pages: i64,
+struct CarListParams {
+    /// Exact, any letter case.
+    #[param(required = false, schema_with = schema::plain_text_schema)]
+    city: String,
+    /// Exact, any letter case.
+    #[param(required = false, schema_with = schema::plain_text_schema)]
+    brand: String,
+    #[param(required = false, schema_with = schema::choice_schema::<FuelType>)]
+    fuel_type: String,
+    #[param(required = false, schema_with = schema::choice_schema::<Transmission>)]
+    transmission: String,
+    #[param(required = false, value_type = i32)]
+    min_seats: i32,
+    /// The highest price per day, inclusive.
+    #[param(required = false, schema_with = crate::money::filter_schema)]
+    max_price: f64,
+    /// Admins only: cars taken out of service too (ignored for anyone else).
+    #[param(required = false)]
+    include_inactive: bool,
 }
 
 /// Active cars, newest first.
-#[utoipa::path(get, path = "/cars", tag = "cars",
-    params(
-        ("city" = Option<String>, Query, description = "exact, any letter case"),
-        ("brand" = Option<String>, Query, description = "exact, any letter case"),
-        ("fuelType" = Option<FuelType>, Query), ("transmission" = Option<Transmission>, Query),
-        ("minSeats" = Option<i32>, Query), ("maxPrice" = Option<f64>, Query, description = "inclusive"),
-        ("includeInactive" = Option<bool>, Query, description = "admins only"),
-        ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = CarPage), (status = 400, body = crate::http::ErrorBody)))]
+#[utoipa::path(get, path = "/cars", tag = "cars", operation_id = "listCars",
+    params(CarListParams, PageParams),
+    responses((status = 200, body = Paginated<Car>)))]
 async fn list(
     cars: web::Data<CarsService>,
     user: MaybeUser,
@@ -157,10 +214,10 @@ async fn list(
     Ok(HttpResponse::Ok().json(cars.list(filter, page).await?))
 }
 
-/// Add a car.
-#[utoipa::path(post, path = "/cars", tag = "cars", request_body = CarInput, security(("bearer" = [])),
-    responses((status = 201, body = Car), (status = 400, body = crate::http::ErrorBody),
-              (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+/// Add a car (admins).
+#[utoipa::path(post, path = "/cars", tag = "cars", operation_id = "createCar", request_body = NewCar,
+    security(("bearer" = [])),
+    responses((status = 201, body = Car), (status = 403, body = crate::http::ErrorBody, description = "Not an admin")))]
 async fn create(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -170,8 +227,9 @@ async fn create(
 }
 
 /// One car, active or not (deleted cars are gone).
-#[utoipa::path(get, path = "/cars/{id}", tag = "cars", params(("id" = String, Path)),
-    responses((status = 200, body = Car), (status = 404, body = crate::http::ErrorBody)))]
+#[utoipa::path(get, path = "/cars/{id}", tag = "cars", operation_id = "getCar",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Car)))]
 async fn get(
     cars: web::Data<CarsService>,
     id: web::Path<String>,
@@ -179,11 +237,23 @@ async fn get(
     Ok(HttpResponse::Ok().json(cars.get(parse_id(&id)?).await?))
 }
 
-/// Change a car: only the fields sent change (PUT and PATCH alike).
-#[utoipa::path(method(put, patch), path = "/cars/{id}", tag = "cars", params(("id" = String, Path)), request_body = CarInput,
-    security(("bearer" = [])),
-    responses((status = 200, body = Car), (status = 400, body = crate::http::ErrorBody),
-              (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+/// Change a car (admins): only the fields sent change, as with PATCH.
+#[utoipa::path(put, path = "/cars/{id}", tag = "cars", operation_id = "replaceCar",
+    params(("id" = uuid::Uuid, Path)), request_body = CarInput, security(("bearer" = [])),
+    responses((status = 200, body = Car), (status = 403, body = crate::http::ErrorBody, description = "Not an admin")))]
+async fn replace(
+    cars: web::Data<CarsService>,
+    admin: AdminUser,
+    id: web::Path<String>,
+    input: Json<CarInput>,
+) -> Result<HttpResponse, ApiError> {
+    update(cars, admin, id, input).await
+}
+
+/// Change a car (admins): only the fields sent change.
+#[utoipa::path(patch, path = "/cars/{id}", tag = "cars", operation_id = "updateCar",
+    params(("id" = uuid::Uuid, Path)), request_body = CarInput, security(("bearer" = [])),
+    responses((status = 200, body = Car), (status = 403, body = crate::http::ErrorBody, description = "Not an admin")))]
 async fn update(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -193,9 +263,11 @@ async fn update(
     Ok(HttpResponse::Ok().json(cars.update(parse_id(&id)?, input).await?))
 }
 
-/// Remove a car from the fleet (its bookings stay readable).
-#[utoipa::path(delete, path = "/cars/{id}", tag = "cars", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::ErrorBody),
+/// Remove a car from the fleet (admins); its bookings stay readable.
+#[utoipa::path(delete, path = "/cars/{id}", tag = "cars", operation_id = "deleteCar",
+    params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"),
+              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
               (status = 409, body = crate::http::ErrorBody, description = "It has an upcoming or active booking")))]
 async fn delete(
     cars: web::Data<CarsService>,
@@ -206,12 +278,23 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// When a car is taken: every non-cancelled booking overlapping the window.
-#[utoipa::path(get, path = "/cars/{id}/availability", tag = "cars",
-    params(("id" = String, Path), ("from" = Option<String>, Query, description = "RFC 3339, default now"),
-           ("to" = Option<String>, Query, description = "RFC 3339, default from + 30 days, at most 366 days after from")),
-    responses((status = 200, body = CarAvailability), (status = 400, body = crate::http::ErrorBody),
-              (status = 404, body = crate::http::ErrorBody)))]
+/// The window of `GET /cars/{id}/availability`, as the document shows it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct WindowParams {
+    /// Default now.
+    #[param(required = false, schema_with = schema::date_time_schema)]
+    from: String,
+    /// After `from` (else 400 naming `to`), at most 366 days after it; default `from` + 30 days.
+    #[param(required = false, schema_with = schema::date_time_schema)]
+    to: String,
+}
+
+/// When a car is taken: every non-cancelled booking overlapping the window, unclipped.
+#[utoipa::path(get, path = "/cars/{id}/availability", tag = "cars", operation_id = "getCarAvailability",
+    params(("id" = uuid::Uuid, Path), WindowParams),
+    responses((status = 200, body = CarAvailability)))]
 async fn availability(
     cars: web::Data<CarsService>,
     id: web::Path<String>,

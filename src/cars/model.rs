@@ -3,60 +3,114 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Utc};
 use diesel::prelude::{AsChangeset, Insertable, Queryable, Selectable};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::functions::normalize;
 use crate::db::schema::cars;
 use crate::db::{from_db, to_db};
+use crate::http::schema::{self, Integer, Patch};
 use crate::http::{check, parse_time, ApiError, Choice, FieldError, QueryParams};
 use crate::money;
 pub use crate::ports::{FuelType, Transmission};
 
-/// `null` and absent differ for the optional text fields: `null` clears them.
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
+/// Where a car stands; every field optional, as for [`CarInput`].
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LocationInput {
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub address: Option<String>,
-    pub city: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    pub state: Option<Option<String>>,
-    pub country: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    pub postal_code: Option<Option<String>>,
+    /// Degrees, kept to 9 decimals (as is `longitude`).
+    #[schema(value_type = f64, minimum = -90.0, maximum = 90.0)]
+    #[serde(default)]
+    pub latitude: Patch<f64>,
+    #[schema(value_type = f64, minimum = -180.0, maximum = 180.0)]
+    #[serde(default)]
+    pub longitude: Patch<f64>,
+    #[schema(schema_with = schema::text_schema::<255>)]
+    #[serde(default)]
+    pub address: Patch<String>,
+    #[schema(schema_with = schema::text_schema::<100>)]
+    #[serde(default)]
+    pub city: Patch<String>,
+    /// `null` clears it.
+    #[schema(schema_with = schema::nullable_text_schema::<100>)]
+    #[serde(default)]
+    pub state: Patch<String>,
+    #[schema(schema_with = schema::text_schema::<100>)]
+    #[serde(default)]
+    pub country: Patch<String>,
+    /// `null` clears it.
+    #[schema(schema_with = schema::nullable_text_schema::<20>)]
+    #[serde(default)]
+    pub postal_code: Patch<String>,
 }
 
-/// A car to create, or the fields of one to change (only the fields sent change).
+/// A car to create (`NewCar` in the document: the fields it requires must be sent), or
+/// the fields of one to change (`CarChanges`: only the fields sent change). No field but
+/// `location.state` and `location.postalCode` may be `null`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CarChanges)]
 pub struct CarInput {
-    #[schema(example = "Tesla Model 3")]
-    pub name: Option<String>,
-    pub brand: Option<String>,
-    pub model: Option<String>,
-    pub year: Option<i32>,
-    #[schema(value_type = Option<FuelType>)]
-    pub fuel_type: Option<String>,
-    #[schema(value_type = Option<Transmission>)]
-    pub transmission: Option<String>,
-    pub seats: Option<i32>,
-    #[schema(example = 120.5)]
-    pub price_per_day: Option<f64>,
-    #[schema(example = "USD")]
-    pub currency: Option<String>,
-    pub images: Option<Vec<String>>,
-    pub features: Option<Vec<String>>,
-    pub location: Option<LocationInput>,
-    pub is_active: Option<bool>,
+    #[schema(schema_with = schema::text_schema::<255>, example = "Tesla Model 3")]
+    #[serde(default)]
+    pub name: Patch<String>,
+    #[schema(schema_with = schema::text_schema::<100>, example = "Tesla")]
+    #[serde(default)]
+    pub brand: Patch<String>,
+    #[schema(schema_with = schema::text_schema::<100>, example = "Model 3")]
+    #[serde(default)]
+    pub model: Patch<String>,
+    /// From 1900 to next year.
+    #[schema(value_type = i32, minimum = 1900, example = 2023)]
+    #[serde(default)]
+    pub year: Patch<Integer>,
+    #[schema(schema_with = schema::choice_schema::<FuelType>, example = "electric")]
+    #[serde(default)]
+    pub fuel_type: Patch<String>,
+    #[schema(schema_with = schema::choice_schema::<Transmission>, example = "automatic")]
+    #[serde(default)]
+    pub transmission: Patch<String>,
+    #[schema(value_type = i32, minimum = 1, maximum = 20, example = 5)]
+    #[serde(default)]
+    pub seats: Patch<Integer>,
+    /// In the currency's major unit, at most 2 decimals.
+    #[schema(schema_with = price_schema, example = 120.5)]
+    #[serde(default)]
+    pub price_per_day: Patch<f64>,
+    /// ISO 4217, any letter case; `USD` when a new car has none.
+    #[schema(schema_with = money::currency_schema, example = "USD")]
+    #[serde(default)]
+    pub currency: Patch<String>,
+    #[schema(schema_with = images_schema)]
+    #[serde(default)]
+    pub images: Patch<Vec<String>>,
+    #[schema(schema_with = features_schema)]
+    #[serde(default)]
+    pub features: Patch<Vec<String>>,
+    #[schema(value_type = LocationInput)]
+    #[serde(default)]
+    pub location: Patch<LocationInput>,
+    /// `true` when a new car has none.
+    #[schema(value_type = bool)]
+    #[serde(default)]
+    pub is_active: Patch<bool>,
+}
+
+fn price_schema() -> utoipa::openapi::schema::Schema {
+    schema::money_schema(MAX_PRICE)
+}
+
+fn images_schema() -> utoipa::openapi::schema::Schema {
+    let url = utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(2048))
+        .pattern(Some(schema::HTTP_URL));
+    schema::array_schema(url.into(), 1, 20)
+}
+
+fn features_schema() -> utoipa::openapi::schema::Schema {
+    schema::array_schema(schema::text_schema::<100>(), 0, 50)
 }
 
 /// A complete, valid car.
@@ -83,36 +137,21 @@ pub struct CarDraft {
     pub is_active: bool,
 }
 
+/// The highest price per day, in the major unit.
+pub const MAX_PRICE: f64 = 100_000.0;
 const MAX_PRICE_MINOR: i64 = 100_000 * 100;
 
 fn text(max: usize) -> impl Fn(String) -> Result<String, String> {
-    move |s| {
-        let s = s.trim().to_owned();
-        match s.chars().count() {
-            0 => Err("must not be empty".into()),
-            n if n > max => Err(format!("must be at most {max} characters")),
-            _ => Ok(s),
-        }
-    }
-}
-
-fn optional_text(max: usize) -> impl Fn(Option<String>) -> Result<Option<String>, String> {
-    move |s| s.map(text(max)).transpose()
-}
-
-fn image_url(s: &str) -> bool {
-    s.len() <= 2048
-        && url::Url::parse(s)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+    move |s| schema::text(&s, max)
 }
 
 fn images(list: Vec<String>) -> Result<Vec<String>, String> {
     if list.is_empty() || list.len() > 20 {
         return Err("must hold 1 to 20 URLs".into());
     }
-    match list.iter().position(|s| !image_url(s.trim())) {
+    match list.iter().position(|s| !schema::is_http_url(s)) {
         Some(i) => Err(format!("item {i} is not an http(s) URL")),
-        None => Ok(list.into_iter().map(|s| s.trim().to_owned()).collect()),
+        None => Ok(list),
     }
 }
 
@@ -123,23 +162,10 @@ fn features(list: Vec<String>) -> Result<Vec<String>, String> {
     list.into_iter().map(text(100)).collect()
 }
 
-fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
-    lo: T,
-    hi: T,
-) -> impl Fn(T) -> Result<T, String> {
-    move |v| {
-        if v >= lo && v <= hi {
-            Ok(v)
-        } else {
-            Err(format!("must be between {lo} and {hi}"))
-        }
-    }
-}
-
 fn coordinate(lo: f64, hi: f64) -> impl Fn(f64) -> Result<f64, String> {
     move |v| {
         if v.is_finite() && (lo..=hi).contains(&v) {
-            Ok(v)
+            Ok(crate::db::functions::degrees(v))
         } else {
             Err(format!("must be between {lo} and {hi}"))
         }
@@ -161,20 +187,41 @@ struct Merge {
 }
 
 impl Merge {
-    /// The parsed input when sent, else the base value; a missing value without base is
-    /// an error ("is required").
+    /// The parsed input when sent, else the base value; a missing value without base is an
+    /// error ("is required"), and so is `null`.
     fn field<T, U>(
         &mut self,
         name: &str,
-        input: Option<T>,
+        input: Patch<T>,
         base: Option<U>,
         parse: impl FnOnce(T) -> Result<U, String>,
     ) -> Option<U> {
-        let result = match (input, base) {
-            (Some(v), _) => parse(v),
-            (None, Some(b)) => Ok(b),
-            (None, None) => Err("is required".into()),
+        let result = match (input.required(), base) {
+            (Err(e), _) => Err(e),
+            (Ok(Some(v)), _) => parse(v),
+            (Ok(None), Some(b)) => Ok(b),
+            (Ok(None), None) => Err("is required".into()),
         };
+        self.keep(name, result)
+    }
+
+    /// A field `null` clears: the parsed input, `None` for `null`, else the base.
+    fn nullable<T>(
+        &mut self,
+        name: &str,
+        input: Patch<String>,
+        base: Option<T>,
+        parse: impl FnOnce(String) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        let result = match input {
+            Patch::Absent => Ok(base),
+            Patch::Null => Ok(None),
+            Patch::Value(v) => parse(v).map(Some),
+        };
+        self.keep(name, result)
+    }
+
+    fn keep<U>(&mut self, name: &str, result: Result<U, String>) -> Option<U> {
         result
             .map_err(|m| self.errors.push(FieldError::new(name, m)))
             .ok()
@@ -199,12 +246,9 @@ impl CarInput {
         let name = m.field("name", self.name, b.map(|b| b.name.clone()), text(255));
         let brand = m.field("brand", self.brand, b.map(|b| b.brand.clone()), text(100));
         let model = m.field("model", self.model, b.map(|b| b.model.clone()), text(100));
-        let year = m.field(
-            "year",
-            self.year,
-            b.map(|b| b.year),
-            in_range(1900, max_year),
-        );
+        let year = m.field("year", self.year, b.map(|b| b.year), |v| {
+            v.within(1900, i64::from(max_year)).map(|y| y as i32)
+        });
         let fuel_type = m.field("fuelType", self.fuel_type, b.map(|b| b.fuel_type), |s| {
             FuelType::parse(&s)
         });
@@ -214,7 +258,9 @@ impl CarInput {
             b.map(|b| b.transmission),
             |s| Transmission::parse(&s),
         );
-        let seats = m.field("seats", self.seats, b.map(|b| b.seats), in_range(1, 20));
+        let seats = m.field("seats", self.seats, b.map(|b| b.seats), |v| {
+            v.within(1, 20).map(|n| n as i32)
+        });
         let price_minor = m.field(
             "pricePerDay",
             self.price_per_day,
@@ -240,10 +286,19 @@ impl CarInput {
             Some(b.is_none_or(|b| b.is_active)),
             Ok,
         );
-        if self.location.is_none() && b.is_none() {
-            m.errors.push(FieldError::new("location", "is required"));
-        }
-        let l = self.location.unwrap_or_default();
+        let l = match self.location.required() {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                if b.is_none() {
+                    m.errors.push(FieldError::new("location", "is required"));
+                }
+                LocationInput::default()
+            }
+            Err(e) => {
+                m.errors.push(FieldError::new("location", e));
+                LocationInput::default()
+            }
+        };
         let latitude = m.field(
             "location.latitude",
             l.latitude,
@@ -268,11 +323,11 @@ impl CarInput {
             b.map(|b| b.city.clone()),
             text(100),
         );
-        let state = m.field(
+        let state = m.nullable(
             "location.state",
             l.state,
-            Some(b.and_then(|b| b.state.clone())),
-            optional_text(100),
+            b.and_then(|b| b.state.clone()),
+            text(100),
         );
         let country = m.field(
             "location.country",
@@ -280,11 +335,11 @@ impl CarInput {
             b.map(|b| b.country.clone()),
             text(100),
         );
-        let postal_code = m.field(
+        let postal_code = m.nullable(
             "location.postalCode",
             l.postal_code,
-            Some(b.and_then(|b| b.postal_code.clone())),
-            optional_text(20),
+            b.and_then(|b| b.postal_code.clone()),
+            text(20),
         );
         // Every field is Some exactly when no error was recorded.
         let draft = (|| {
@@ -517,12 +572,11 @@ impl CarFilter {
     /// The filters of a query string; `includeInactive` counts only for admins.
     pub fn parse(query: &QueryParams, admin: bool, errors: &mut Vec<FieldError>) -> CarFilter {
         let max_price_minor = query.parse::<f64>("maxPrice", errors).and_then(|p| {
-            money::from_major(p)
-                .filter(|m| *m >= 0)
+            money::filter_amount(p)
                 .ok_or_else(|| {
                     errors.push(FieldError::new(
                         "maxPrice",
-                        "must be a non-negative amount with at most 2 decimals",
+                        "must be 0 to 100000000 with at most 2 decimals",
                     ))
                 })
                 .ok()
@@ -641,12 +695,12 @@ mod tests {
             ]
         );
         let bad = CarInput {
-            year: Some(1899),
-            seats: Some(21),
-            price_per_day: Some(10.999),
-            currency: Some("ZZZ".into()),
-            images: Some(vec!["ftp://x/y.png".into()]),
-            fuel_type: Some("steam".into()),
+            year: Patch::Value(Integer(1899)),
+            seats: Patch::Value(Integer(21)),
+            price_per_day: Patch::Value(10.999),
+            currency: Patch::Value("ZZZ".into()),
+            images: Patch::Value(vec!["ftp://x/y.png".into()]),
+            fuel_type: Patch::Value("steam".into()),
             ..full()
         };
         assert_eq!(
@@ -678,6 +732,12 @@ mod tests {
 
         let clear: CarInput =
             serde_json::from_value(serde_json::json!({"location": {"state": null}})).unwrap();
-        assert_eq!(clear.apply_to(changed).unwrap().state, None);
+        let cleared = clear.apply_to(changed.clone()).unwrap();
+        assert_eq!(cleared.state, None);
+        assert_eq!(cleared.postal_code, changed.postal_code);
+
+        let nulls: CarInput =
+            serde_json::from_value(serde_json::json!({"name": null, "location": null})).unwrap();
+        assert_eq!(fields(nulls.apply_to(changed)), ["name", "location"]);
     }
 }

@@ -18,6 +18,12 @@ diesel::define_sql_function! {
     fn text_match(haystack: Text, query: Text) -> Bool;
 }
 
+/// A coordinate as stored and searched: to 9 decimals of a degree (0.1 mm). Beyond that a
+/// float only carries noise, and values near zero would underflow PostgreSQL's arithmetic.
+pub fn degrees(v: f64) -> f64 {
+    (v * 1e9).round() / 1e9
+}
+
 /// Haversine distance.
 pub fn haversine_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
@@ -100,6 +106,14 @@ mod tests {
         // Across the antimeridian.
         let d = haversine_km(0.0, 179.9, 0.0, -179.9);
         assert!((d - 22.24).abs() < 0.01, "{d}");
+    }
+
+    #[test]
+    fn coordinates_keep_nine_decimals() {
+        assert_eq!(degrees(37.7749), 37.7749);
+        assert_eq!(degrees(-122.419_412_345_678), -122.419_412_346);
+        assert_eq!(degrees(1e-300), 0.0);
+        assert_eq!(degrees(90.0), 90.0);
     }
 
     #[test]

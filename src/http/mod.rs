@@ -5,6 +5,7 @@ pub mod client;
 mod error;
 pub mod middleware;
 pub mod rate_limit;
+pub mod schema;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,104 +35,197 @@ impl RequestId {
 }
 
 /// A JSON body: `application/json` only (else 415), within the body limit (else 413), and
-/// a 400 whose `details` name the JSON path of the field that did not parse.
+/// a 400 whose `details` name the JSON path of the field that did not parse or holds a
+/// control character.
 pub struct Json<T>(pub T);
+
+/// A JSON body as sent, unread: the same 415 and 413, and 400 for malformed JSON only. The
+/// rules apply when it is read into a type with [`from_json_value`].
+pub struct RawJson(pub serde_json::Value);
+
+fn json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<serde_json::Value, ApiError>> {
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let mime = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+        .unwrap_or(false);
+    let body = web::Bytes::from_request(req, payload);
+    async move {
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = body.await.map_err(|e| {
+            if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+            {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::field("body", "could not read the request body")
+            }
+        })?;
+        from_json_with(&mut serde_json::Deserializer::from_slice(&bytes))
+    }
+}
 
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                let mime = v
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                mime == "application/json" || mime.ends_with("+json")
-            })
-            .unwrap_or(false);
-        let body = web::Bytes::from_request(req, payload);
-        Box::pin(async move {
-            if !is_json {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-            let bytes = body.await.map_err(|e| {
-                if e.as_response_error().status_code()
-                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::field("body", "could not read the request body")
-                }
-            })?;
-            parse_json(&bytes).map(Json)
-        })
+        let body = json_body(req, payload);
+        Box::pin(async move { from_json_value(body.await?).map(Json) })
     }
 }
 
-/// A typed body from JSON bytes; any text in it holding a control character is refused
-/// first (see [`refuse_control_characters`]).
+impl FromRequest for RawJson {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = json_body(req, payload);
+        Box::pin(async move { body.await.map(RawJson) })
+    }
+}
+
+/// A typed body from JSON bytes, with the errors of [`from_json_value`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value =
         from_json_with(&mut serde_json::Deserializer::from_slice(bytes))?;
-    refuse_control_characters(&value)?;
     from_json_value(value)
+}
+
+/// Reads a typed body out of a parsed JSON value. Any text the type reads that holds a
+/// control character is a 400 naming its field (see [`control_characters`]); fields the
+/// type does not know are ignored, whatever they hold.
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    // Every body is an object (serde would also read a struct from an array of its fields).
+    if !value.is_object() {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
+    let suspects = control_characters(&value);
+    let mut ignored: Vec<JsonPath> = Vec::new();
+    let typed = from_json_with(serde_ignored::Deserializer::new(value, &mut |path| {
+        ignored.push(JsonPath::of(&path))
+    }));
+    let read = |path: &JsonPath| !ignored.iter().any(|i| path.0.starts_with(&i.0));
+    check(
+        suspects
+            .into_iter()
+            .filter(|(path, _)| read(path))
+            .map(|(path, error)| FieldError::new(path.to_string(), error))
+            .collect(),
+    )?;
+    typed
+}
+
+/// Where a value stands in a body.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct JsonPath(Vec<Step>);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl JsonPath {
+    fn of(path: &serde_ignored::Path<'_>) -> JsonPath {
+        use serde_ignored::Path;
+        match path {
+            Path::Root => JsonPath::default(),
+            Path::Seq { parent, index } => JsonPath::of(parent).then(Step::Index(*index)),
+            Path::Map { parent, key } => JsonPath::of(parent).then(Step::Key(key.clone())),
+            Path::Some { parent }
+            | Path::NewtypeStruct { parent }
+            | Path::NewtypeVariant { parent } => JsonPath::of(parent),
+        }
+    }
+
+    fn then(&self, step: Step) -> JsonPath {
+        let mut steps = self.0.clone();
+        steps.push(step);
+        JsonPath(steps)
+    }
+
+    /// The last key on the way (an array's items share their array's key).
+    fn key(&self) -> &str {
+        self.0
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Step::Key(k) => Some(k.as_str()),
+                Step::Index(_) => None,
+            })
+            .unwrap_or("")
+    }
+}
+
+/// As the error details write it: `location.city`, `extras[0].code`; `body` for the root.
+impl std::fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("body");
+        }
+        for (i, step) in self.0.iter().enumerate() {
+            match step {
+                Step::Key(k) if i == 0 => write!(f, "{k}")?,
+                Step::Key(k) => write!(f, ".{k}")?,
+                Step::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Fields whose text may hold tabs and newlines (notes, descriptions). Every other text, and
 /// these too for any other control character, must have none.
 const FREE_TEXT_FIELDS: [&str; 2] = ["notes", "description"];
 
+const CONTROL_CHARACTER: &str = "must not contain control characters";
+
 /// The one rule for control characters in request bodies: NUL and every other control
 /// character is a 400 naming the field by its JSON path (`location.city`,
 /// `damages[0].description`), whatever the backend; tab and newline pass in free-text fields.
-pub fn refuse_control_characters(body: &serde_json::Value) -> Result<(), ApiError> {
-    fn walk(value: &serde_json::Value, path: &str, key: &str, errors: &mut Vec<FieldError>) {
+/// Answers where it is broken.
+fn control_characters(body: &serde_json::Value) -> Vec<(JsonPath, &'static str)> {
+    fn walk(value: &serde_json::Value, path: JsonPath, errors: &mut Vec<(JsonPath, &'static str)>) {
         match value {
             serde_json::Value::String(text) => {
-                let free = FREE_TEXT_FIELDS.contains(&key);
+                let free = FREE_TEXT_FIELDS.contains(&path.key());
                 if text
                     .chars()
                     .any(|c| c.is_control() && !(free && (c == '\t' || c == '\n')))
                 {
-                    let field = if path.is_empty() { "body" } else { path };
-                    errors.push(FieldError::new(field, CONTROL_CHARACTER));
+                    errors.push((path, CONTROL_CHARACTER));
                 }
             }
             serde_json::Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    walk(item, &format!("{path}[{i}]"), key, errors);
+                    walk(item, path.then(Step::Index(i)), errors);
                 }
             }
             serde_json::Value::Object(fields) => {
                 for (name, item) in fields {
-                    let nested = if path.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{path}.{name}")
-                    };
-                    walk(item, &nested, name, errors);
+                    walk(item, path.then(Step::Key(name.clone())), errors);
                 }
             }
             _ => {}
         }
     }
     let mut errors = Vec::new();
-    walk(body, "", "", &mut errors);
-    check(errors)
-}
-
-const CONTROL_CHARACTER: &str = "must not contain control characters";
-
-/// Reads a typed body out of an already parsed JSON value, with the same errors.
-pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    from_json_with(value)
+    walk(body, JsonPath::default(), &mut errors);
+    errors
 }
 
 fn from_json_with<'de, T, D>(de: D) -> Result<T, ApiError>
@@ -182,7 +276,7 @@ impl QueryParams {
     /// Parses a parameter when present; a bad value is recorded in `errors`.
     pub fn parse<T: FromStr>(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<T> {
         let raw = self.get(name)?;
-        match raw.trim().parse() {
+        match raw.parse() {
             Ok(v) => Some(v),
             Err(_) => {
                 errors.push(FieldError::new(name, format!("invalid value {raw:?}")));
@@ -267,14 +361,34 @@ impl PageRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A page of a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Paginated<T> {
     pub data: Vec<T>,
+    #[schema(minimum = 1)]
     pub page: u32,
+    #[schema(minimum = 1, maximum = 100)]
     pub limit: u32,
+    /// Every item that matches the filters, not just this page.
+    #[schema(minimum = 0)]
     pub total: i64,
+    /// 0 when `total` is 0.
+    #[schema(minimum = 0)]
     pub total_pages: i64,
+}
+
+/// `page` and `limit`, as the document shows them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// From 1; a page past the end is empty.
+    #[param(required = false, minimum = 1, maximum = 4294967295_i64, default = 1)]
+    page: i64,
+    /// Items a page, 1 to 100.
+    #[param(required = false, minimum = 1, maximum = 100, default = 20)]
+    limit: i64,
 }
 
 /// Turns collected field errors into a 400, or nothing when there are none.
@@ -291,7 +405,7 @@ pub trait Choice: Sized + Copy + PartialEq + 'static {
     const ALL: &'static [(&'static str, Self)];
 
     fn parse(s: &str) -> Result<Self, String> {
-        let lower = s.trim().to_ascii_lowercase();
+        let lower = s.to_ascii_lowercase();
         Self::ALL
             .iter()
             .find(|(name, _)| *name == lower)
@@ -365,14 +479,20 @@ mod tests {
         );
         assert_eq!(field_of(r#"{"name": "#), "body");
         assert_eq!(field_of("[]"), "body");
+        assert_eq!(
+            field_of(r#"["x", {"latitude": 1}]"#),
+            "body",
+            "an array is not a body"
+        );
     }
 
     #[test]
     fn control_characters_are_refused_by_path() {
-        let fields = |body: serde_json::Value| match refuse_control_characters(&body) {
-            Err(ApiError::Validation(d)) => d.into_iter().map(|e| e.field).collect::<Vec<_>>(),
-            Ok(()) => vec![],
-            Err(other) => panic!("{other:?}"),
+        let fields = |body: serde_json::Value| {
+            control_characters(&body)
+                .into_iter()
+                .map(|(path, _)| path.to_string())
+                .collect::<Vec<_>>()
         };
         assert!(fields(serde_json::json!({"name": "Ada", "n": 1, "ok": null})).is_empty());
         assert_eq!(fields(serde_json::json!({"name": "A\u{0}da"})), ["name"]);
@@ -392,7 +512,37 @@ mod tests {
             fields(serde_json::json!({"features": ["a", "b\u{9f}"]})),
             ["features[1]"]
         );
-        assert_eq!(fields(serde_json::json!("\u{0}")), ["body"]);
+        assert_eq!(
+            fields(serde_json::json!("\u{0}")),
+            ["body"],
+            "the body itself"
+        );
+        assert_eq!(
+            fields(serde_json::json!({"": {"if": "\u{7}"}})),
+            [".if"],
+            "an empty key is a key"
+        );
+    }
+
+    #[test]
+    fn only_the_fields_a_type_reads_are_held_to_the_rule() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            name: String,
+            location: Option<Inner>,
+        }
+        let body = serde_json::json!({"name": "ok", "extra": "\u{0}", "": {"if": "\u{7}"},
+                                      "location": {"latitude": 1.0, "x\u{7}": "\u{7}"}});
+        assert!(
+            from_json_value::<Body>(body).is_ok(),
+            "unknown fields are ignored"
+        );
+        let body = serde_json::json!({"name": "n\u{0}", "location": {"latitude": 1.0}});
+        match from_json_value::<Body>(body) {
+            Err(ApiError::Validation(d)) => assert_eq!(d[0].field, "name"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@ use utoipa::OpenApi;
 
 use crate::db::Db;
 use crate::http::auth::AuthUser;
-use crate::http::{check, parse_id, ApiError, Json, PageRequest, QueryParams};
+use crate::http::{
+    check, parse_id, ApiError, Json, PageParams, PageRequest, Paginated, QueryParams,
+};
 use crate::module::{Context, Served};
 use crate::outbox::Stop;
 use model::{Message, Platform, SubscribeRequest, Subscription};
@@ -64,25 +66,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(OpenApi)]
 #[openapi(
     paths(list, subscribe, unsubscribe),
-    components(schemas(Message, MessagePage, SubscribeRequest, Subscription, Platform)),
+    components(schemas(Message, Paginated<Message>, SubscribeRequest, Subscription, Platform)),
     tags((name = "notifications", description = "Messages and push subscriptions"))
 )]
 pub struct NotificationsApi;
 
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct MessagePage {
-    data: Vec<Message>,
-    page: u32,
-    limit: u32,
-    total: i64,
-    total_pages: i64,
-}
-
 /// The caller's messages, newest first, with their delivery status.
-#[utoipa::path(get, path = "/notifications", tag = "notifications", security(("bearer" = [])),
-    params(("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = MessagePage), (status = 401, body = crate::http::ErrorBody)))]
+#[utoipa::path(get, path = "/notifications", tag = "notifications", operation_id = "listMessages",
+    security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Paginated<Message>)))]
 async fn list(
     service: web::Data<NotificationsService>,
     user: AuthUser,
@@ -95,10 +87,10 @@ async fn list(
 }
 
 /// Register a device token; the same token again answers 200 with the same id.
-#[utoipa::path(post, path = "/notifications/subscribe", tag = "notifications", security(("bearer" = [])),
-    request_body = SubscribeRequest,
-    responses((status = 201, body = Subscription), (status = 200, body = Subscription, description = "Already registered"),
-              (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody)))]
+#[utoipa::path(post, path = "/notifications/subscribe", tag = "notifications", operation_id = "subscribe",
+    security(("bearer" = [])), request_body = SubscribeRequest,
+    responses((status = 201, body = Subscription, description = "Registered"),
+              (status = 200, body = Subscription, description = "Already registered: the same subscription")))]
 async fn subscribe(
     service: web::Data<NotificationsService>,
     user: AuthUser,
@@ -114,10 +106,9 @@ async fn subscribe(
 }
 
 /// Remove one of the caller's subscriptions (anyone else's is a 404).
-#[utoipa::path(delete, path = "/notifications/subscribe/{id}", tag = "notifications", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 204, description = "Removed"), (status = 401, body = crate::http::ErrorBody),
-              (status = 404, body = crate::http::ErrorBody)))]
+#[utoipa::path(delete, path = "/notifications/subscribe/{id}", tag = "notifications", operation_id = "unsubscribe",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Removed")))]
 async fn unsubscribe(
     service: web::Data<NotificationsService>,
     user: AuthUser,

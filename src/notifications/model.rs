@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::db::from_db;
 use crate::db::schema::{messages, push_subscriptions};
+use crate::http::schema;
 use crate::http::{Choice, FieldError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -79,22 +80,21 @@ impl Choice for Platform {
     ];
 }
 
+/// A device to push to: the same token again is the same subscription.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscribeRequest {
+    #[schema(required = true, schema_with = schema::text_schema::<4096>)]
     pub token: Option<String>,
-    #[schema(value_type = Option<Platform>)]
+    #[schema(required = true, schema_with = schema::choice_schema::<Platform>)]
     pub platform: Option<String>,
 }
 
 impl SubscribeRequest {
     pub fn validate(&self) -> Result<(String, Platform), Vec<FieldError>> {
-        let token = match self.token.as_deref().map(str::trim) {
+        let token = match self.token.as_deref() {
             None => Err(FieldError::new("token", "is required")),
-            Some(t) if t.is_empty() || t.len() > 4096 => {
-                Err(FieldError::new("token", "must be 1 to 4096 characters"))
-            }
-            Some(t) => Ok(t.to_owned()),
+            Some(t) => schema::text(t, 4096).map_err(|m| FieldError::new("token", m)),
         };
         let platform = match self.platform.as_deref() {
             None => Err(FieldError::new("platform", "is required")),

@@ -11,12 +11,16 @@ use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
 use crate::db::Db;
-use crate::http::{ApiError, QueryParams};
+use crate::http::schema;
+use crate::http::{ApiError, PageParams, Paginated, QueryParams};
 use crate::module::{Context, Served};
 use crate::outbox::{Policy, Stop};
+use crate::ports::{FuelType, Transmission};
 use model::SearchQuery;
 use opensearch::OpenSearchEngine;
 pub use service::SearchService;
+use utoipa::openapi::{Ref, RefOr, Schema};
+use utoipa::IntoParams;
 
 /// Search as this process serves it: on OpenSearch when `OPENSEARCH_URL` is set (then with
 /// the worker that keeps the index following the cars), else on the database. An
@@ -87,37 +91,101 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(search), components(schemas(SearchPage)), tags((name = "search", description = "Finding a car")))]
+#[openapi(
+    paths(search),
+    components(schemas(SearchResult, Paginated<SearchResult>)),
+    tags((name = "search", description = "Finding a car"))
+)]
 pub struct SearchApi;
 
-/// A page of cars, each with `distanceKm`.
-#[derive(utoipa::ToSchema)]
+/// A car (as `GET /cars/{id}` answers it) and how far it is from the searched point.
+struct SearchResult;
+
+impl utoipa::PartialSchema for SearchResult {
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
+        let distance = ObjectBuilder::new()
+            .property(
+                "distanceKm",
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0.0))
+                    .description(Some("Great-circle distance, 2 decimals")),
+            )
+            .required("distanceKm");
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("Car"))
+            .item(distance)
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SearchResult {}
+
+/// The parameters of `GET /search`, as the document shows them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 #[allow(dead_code)]
-struct SearchPage {
-    /// Cars (as `GET /cars/{id}` answers them) plus `distanceKm`, great-circle, 2 decimals.
-    #[schema(value_type = Vec<Object>)]
-    data: Vec<serde_json::Value>,
-    page: u32,
-    limit: u32,
-    total: i64,
-    total_pages: i64,
+struct SearchParams {
+    /// The centre (also accepted as `lat`).
+    #[param(minimum = -90.0, maximum = 90.0)]
+    latitude: f64,
+    /// The centre (also accepted as `lng` or `lon`).
+    #[param(minimum = -180.0, maximum = 180.0)]
+    longitude: f64,
+    /// Kilometres, greater than 0, at most 500.
+    #[param(
+        required = false,
+        exclusive_minimum = 0.0,
+        maximum = 500.0,
+        default = 10.0
+    )]
+    radius: f64,
+    /// Words over name, brand, model and features, any letter case; every word must match,
+    /// each allowing one typo (words of 3 letters or more).
+    #[param(required = false, schema_with = query_schema)]
+    query: String,
+    #[param(required = false, schema_with = schema::choice_schema::<FuelType>)]
+    fuel_type: String,
+    #[param(required = false, schema_with = schema::choice_schema::<Transmission>)]
+    transmission: String,
+    /// The fewest seats.
+    #[param(required = false, value_type = i32)]
+    seats: i32,
+    /// The lowest price per day, inclusive.
+    #[param(required = false, schema_with = crate::money::filter_schema)]
+    min_price: f64,
+    /// The highest price per day, inclusive; not below `minPrice` (else 400 naming it).
+    #[param(required = false, schema_with = crate::money::filter_schema)]
+    max_price: f64,
+    /// With `dropoffTime` (both or neither, else 400 naming the missing one): only cars free
+    /// for the whole window.
+    #[param(required = false, schema_with = schema::date_time_schema)]
+    pickup_time: String,
+    /// After `pickupTime`, at most 366 days after it (else 400 naming `dropoffTime`).
+    #[param(required = false, schema_with = schema::date_time_schema)]
+    dropoff_time: String,
+    /// `distance` (the default) or `price`, ascending; ties by id.
+    #[param(required = false, schema_with = sort_schema)]
+    sort: String,
+}
+
+fn query_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(model::MAX_QUERY_CHARS))
+        .pattern(Some(schema::NO_CONTROL))
+        .into()
+}
+
+fn sort_schema() -> utoipa::openapi::schema::Schema {
+    schema::names_schema(&["distance", "price"])
 }
 
 /// Active cars within `radius` km of a point, free for the whole window when one is given.
-#[utoipa::path(get, path = "/search", tag = "search",
-    params(
-        ("latitude" = f64, Query, description = "also `lat`"),
-        ("longitude" = f64, Query, description = "also `lng` or `lon`"),
-        ("radius" = Option<f64>, Query, description = "km, greater than 0, at most 500, default 10"),
-        ("query" = Option<String>, Query, description = "words over name, brand, model and features; each must match, allowing one typo"),
-        ("fuelType" = Option<crate::ports::FuelType>, Query), ("transmission" = Option<crate::ports::Transmission>, Query),
-        ("seats" = Option<i32>, Query, description = "minimum seats"),
-        ("minPrice" = Option<f64>, Query), ("maxPrice" = Option<f64>, Query),
-        ("pickupTime" = Option<String>, Query, description = "with dropoffTime: only cars free for the whole window"),
-        ("dropoffTime" = Option<String>, Query),
-        ("sort" = Option<String>, Query, description = "distance (default) or price; ties by id"),
-        ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = SearchPage), (status = 400, body = crate::http::ErrorBody)))]
+#[utoipa::path(get, path = "/search", tag = "search", operation_id = "searchCars",
+    params(SearchParams, PageParams),
+    responses((status = 200, body = Paginated<SearchResult>)))]
 async fn search(
     service: web::Data<SearchService>,
     query: QueryParams,

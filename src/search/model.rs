@@ -8,6 +8,7 @@ use crate::money;
 use crate::ports::{FuelType, Transmission};
 
 pub const DEFAULT_RADIUS_KM: f64 = 10.0;
+pub const MAX_QUERY_CHARS: usize = 200;
 pub const MAX_RADIUS_KM: f64 = 500.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +46,8 @@ fn coordinate(
             errors.push(FieldError::new(names[0], "is required"));
             0.0
         }
-        Some((name, raw)) => match raw.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() && v.abs() <= bound => v,
+        Some((name, raw)) => match raw.parse::<f64>() {
+            Ok(v) if v.is_finite() && v.abs() <= bound => crate::db::functions::degrees(v),
             _ => {
                 errors.push(FieldError::new(
                     name,
@@ -60,12 +61,12 @@ fn coordinate(
 
 fn price(query: &QueryParams, name: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
     let value = query.parse::<f64>(name, errors)?;
-    match money::from_major(value).filter(|m| *m >= 0) {
+    match money::filter_amount(value) {
         Some(m) => Some(m),
         None => {
             errors.push(FieldError::new(
                 name,
-                "must be a non-negative amount with at most 2 decimals",
+                "must be 0 to 100000000 with at most 2 decimals",
             ));
             None
         }
@@ -87,7 +88,10 @@ impl SearchQuery {
             ));
         }
         let text = query.get("query").map(normalize).filter(|t| !t.is_empty());
-        if query.get("query").is_some_and(|q| q.chars().count() > 200) {
+        if query
+            .get("query")
+            .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+        {
             errors.push(FieldError::new("query", "must be at most 200 characters"));
         }
         let choice = |name: &str,
@@ -154,7 +158,7 @@ impl SearchQuery {
             (_, _, Some(p), Some(d)) => Some((p, d)),
             _ => None,
         };
-        let sort = match query.get("sort").map(|s| s.trim().to_ascii_lowercase()) {
+        let sort = match query.get("sort").map(str::to_ascii_lowercase) {
             None => SortBy::Distance,
             Some(s) if s == "distance" => SortBy::Distance,
             Some(s) if s == "price" => SortBy::Price,

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod bookings;
 mod cars;
+mod docs;
 mod hardening;
 mod notifications;
 mod opensearch;

@@ -98,7 +98,8 @@ done
 echo "== the bookings binary serves bookings alone and documents the whole API"
 smoke_module_binary() {
   local bin=target/modules/carrental-bookings port=18181 pid answer
-  "$bin" openapi | grep -q '"/auth/login"'
+  answer=$("$bin" openapi)
+  grep -q '"/auth/login"' <<<"$answer" || { echo "the document lacks /auth/login" >&2; return 1; }
   rm -f target/modules/smoke.db*
   APP_ENV=test HOST=127.0.0.1 PORT=$port DATABASE_URL=sqlite://target/modules/smoke.db \
     "$bin" serve & pid=$!

@@ -106,8 +106,17 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Openapi => {
-            println!("{}", carrental::openapi::whole_api_json());
-            return Ok(());
+            use std::io::Write;
+            let written = writeln!(
+                std::io::stdout(),
+                "{}",
+                carrental::openapi::whole_api_json()
+            );
+            // A reader that stops early (`| head`) is not an error.
+            return match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            };
         }
         Command::Healthcheck => return healthcheck().await,
         _ => {}

@@ -163,36 +163,34 @@ impl AuthService {
         let jwt = self.jwt.clone();
         let outcome = self
             .db
-            .run(move |conn| {
-                conn.write_transaction(|conn| {
-                    let row =
-                        store::refresh_by_hash(conn, &hash)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
-                    let now = time::now();
-                    if row.rotated_at.is_some() {
-                        store::revoke_session(conn, &row.session_id, db::to_db(now))?;
-                        return Ok(Refreshed::Reused);
-                    }
-                    if row.revoked_at.is_some() || db::from_db(row.expires_at) <= now {
-                        return Err(ApiError::Auth(BAD_REFRESH));
-                    }
-                    if store::mark_rotated(conn, &row.id, db::to_db(now))? == 0 {
-                        store::revoke_session(conn, &row.session_id, db::to_db(now))?;
-                        return Ok(Refreshed::Reused);
-                    }
-                    let user = store::user_by_id(conn, &row.user_id)?
-                        .ok_or(ApiError::Auth(BAD_REFRESH))?;
-                    store::insert_refresh(
-                        conn,
-                        &refresh_row(&user.id, &row.session_id, fresh_hash, expiry),
-                    )?;
-                    Ok(Refreshed::Rotated(Box::new(TokenPair {
-                        access_token: jwt.issue(user.uuid(), user.role())?,
-                        refresh_token: fresh,
-                        token_type: "Bearer",
-                        expires_in: jwt.expires_in_secs(),
-                        user: None,
-                    })))
-                })
+            .write(move |conn| {
+                let row =
+                    store::refresh_by_hash(conn, &hash)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
+                let now = time::now();
+                if row.rotated_at.is_some() {
+                    store::revoke_session(conn, &row.session_id, db::to_db(now))?;
+                    return Ok(Refreshed::Reused);
+                }
+                if row.revoked_at.is_some() || db::from_db(row.expires_at) <= now {
+                    return Err(ApiError::Auth(BAD_REFRESH));
+                }
+                if store::mark_rotated(conn, &row.id, db::to_db(now))? == 0 {
+                    store::revoke_session(conn, &row.session_id, db::to_db(now))?;
+                    return Ok(Refreshed::Reused);
+                }
+                let user =
+                    store::user_by_id(conn, &row.user_id)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
+                store::insert_refresh(
+                    conn,
+                    &refresh_row(&user.id, &row.session_id, fresh_hash, expiry),
+                )?;
+                Ok(Refreshed::Rotated(Box::new(TokenPair {
+                    access_token: jwt.issue(user.uuid(), user.role())?,
+                    refresh_token: fresh,
+                    token_type: "Bearer",
+                    expires_in: jwt.expires_in_secs(),
+                    user: None,
+                })))
             })
             .await?;
         match outcome {
@@ -230,26 +228,24 @@ impl AuthService {
     ) -> Result<(User, bool), ApiError> {
         let hash = self.hash_password(password).await?;
         self.db
-            .run(move |conn| {
-                conn.write_transaction(|conn| {
-                    let now = db::to_db(time::now());
-                    if let Some(user) = store::user_by_email(conn, email.as_str())? {
-                        store::set_password_and_role(conn, &user.id, &hash, "admin", now)?;
-                        let user = store::user_by_id(conn, &user.id)?.ok_or(ApiError::NotFound)?;
-                        return Ok((user.to_api(), false));
-                    }
-                    let row = UserRow {
-                        id: Uuid::new_v4().to_string(),
-                        email: email.as_str().to_owned(),
-                        name,
-                        password_hash: hash,
-                        role: Role::Admin.as_str().to_owned(),
-                        created_at: now,
-                        updated_at: now,
-                    };
-                    store::insert_user(conn, &row)?;
-                    Ok((row.to_api(), true))
-                })
+            .write(move |conn| {
+                let now = db::to_db(time::now());
+                if let Some(user) = store::user_by_email(conn, email.as_str())? {
+                    store::set_password_and_role(conn, &user.id, &hash, "admin", now)?;
+                    let user = store::user_by_id(conn, &user.id)?.ok_or(ApiError::NotFound)?;
+                    return Ok((user.to_api(), false));
+                }
+                let row = UserRow {
+                    id: Uuid::new_v4().to_string(),
+                    email: email.as_str().to_owned(),
+                    name,
+                    password_hash: hash,
+                    role: Role::Admin.as_str().to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                store::insert_user(conn, &row)?;
+                Ok((row.to_api(), true))
             })
             .await
     }

@@ -85,43 +85,41 @@ where
 
 async fn claim(db: &Db, user: &str, key: &str, hash: &str) -> Result<Claim, ApiError> {
     let (user, key, hash) = (user.to_owned(), key.to_owned(), hash.to_owned());
-    db.run(move |conn| {
-        conn.write_transaction(|conn| {
-            let now = time::now();
-            store::expire_keys(
-                conn,
-                &user,
-                db::to_db(now - KEEP),
-                db::to_db(now - ABANDONED),
-            )?;
-            if let Some(row) = store::get_key(conn, &user, &key)? {
-                return Ok(
-                    match (row.request_hash == hash, row.status_code, row.response) {
-                        (false, _, _) => Claim::Mismatch,
-                        (true, Some(status), Some(body)) => Claim::Done(Answer {
-                            status: u16::try_from(status).unwrap_or(500),
-                            body,
-                        }),
-                        _ => Claim::InProgress,
-                    },
-                );
-            }
-            let row = KeyRow {
-                user_id: user.clone(),
-                key: key.clone(),
-                request_hash: hash.clone(),
-                status_code: None,
-                response: None,
-                created_at: db::to_db(now),
-            };
-            // In a savepoint, so that losing the race leaves the transaction usable.
-            match conn.transaction(|conn| store::insert_key(conn, &row)) {
-                Ok(()) => Ok(Claim::Ours),
-                // Someone claimed it between our read and our insert (PostgreSQL).
-                Err(e) if is_unique_violation(&e) => Ok(Claim::InProgress),
-                Err(e) => Err(e.into()),
-            }
-        })
+    db.write(move |conn| {
+        let now = time::now();
+        store::expire_keys(
+            conn,
+            &user,
+            db::to_db(now - KEEP),
+            db::to_db(now - ABANDONED),
+        )?;
+        if let Some(row) = store::get_key(conn, &user, &key)? {
+            return Ok(
+                match (row.request_hash == hash, row.status_code, row.response) {
+                    (false, _, _) => Claim::Mismatch,
+                    (true, Some(status), Some(body)) => Claim::Done(Answer {
+                        status: u16::try_from(status).unwrap_or(500),
+                        body,
+                    }),
+                    _ => Claim::InProgress,
+                },
+            );
+        }
+        let row = KeyRow {
+            user_id: user.clone(),
+            key: key.clone(),
+            request_hash: hash.clone(),
+            status_code: None,
+            response: None,
+            created_at: db::to_db(now),
+        };
+        // In a savepoint, so that losing the race leaves the transaction usable.
+        match conn.transaction(|conn| store::insert_key(conn, &row)) {
+            Ok(()) => Ok(Claim::Ours),
+            // Someone claimed it between our read and our insert (PostgreSQL).
+            Err(e) if is_unique_violation(&e) => Ok(Claim::InProgress),
+            Err(e) => Err(e.into()),
+        }
     })
     .await
 }

@@ -206,17 +206,15 @@ impl BookingsService {
         let answer_car = car.clone();
         let row = self
             .db
-            .run(move |conn| {
-                conn.write_transaction(|conn| {
-                    if store::transition(conn, &row.id, t, db::to_db(time::now()))? == 0 {
-                        return Err(ApiError::conflict(t.refusal()));
-                    }
-                    let row = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
-                    if let (Some(notice), Some(car), Some(contact)) = (notice, &car, &contact) {
-                        notifier.queue(conn, message(&row, car, contact, notice))?;
-                    }
-                    Ok(row)
-                })
+            .write(move |conn| {
+                if store::transition(conn, &row.id, t, db::to_db(time::now()))? == 0 {
+                    return Err(ApiError::conflict(t.refusal()));
+                }
+                let row = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
+                if let (Some(notice), Some(car), Some(contact)) = (notice, &car, &contact) {
+                    notifier.queue(conn, message(&row, car, contact, notice))?;
+                }
+                Ok(row)
             })
             .await?;
         Ok(row.to_api(answer_car.as_ref()))

@@ -39,12 +39,10 @@ impl CarsService {
         let row = CarRow::new(Uuid::new_v4(), draft, time::now());
         let indexer = self.ports.indexer.clone();
         self.db
-            .run(move |conn| {
-                conn.write_transaction(|conn| {
-                    store::insert(conn, &row)?;
-                    indexer.car_changed(conn, row.uuid())?;
-                    Ok(row.to_api())
-                })
+            .write(move |conn| {
+                store::insert(conn, &row)?;
+                indexer.car_changed(conn, row.uuid())?;
+                Ok(row.to_api())
             })
             .await
     }
@@ -69,21 +67,19 @@ impl CarsService {
     pub async fn update(&self, id: Uuid, input: CarInput) -> Result<Car, ApiError> {
         let indexer = self.ports.indexer.clone();
         self.db
-            .run(move |conn| {
-                conn.write_transaction(|conn| {
-                    db::lock(conn, Lock::Car(&id.to_string()))?;
-                    let current = live(conn, id)?;
-                    let draft = input
-                        .apply_to(current.draft())
-                        .map_err(ApiError::Validation)?;
-                    let mut row = CarRow::new(id, draft, time::now());
-                    row.created_at = current.created_at;
-                    if store::update(conn, &row)? == 0 {
-                        return Err(ApiError::NotFound);
-                    }
-                    indexer.car_changed(conn, id)?;
-                    Ok(row.to_api())
-                })
+            .write(move |conn| {
+                db::lock(conn, Lock::Car(&id.to_string()))?;
+                let current = live(conn, id)?;
+                let draft = input
+                    .apply_to(current.draft())
+                    .map_err(ApiError::Validation)?;
+                let mut row = CarRow::new(id, draft, time::now());
+                row.created_at = current.created_at;
+                if store::update(conn, &row)? == 0 {
+                    return Err(ApiError::NotFound);
+                }
+                indexer.car_changed(conn, id)?;
+                Ok(row.to_api())
             })
             .await
     }

@@ -23,6 +23,8 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 
 /// Serialises migrations when several instances start at once against one PostgreSQL.
 const MIGRATION_LOCK_KEY: i64 = 0x6361_7272_656e_7461;
+/// How long SQLite waits for its write lock (`PRAGMA busy_timeout`).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -278,11 +280,12 @@ impl Manager {
                 let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
                 functions::register_sqlite(&mut conn).map_err(r2d2::Error::QueryError)?;
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA mmap_size = 268435456; PRAGMA cache_size = -16000;",
-                )
+                    SQLITE_BUSY_TIMEOUT.as_millis()
+                ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConn::Sqlite(conn))
             }
@@ -346,6 +349,10 @@ pub struct Db {
     backend: Backend,
     /// Turns for transactions that await other modules while they hold a connection.
     outcalls: Arc<Semaphore>,
+    /// SQLite has one writer at a time: writers queue here, holding no connection, rather
+    /// than inside `BEGIN IMMEDIATE` holding one each while the writer they wait for needs
+    /// a connection to read. PostgreSQL has no such gate.
+    writer: Option<Arc<Semaphore>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -428,6 +435,7 @@ impl Db {
             connect_timeout: settings.connect_timeout,
             backend: url.backend(),
             outcalls: Arc::new(Semaphore::new(turns)),
+            writer: (url.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
         })
     }
 
@@ -470,6 +478,17 @@ impl Db {
             .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
     }
 
+    /// Runs `f` in a write transaction (see [`DbConn::write_transaction`]) on the blocking
+    /// pool, after waiting for the writer's turn on SQLite.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _writer = self.writer_turn().await?;
+        self.run(|conn| conn.write_transaction(f)).await
+    }
+
     /// Begins a write transaction (see [`DbConn::write_transaction`]) whose steps run on the
     /// blocking pool one at a time, so that the code between them may await another module
     /// while the transaction holds its locks. It is rolled back unless committed.
@@ -480,6 +499,7 @@ impl Db {
             .acquire_owned()
             .await
             .map_err(|e| ApiError::internal(format!("transaction turns closed: {e}")))?;
+        let writer = self.writer_turn().await?;
         let db = self.clone();
         let conn = tokio::task::spawn_blocking(move || {
             let mut conn = db.get()?;
@@ -491,7 +511,24 @@ impl Db {
         Ok(Tx {
             conn: Some(conn),
             _turn: turn,
+            writer,
         })
+    }
+
+    /// The writer's turn on SQLite, waited for as long as SQLite itself would wait for its
+    /// write lock.
+    async fn writer_turn(&self) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+        let Some(writer) = &self.writer else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(SQLITE_BUSY_TIMEOUT, writer.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(e)) => Err(ApiError::internal(format!("writer turns closed: {e}"))),
+            Err(_) => {
+                tracing::warn!("no turn to write to the database");
+                Err(ApiError::Unavailable)
+            }
+        }
     }
 
     /// Round trip time of a trivial query, for readiness.
@@ -515,6 +552,7 @@ impl Db {
 pub struct Tx {
     conn: Option<PooledConn>,
     _turn: OwnedSemaphorePermit,
+    writer: Option<OwnedSemaphorePermit>,
 }
 
 impl Tx {
@@ -554,10 +592,13 @@ impl Drop for Tx {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
-        let mut rollback = move || {
+        // The next writer's turn comes once this one has rolled back.
+        let writer = self.writer.take();
+        let rollback = move || {
             if let Err(error) = conn.rollback() {
                 tracing::warn!(%error, "rollback failed; the connection is dropped");
             }
+            drop(writer);
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(rollback)),

@@ -57,6 +57,7 @@ const FLAT_NAMES: &[(&str, &str)] = &[
         "MAX_UPCOMING_BOOKINGS_PER_USER",
         "bookings.max_upcoming_per_user",
     ),
+    ("CAR_CACHE_SIZE", "cache.cars"),
     ("ELASTICSEARCH_URL", "search.url"),
     ("OPENSEARCH_URL", "search.url"),
     ("AUTH_SERVICE_URL", "services.auth_url"),
@@ -114,6 +115,7 @@ pub struct Settings {
     pub services: ServiceSettings,
     pub rate_limit: RateLimitSettings,
     pub bookings: BookingSettings,
+    pub cache: CacheSettings,
 }
 
 fn default_env() -> AppEnv {
@@ -255,6 +257,18 @@ impl std::fmt::Debug for RateLimitSettings {
 pub struct BookingSettings {
     /// Confirmed bookings still to come a customer may hold (admins are exempt).
     pub max_upcoming_per_user: i64,
+}
+
+/// The in-process read cache of cars and listing pages.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    /// Cars kept in memory; 0 turns the cache off.
+    pub cars: usize,
+    /// Listing pages kept in memory.
+    pub pages: usize,
+    /// How often this process looks for car writes made by other processes.
+    #[serde(deserialize_with = "duration")]
+    pub version_poll: Duration,
 }
 
 /// Where the modules this process does not serve are reached (split deployment).
@@ -446,6 +460,11 @@ impl Settings {
                     "RATE_LIMIT_REDIS_URL must be a redis:// or rediss:// URL".into(),
                 ));
             }
+        }
+        if self.cache.version_poll.is_zero() {
+            return Err(SettingsError(
+                "cache.version_poll must be longer than zero".into(),
+            ));
         }
         if self.bookings.max_upcoming_per_user < 1 {
             return Err(SettingsError(

@@ -1,5 +1,6 @@
 //! Car routes: the inventory, public reads and admin writes.
 
+pub mod cache;
 pub mod model;
 pub mod seed;
 pub mod service;
@@ -7,7 +8,7 @@ mod store;
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
 use crate::db::Db;
@@ -28,12 +29,15 @@ use utoipa::IntoParams;
 
 /// Cars as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
-    let service = CarsService::new(ctx.db.clone(), ctx.ports.clone());
-    Ok(Served::new(
-        web::Data::new(service),
-        routes,
-        internal_routes,
-    ))
+    let cache = Arc::new(cache::ReadCache::new(&ctx.settings.cache));
+    let watcher = tokio::spawn(cache::watch_versions(
+        ctx.db.clone(),
+        cache.clone(),
+        ctx.settings.cache.version_poll,
+        ctx.stop.clone(),
+    ));
+    let service = CarsService::new(ctx.db.clone(), ctx.ports.clone(), cache);
+    Ok(Served::new(web::Data::new(service), routes, internal_routes).with_worker(watcher))
 }
 
 /// Answers the car catalogue in-process.
@@ -198,11 +202,23 @@ struct CarListParams {
     include_inactive: bool,
 }
 
+/// `If-None-Match`, as the document shows it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IfNoneMatch {
+    /// Tags from earlier answers (or `*`): 304 when one is still current.
+    #[param(rename = "If-None-Match", required = false)]
+    if_none_match: String,
+}
+
 /// Active cars, newest first.
 #[utoipa::path(get, path = "/cars", tag = "cars", operation_id = "listCars",
-    params(CarListParams, PageParams),
-    responses((status = 200, body = Paginated<Car>)))]
+    params(CarListParams, PageParams, IfNoneMatch),
+    responses((status = 200, body = Paginated<Car>, headers(("ETag" = String, description = "Strong tag of these bytes; send it back in If-None-Match"))),
+              (status = 304, description = "The If-None-Match tag is still current: no body", headers(("ETag" = String, description = "Strong tag of these bytes; send it back in If-None-Match")))))]
 async fn list(
+    req: HttpRequest,
     cars: web::Data<CarsService>,
     user: MaybeUser,
     query: QueryParams,
@@ -211,7 +227,7 @@ async fn list(
     let page = PageRequest::parse(&query, &mut errors);
     let filter = CarFilter::parse(&query, user.0.is_some_and(|u| u.is_admin()), &mut errors);
     check(errors)?;
-    Ok(HttpResponse::Ok().json(cars.list(filter, page).await?))
+    Ok(cars.list(filter, page).await?.reply(&req))
 }
 
 /// Add a car (admins).
@@ -228,13 +244,15 @@ async fn create(
 
 /// One car, active or not (deleted cars are gone).
 #[utoipa::path(get, path = "/cars/{id}", tag = "cars", operation_id = "getCar",
-    params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Car)))]
+    params(("id" = uuid::Uuid, Path), IfNoneMatch),
+    responses((status = 200, body = Car, headers(("ETag" = String, description = "Strong tag of these bytes; send it back in If-None-Match"))),
+              (status = 304, description = "The If-None-Match tag is still current: no body", headers(("ETag" = String, description = "Strong tag of these bytes; send it back in If-None-Match")))))]
 async fn get(
+    req: HttpRequest,
     cars: web::Data<CarsService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(cars.get(parse_id(&id)?).await?))
+    Ok(cars.get(parse_id(&id)?).await?.reply(&req))
 }
 
 /// Change a car (admins): only the fields sent change, as with PATCH.

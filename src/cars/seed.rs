@@ -104,8 +104,8 @@ pub fn insert(
             .map(|d| CarRow::new(Uuid::new_v4(), d, time::now()))
             .collect();
         conn.transaction(|conn| {
+            store::insert_many(conn, &batch)?;
             for row in &batch {
-                store::insert(conn, row)?;
                 indexer.car_changed(conn, row.uuid())?;
             }
             Ok::<_, ApiError>(())

@@ -1,20 +1,24 @@
 //! Car rules: inventory, soft delete, availability; and the `CarCatalog` other modules use.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::cache::{ReadCache, CACHED_PAGES};
 use super::model::{BusyInterval, Car, CarAvailability, CarFilter, CarInput, CarRow, Window};
 use super::store;
 use crate::db::{self, Db, DbConn, Lock};
-use crate::http::{ApiError, PageRequest, Paginated};
+use crate::http::etag::Tagged;
+use crate::http::{ApiError, PageRequest};
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ports};
 use crate::time;
 
 pub struct CarsService {
     db: Db,
     ports: Ports,
+    cache: Arc<ReadCache>,
 }
 
 /// A car that exists and is not deleted.
@@ -25,8 +29,8 @@ fn live(conn: &mut DbConn, id: Uuid) -> Result<CarRow, ApiError> {
 }
 
 impl CarsService {
-    pub fn new(db: Db, ports: Ports) -> Self {
-        CarsService { db, ports }
+    pub fn new(db: Db, ports: Ports, cache: Arc<ReadCache>) -> Self {
+        CarsService { db, ports, cache }
     }
 
     /// The catalogue as this module answers it (the internal routes serve it).
@@ -38,35 +42,81 @@ impl CarsService {
         let draft = input.into_new().map_err(ApiError::Validation)?;
         let row = CarRow::new(Uuid::new_v4(), draft, time::now());
         let indexer = self.ports.indexer.clone();
-        self.db
+        let car = self
+            .db
             .write(move |conn| {
                 store::insert(conn, &row)?;
                 indexer.car_changed(conn, row.uuid())?;
                 Ok(row.to_api())
             })
-            .await
+            .await;
+        self.cache.empty();
+        car
     }
 
-    pub async fn get(&self, id: Uuid) -> Result<Car, ApiError> {
-        self.db.run(move |conn| Ok(live(conn, id)?.to_api())).await
+    /// The car as `GET /cars/{id}` sends it, from the cache when it holds it.
+    pub async fn get(&self, id: Uuid) -> Result<Arc<Tagged>, ApiError> {
+        if let Some(answer) = self.cache.car(&id) {
+            return Ok(answer);
+        }
+        let generation = self.cache.generation();
+        let car = self
+            .db
+            .run(move |conn| Ok(live(conn, id)?.to_api()))
+            .await?;
+        let answer = Arc::new(Tagged::json(&car)?);
+        self.cache.keep_car(generation, id, answer.clone());
+        Ok(answer)
     }
 
+    /// A page of `GET /cars` as sent; the first pages from the cache when it holds them.
+    /// The total is counted once per filter set and kept until a car changes; a page and
+    /// the total sent with it always describe the same moment.
     pub async fn list(
         &self,
         filter: CarFilter,
         page: PageRequest,
-    ) -> Result<Paginated<Car>, ApiError> {
-        let (rows, total) = self
+    ) -> Result<Arc<Tagged>, ApiError> {
+        let filter_key = format!("{filter:?}");
+        let page_key = (i64::from(page.page) <= CACHED_PAGES)
+            .then(|| format!("{filter_key} {} {}", page.page, page.limit));
+        if let Some(answer) = page_key.as_deref().and_then(|k| self.cache.page(k)) {
+            return Ok(answer);
+        }
+        let generation = self.cache.generation();
+        let (offset, limit) = (page.offset(), page.limit());
+        let known = self.cache.total(&filter_key);
+        let read = filter.clone();
+        let mut found = self
             .db
-            .run(move |conn| Ok(store::list(conn, &filter, page.offset(), page.limit())?))
+            .run(move |conn| match known {
+                Some(total) => Ok((store::page(conn, &read, offset, limit)?, total)),
+                None => Ok(store::page_and_total(conn, &read, offset, limit)?),
+            })
             .await?;
-        Ok(page.wrap(rows.iter().map(CarRow::to_api).collect(), total))
+        if known.is_some() && self.cache.generation() != generation {
+            // A car changed since that total was counted: count again with the page.
+            found = self
+                .db
+                .run(move |conn| Ok(store::page_and_total(conn, &filter, offset, limit)?))
+                .await?;
+        }
+        let (rows, total) = found;
+        self.cache.keep_total(generation, filter_key, total);
+        let answer = Arc::new(Tagged::json(
+            &page.wrap(rows.iter().map(CarRow::to_api).collect::<Vec<Car>>(), total),
+        )?);
+        if let Some(key) = page_key {
+            self.cache.keep_page(generation, key, answer.clone());
+        }
+        Ok(answer)
     }
 
     /// Changes only the fields sent.
     pub async fn update(&self, id: Uuid, input: CarInput) -> Result<Car, ApiError> {
         let indexer = self.ports.indexer.clone();
-        self.db
+        let car = self
+            .db
             .write(move |conn| {
                 db::lock(conn, Lock::Car(&id.to_string()))?;
                 let current = live(conn, id)?;
@@ -81,7 +131,9 @@ impl CarsService {
                 indexer.car_changed(conn, id)?;
                 Ok(row.to_api())
             })
-            .await
+            .await;
+        self.cache.empty();
+        car
     }
 
     /// Soft delete: refused while the car has a confirmed or active booking to come. The car
@@ -110,7 +162,9 @@ impl CarsService {
             indexer.car_changed(conn, id)
         })
         .await?;
-        tx.commit().await
+        let committed = tx.commit().await;
+        self.cache.empty();
+        committed
     }
 
     pub async fn availability(

@@ -4,7 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{CarFilter, CarRow};
-use crate::db::schema::cars;
+use crate::db::functions::variants;
+use crate::db::schema::{car_words, cars, word_variants};
 use crate::db::DbConn;
 
 type Boxed<'a> = cars::BoxedQuery<'a, <DbConn as Connection>::Backend>;
@@ -35,28 +36,112 @@ fn filtered(f: &CarFilter) -> Boxed<'_> {
     q
 }
 
-/// One page of matching cars, newest first, and how many match in all.
-pub fn list(
+/// One page of matching cars, newest first.
+pub fn page(
+    conn: &mut DbConn,
+    filter: &CarFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<CarRow>> {
+    filtered(filter)
+        .order((cars::created_at.desc(), cars::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(CarRow::as_select())
+        .load(conn)
+}
+
+/// One page and how many cars match in all, both of one moment.
+pub fn page_and_total(
     conn: &mut DbConn,
     filter: &CarFilter,
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<CarRow>, i64)> {
-    let total = filtered(filter).count().get_result(conn)?;
-    let rows = filtered(filter)
-        .order((cars::created_at.desc(), cars::id.asc()))
-        .offset(offset)
-        .limit(limit)
-        .select(CarRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    conn.read_snapshot(|conn| {
+        let rows = page(conn, filter, offset, limit)?;
+        Ok((rows, filtered(filter).count().get_result(conn)?))
+    })
 }
 
 pub fn insert(conn: &mut DbConn, row: &CarRow) -> QueryResult<()> {
-    diesel::insert_into(cars::table)
-        .values(row)
-        .execute(conn)
-        .map(drop)
+    insert_many(conn, std::slice::from_ref(row))
+}
+
+/// Inserts cars and their words, many rows to a statement.
+pub fn insert_many(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
+    // 26 columns a row: 500 rows stay under both backends' limits on bound values.
+    for chunk in rows.chunks(500) {
+        let insert = diesel::insert_into(cars::table).values(chunk);
+        match conn {
+            DbConn::Pg(c) => insert.execute(c)?,
+            DbConn::Sqlite(c) => insert.execute(c)?,
+        };
+    }
+    add_words(conn, rows)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = car_words)]
+struct CarWord<'a> {
+    word: &'a str,
+    car_id: &'a str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = word_variants)]
+struct WordVariant<'a> {
+    variant: String,
+    word: &'a str,
+}
+
+/// Files each car's words for text search (see the `car_words` migration).
+fn add_words(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
+    let words: Vec<CarWord> = rows
+        .iter()
+        .flat_map(|row| {
+            row.search_text
+                .split(' ')
+                .filter(|w| !w.is_empty())
+                .map(|word| CarWord {
+                    word,
+                    car_id: &row.id,
+                })
+        })
+        .collect();
+    let mut distinct: Vec<&str> = words.iter().map(|w| w.word).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut variants: Vec<WordVariant> = distinct
+        .iter()
+        .flat_map(|&word| {
+            variants(word)
+                .into_iter()
+                .map(move |variant| WordVariant { variant, word })
+        })
+        .collect();
+    // In key order, so that writers adding the same words never wait on each other in turn.
+    variants.sort_unstable_by(|a, b| (&a.variant, a.word).cmp(&(&b.variant, b.word)));
+    for chunk in words.chunks(10_000) {
+        let insert = diesel::insert_into(car_words::table).values(chunk);
+        match conn {
+            DbConn::Pg(c) => insert.execute(c)?,
+            DbConn::Sqlite(c) => insert.execute(c)?,
+        };
+    }
+    // Words already known stay as they are; several writers may add the same word at once.
+    for chunk in variants.chunks(10_000) {
+        match conn {
+            DbConn::Pg(c) => diesel::insert_into(word_variants::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+            DbConn::Sqlite(c) => diesel::insert_or_ignore_into(word_variants::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
+    Ok(())
 }
 
 /// The car, deleted or not.
@@ -91,9 +176,14 @@ pub fn get_many(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<CarRow>> {
 
 /// Writes every field of an undeleted car; zero rows when it is gone.
 pub fn update(conn: &mut DbConn, row: &CarRow) -> QueryResult<usize> {
-    diesel::update(cars::table.find(&row.id).filter(cars::deleted_at.is_null()))
+    let changed = diesel::update(cars::table.find(&row.id).filter(cars::deleted_at.is_null()))
         .set(row)
-        .execute(conn)
+        .execute(conn)?;
+    if changed > 0 {
+        diesel::delete(car_words::table.filter(car_words::car_id.eq(&row.id))).execute(conn)?;
+        add_words(conn, std::slice::from_ref(row))?;
+    }
+    Ok(changed)
 }
 
 pub fn soft_delete(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {

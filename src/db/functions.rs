@@ -2,7 +2,7 @@
 //! PostgreSQL gets them from a migration (`migrations/postgres/*_search`), SQLite gets these
 //! Rust implementations registered on every connection.
 
-use diesel::sql_types::{Double, Text};
+use diesel::sql_types::Double;
 
 /// Mean Earth radius (IUGG), in km.
 pub const EARTH_RADIUS_KM: f64 = 6371.0088;
@@ -10,12 +10,6 @@ pub const EARTH_RADIUS_KM: f64 = 6371.0088;
 diesel::define_sql_function! {
     /// Great-circle distance in km between two points given in degrees.
     fn geo_distance_km(lat1: Double, lng1: Double, lat2: Double, lng2: Double) -> Double;
-}
-
-diesel::define_sql_function! {
-    /// Whether every word of `query` matches a word of `haystack` (both as [`normalize`]
-    /// makes them), allowing one typo in words of three letters or more.
-    fn text_match(haystack: Text, query: Text) -> Bool;
 }
 
 /// A coordinate as stored and searched: to 9 decimals of a degree (0.1 mm). Beyond that a
@@ -78,6 +72,22 @@ pub fn word_matches(word: &str, token: &str) -> bool {
     word == token || (word.chars().count() >= 3 && within_one_edit(word, token))
 }
 
+/// The word itself and the word with each one of its letters taken out. Two words are at
+/// most one edit apart (see [`within_one_edit`]) only if their variants meet.
+pub fn variants(word: &str) -> Vec<String> {
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = vec![word.to_owned()];
+    for i in 0..chars.len() {
+        let variant: String = chars[..i].iter().chain(&chars[i + 1..]).collect();
+        if !out.contains(&variant) {
+            out.push(variant);
+        }
+    }
+    out
+}
+
+/// Whether every word of `query` matches a word of `haystack` (both as [`normalize`] makes
+/// them): the rule the indexed search implements, stated plainly.
 pub fn text_matches(haystack: &str, query: &str) -> bool {
     query
         .split(' ')
@@ -87,10 +97,7 @@ pub fn text_matches(haystack: &str, query: &str) -> bool {
 
 /// Registers the functions on a SQLite connection.
 pub fn register_sqlite(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
-    geo_distance_km_utils::register_impl(conn, haversine_km)?;
-    text_match_utils::register_impl(conn, |haystack: String, query: String| {
-        text_matches(&haystack, &query)
-    })
+    geo_distance_km_utils::register_impl(conn, haversine_km)
 }
 
 #[cfg(test)]
@@ -139,6 +146,24 @@ mod tests {
         ] {
             assert!(!within_one_edit(a, b), "{a} {b}");
         }
+    }
+
+    #[test]
+    fn variants_meet_exactly_when_words_may_be_one_edit_apart() {
+        let words = [
+            "tesla", "telsa", "tesl", "teslas", "tezla", "etsla", "model", "modle", "bmw", "bm",
+            "b", "x5", "abc", "bca", "zoé", "zoe", "",
+        ];
+        for a in words {
+            for b in words {
+                let meet = variants(a).iter().any(|v| variants(b).contains(v));
+                if within_one_edit(a, b) {
+                    assert!(meet, "{a} {b}");
+                }
+            }
+        }
+        assert_eq!(variants("bmw"), ["bmw", "mw", "bw", "bm"]);
+        assert_eq!(variants("aab"), ["aab", "ab", "aa"]);
     }
 
     #[test]

@@ -80,6 +80,33 @@ impl DbConn {
         E: From<diesel::result::Error>,
     {
         self.begin_write()?;
+        self.finish(f)
+    }
+
+    /// Runs `f` in a read-only transaction that sees one snapshot of the database, so that
+    /// several queries (a page and its count) agree with each other.
+    pub fn read_snapshot<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
+            DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(
+                c,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            )?,
+        }
+        self.finish(f)
+    }
+
+    /// Runs `f` in the transaction just begun: committed when it answers `Ok`, rolled back
+    /// otherwise.
+    fn finish<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
         match f(self) {
             Ok(value) => {
                 self.commit()?;

@@ -132,3 +132,26 @@ diesel::table! {
 
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens);
+
+diesel::table! {
+    car_words (word, car_id) {
+        word -> Text,
+        car_id -> Text,
+    }
+}
+
+diesel::table! {
+    word_variants (variant, word) {
+        variant -> Text,
+        word -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(cars, car_words);
+
+diesel::table! {
+    data_versions (name) {
+        name -> Text,
+        version -> BigInt,
+    }
+}

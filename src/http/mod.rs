@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod client;
 mod error;
+pub mod etag;
 pub mod middleware;
 pub mod rate_limit;
 pub mod schema;

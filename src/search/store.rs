@@ -1,20 +1,44 @@
 //! The database engine's query. Search is, by design, SQL over the cars table itself: a
 //! bounding box on the indexed latitude/longitude narrows the rows, then the great-circle
 //! distance, the filters, the text match and the availability exclusion decide, all in the
-//! one query that also counts, so `total` and the pages agree.
+//! one query that also counts, so `total` and the pages agree. Text is matched on the
+//! `car_words` index: each query word is first turned into the fleet's words it matches.
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::model::{SearchQuery, SortBy};
-use crate::db::functions::{geo_distance_km, text_match};
-use crate::db::schema::cars;
+use crate::db::functions::{geo_distance_km, variants, word_matches};
+use crate::db::schema::{car_words, cars, word_variants};
 use crate::db::DbConn;
 
 type Boxed<'a> = cars::BoxedQuery<'a, <DbConn as Connection>::Backend>;
 
-fn filtered<'a>(q: &'a SearchQuery, busy: &'a [String]) -> Boxed<'a> {
+/// For each word of the query, the words of the fleet it matches (exactly, or with one typo
+/// when it has three letters or more); `None` when some word matches nothing.
+fn matching_words(conn: &mut DbConn, text: &str) -> QueryResult<Option<Vec<Vec<String>>>> {
+    let query: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+    let wanted: Vec<String> = query.iter().flat_map(|w| variants(w)).collect();
+    let known: Vec<String> = word_variants::table
+        .filter(word_variants::variant.eq_any(&wanted))
+        .select(word_variants::word)
+        .distinct()
+        .load(conn)?;
+    let matches: Vec<Vec<String>> = query
+        .iter()
+        .map(|w| {
+            known
+                .iter()
+                .filter(|k| word_matches(w, k))
+                .cloned()
+                .collect()
+        })
+        .collect();
+    Ok((!matches.iter().any(Vec::is_empty)).then_some(matches))
+}
+
+fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]) -> Boxed<'a> {
     let bbox = q.bounding_box();
     let mut query = cars::table
         .filter(cars::deleted_at.is_null())
@@ -50,8 +74,14 @@ fn filtered<'a>(q: &'a SearchQuery, busy: &'a [String]) -> Boxed<'a> {
     if let Some(hi) = q.max_price_minor {
         query = query.filter(cars::price_per_day.le(hi));
     }
-    if let Some(text) = &q.text {
-        query = query.filter(text_match(cars::search_text, text));
+    for matching in words {
+        query = query.filter(
+            cars::id.eq_any(
+                car_words::table
+                    .filter(car_words::word.eq_any(matching))
+                    .select(car_words::car_id),
+            ),
+        );
     }
     if !busy.is_empty() {
         query = query.filter(cars::id.ne_all(busy));
@@ -67,8 +97,16 @@ pub fn search(
     q: &SearchQuery,
     busy: &[String],
 ) -> QueryResult<(Vec<(String, f64)>, i64)> {
+    let words = match &q.text {
+        None => Vec::new(),
+        Some(text) => match matching_words(conn, text)? {
+            Some(words) => words,
+            None => return Ok((Vec::new(), 0)),
+        },
+    };
     let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
-    let query = filtered(q, busy).select((cars::id, distance, sql::<BigInt>("COUNT(*) OVER ()")));
+    let query =
+        filtered(q, &words, busy).select((cars::id, distance, sql::<BigInt>("COUNT(*) OVER ()")));
     let query = match q.sort {
         SortBy::Distance => query.order((distance.asc(), cars::id.asc())),
         SortBy::Price => query.order((cars::price_per_day.asc(), cars::id.asc())),
@@ -79,7 +117,7 @@ pub fn search(
         .load(conn)?;
     let total = match rows.first() {
         Some((_, _, total)) => *total,
-        None => filtered(q, busy).count().get_result(conn)?,
+        None => filtered(q, &words, busy).count().get_result(conn)?,
     };
     Ok((
         rows.into_iter().map(|(id, km, _)| (id, km)).collect(),

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bookings;
+mod cache;
 mod cars;
 mod docs;
 mod hardening;

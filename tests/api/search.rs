@@ -261,6 +261,16 @@ search_test! {
             assert_eq!(got, want, "query {text:?}");
         }
         assert_eq!(s.search(&q("tesla")).await["total"], 1);
+
+        // The words follow the car: renamed, it matches its new words and not its old ones.
+        let res = s.app.send(reqwest::Method::PATCH, &format!("/cars/{bmw}"),
+            &json!({"name": "Volvo XC40", "brand": "Volvo", "model": "XC40", "features": []}), Some(&s.admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        s.settle().await;
+        assert_eq!(s.ids(&q("volvo xc40")).await, vec![bmw.clone()]);
+        assert_eq!(s.ids(&q("vlovo")).await, vec![bmw.clone()]);
+        assert_eq!(s.ids(&q("bmw")).await, Vec::<String>::new());
+        assert_eq!(s.ids(&q("panoramic")).await, Vec::<String>::new());
     }
 }
 

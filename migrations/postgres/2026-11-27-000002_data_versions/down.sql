@@ -1,0 +1,3 @@
+DROP TRIGGER cars_version ON cars;
+DROP FUNCTION bump_cars_version();
+DROP TABLE data_versions;

@@ -1,0 +1,2 @@
+DROP TABLE word_variants;
+DROP TABLE car_words;

@@ -1,0 +1,142 @@
+//! Car reads from memory: `GET /cars/{id}` and the first pages of `GET /cars`, kept as the
+//! bytes sent with their `ETag`, and the `total` of every filter set listed, so that a page
+//! further on costs only its own rows.
+//!
+//! Invalidation. A car write made here empties the cache once it has committed. A write
+//! made anywhere else (another replica, a command, psql) moves the `cars` counter of
+//! `data_versions` (a trigger does it), which [`watch_versions`] reads every
+//! `cache.version_poll` and empties the cache when it moved.
+//!
+//! An answer read from the database is kept only if the cache was not emptied while it
+//! was read ([`ReadCache::generation`] is the same before and after), so an answer read
+//! before a write never outlives the write.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use quick_cache::sync::Cache;
+use uuid::Uuid;
+
+use crate::config::CacheSettings;
+use crate::db::schema::data_versions;
+use crate::db::Db;
+use crate::http::etag::Tagged;
+use crate::outbox::Stop;
+
+/// Listing pages past this one are always read from the database.
+pub const CACHED_PAGES: i64 = 5;
+
+pub struct ReadCache {
+    /// Moves on every emptying.
+    generation: AtomicU64,
+    /// Held to check the generation and keep an answer as one step, and to empty.
+    emptying: RwLock<()>,
+    cars: Option<Cache<Uuid, Arc<Tagged>>>,
+    pages: Option<Cache<String, Arc<Tagged>>>,
+    /// How many cars match, by filter set.
+    totals: Option<Cache<String, i64>>,
+}
+
+impl ReadCache {
+    pub fn new(settings: &CacheSettings) -> Self {
+        let enabled = settings.cars > 0;
+        ReadCache {
+            generation: AtomicU64::new(0),
+            emptying: RwLock::new(()),
+            cars: enabled.then(|| Cache::new(settings.cars)),
+            pages: (enabled && settings.pages > 0).then(|| Cache::new(settings.pages)),
+            totals: (enabled && settings.pages > 0).then(|| Cache::new(settings.pages)),
+        }
+    }
+
+    /// Take it before reading the database for an answer to keep.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn car(&self, id: &Uuid) -> Option<Arc<Tagged>> {
+        self.cars.as_ref()?.get(id)
+    }
+
+    pub fn page(&self, key: &str) -> Option<Arc<Tagged>> {
+        self.pages.as_ref()?.get(key)
+    }
+
+    pub fn total(&self, filter: &str) -> Option<i64> {
+        self.totals.as_ref()?.get(filter)
+    }
+
+    pub fn keep_total(&self, generation: u64, filter: String, total: i64) {
+        if let Some(totals) = &self.totals {
+            self.keep(generation, || totals.insert(filter, total));
+        }
+    }
+
+    pub fn keep_car(&self, generation: u64, id: Uuid, answer: Arc<Tagged>) {
+        if let Some(cars) = &self.cars {
+            self.keep(generation, || cars.insert(id, answer));
+        }
+    }
+
+    pub fn keep_page(&self, generation: u64, key: String, answer: Arc<Tagged>) {
+        if let Some(pages) = &self.pages {
+            self.keep(generation, || pages.insert(key, answer));
+        }
+    }
+
+    fn keep(&self, generation: u64, insert: impl FnOnce()) {
+        let _held = self.emptying.read().unwrap_or_else(|e| e.into_inner());
+        if self.generation() == generation {
+            insert();
+        }
+    }
+
+    /// Forgets everything: call it after a car write has committed.
+    pub fn empty(&self) {
+        let _held = self.emptying.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Some(cars) = &self.cars {
+            cars.clear();
+        }
+        if let Some(pages) = &self.pages {
+            pages.clear();
+        }
+        if let Some(totals) = &self.totals {
+            totals.clear();
+        }
+    }
+}
+
+/// Empties `cache` whenever the database's car version moves, until stopped. While the
+/// database cannot be read the cache is emptied too: writes may be going unseen.
+pub async fn watch_versions(db: Db, cache: Arc<ReadCache>, every: Duration, mut stop: Stop) {
+    let mut seen: Option<i64> = None;
+    while !stop.requested() {
+        let version = db
+            .run(|conn| {
+                Ok(data_versions::table
+                    .find("cars")
+                    .select(data_versions::version)
+                    .first::<i64>(conn)
+                    .optional()?)
+            })
+            .await;
+        match version {
+            Ok(now) if now.is_some() && now == seen => {}
+            // Also on the first reading: what was kept before it is of no known version.
+            Ok(now) => {
+                cache.empty();
+                seen = now;
+            }
+            Err(error) => {
+                if seen.take().is_some() {
+                    tracing::warn!(%error, "cannot read the car version; the read cache is emptied");
+                }
+                cache.empty();
+            }
+        }
+        stop.sleep(every).await;
+    }
+}

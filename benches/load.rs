@@ -5,6 +5,7 @@
 //!   cargo bench --bench load                  # both backends
 //!   BENCH_BACKENDS=sqlite cargo bench --bench load
 //!   BENCH_SCENARIOS=gateway cargo bench --bench load   # bookings, gateway, search, logins
+//!   BENCH_CARS=1000000 BENCH_SCENARIOS=search cargo bench --bench load   # search and listing
 //!
 //! PostgreSQL is taken from TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 //! the benchmark creates and drops a database of its own there.
@@ -480,14 +481,26 @@ async fn logins() {
     );
 }
 
-const FLEET: usize = 100_000;
-/// The query string of the i-th request of a scenario.
-type QueryFor = fn(usize) -> String;
+/// The fleet the search and listing scenarios run on: BENCH_CARS, default 100,000.
+fn fleet_size() -> usize {
+    std::env::var("BENCH_CARS")
+        .ok()
+        .and_then(|n| n.replace('_', "").parse().ok())
+        .unwrap_or(100_000)
+}
+/// The path and query of the i-th request of a scenario.
+type PathFor = fn(usize) -> String;
 const SEARCH_CLIENTS: usize = 8;
+
+/// A number in [0, 1) that differs for every i (the golden-ratio sequence), so that no
+/// two requests of a scenario ask the same and none is answered from the cache.
+fn spread(i: usize, salt: f64) -> f64 {
+    ((i as f64 + salt) * 0.618_033_988_749_895).fract()
+}
 
 async fn search(server: &Arc<Server>) {
     let started = Instant::now();
-    let fleet = carrental::cars::seed::fleet(FLEET, 2026);
+    let fleet = carrental::cars::seed::fleet(fleet_size(), 2026);
     let db = server
         .db
         .clone()
@@ -509,20 +522,18 @@ async fn search(server: &Arc<Server>) {
             .expect("analyze");
     }
 
-    let scenarios: [(&str, QueryFor); 3] = [
+    let scenarios: [(&str, PathFor); 8] = [
         ("search 10 km, dense city", |i| {
-            let (dlat, dlng) = (
-                ((i * 37) % 100) as f64 / 1000.0 - 0.05,
-                ((i * 53) % 100) as f64 / 1000.0 - 0.05,
-            );
-            format!("lat={}&lng={}&radius=10", 48.8566 + dlat, 2.3522 + dlng)
+            let (dlat, dlng) = (spread(i, 0.1) / 10.0 - 0.05, spread(i, 0.7) / 10.0 - 0.05);
+            format!(
+                "/search?lat={}&lng={}&radius=10",
+                48.8566 + dlat,
+                2.3522 + dlng
+            )
         }),
         ("search 100 km", |i| {
-            let (lat, lng) = (
-                43.5 + ((i * 37) % 60) as f64 / 10.0,
-                -1.0 + ((i * 53) % 70) as f64 / 10.0,
-            );
-            format!("lat={lat}&lng={lng}&radius=100")
+            let (lat, lng) = (43.5 + 6.0 * spread(i, 0.3), -1.0 + 7.0 * spread(i, 0.9));
+            format!("/search?lat={lat}&lng={lng}&radius=100")
         }),
         ("search text, 50 km", |i| {
             let words = [
@@ -532,17 +543,35 @@ async fn search(server: &Arc<Server>) {
                 "bmw%20roof",
                 "golf",
             ];
+            let dlat = spread(i, 0.5) / 10.0 - 0.05;
             format!(
-                "lat=48.8566&lng=2.3522&radius=50&query={}",
+                "/search?lat={}&lng=2.3522&radius=50&query={}",
+                48.8566 + dlat,
                 words[i % words.len()]
             )
         }),
+        ("search, one query repeated", |_| {
+            "/search?lat=48.8566&lng=2.3522&radius=10&query=tesla".into()
+        }),
+        ("list, first page", |_| "/cars?limit=20".into()),
+        ("list, page 200", |_| "/cars?limit=20&page=200".into()),
+        ("list, filtered first pages", |i| {
+            let cities = ["paris", "lyon", "lille", "countryside"];
+            format!(
+                "/cars?city={}&fuelType=electric&page={}",
+                cities[i % 4],
+                1 + i % 3
+            )
+        }),
+        ("list, filters never asked", |i| {
+            format!("/cars?maxPrice={}", 30.0 + 270.0 * spread(i, 0.2))
+        }),
     ];
-    for (name, query) in scenarios {
+    for (name, path) in scenarios {
         let s = server.clone();
         let sample: Value = s
             .client
-            .get(format!("{}/search?{}", s.base, query(0)))
+            .get(format!("{}{}", s.base, path(0)))
             .send()
             .await
             .expect("search")
@@ -553,7 +582,7 @@ async fn search(server: &Arc<Server>) {
             let s = s.clone();
             let (elapsed, results) = drive_with(clients, total, move |i| {
                 let s = s.clone();
-                async move { s.get(&format!("{}/search?{}", s.base, query(i))).await }
+                async move { s.get(&format!("{}{}", s.base, path(i))).await }
             })
             .await;
             report(
@@ -567,9 +596,35 @@ async fn search(server: &Arc<Server>) {
             "  {:<30} e.g. total {} for {}",
             "",
             sample["total"],
-            query(0)
+            path(0)
         );
     }
+    cold_listing(server).await;
+}
+
+/// The first listing page right after a car write, when its total must be counted anew:
+/// a write, then the page, 50 times.
+async fn cold_listing(server: &Arc<Server>) {
+    let admin = server.token(ADMIN).await;
+    let car = server.cars(&admin, 1).await.remove(0);
+    let mut results = Vec::new();
+    let mut reading = Duration::ZERO;
+    for i in 0..50 {
+        let res = server
+            .client
+            .patch(format!("{}/cars/{car}", server.base))
+            .bearer_auth(&admin)
+            .json(&json!({"seats": 2 + i % 5}))
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(res.status().as_u16(), 200);
+        let t = Instant::now();
+        let status = server.get(&format!("{}/cars?limit=20", server.base)).await;
+        reading += t.elapsed();
+        results.push((status, t.elapsed()));
+    }
+    report("list, first page after a write", reading, &results, 200);
 }
 
 #[tokio::main(flavor = "multi_thread")]

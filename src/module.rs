@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 
+use crate::cache::ReadCache;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::http::auth::Jwt;
@@ -24,6 +25,8 @@ pub struct Context {
     pub ports: Ports,
     /// Tells the module's workers to stop after the job in hand.
     pub stop: Stop,
+    /// This process's read cache (cars and search use it).
+    pub cache: Arc<ReadCache>,
 }
 
 /// Adds routes (and the data they use) to an app or a scope.

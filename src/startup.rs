@@ -13,6 +13,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
+use crate::cache::{self, ReadCache};
 use crate::config::{AppEnv, Settings};
 use crate::db::Db;
 use crate::gateway::{self, Gateway};
@@ -125,6 +126,19 @@ impl Application {
             web::Data::from(app_ports.users.clone() as Arc<dyn Accounts>);
         if let Some(db) = &db {
             checks.push(Arc::new(DatabaseCheck(db.clone())));
+            let cache = Arc::new(ReadCache::new(&settings.cache));
+            if settings
+                .modules
+                .iter()
+                .any(|m| matches!(m, crate::Module::Cars | crate::Module::Search))
+            {
+                workers.push(tokio::spawn(cache::watch_versions(
+                    db.clone(),
+                    cache.clone(),
+                    settings.cache.version_poll,
+                    stop.clone(),
+                )));
+            }
             let ctx = Context {
                 settings: settings.clone(),
                 db: db.clone(),
@@ -132,6 +146,7 @@ impl Application {
                 metrics: metrics.clone(),
                 ports: app_ports,
                 stop,
+                cache,
             };
             for &m in &settings.modules {
                 let served = module::serve(m, &ctx).await?;

@@ -81,10 +81,21 @@ impl BookingsService {
     pub async fn create(&self, user: AuthUser, input: CreateBooking) -> Result<Booking, ApiError> {
         let now = time::now();
         let req = input.validate(now).map_err(ApiError::Validation)?;
-        let contact = self.ports.users.contact(user.id).await?;
         // A customer's upcoming bookings are counted under the user's lock, so that
-        // simultaneous bookings cannot each see room for one more.
+        // simultaneous bookings cannot each see room for one more. Saying no needs no lock:
+        // a customer already at the cap is refused before any is taken.
         let cap = (!user.is_admin()).then_some(self.max_upcoming);
+        if let Some(cap) = cap {
+            let (user_id, at) = (user.id.to_string(), db::to_db(now));
+            let held = self
+                .db
+                .run(move |conn| Ok(store::upcoming_of(conn, &user_id, at)?))
+                .await?;
+            if held >= cap {
+                return Err(at_cap(cap));
+            }
+        }
+        let contact = self.ports.users.contact(user.id).await?;
         let result = self
             .in_car_lock(req.car_id, cap.map(|_| user.id), |car| {
                 if !car.is_active {
@@ -95,9 +106,7 @@ impl BookingsService {
                 Ok(move |conn: &mut DbConn| {
                     if let Some(cap) = cap {
                         if store::upcoming_of(conn, &row.user_id, db::to_db(now))? >= cap {
-                            return Err(ApiError::conflict(format!(
-                                "You already hold {cap} upcoming bookings, the most allowed"
-                            )));
+                            return Err(at_cap(cap));
                         }
                     }
                     if conn.backend() == Backend::Sqlite
@@ -334,4 +343,10 @@ impl Availability for Schedule {
             })
             .await
     }
+}
+
+fn at_cap(cap: i64) -> ApiError {
+    ApiError::conflict(format!(
+        "You already hold {cap} upcoming bookings, the most allowed"
+    ))
 }

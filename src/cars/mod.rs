@@ -1,6 +1,5 @@
 //! Car routes: the inventory, public reads and admin writes.
 
-pub mod cache;
 pub mod model;
 pub mod seed;
 pub mod service;
@@ -13,6 +12,7 @@ use utoipa::OpenApi;
 
 use crate::db::Db;
 use crate::http::auth::{AdminUser, MaybeUser};
+use crate::http::etag::IfNoneMatch;
 use crate::http::schema;
 use crate::http::{
     check, parse_id, ApiError, Json, PageParams, PageRequest, Paginated, QueryParams,
@@ -29,15 +29,12 @@ use utoipa::IntoParams;
 
 /// Cars as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
-    let cache = Arc::new(cache::ReadCache::new(&ctx.settings.cache));
-    let watcher = tokio::spawn(cache::watch_versions(
-        ctx.db.clone(),
-        cache.clone(),
-        ctx.settings.cache.version_poll,
-        ctx.stop.clone(),
-    ));
-    let service = CarsService::new(ctx.db.clone(), ctx.ports.clone(), cache);
-    Ok(Served::new(web::Data::new(service), routes, internal_routes).with_worker(watcher))
+    let service = CarsService::new(ctx.db.clone(), ctx.ports.clone(), ctx.cache.clone());
+    Ok(Served::new(
+        web::Data::new(service),
+        routes,
+        internal_routes,
+    ))
 }
 
 /// Answers the car catalogue in-process.
@@ -200,16 +197,6 @@ struct CarListParams {
     /// Admins only: cars taken out of service too (ignored for anyone else).
     #[param(required = false)]
     include_inactive: bool,
-}
-
-/// `If-None-Match`, as the document shows it.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)]
-struct IfNoneMatch {
-    /// Tags from earlier answers (or `*`): 304 when one is still current.
-    #[param(rename = "If-None-Match", required = false)]
-    if_none_match: String,
 }
 
 /// Active cars, newest first.

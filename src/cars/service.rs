@@ -6,9 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::cache::{ReadCache, CACHED_PAGES};
 use super::model::{BusyInterval, Car, CarAvailability, CarFilter, CarInput, CarRow, Window};
 use super::store;
+use crate::cache::{ReadCache, CACHED_PAGES};
 use crate::db::{self, Db, DbConn, Lock};
 use crate::http::etag::Tagged;
 use crate::http::{ApiError, PageRequest};
@@ -56,33 +56,39 @@ impl CarsService {
 
     /// The car as `GET /cars/{id}` sends it, from the cache when it holds it.
     pub async fn get(&self, id: Uuid) -> Result<Arc<Tagged>, ApiError> {
-        if let Some(answer) = self.cache.car(&id) {
-            return Ok(answer);
-        }
-        let generation = self.cache.generation();
-        let car = self
-            .db
-            .run(move |conn| Ok(live(conn, id)?.to_api()))
-            .await?;
-        let answer = Arc::new(Tagged::json(&car)?);
-        self.cache.keep_car(generation, id, answer.clone());
-        Ok(answer)
+        let read = async {
+            let car = self
+                .db
+                .run(move |conn| Ok(live(conn, id)?.to_api()))
+                .await?;
+            Ok(Arc::new(Tagged::json(&car)?))
+        };
+        self.cache.through(&self.cache.cars, id, read).await
     }
 
     /// A page of `GET /cars` as sent; the first pages from the cache when it holds them.
-    /// The total is counted once per filter set and kept until a car changes; a page and
-    /// the total sent with it always describe the same moment.
     pub async fn list(
         &self,
         filter: CarFilter,
         page: PageRequest,
     ) -> Result<Arc<Tagged>, ApiError> {
-        let filter_key = format!("{filter:?}");
-        let page_key = (i64::from(page.page) <= CACHED_PAGES)
-            .then(|| format!("{filter_key} {} {}", page.page, page.limit));
-        if let Some(answer) = page_key.as_deref().and_then(|k| self.cache.page(k)) {
-            return Ok(answer);
+        if page.page > CACHED_PAGES {
+            return self.read_page(filter, page).await;
         }
+        let key = format!("{filter:?} {} {}", page.page, page.limit);
+        self.cache
+            .through(&self.cache.pages, key, self.read_page(filter, page))
+            .await
+    }
+
+    /// The total is counted once per filter set and kept until a car changes; a page and
+    /// the total sent with it always describe the same moment.
+    async fn read_page(
+        &self,
+        filter: CarFilter,
+        page: PageRequest,
+    ) -> Result<Arc<Tagged>, ApiError> {
+        let filter_key = format!("{filter:?}");
         let generation = self.cache.generation();
         let (offset, limit) = (page.offset(), page.limit());
         let known = self.cache.total(&filter_key);
@@ -103,13 +109,10 @@ impl CarsService {
         }
         let (rows, total) = found;
         self.cache.keep_total(generation, filter_key, total);
-        let answer = Arc::new(Tagged::json(
-            &page.wrap(rows.iter().map(CarRow::to_api).collect::<Vec<Car>>(), total),
-        )?);
-        if let Some(key) = page_key {
-            self.cache.keep_page(generation, key, answer.clone());
-        }
-        Ok(answer)
+        Ok(Arc::new(Tagged::json(&page.wrap(
+            rows.iter().map(CarRow::to_api).collect::<Vec<Car>>(),
+            total,
+        ))?))
     }
 
     /// Changes only the fields sent.

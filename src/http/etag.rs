@@ -1,12 +1,23 @@
 //! JSON answers with a strong `ETag`, and `If-None-Match` answered with 304.
 
-use actix_web::http::header::{self, EntityTag, Header, IfNoneMatch};
+use actix_web::http::header::{self, EntityTag, Header};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
 
 use super::ApiError;
+
+/// `If-None-Match`, as the document shows it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IfNoneMatch {
+    /// Tags from earlier answers (or `*`): 304 when one is still current.
+    #[param(rename = "If-None-Match", required = false)]
+    if_none_match: String,
+}
 
 /// A JSON body as sent, and the tag of exactly those bytes.
 #[derive(Debug)]
@@ -28,9 +39,9 @@ impl Tagged {
 
     /// 200 with the body, or 304 when the client already holds this version.
     pub fn reply(&self, req: &HttpRequest) -> HttpResponse {
-        let held = match IfNoneMatch::parse(req) {
-            Ok(IfNoneMatch::Any) => true,
-            Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&self.etag)),
+        let held = match header::IfNoneMatch::parse(req) {
+            Ok(header::IfNoneMatch::Any) => true,
+            Ok(header::IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&self.etag)),
             Err(_) => false,
         };
         let etag = header::ETag(self.etag.clone());

@@ -7,10 +7,11 @@ mod store;
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
 use crate::db::Db;
+use crate::http::etag::IfNoneMatch;
 use crate::http::schema;
 use crate::http::{ApiError, PageParams, Paginated, QueryParams};
 use crate::module::{Context, Served};
@@ -42,6 +43,7 @@ pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
     let service = web::Data::new(SearchService::new(
         ctx.db.clone(),
         ctx.ports.clone(),
+        ctx.cache.clone(),
         engine,
         ctx.metrics.clone(),
     ));
@@ -184,12 +186,14 @@ fn sort_schema() -> utoipa::openapi::schema::Schema {
 
 /// Active cars within `radius` km of a point, free for the whole window when one is given.
 #[utoipa::path(get, path = "/search", tag = "search", operation_id = "searchCars",
-    params(SearchParams, PageParams),
-    responses((status = 200, body = Paginated<SearchResult>)))]
+    params(SearchParams, PageParams, IfNoneMatch),
+    responses((status = 200, body = Paginated<SearchResult>, headers(("ETag" = String, description = "Strong tag of these bytes; send it back in If-None-Match"))),
+              (status = 304, description = "The If-None-Match tag is still current: no body", headers(("ETag" = String, description = "Strong tag of these bytes; send it back in If-None-Match")))))]
 async fn search(
+    req: HttpRequest,
     service: web::Data<SearchService>,
     query: QueryParams,
 ) -> Result<HttpResponse, ApiError> {
     let q = SearchQuery::parse(&query)?;
-    Ok(HttpResponse::Ok().json(service.search(q).await?))
+    Ok(service.search(q).await?.reply(&req))
 }

@@ -12,8 +12,10 @@ use uuid::Uuid;
 use super::model::{round_km, SearchQuery};
 use super::opensearch::OpenSearchEngine;
 use super::store;
+use crate::cache::{ReadCache, CACHED_PAGES};
 use crate::db::Db;
-use crate::http::{ApiError, Paginated};
+use crate::http::etag::Tagged;
+use crate::http::ApiError;
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
 use crate::outbox::{self, Job};
 use crate::ports::{CarDocument, Ports};
@@ -24,6 +26,7 @@ pub use crate::ports::SEARCH_TOPIC as TOPIC;
 pub struct SearchService {
     db: Db,
     ports: Ports,
+    cache: Arc<ReadCache>,
     opensearch: Option<Arc<OpenSearchEngine>>,
     metrics: web::Data<Metrics>,
     /// Set when OpenSearch last failed us, cleared when it answers again.
@@ -34,19 +37,34 @@ impl SearchService {
     pub fn new(
         db: Db,
         ports: Ports,
+        cache: Arc<ReadCache>,
         opensearch: Option<Arc<OpenSearchEngine>>,
         metrics: web::Data<Metrics>,
     ) -> Self {
         SearchService {
             db,
             ports,
+            cache,
             opensearch,
             metrics,
             degraded: AtomicBool::new(false),
         }
     }
 
-    pub async fn search(&self, q: SearchQuery) -> Result<Paginated<Value>, ApiError> {
+    /// The answer as sent. The database engine's first pages of a search without dates
+    /// come from the cache when it holds them (OpenSearch follows the database a moment
+    /// late, so what it answers is not kept).
+    pub async fn search(&self, q: SearchQuery) -> Result<Arc<Tagged>, ApiError> {
+        if q.window.is_some() || self.opensearch.is_some() || q.page.page > CACHED_PAGES {
+            return self.find(q).await;
+        }
+        let key = format!("{q:?}");
+        self.cache
+            .through(&self.cache.searches, key, self.find(q))
+            .await
+    }
+
+    async fn find(&self, q: SearchQuery) -> Result<Arc<Tagged>, ApiError> {
         let busy: Vec<String> = match q.window {
             Some((from, to)) => self
                 .ports
@@ -66,7 +84,9 @@ impl SearchService {
                         .searches
                         .with_label_values(&["opensearch"])
                         .inc();
-                    return Ok(q.page.wrap(found.items, found.total));
+                    return Ok(Arc::new(Tagged::json(
+                        &q.page.wrap(found.items, found.total),
+                    )?));
                 }
                 Err(error) => {
                     self.degraded.store(true, Ordering::Relaxed);
@@ -94,7 +114,7 @@ impl SearchService {
             })
             .collect();
         self.metrics.searches.with_label_values(&["database"]).inc();
-        Ok(page.wrap(items, total))
+        Ok(Arc::new(Tagged::json(&page.wrap::<Value>(items, total))?))
     }
 
     /// Applies a batch of index jobs (each a car id): current cars are written, deleted

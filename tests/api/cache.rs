@@ -222,3 +222,38 @@ db_test! {
         assert_eq!(total(&app, &query).await, 0);
     }
 }
+
+// Split, search runs in another process than cars: that is the other-replica case above.
+db_test! {
+    local: async fn searches_follow_car_writes_and_bookings_at_once(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let customer = app.customer_token().await;
+        let near = json!({"location": {"latitude": 45.0, "longitude": 5.0, "city": "Grenoble", "country": "France"}});
+        let plain = "/search?lat=45&lng=5&radius=5";
+        let pickup = days_ahead(3);
+        let dated = format!(
+            "{plain}&pickupTime={}&dropoffTime={}",
+            pickup.to_rfc3339().replace('+', "%2B"),
+            (pickup + chrono::Duration::hours(24)).to_rfc3339().replace('+', "%2B")
+        );
+        let found = |body: String| serde_json::from_str::<Value>(&body).unwrap()["total"].as_i64().unwrap();
+
+        let (_, tag, body) = get_tagged(&app, plain, None).await;
+        assert_eq!(found(body), 0);
+        assert_eq!(get_tagged(&app, plain, Some(&tag)).await.0, StatusCode::NOT_MODIFIED);
+        let car = id_of(&app.create_car(&admin, near.clone()).await);
+        let (status, _, body) = get_tagged(&app, plain, Some(&tag)).await;
+        assert_eq!((status, found(body)), (StatusCode::OK, 1));
+        assert_eq!(found(get_tagged(&app, &dated, None).await.2), 1);
+
+        // A booking changes no car, yet a search with dates sees it at once.
+        assert_eq!(app.book(&customer, &car, pickup, 24).await.status(), StatusCode::CREATED);
+        assert_eq!(found(get_tagged(&app, &dated, None).await.2), 0);
+        assert_eq!(found(get_tagged(&app, plain, None).await.2), 1);
+
+        let res = app.send(Method::PATCH, &format!("/cars/{car}"), &json!({"isActive": false}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(found(get_tagged(&app, plain, None).await.2), 0);
+    }
+}

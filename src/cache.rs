@@ -1,16 +1,19 @@
-//! Car reads from memory: `GET /cars/{id}` and the first pages of `GET /cars`, kept as the
-//! bytes sent with their `ETag`, and the `total` of every filter set listed, so that a page
-//! further on costs only its own rows.
+//! Reads from memory: `GET /cars/{id}`, the first pages of `GET /cars` and of a search on
+//! the database engine without dates, kept as the bytes sent with their `ETag`; and the
+//! `total` of every car filter set listed, so that a page further on costs only its rows.
+//! Bookings and availability are never kept.
 //!
-//! Invalidation. A car write made here empties the cache once it has committed. A write
-//! made anywhere else (another replica, a command, psql) moves the `cars` counter of
-//! `data_versions` (a trigger does it), which [`watch_versions`] reads every
+//! Invalidation. A car write made in this process empties the cache once it has committed.
+//! A write made anywhere else (another replica, a command, psql) moves the `cars` counter
+//! of `data_versions` (a trigger does it), which [`watch_versions`] reads every
 //! `cache.version_poll` and empties the cache when it moved.
 //!
 //! An answer read from the database is kept only if the cache was not emptied while it
-//! was read ([`ReadCache::generation`] is the same before and after), so an answer read
-//! before a write never outlives the write.
+//! was read, so an answer read before a write never outlives the write. Simultaneous
+//! misses of one key wait for the first one's read rather than all reading.
 
+use std::future::Future;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -23,18 +26,22 @@ use crate::config::CacheSettings;
 use crate::db::schema::data_versions;
 use crate::db::Db;
 use crate::http::etag::Tagged;
+use crate::http::ApiError;
 use crate::outbox::Stop;
 
-/// Listing pages past this one are always read from the database.
-pub const CACHED_PAGES: i64 = 5;
+/// Pages past this one are always read from the database.
+pub const CACHED_PAGES: u32 = 5;
+
+type Answers<K> = Option<Cache<K, Arc<Tagged>>>;
 
 pub struct ReadCache {
     /// Moves on every emptying.
     generation: AtomicU64,
     /// Held to check the generation and keep an answer as one step, and to empty.
     emptying: RwLock<()>,
-    cars: Option<Cache<Uuid, Arc<Tagged>>>,
-    pages: Option<Cache<String, Arc<Tagged>>>,
+    pub cars: Answers<Uuid>,
+    pub pages: Answers<String>,
+    pub searches: Answers<String>,
     /// How many cars match, by filter set.
     totals: Option<Cache<String, i64>>,
 }
@@ -42,12 +49,14 @@ pub struct ReadCache {
 impl ReadCache {
     pub fn new(settings: &CacheSettings) -> Self {
         let enabled = settings.cars > 0;
+        let pages = enabled && settings.pages > 0;
         ReadCache {
             generation: AtomicU64::new(0),
             emptying: RwLock::new(()),
             cars: enabled.then(|| Cache::new(settings.cars)),
-            pages: (enabled && settings.pages > 0).then(|| Cache::new(settings.pages)),
-            totals: (enabled && settings.pages > 0).then(|| Cache::new(settings.pages)),
+            pages: pages.then(|| Cache::new(settings.pages)),
+            searches: pages.then(|| Cache::new(settings.pages)),
+            totals: pages.then(|| Cache::new(settings.pages)),
         }
     }
 
@@ -56,12 +65,28 @@ impl ReadCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub fn car(&self, id: &Uuid) -> Option<Arc<Tagged>> {
-        self.cars.as_ref()?.get(id)
-    }
-
-    pub fn page(&self, key: &str) -> Option<Arc<Tagged>> {
-        self.pages.as_ref()?.get(key)
+    /// The answer kept under `key` in `answers`, or the one `read` makes, kept.
+    pub async fn through<K, F>(
+        &self,
+        answers: &Answers<K>,
+        key: K,
+        read: F,
+    ) -> Result<Arc<Tagged>, ApiError>
+    where
+        K: Eq + Hash + Clone,
+        F: Future<Output = Result<Arc<Tagged>, ApiError>>,
+    {
+        let Some(answers) = answers else {
+            return read.await;
+        };
+        let guard = match answers.get_value_or_guard_async(&key).await {
+            Ok(answer) => return Ok(answer),
+            Err(guard) => guard,
+        };
+        let generation = self.generation();
+        let answer = read.await?;
+        self.keep(generation, || drop(guard.insert(answer.clone())));
+        Ok(answer)
     }
 
     pub fn total(&self, filter: &str) -> Option<i64> {
@@ -71,18 +96,6 @@ impl ReadCache {
     pub fn keep_total(&self, generation: u64, filter: String, total: i64) {
         if let Some(totals) = &self.totals {
             self.keep(generation, || totals.insert(filter, total));
-        }
-    }
-
-    pub fn keep_car(&self, generation: u64, id: Uuid, answer: Arc<Tagged>) {
-        if let Some(cars) = &self.cars {
-            self.keep(generation, || cars.insert(id, answer));
-        }
-    }
-
-    pub fn keep_page(&self, generation: u64, key: String, answer: Arc<Tagged>) {
-        if let Some(pages) = &self.pages {
-            self.keep(generation, || pages.insert(key, answer));
         }
     }
 
@@ -100,8 +113,8 @@ impl ReadCache {
         if let Some(cars) = &self.cars {
             cars.clear();
         }
-        if let Some(pages) = &self.pages {
-            pages.clear();
+        for answers in [&self.pages, &self.searches].into_iter().flatten() {
+            answers.clear();
         }
         if let Some(totals) = &self.totals {
             totals.clear();

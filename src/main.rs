@@ -223,10 +223,7 @@ async fn create_admin(
     let db = connect(&settings).await?;
     let ports = ports(&settings, &db)?;
     let service = tokio::task::spawn_blocking(move || -> anyhow::Result<AuthService> {
-        let jwt = actix_web::web::Data::new(Jwt::new(
-            &settings.auth.jwt_secret,
-            settings.auth.jwt_expiry,
-        ));
+        let jwt = actix_web::web::Data::new(Jwt::from_settings(&settings.auth));
         let metrics = actix_web::web::Data::new(Metrics::new()?);
         AuthService::new(db, ports, jwt, metrics, &settings.auth)
             .map_err(|e| anyhow::anyhow!("{e}"))

@@ -88,10 +88,7 @@ impl Application {
         let port = listener.local_addr()?.port();
 
         let metrics = web::Data::new(Metrics::new()?);
-        let jwt = web::Data::new(Jwt::new(
-            &settings.auth.jwt_secret,
-            settings.auth.jwt_expiry,
-        ));
+        let jwt = web::Data::new(Jwt::from_settings(&settings.auth));
         let services = services(&settings)?;
         let gateway = Arc::new(Gateway::new(
             settings.modules.clone(),

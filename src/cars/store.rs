@@ -36,19 +36,34 @@ fn filtered(f: &CarFilter) -> Boxed<'_> {
     q
 }
 
-/// One page of matching cars, newest first.
+/// One page of matching cars, newest first. The page's ids are found first, on the
+/// listing index alone, and only those rows are read: an offset deep into the fleet then
+/// skips index entries, not rows (PostgreSQL would otherwise sort the whole table). Both
+/// reads see one snapshot.
 pub fn page(
     conn: &mut DbConn,
     filter: &CarFilter,
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<CarRow>> {
-    filtered(filter)
+    conn.read_snapshot(|conn| page_rows(conn, filter, offset, limit))
+}
+
+fn page_rows(
+    conn: &mut DbConn,
+    filter: &CarFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<CarRow>> {
+    let ids: Vec<String> = filtered(filter)
         .order((cars::created_at.desc(), cars::id.asc()))
         .offset(offset)
         .limit(limit)
-        .select(CarRow::as_select())
-        .load(conn)
+        .select(cars::id)
+        .load(conn)?;
+    let mut rows = get_many(conn, &ids)?;
+    rows.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
+    Ok(rows)
 }
 
 /// One page and how many cars match in all, both of one moment.
@@ -59,8 +74,8 @@ pub fn page_and_total(
     limit: i64,
 ) -> QueryResult<(Vec<CarRow>, i64)> {
     conn.read_snapshot(|conn| {
-        let rows = page(conn, filter, offset, limit)?;
-        Ok((rows, filtered(filter).count().get_result(conn)?))
+        let total = filtered(filter).count().get_result(conn)?;
+        Ok((page_rows(conn, filter, offset, limit)?, total))
     })
 }
 

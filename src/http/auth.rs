@@ -7,6 +7,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{http::header, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -50,6 +51,9 @@ pub struct Claims {
 pub struct Jwt {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The secret before the last rotation (`JWT_SECRET_PREVIOUS`): tokens it signed are
+    /// still accepted, none is signed with it.
+    previous: Option<DecodingKey>,
     validation: Validation,
     expiry: Duration,
 }
@@ -62,9 +66,24 @@ impl Jwt {
         Jwt {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
+            previous: None,
             validation,
             expiry,
         }
+    }
+
+    pub fn from_settings(auth: &crate::config::AuthSettings) -> Self {
+        let jwt = Jwt::new(&auth.jwt_secret, auth.jwt_expiry);
+        match auth.jwt_secret_previous.as_str() {
+            "" => jwt,
+            previous => jwt.accepting(previous),
+        }
+    }
+
+    /// Also accepts tokens signed with `previous` (during a rotation).
+    pub fn accepting(mut self, previous: &str) -> Self {
+        self.previous = Some(DecodingKey::from_secret(previous.as_bytes()));
+        self
     }
 
     pub fn expires_in_secs(&self) -> u64 {
@@ -85,8 +104,16 @@ impl Jwt {
     }
 
     pub fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| ApiError::Auth("Invalid or expired token"))?;
+        let data = match (
+            decode::<Claims>(token, &self.decoding, &self.validation),
+            &self.previous,
+        ) {
+            (Err(e), Some(previous)) if *e.kind() == ErrorKind::InvalidSignature => {
+                decode::<Claims>(token, previous, &self.validation)
+            }
+            (decoded, _) => decoded,
+        }
+        .map_err(|_| ApiError::Auth("Invalid or expired token"))?;
         let id = Uuid::parse_str(&data.claims.sub)
             .map_err(|_| ApiError::Auth("Invalid or expired token"))?;
         Ok(AuthUser {
@@ -251,5 +278,28 @@ mod tests {
             .unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         assert!(jwt.verify(&expired).is_err());
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_previous_secrets_tokens() {
+        let id = Uuid::new_v4();
+        let old = Jwt::new("secret-one", Duration::from_secs(60));
+        let issued_before = old.issue(id, Role::Customer).unwrap();
+        let rotated = Jwt::new("secret-two", Duration::from_secs(60)).accepting("secret-one");
+        assert_eq!(rotated.verify(&issued_before).unwrap().id, id);
+        let issued_after = rotated.issue(id, Role::Customer).unwrap();
+        assert!(
+            old.verify(&issued_after).is_err(),
+            "signed with the new secret"
+        );
+        assert_eq!(rotated.verify(&issued_after).unwrap().id, id);
+        // Once the previous secret is dropped, its tokens are refused.
+        let done = Jwt::new("secret-two", Duration::from_secs(60));
+        assert!(done.verify(&issued_before).is_err());
+        assert!(rotated.verify("not.a.token").is_err());
+        let stranger = Jwt::new("secret-three", Duration::from_secs(60));
+        assert!(rotated
+            .verify(&stranger.issue(id, Role::Admin).unwrap())
+            .is_err());
     }
 }

@@ -123,6 +123,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
     let settings = Settings::load()?;
     telemetry::init(&settings.log);
+    for notice in &settings.notices {
+        tracing::warn!("{notice}");
+    }
     match command {
         Command::Serve => {
             let app = Application::build(settings).await?;

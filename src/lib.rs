@@ -1,5 +1,6 @@
 //! Car rental backend: the application as a library, so tests and the binary start it alike.
 
+pub mod backup;
 pub mod cache;
 pub mod config;
 pub mod db;

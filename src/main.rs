@@ -38,6 +38,25 @@ enum Command {
     },
     /// Rebuild the search index from the database, without downtime.
     Reindex,
+    /// Back the database up into a directory (pg_dump -Fc, or SQLite's VACUUM INTO), keeping
+    /// the newest BACKUP_KEEP backups there.
+    Backup {
+        /// The directory the backups are kept in.
+        #[arg(long)]
+        output: std::path::PathBuf,
+        /// How many backups to keep, the newest.
+        #[arg(long, env = "BACKUP_KEEP", default_value_t = 14)]
+        keep: usize,
+        /// Restore the new backup into a scratch database and compare every table's rows.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Replace the database's contents with a backup's (stop the servers first).
+    Restore {
+        /// A file `carrental backup` made.
+        #[arg(long)]
+        input: std::path::PathBuf,
+    },
     /// Print the OpenAPI document as JSON.
     Openapi,
     /// Exit 0 when the server on this machine answers `/health` (a container health check
@@ -145,6 +164,38 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => create_admin(settings, &email, &password, name.as_deref()).await?,
         Command::Seed { cars } => seed(settings, cars).await?,
         Command::Reindex => reindex(settings).await?,
+        Command::Backup {
+            output,
+            keep,
+            verify,
+        } => {
+            let url = settings.database.url.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                carrental::backup::backup(&url, &output, keep, verify)
+            })
+            .await??;
+            println!(
+                "backed up {} rows of {} tables into {}{}",
+                made.rows,
+                made.tables,
+                made.file.display(),
+                if made.verified { ", verified" } else { "" }
+            );
+            for old in made.removed {
+                println!("deleted {}", old.display());
+            }
+        }
+        Command::Restore { input } => {
+            let url = settings.database.url.clone();
+            let counts =
+                tokio::task::spawn_blocking(move || carrental::backup::restore(&url, &input))
+                    .await??;
+            println!(
+                "restored {} rows of {} tables",
+                counts.values().sum::<i64>(),
+                counts.len()
+            );
+        }
         Command::Openapi | Command::Healthcheck => {}
     }
     Ok(())

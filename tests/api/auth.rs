@@ -298,3 +298,20 @@ db_test! {
         assert!(err.contains("password"), "{err}");
     }
 }
+
+db_test! {
+    local: async fn a_secret_rotation_keeps_everyone_logged_in(backend) {
+        let (old_secret, new_secret) = ("old-secret-0123456789abcdef0123456789", "new-secret-0123456789abcdef0123456789");
+        let before = spawn_app_with(backend, &[("JWT_SECRET", old_secret)]).await;
+        let old_token = before.customer_token().await;
+        let during = spawn_app_sharing(&before, &[("JWT_SECRET", new_secret), ("JWT_SECRET_PREVIOUS", old_secret)]).await;
+        assert_eq!(during.get("/auth/me", Some(&old_token)).await.status(), StatusCode::OK);
+        let new_token = during.customer_token().await;
+        assert_eq!(during.get("/auth/me", Some(&new_token)).await.status(), StatusCode::OK);
+        assert_eq!(before.get("/auth/me", Some(&new_token)).await.status(), StatusCode::UNAUTHORIZED, "signed with the new secret");
+
+        let after = spawn_app_sharing(&before, &[("JWT_SECRET", new_secret)]).await;
+        assert_eq!(after.get("/auth/me", Some(&new_token)).await.status(), StatusCode::OK);
+        assert_error(after.get("/auth/me", Some(&old_token)).await, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
+    }
+}

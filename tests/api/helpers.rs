@@ -203,7 +203,7 @@ pub async fn spawn_app_sharing(other: &TestApp, overrides: &[(&str, &str)]) -> T
     start_app(other.db.clone(), overrides).await
 }
 
-async fn start_app(db: std::sync::Arc<TestDatabase>, overrides: &[(&str, &str)]) -> TestApp {
+pub async fn start_app(db: std::sync::Arc<TestDatabase>, overrides: &[(&str, &str)]) -> TestApp {
     let settings = test_settings(&db.url, overrides);
     carrental::telemetry::init(&settings.log);
     let app = Application::build(settings)

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod bookings;
 mod cache;
 mod cars;

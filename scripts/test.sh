@@ -59,13 +59,14 @@ ensure_redis() {
   export TEST_REDIS_URL="redis://127.0.0.1:6379"
 }
 
-# The docs-page test drives Debian's Chromium; the fuzz run needs a Python virtual
+# The docs-page test drives Debian's Chromium; the smoke test needs curl; the fuzz run needs a Python virtual
 # environment and psql (to make its PostgreSQL database).
 ensure_test_tools() {
   local missing=()
   [ -x /usr/bin/chromium ] || [ -n "${CHROMIUM:-}" ] || missing+=(chromium)
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
   command -v psql >/dev/null || missing+=(postgresql-client)
+  command -v curl >/dev/null || missing+=(curl)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing ${missing[*]} from Debian's packages"
     apt_install "${missing[@]}"
@@ -123,3 +124,23 @@ fi
 echo "== fuzzing against the live /openapi.json, on SQLite and PostgreSQL"
 cargo build --quiet --bin carrental
 scripts/fuzz.sh sqlite postgres
+
+echo "== the smoke test and the deployment linters against a fresh server"
+smoke_and_lint() {
+  local bin=target/debug/carrental port=18182 pid status=0 db
+  db="$(mktemp -d)"
+  APP_ENV=test HOST=127.0.0.1 PORT=$port DATABASE_URL="sqlite://$db/smoke.db" \
+    ADMIN_EMAILS=smoke-admin@example.com "$bin" serve >"$db/server.log" 2>&1 & pid=$!
+  for _ in $(seq 100); do PORT=$port "$bin" healthcheck 2>/dev/null && break; sleep 0.1; done
+  curl -fsS -o /dev/null -H 'Content-Type: application/json' \
+    --data '{"email":"smoke-admin@example.com","password":"Smoke-Admin-1","name":"Smoke"}' \
+    "http://127.0.0.1:$port/auth/signup" || status=1
+  SMOKE_ADMIN_EMAIL=smoke-admin@example.com SMOKE_ADMIN_PASSWORD=Smoke-Admin-1 \
+    scripts/smoke-test.sh "http://127.0.0.1:$port" || status=1
+  scripts/check-deploy.sh "http://127.0.0.1:$port" || status=1
+  kill "$pid"; wait "$pid" || true
+  [ "$status" = 0 ] || tail -n 20 "$db/server.log" >&2
+  rm -rf "$db"
+  return "$status"
+}
+smoke_and_lint

@@ -373,7 +373,10 @@ mod tests {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
         let removed = prune(dir.path(), "dump", 2).unwrap();
-        assert_eq!(removed, [dir.path().join("carrental-20260101T000000000Z.dump")]);
+        assert_eq!(
+            removed,
+            [dir.path().join("carrental-20260101T000000000Z.dump")]
+        );
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

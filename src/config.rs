@@ -61,6 +61,11 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("CAR_CACHE_SIZE", "cache.cars"),
     ("ELASTICSEARCH_URL", "search.url"),
     ("OPENSEARCH_URL", "search.url"),
+    ("OPENSEARCH_INDEX", "search.index"),
+    ("OPENSEARCH_CA_CERT", "search.ca_cert"),
+    ("OPENSEARCH_USERNAME", "search.username"),
+    ("OPENSEARCH_PASSWORD", "search.password"),
+    ("OPENSEARCH_API_KEY", "search.api_key"),
     ("AUTH_SERVICE_URL", "services.auth_url"),
     ("CAR_SERVICE_URL", "services.cars_url"),
     ("SEARCH_SERVICE_URL", "services.search_url"),
@@ -220,14 +225,52 @@ impl std::fmt::Debug for HttpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct SearchSettings {
     /// OpenSearch (or Elasticsearch-compatible) endpoint; empty means the database engine.
     pub url: String,
     /// The alias searches go through; each rebuild creates a new index behind it.
     pub index: String,
+    /// One search request.
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
+    /// Index creation, alias moves, counts and bulk writes.
+    #[serde(deserialize_with = "duration")]
+    pub maintenance_timeout: Duration,
+    /// A PEM file of the CA that signed the cluster's certificate (self-signed clusters).
+    pub ca_cert: String,
+    pub username: String,
+    pub password: String,
+    /// An Elasticsearch API key: `id:key`, or the base64 `encoded` form.
+    pub api_key: String,
+}
+
+/// The URL with any password in it masked.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "<unparsable>".to_owned(),
+    }
+}
+
+// Hand-written: the URL, the password and the API key are secrets.
+impl std::fmt::Debug for SearchSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchSettings")
+            .field("url", &redact_url(&self.url))
+            .field("index", &self.index)
+            .field("timeout", &self.timeout)
+            .field("maintenance_timeout", &self.maintenance_timeout)
+            .field("ca_cert", &self.ca_cert)
+            .field("username", &self.username)
+            .field("password", &(!self.password.is_empty()))
+            .field("api_key", &(!self.api_key.is_empty()))
+            .finish()
+    }
 }
 
 /// Requests per client per window; `max = 0` turns the general limit off (the auth limit

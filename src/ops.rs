@@ -50,6 +50,8 @@ pub struct Process {
     pub metrics_token: String,
     pub document: ApiDocument,
     pub checks: Vec<Arc<dyn ReadinessCheck>>,
+    /// The database, whose pool and outbox `/metrics` shows (none in a gateway).
+    pub db: Option<Db>,
 }
 
 impl Process {
@@ -58,6 +60,7 @@ impl Process {
         metrics_token: String,
         document: ApiDocument,
         checks: Vec<Arc<dyn ReadinessCheck>>,
+        db: Option<Db>,
     ) -> Self {
         Process {
             started: Instant::now(),
@@ -66,6 +69,7 @@ impl Process {
             metrics_token,
             document,
             checks,
+            db,
         }
     }
 
@@ -142,7 +146,7 @@ pub async fn health(process: web::Data<Process>) -> HttpResponse {
 #[utoipa::path(get, path = "/health/ready", tag = "operations", operation_id = "ready",
     responses((status = 200, body = Readiness, description = "Ready, or degraded (a dependency is down but requests are served)"),
               (status = 503, body = Readiness, description = "Unavailable: the database is down, or the server is shutting down")))]
-pub async fn ready(process: web::Data<Process>) -> HttpResponse {
+pub async fn ready(process: web::Data<Process>, metrics: web::Data<Metrics>) -> HttpResponse {
     let mut checks = BTreeMap::new();
     let mut worst = CheckState::Up;
     for check in &process.checks {
@@ -162,6 +166,7 @@ pub async fn ready(process: web::Data<Process>) -> HttpResponse {
         CheckState::Degraded => "degraded",
         CheckState::Down => "unavailable",
     };
+    metrics.ready.set(i64::from(status != "unavailable"));
     let body = Readiness {
         status,
         version: env!("CARGO_PKG_VERSION"),
@@ -184,6 +189,9 @@ async fn metrics(
         if !same_secret(given.as_bytes(), &process.metrics_token) {
             return Err(ApiError::Auth("Metrics need the metrics token"));
         }
+    }
+    if let Some(db) = &process.db {
+        metrics.show(&db.snapshot().await);
     }
     let text = metrics
         .render()

@@ -59,6 +59,34 @@ pub struct Job {
     pub attempts: i32,
 }
 
+/// Why a job did not go through. Retried with backoff unless retrying cannot help (the
+/// other side refused the job itself): then it fails at once, with the reason kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    pub reason: String,
+    pub permanent: bool,
+}
+
+impl JobError {
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        JobError {
+            reason: reason.into(),
+            permanent: true,
+        }
+    }
+}
+
+impl From<String> for JobError {
+    fn from(reason: String) -> Self {
+        JobError {
+            reason,
+            permanent: false,
+        }
+    }
+}
+
+pub type Outcome = Result<(), JobError>;
+
 /// Queues a job within the caller's transaction; returns its id.
 pub fn enqueue(conn: &mut DbConn, topic: &str, payload: &str) -> QueryResult<String> {
     let now = db::to_db(time::now());
@@ -121,7 +149,7 @@ pub fn claim(conn: &mut DbConn, topic: &str, policy: &Policy) -> QueryResult<Vec
 pub fn settle(
     conn: &mut DbConn,
     job: &Job,
-    outcome: &Result<(), String>,
+    outcome: &Outcome,
     policy: &Policy,
 ) -> QueryResult<Settled> {
     let now = time::now();
@@ -141,12 +169,12 @@ pub fn settle(
             diesel::delete(row).execute(conn)?;
             Ok(Settled::Done)
         }
-        Err(error) if job.attempts >= policy.max_attempts => {
+        Err(error) if error.permanent || job.attempts >= policy.max_attempts => {
             diesel::update(row)
                 .set((
                     outbox::status.eq("failed"),
                     outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-                    outbox::last_error.eq(error),
+                    outbox::last_error.eq(&error.reason),
                     outbox::finished_at.eq(db::to_db(now)),
                 ))
                 .execute(conn)?;
@@ -158,12 +186,36 @@ pub fn settle(
                 .set((
                     outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
                     outbox::next_attempt_at.eq(db::to_db(next)),
-                    outbox::last_error.eq(error),
+                    outbox::last_error.eq(&error.reason),
                 ))
                 .execute(conn)?;
             Ok(Settled::Retry)
         }
     }
+}
+
+/// Jobs not done, by topic and status, with the age in seconds of the oldest of each.
+pub fn backlog(conn: &mut DbConn) -> QueryResult<Vec<(String, String, i64, f64)>> {
+    let rows: Vec<(String, String, i64, Option<chrono::NaiveDateTime>)> = outbox::table
+        .filter(outbox::status.ne("done"))
+        .group_by((outbox::topic, outbox::status))
+        .select((
+            outbox::topic,
+            outbox::status,
+            diesel::dsl::count_star(),
+            diesel::dsl::min(outbox::created_at),
+        ))
+        .load(conn)?;
+    let now = time::now();
+    Ok(rows
+        .into_iter()
+        .map(|(topic, status, jobs, oldest)| {
+            let age = oldest.map_or(0.0, |t| {
+                (now - db::from_db(t)).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            (topic, status, jobs, age)
+        })
+        .collect())
 }
 
 /// Makes the jobs of `topic` finished since `since` due again (a rebuilt search index
@@ -245,7 +297,7 @@ pub async fn run_worker<H, F>(
     on_settled: impl Fn(Settled) + Send + 'static,
 ) where
     H: Fn(Vec<Job>) -> F + Send + 'static,
-    F: Future<Output = Vec<Result<(), String>>> + Send,
+    F: Future<Output = Vec<Outcome>> + Send,
 {
     tracing::info!(topic, "outbox worker started");
     let mut next_purge = tokio::time::Instant::now();
@@ -281,10 +333,10 @@ pub async fn run_worker<H, F>(
         let settled = db
             .run(move |conn| {
                 jobs.iter()
-                    .zip(outcomes.iter().chain(std::iter::repeat(&Err("no outcome".to_owned()))))
+                    .zip(outcomes.iter().chain(std::iter::repeat(&Err("no outcome".to_owned().into()))))
                     .map(|(job, outcome)| {
                         if let Err(error) = outcome {
-                            tracing::warn!(topic, job = %job.id, attempts = job.attempts, %error, "outbox job failed");
+                            tracing::warn!(topic, job = %job.id, attempts = job.attempts, error = %error.reason, permanent = error.permanent, "outbox job failed");
                         }
                         settle(conn, job, outcome, &policy_for_settle).map_err(ApiError::from)
                     })

@@ -159,7 +159,13 @@ impl Application {
             settings.http.metrics_token.clone(),
             crate::openapi::published(),
             checks,
+            db.clone(),
         ));
+        if let Some(db) = &db {
+            for collector in db.collectors() {
+                metrics.register(collector)?;
+            }
+        }
         let process_handle = process.clone();
         let gateway = web::Data::from(gateway);
         let limits = web::Data::from(Limits::new(

@@ -6,7 +6,8 @@ use std::time::Duration;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
@@ -148,10 +149,27 @@ pub struct Metrics {
     pub bookings_created: IntCounter,
     pub booking_conflicts: IntCounter,
     pub searches: IntCounterVec,
+    pub index_rejected: IntCounter,
     pub notifications: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub rate_limit_errors: IntCounter,
     pub bcrypt_busy: IntCounter,
+    pub ready: IntGauge,
+    db_connections: IntGaugeVec,
+    db_max_connections: IntGauge,
+    outbox_jobs: IntGaugeVec,
+    outbox_oldest: GaugeVec,
+}
+
+/// What the database pool and the outbox look like now, read when `/metrics` is asked.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub connections_in_use: i64,
+    pub connections_idle: i64,
+    pub max_connections: i64,
+    /// (topic, status, jobs, age of the oldest in seconds), for jobs not done; `None` when
+    /// the database could not be read.
+    pub outbox: Option<Vec<(String, String, i64, f64)>>,
 }
 
 impl Metrics {
@@ -180,6 +198,10 @@ impl Metrics {
             Opts::new("carrental_searches_total", "Searches served"),
             &["engine"],
         )?;
+        let index_rejected = IntCounter::new(
+            "carrental_search_index_rejected_total",
+            "Car changes OpenSearch refused for good (a 4xx on the item), parked as failed",
+        )?;
         let notifications = IntCounterVec::new(
             Opts::new(
                 "carrental_notifications_total",
@@ -202,6 +224,44 @@ impl Metrics {
             "carrental_password_hashing_busy_total",
             "Logins and signups answered 503 because no password-hashing turn came in time",
         )?;
+        let ready = IntGauge::new(
+            "carrental_ready",
+            "1 while /health/ready answers ready or degraded, 0 while it answers 503",
+        )?;
+        let db_connections = IntGaugeVec::new(
+            Opts::new(
+                "carrental_db_connections",
+                "Database connections of the pool, by state",
+            ),
+            &["state"],
+        )?;
+        let db_max_connections = IntGauge::new(
+            "carrental_db_pool_max_connections",
+            "The most connections the pool opens",
+        )?;
+        let outbox_jobs = IntGaugeVec::new(
+            Opts::new(
+                "carrental_outbox_jobs",
+                "Outbox jobs not done, by topic and status (pending or failed)",
+            ),
+            &["topic", "status"],
+        )?;
+        let outbox_oldest = GaugeVec::new(
+            Opts::new(
+                "carrental_outbox_oldest_pending_seconds",
+                "Age of the oldest pending outbox job, by topic (for search: the index's lag)",
+            ),
+            &["topic"],
+        )?;
+        registry.register(Box::new(ready.clone()))?;
+        registry.register(Box::new(db_connections.clone()))?;
+        registry.register(Box::new(db_max_connections.clone()))?;
+        registry.register(Box::new(outbox_jobs.clone()))?;
+        registry.register(Box::new(outbox_oldest.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         registry.register(Box::new(bcrypt_busy.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(rate_limit_errors.clone()))?;
@@ -212,6 +272,7 @@ impl Metrics {
         registry.register(Box::new(bookings_created.clone()))?;
         registry.register(Box::new(booking_conflicts.clone()))?;
         registry.register(Box::new(searches.clone()))?;
+        registry.register(Box::new(index_rejected.clone()))?;
         registry.register(Box::new(notifications.clone()))?;
         Ok(Metrics {
             registry,
@@ -222,11 +283,48 @@ impl Metrics {
             bookings_created,
             booking_conflicts,
             searches,
+            index_rejected,
             notifications,
             rate_limited,
             rate_limit_errors,
             bcrypt_busy,
+            ready,
+            db_connections,
+            db_max_connections,
+            outbox_jobs,
+            outbox_oldest,
         })
+    }
+
+    /// Registers a collector made elsewhere (the database pool's wait metrics).
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
+    /// Sets the gauges read at scrape time.
+    pub fn show(&self, now: &Snapshot) {
+        self.db_connections
+            .with_label_values(&["in_use"])
+            .set(now.connections_in_use);
+        self.db_connections
+            .with_label_values(&["idle"])
+            .set(now.connections_idle);
+        self.db_max_connections.set(now.max_connections);
+        if let Some(outbox) = &now.outbox {
+            self.outbox_jobs.reset();
+            self.outbox_oldest.reset();
+            for (topic, status, jobs, oldest) in outbox {
+                self.outbox_jobs
+                    .with_label_values(&[topic, status])
+                    .set(*jobs);
+                if status == "pending" {
+                    self.outbox_oldest.with_label_values(&[topic]).set(*oldest);
+                }
+            }
+        }
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

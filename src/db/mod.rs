@@ -380,6 +380,9 @@ pub struct Db {
     /// than inside `BEGIN IMMEDIATE` holding one each while the writer they wait for needs
     /// a connection to read. PostgreSQL has no such gate.
     writer: Option<Arc<Semaphore>>,
+    /// Takings of a connection that found none idle, and how long every taking waited.
+    waits: prometheus::IntCounter,
+    wait_time: prometheus::Histogram,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -463,6 +466,19 @@ impl Db {
             backend: url.backend(),
             outcalls: Arc::new(Semaphore::new(turns)),
             writer: (url.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
+            waits: prometheus::IntCounter::new(
+                "carrental_db_connection_waits_total",
+                "Database connections asked for when none was idle",
+            )
+            .map_err(|e| DbError::Url(e.to_string()))?,
+            wait_time: prometheus::Histogram::with_opts(
+                prometheus::HistogramOpts::new(
+                    "carrental_db_connection_wait_seconds",
+                    "How long taking a database connection waited",
+                )
+                .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            )
+            .map_err(|e| DbError::Url(e.to_string()))?,
         })
     }
 
@@ -474,7 +490,22 @@ impl Db {
     /// known to be down this answers at once; otherwise it waits for a connection up to the
     /// connection timeout, looking again at whether the database went down meanwhile.
     pub fn get(&self) -> Result<PooledConn, ApiError> {
-        let deadline = Instant::now() + self.connect_timeout;
+        if self.health.down.load(Ordering::SeqCst) {
+            return Err(ApiError::Unavailable);
+        }
+        if let Some(conn) = self.pool.try_get() {
+            self.wait_time.observe(0.0);
+            return Ok(conn);
+        }
+        self.waits.inc();
+        let started = Instant::now();
+        let deadline = started + self.connect_timeout;
+        let got = self.wait_for_connection(deadline);
+        self.wait_time.observe(started.elapsed().as_secs_f64());
+        got
+    }
+
+    fn wait_for_connection(&self, deadline: Instant) -> Result<PooledConn, ApiError> {
         loop {
             if self.health.down.load(Ordering::SeqCst) {
                 return Err(ApiError::Unavailable);
@@ -555,6 +586,33 @@ impl Db {
                 tracing::warn!("no turn to write to the database");
                 Err(ApiError::Unavailable)
             }
+        }
+    }
+
+    /// The pool's wait metrics, to register with the process's others.
+    pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![
+            Box::new(self.waits.clone()),
+            Box::new(self.wait_time.clone()),
+        ]
+    }
+
+    /// The pool and the outbox as `/metrics` shows them.
+    pub async fn snapshot(&self) -> crate::telemetry::Snapshot {
+        let state = self.pool.state();
+        let max = i64::from(self.pool.max_size());
+        let outbox = if self.health.down.load(Ordering::SeqCst) {
+            None
+        } else {
+            self.run(|conn| Ok(crate::outbox::backlog(conn)?))
+                .await
+                .ok()
+        };
+        crate::telemetry::Snapshot {
+            connections_in_use: i64::from(state.connections - state.idle_connections),
+            connections_idle: i64::from(state.idle_connections),
+            max_connections: max,
+            outbox,
         }
     }
 

@@ -49,7 +49,13 @@ fn spawn_delivery_worker(
         stop,
         move |jobs| {
             let service = service.clone();
-            async move { service.deliver(jobs).await }
+            async move {
+                let outcomes = service.deliver(jobs).await;
+                outcomes
+                    .into_iter()
+                    .map(|o| o.map_err(Into::into))
+                    .collect()
+            }
         },
         move |settled| counter.count(settled),
     ))

@@ -1,6 +1,10 @@
 //! Search route: cars near a point, by text, filters and availability.
 
 pub mod model;
+#[cfg(feature = "opensearch")]
+pub mod opensearch;
+#[cfg(not(feature = "opensearch"))]
+#[path = "without_opensearch.rs"]
 pub mod opensearch;
 pub mod service;
 mod store;
@@ -82,7 +86,13 @@ fn spawn_index_worker(
         stop,
         move |jobs| {
             let service = service.clone();
-            async move { service.apply_index_jobs(jobs).await }
+            async move {
+                let outcomes = service.apply_index_jobs(jobs).await;
+                outcomes
+                    .into_iter()
+                    .map(|o| o.map_err(Into::into))
+                    .collect()
+            }
         },
         |_| {},
     ))

@@ -630,3 +630,37 @@ async fn log_lines_are_safe_and_short() {
     );
     drop(server);
 }
+
+/// The value of the sample `name` (with its labels, as written) in a metrics text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+db_test! {
+    local: async fn metrics_show_the_process_the_pool_readiness_and_the_outbox(backend) {
+        let app = spawn_app(backend).await;
+        assert_eq!(app.get("/health/ready", None).await.status(), StatusCode::OK);
+        // A booking confirmation waits in the notifications outbox until its worker runs.
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let customer = app.customer_token().await;
+        assert_eq!(app.book(&customer, &car, days_ahead(3), 24).await.status(), StatusCode::CREATED);
+        let text = app.get("/metrics", None).await.text().await.unwrap();
+        assert_eq!(sample(&text, "carrental_ready"), Some(1.0), "{text}");
+        assert!(sample(&text, "process_resident_memory_bytes").is_some_and(|b| b > 1e6), "{text}");
+        assert!(sample(&text, "carrental_db_pool_max_connections").is_some_and(|n| n >= 1.0), "{text}");
+        assert!(sample(&text, "carrental_db_connections{state=\"idle\"}").is_some(), "{text}");
+        assert!(sample(&text, "carrental_db_connection_wait_seconds_count").is_some_and(|n| n > 0.0), "{text}");
+        assert!(text.contains("carrental_db_connection_waits_total"), "{text}");
+        // A job of a topic no worker drains stays pending, and ages.
+        app.db.execute(
+            "INSERT INTO outbox (id, topic, payload, status, attempts, next_attempt_at, created_at) \
+             VALUES ('metrics-test', 'test', '{}', 'pending', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        );
+        let text = app.get("/metrics", None).await.text().await.unwrap();
+        assert_eq!(sample(&text, "carrental_outbox_jobs{status=\"pending\",topic=\"test\"}"), Some(1.0), "{text}");
+        assert!(sample(&text, "carrental_outbox_oldest_pending_seconds{topic=\"test\"}").is_some_and(|s| s > 3600.0), "{text}");
+    }
+}

@@ -3,7 +3,9 @@
 //! `total` of every car filter set listed, so that a page further on costs only its rows.
 //! Bookings and availability are never kept.
 //!
-//! Invalidation. A car write made in this process empties the cache once it has committed.
+//! Invalidation. A car write made in this process empties the cache as it starts and again
+//! once it has committed; while it runs nothing is kept and no kept total is used, so a
+//! page that already sees the write is never sent with a total that does not.
 //! A write made anywhere else (another replica, a command, psql) moves the `cars` counter
 //! of `data_versions` (a trigger does it), which [`watch_versions`] reads every
 //! `cache.version_poll` and empties the cache when it moved.
@@ -14,7 +16,7 @@
 
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -39,6 +41,8 @@ pub struct ReadCache {
     generation: AtomicU64,
     /// Held to check the generation and keep an answer as one step, and to empty.
     emptying: RwLock<()>,
+    /// Car writes of this process begun and not yet ended.
+    writing: AtomicUsize,
     pub cars: Answers<Uuid>,
     pub pages: Answers<String>,
     pub searches: Answers<String>,
@@ -53,6 +57,7 @@ impl ReadCache {
         ReadCache {
             generation: AtomicU64::new(0),
             emptying: RwLock::new(()),
+            writing: AtomicUsize::new(0),
             cars: enabled.then(|| Cache::new(settings.cars)),
             pages: pages.then(|| Cache::new(settings.pages)),
             searches: pages.then(|| Cache::new(settings.pages)),
@@ -89,7 +94,11 @@ impl ReadCache {
         Ok(answer)
     }
 
+    /// The kept total of a filter set; none while a car write is under way.
     pub fn total(&self, filter: &str) -> Option<i64> {
+        if self.writing.load(Ordering::Acquire) > 0 {
+            return None;
+        }
         self.totals.as_ref()?.get(filter)
     }
 
@@ -101,12 +110,20 @@ impl ReadCache {
 
     fn keep(&self, generation: u64, insert: impl FnOnce()) {
         let _held = self.emptying.read().unwrap_or_else(|e| e.into_inner());
-        if self.generation() == generation {
+        if self.generation() == generation && self.writing.load(Ordering::Acquire) == 0 {
             insert();
         }
     }
 
-    /// Forgets everything: call it after a car write has committed.
+    /// Call before a car write; the cache is emptied now and again when the guard drops
+    /// (after the commit, or the failure).
+    pub fn writing(&self) -> Writing<'_> {
+        self.writing.fetch_add(1, Ordering::AcqRel);
+        self.empty();
+        Writing(self)
+    }
+
+    /// Forgets everything.
     pub fn empty(&self) {
         let _held = self.emptying.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
@@ -119,6 +136,16 @@ impl ReadCache {
         if let Some(totals) = &self.totals {
             totals.clear();
         }
+    }
+}
+
+/// A car write under way; see [`ReadCache::writing`].
+pub struct Writing<'a>(&'a ReadCache);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.empty();
+        self.0.writing.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

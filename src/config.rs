@@ -237,6 +237,9 @@ pub struct SearchSettings {
     /// Index creation, alias moves, counts and bulk writes.
     #[serde(deserialize_with = "duration")]
     pub maintenance_timeout: Duration,
+    /// How often the index is compared with the database (and filled when it misses cars).
+    #[serde(deserialize_with = "duration")]
+    pub check_every: Duration,
     /// A PEM file of the CA that signed the cluster's certificate (self-signed clusters).
     pub ca_cert: String,
     pub username: String,
@@ -265,6 +268,7 @@ impl std::fmt::Debug for SearchSettings {
             .field("index", &self.index)
             .field("timeout", &self.timeout)
             .field("maintenance_timeout", &self.maintenance_timeout)
+            .field("check_every", &self.check_every)
             .field("ca_cert", &self.ca_cert)
             .field("username", &self.username)
             .field("password", &(!self.password.is_empty()))

@@ -327,12 +327,8 @@ async fn reindex(settings: Settings) -> anyhow::Result<()> {
         println!("search uses the database engine: nothing to rebuild");
         return Ok(());
     }
-    let engine = carrental::search::opensearch::OpenSearchEngine::new(
-        &settings.search.url,
-        &settings.search.index,
-        settings.search.timeout,
-    )
-    .map_err(anyhow::Error::msg)?;
+    let engine = carrental::search::opensearch::OpenSearchEngine::new(&settings.search)
+        .map_err(anyhow::Error::msg)?;
     let ports = ports(&settings, &db)?;
     let (index, count) = carrental::search::service::reindex(&db, &ports, &engine)
         .await

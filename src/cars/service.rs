@@ -42,16 +42,14 @@ impl CarsService {
         let draft = input.into_new().map_err(ApiError::Validation)?;
         let row = CarRow::new(Uuid::new_v4(), draft, time::now());
         let indexer = self.ports.indexer.clone();
-        let car = self
-            .db
+        let _writing = self.cache.writing();
+        self.db
             .write(move |conn| {
                 store::insert(conn, &row)?;
                 indexer.car_changed(conn, row.uuid())?;
                 Ok(row.to_api())
             })
-            .await;
-        self.cache.empty();
-        car
+            .await
     }
 
     /// The car as `GET /cars/{id}` sends it, from the cache when it holds it.
@@ -118,8 +116,8 @@ impl CarsService {
     /// Changes only the fields sent.
     pub async fn update(&self, id: Uuid, input: CarInput) -> Result<Car, ApiError> {
         let indexer = self.ports.indexer.clone();
-        let car = self
-            .db
+        let _writing = self.cache.writing();
+        self.db
             .write(move |conn| {
                 db::lock(conn, Lock::Car(&id.to_string()))?;
                 let current = live(conn, id)?;
@@ -134,14 +132,13 @@ impl CarsService {
                 indexer.car_changed(conn, id)?;
                 Ok(row.to_api())
             })
-            .await;
-        self.cache.empty();
-        car
+            .await
     }
 
     /// Soft delete: refused while the car has a confirmed or active booking to come. The car
     /// lock keeps bookings of it out between the question to bookings and the delete.
     pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
+        let _writing = self.cache.writing();
         let mut tx = self.db.begin().await?;
         tx.run(move |conn| {
             db::lock(conn, Lock::Car(&id.to_string()))?;
@@ -165,9 +162,7 @@ impl CarsService {
             indexer.car_changed(conn, id)
         })
         .await?;
-        let committed = tx.commit().await;
-        self.cache.empty();
-        committed
+        tx.commit().await
     }
 
     pub async fn availability(

@@ -28,18 +28,22 @@ use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::IntoParams;
 
 /// Search as this process serves it: on OpenSearch when `OPENSEARCH_URL` is set (then with
-/// the worker that keeps the index following the cars), else on the database. An
-/// OpenSearch that cannot be reached at start is not fatal: searches fall back to the
-/// database until it answers.
+/// the worker that keeps the index following the cars, and the one that watches the index),
+/// else on the database. An OpenSearch that cannot be reached at start is not fatal:
+/// searches fall back to the database until it answers. One that answers that the index
+/// cannot be made as configured is.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
     let settings = &ctx.settings.search;
     let engine = if settings.url.is_empty() {
         None
     } else {
-        let engine = OpenSearchEngine::new(&settings.url, &settings.index, settings.timeout)
-            .map_err(anyhow::Error::msg)?;
-        if let Err(error) = engine.ensure_index().await {
-            tracing::warn!(%error, "OpenSearch not ready; searching the database meanwhile");
+        let engine = OpenSearchEngine::new(settings).map_err(anyhow::Error::msg)?;
+        match engine.ensure_index().await {
+            Ok(()) => {}
+            Err(opensearch::IndexProblem::Misconfigured(e)) => anyhow::bail!("search index: {e}"),
+            Err(opensearch::IndexProblem::Unavailable(error)) => {
+                tracing::warn!(%error, "OpenSearch not ready; searching the database meanwhile")
+            }
         }
         Some(Arc::new(engine))
     };
@@ -54,17 +58,23 @@ pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
     let mut served =
         Served::new(service.clone(), routes, |_| {}).with_check(service.clone().into_inner());
     if indexing {
-        served = served.with_worker(spawn_index_worker(
-            ctx.db.clone(),
-            service,
-            ctx.stop.clone(),
-        ));
+        let watcher = service.clone();
+        let (stop, every) = (ctx.stop.clone(), settings.check_every);
+        served = served
+            .with_worker(spawn_index_worker(
+                ctx.db.clone(),
+                service,
+                ctx.stop.clone(),
+            ))
+            .with_worker(tokio::spawn(async move {
+                watcher.watch_index(every, stop).await
+            }));
     }
     Ok(served)
 }
 
-/// Applies car changes to the search index within about a second, retrying (without
-/// giving up) while OpenSearch is away.
+/// Applies car changes to the search index within about a second, retrying with backoff
+/// while OpenSearch is away or busy; a change it refuses for good is parked as failed.
 fn spawn_index_worker(
     db: Db,
     service: web::Data<SearchService>,
@@ -86,13 +96,7 @@ fn spawn_index_worker(
         stop,
         move |jobs| {
             let service = service.clone();
-            async move {
-                let outcomes = service.apply_index_jobs(jobs).await;
-                outcomes
-                    .into_iter()
-                    .map(|o| o.map_err(Into::into))
-                    .collect()
-            }
+            async move { service.apply_index_jobs(jobs).await }
         },
         |_| {},
     ))

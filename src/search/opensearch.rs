@@ -6,23 +6,28 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use base64::Engine as _;
+use opensearch::auth::Credentials;
+use opensearch::cert::{Certificate, CertificateValidation};
 use opensearch::http::request::JsonBody;
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use opensearch::indices::{
-    IndicesCreateParts, IndicesDeleteParts, IndicesGetAliasParts, IndicesRefreshParts,
+    IndicesCreateParts, IndicesDeleteParts, IndicesExistsParts, IndicesGetAliasParts,
+    IndicesRefreshParts,
 };
-use opensearch::{BulkParts, OpenSearch, SearchParts};
+use opensearch::{BulkParts, CountParts, OpenSearch, SearchParts};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::model::{round_km, SearchQuery, SortBy};
+use crate::config::SearchSettings;
 use crate::ports::CarDocument;
-
-const TEXT_FIELDS: [&str; 4] = ["name", "brand", "model", "features"];
 
 pub struct OpenSearchEngine {
     client: OpenSearch,
     alias: String,
+    /// For searches and the readiness probe; everything else has the transport's longer one.
+    search_timeout: Duration,
 }
 
 /// A page of search results: cars with `distanceKm`, and the count of all matches.
@@ -30,6 +35,38 @@ pub struct OpenSearchEngine {
 pub struct Found {
     pub items: Vec<Value>,
     pub total: i64,
+}
+
+/// Why the index cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexProblem {
+    /// The cluster did not answer, or not well: try again later.
+    Unavailable(String),
+    /// The cluster answered that this cannot work as configured: waiting will not help.
+    Misconfigured(String),
+}
+
+impl std::fmt::Display for IndexProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexProblem::Unavailable(e) | IndexProblem::Misconfigured(e) => f.write_str(e),
+        }
+    }
+}
+
+/// A bulk item OpenSearch did not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl ItemError {
+    /// Busy (429), failing (5xx), or the alias missing for a moment (404, made again before
+    /// the next try); any other 4xx refuses the document itself.
+    pub fn retryable(&self) -> bool {
+        matches!(self.status, 404 | 429) || self.status >= 500
+    }
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -47,28 +84,79 @@ async fn answer(res: opensearch::http::response::Response) -> Result<Value, Stri
     }
 }
 
+/// `id:key`, or Elasticsearch's `encoded` form (the same, in base64).
+fn api_key(key: &str) -> Result<Credentials, String> {
+    let plain = if key.contains(':') {
+        key.to_owned()
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or("OPENSEARCH_API_KEY: expected id:key or its base64 encoding")?
+    };
+    let (id, secret) = plain
+        .split_once(':')
+        .ok_or("OPENSEARCH_API_KEY: expected id:key or its base64 encoding")?;
+    Ok(Credentials::ApiKey(id.to_owned(), secret.to_owned()))
+}
+
 impl OpenSearchEngine {
-    pub fn new(url: &str, alias: &str, timeout: Duration) -> Result<Self, String> {
-        let url = url::Url::parse(url).map_err(|e| format!("OPENSEARCH_URL: {e}"))?;
-        let transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
-            .timeout(timeout)
-            .disable_proxy()
-            .build()
-            .map_err(err)?;
+    pub fn new(settings: &SearchSettings) -> Result<Self, String> {
+        let url = url::Url::parse(&settings.url).map_err(|e| format!("OPENSEARCH_URL: {e}"))?;
+        let mut transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+            .timeout(settings.maintenance_timeout)
+            .disable_proxy();
+        match (settings.username.is_empty(), settings.api_key.is_empty()) {
+            (false, false) => {
+                return Err(
+                    "set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD, or OPENSEARCH_API_KEY, \
+                     not both"
+                        .into(),
+                )
+            }
+            (false, true) => {
+                if settings.password.is_empty() {
+                    return Err("OPENSEARCH_USERNAME is set without OPENSEARCH_PASSWORD".into());
+                }
+                transport = transport.auth(Credentials::Basic(
+                    settings.username.clone(),
+                    settings.password.clone(),
+                ));
+            }
+            (true, false) => transport = transport.auth(api_key(&settings.api_key)?),
+            (true, true) => {}
+        }
+        if !settings.ca_cert.is_empty() {
+            let pem = std::fs::read(&settings.ca_cert)
+                .map_err(|e| format!("OPENSEARCH_CA_CERT {}: {e}", settings.ca_cert))?;
+            let ca = Certificate::from_pem(&pem)
+                .map_err(|e| format!("OPENSEARCH_CA_CERT {}: {e}", settings.ca_cert))?;
+            transport = transport.cert_validation(CertificateValidation::Full(ca));
+        }
         Ok(OpenSearchEngine {
-            client: OpenSearch::new(transport),
-            alias: alias.to_owned(),
+            client: OpenSearch::new(transport.build().map_err(err)?),
+            alias: settings.index.clone(),
+            search_timeout: settings.timeout,
         })
     }
 
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
+
     pub async fn ping(&self) -> bool {
-        matches!(self.client.ping().send().await, Ok(r) if r.status_code().is_success())
+        matches!(
+            self.client.ping().request_timeout(self.search_timeout).send().await,
+            Ok(r) if r.status_code().is_success()
+        )
     }
 
     pub async fn search(&self, q: &SearchQuery, busy: &[String]) -> Result<Found, String> {
         let res = self
             .client
             .search(SearchParts::Index(&[&self.alias]))
+            .request_timeout(self.search_timeout)
             .body(search_body(q, busy))
             .send()
             .await
@@ -76,38 +164,99 @@ impl OpenSearchEngine {
         parse_search(&answer(res).await?)
     }
 
-    /// Creates a fresh index behind the alias when the alias does not exist yet.
-    pub async fn ensure_index(&self) -> Result<(), String> {
-        if !self.indexes_behind_alias().await?.is_empty() {
+    /// Makes the alias exist. The first index is created with the alias in the same request
+    /// under a fixed name, so replicas starting together on an empty cluster make one index
+    /// (the others are told it already exists).
+    pub async fn ensure_index(&self) -> Result<(), IndexProblem> {
+        if !self
+            .indexes_behind_alias()
+            .await
+            .map_err(IndexProblem::Unavailable)?
+            .is_empty()
+        {
             return Ok(());
         }
-        let index = self.create_index().await?;
-        self.swap_alias(&index, &[]).await
-    }
-
-    async fn create_index(&self) -> Result<String, String> {
-        let name = format!(
-            "{}_{}",
-            self.alias,
-            chrono::Utc::now().format("%Y%m%d%H%M%S%3f")
-        );
+        if self.concrete_index_exists().await? {
+            return Err(IndexProblem::Misconfigured(format!(
+                "OpenSearch holds an index named {0}, so no alias {0} can exist: delete or \
+                 rename that index, or choose another name with OPENSEARCH_INDEX",
+                self.alias
+            )));
+        }
+        let first = bootstrap_index(&self.alias);
+        let mut definition = index_definition();
+        definition["aliases"] = json!({&self.alias: {"is_write_index": true}});
         let res = self
             .client
             .indices()
-            .create(IndicesCreateParts::Index(&name))
+            .create(IndicesCreateParts::Index(&first))
+            .body(definition)
+            .send()
+            .await
+            .map_err(|e| IndexProblem::Unavailable(err(e)))?;
+        let status = res.status_code().as_u16();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        match (status, body["error"]["type"].as_str()) {
+            (200..=299, _) => Ok(()),
+            // Another replica made it (with the alias, in the same step) a moment ago; or
+            // someone took the alias off it since: then put it back.
+            (400, Some("resource_already_exists_exception")) => {
+                if self
+                    .indexes_behind_alias()
+                    .await
+                    .map_err(IndexProblem::Unavailable)?
+                    .is_empty()
+                {
+                    self.move_alias(&first, &[])
+                        .await
+                        .map_err(IndexProblem::Unavailable)?;
+                }
+                Ok(())
+            }
+            (400, Some("invalid_alias_name_exception")) => {
+                Err(IndexProblem::Misconfigured(error_reason(&body, status)))
+            }
+            _ => Err(IndexProblem::Unavailable(error_reason(&body, status))),
+        }
+    }
+
+    async fn concrete_index_exists(&self) -> Result<bool, IndexProblem> {
+        let res = self
+            .client
+            .indices()
+            .exists(IndicesExistsParts::Index(&[&self.alias]))
+            .send()
+            .await
+            .map_err(|e| IndexProblem::Unavailable(err(e)))?;
+        match res.status_code().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            status => Err(IndexProblem::Unavailable(format!(
+                "OpenSearch answered {status} to HEAD /{}",
+                self.alias
+            ))),
+        }
+    }
+
+    async fn create_index(&self, name: &str) -> Result<(), String> {
+        let res = self
+            .client
+            .indices()
+            .create(IndicesCreateParts::Index(name))
             .body(index_definition())
             .send()
             .await
             .map_err(err)?;
-        answer(res).await?;
-        Ok(name)
+        answer(res).await.map(drop)
     }
 
-    async fn indexes_behind_alias(&self) -> Result<Vec<String>, String> {
+    /// The indexes the alias points at (none when it does not exist).
+    pub async fn indexes_behind_alias(&self) -> Result<Vec<String>, String> {
         let res = self
             .client
             .indices()
             .get_alias(IndicesGetAliasParts::Name(&[&self.alias]))
+            .request_timeout(self.search_timeout)
             .send()
             .await
             .map_err(err)?;
@@ -115,14 +264,29 @@ impl OpenSearchEngine {
             return Ok(Vec::new());
         }
         let body = answer(res).await?;
-        Ok(body
+        let mut names: Vec<String> = body
             .as_object()
             .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        names.sort();
+        Ok(names)
     }
 
-    /// Points the alias at `index` alone, in one atomic step.
-    async fn swap_alias(&self, index: &str, old: &[String]) -> Result<(), String> {
+    /// How many documents the alias holds, as searches see them.
+    pub async fn count(&self) -> Result<i64, String> {
+        let res = self
+            .client
+            .count(CountParts::Index(&[&self.alias]))
+            .send()
+            .await
+            .map_err(err)?;
+        answer(res).await?["count"]
+            .as_i64()
+            .ok_or_else(|| "count answer without count".to_owned())
+    }
+
+    /// Points the alias at `index` alone, as the write index, in one atomic step.
+    async fn move_alias(&self, index: &str, old: &[String]) -> Result<(), String> {
         let res = self
             .client
             .indices()
@@ -134,13 +298,15 @@ impl OpenSearchEngine {
         answer(res).await.map(drop)
     }
 
-    /// Writes documents and deletions; answers, per car, whether it was applied.
+    /// Writes documents and deletions; answers, per car, whether it was applied. Writes
+    /// through the alias require it to be one: were it gone, OpenSearch would otherwise
+    /// create a concrete index of that name with a guessed mapping.
     pub async fn bulk(
         &self,
         index: Option<&str>,
         upserts: &[CarDocument],
         deletes: &[Uuid],
-    ) -> Result<HashMap<Uuid, Result<(), String>>, String> {
+    ) -> Result<HashMap<Uuid, Result<(), ItemError>>, String> {
         if upserts.is_empty() && deletes.is_empty() {
             return Ok(HashMap::new());
         }
@@ -151,6 +317,7 @@ impl OpenSearchEngine {
         let res = self
             .client
             .bulk(BulkParts::None)
+            .require_alias(index.is_none())
             .body(lines)
             .send()
             .await
@@ -159,47 +326,95 @@ impl OpenSearchEngine {
     }
 
     /// Builds a new index from every car the catalogue pages out, then moves the alias to
-    /// it and drops the old indexes: searches keep working throughout.
-    pub async fn reindex<F, Fut>(&self, mut next_page: F) -> Result<(String, usize), String>
+    /// it and drops the old indexes: searches keep working throughout. A failed build
+    /// removes its index rather than leave it behind.
+    pub async fn reindex<F, Fut>(&self, next_page: F) -> Result<(String, usize), String>
     where
         F: FnMut(Option<Uuid>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,
     {
+        if let Err(IndexProblem::Misconfigured(e)) = self.ensure_index().await {
+            return Err(e);
+        }
         let old = self.indexes_behind_alias().await?;
-        let index = self.create_index().await?;
+        let index = format!(
+            "{}_{}",
+            self.alias,
+            chrono::Utc::now().format("%Y%m%d%H%M%S%3f")
+        );
+        self.create_index(&index).await?;
+        let built = self.fill_and_switch(&index, &old, next_page).await;
+        let gone = match &built {
+            Ok(_) => old,
+            Err(_) => vec![index.clone()],
+        };
+        if !gone.is_empty() {
+            let names: Vec<&str> = gone.iter().map(String::as_str).collect();
+            if let Err(e) = self
+                .client
+                .indices()
+                .delete(IndicesDeleteParts::Index(&names))
+                .send()
+                .await
+            {
+                tracing::warn!(error = %e, indexes = ?names, "could not delete indexes");
+            }
+        }
+        built.map(|count| (index, count))
+    }
+
+    async fn fill_and_switch<F, Fut>(
+        &self,
+        index: &str,
+        old: &[String],
+        mut next_page: F,
+    ) -> Result<usize, String>
+    where
+        F: FnMut(Option<Uuid>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,
+    {
+        let count = self.fill(Some(index), &mut next_page).await?;
+        self.client
+            .indices()
+            .refresh(IndicesRefreshParts::Index(&[index]))
+            .send()
+            .await
+            .map_err(err)?;
+        self.move_alias(index, old).await?;
+        Ok(count)
+    }
+
+    /// Writes every car the catalogue pages out into `index` (the alias when `None`).
+    pub async fn fill<F, Fut>(&self, index: Option<&str>, mut next_page: F) -> Result<usize, String>
+    where
+        F: FnMut(Option<Uuid>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,
+    {
         let mut after = None;
         let mut count = 0;
         loop {
             let docs = next_page(after).await?;
             let Some(last) = docs.last() else { break };
             after = Some(last.id);
-            let outcome = self.bulk(Some(&index), &docs, &[]).await?;
+            let outcome = self.bulk(index, &docs, &[]).await?;
             if let Some((id, Err(e))) = outcome.iter().find(|(_, r)| r.is_err()) {
-                return Err(format!("car {id}: {e}"));
+                return Err(format!("car {id}: {} {}", e.status, e.reason));
             }
             count += docs.len();
         }
-        self.client
-            .indices()
-            .refresh(IndicesRefreshParts::Index(&[&index]))
-            .send()
-            .await
-            .map_err(err)?;
-        self.swap_alias(&index, &old).await?;
-        if !old.is_empty() {
-            let names: Vec<&str> = old.iter().map(String::as_str).collect();
-            let _ = self
-                .client
-                .indices()
-                .delete(IndicesDeleteParts::Index(&names))
-                .send()
-                .await;
-        }
-        Ok((index, count))
+        Ok(count)
     }
 }
 
-/// Settings and mapping of a cars index.
+/// The index made with the alias when there is none: a fixed name, so that replicas
+/// starting at once agree on it.
+pub fn bootstrap_index(alias: &str) -> String {
+    format!("{alias}_initial")
+}
+
+/// Settings and mapping of a cars index. Text is matched on `words`: the car's words as the
+/// database engine sees them (`db::functions::normalize`: lower-cased runs of letters and
+/// digits), split on the spaces between them, so both engines find the same cars.
 pub fn index_definition() -> Value {
     json!({
         "settings": {"number_of_shards": 1},
@@ -208,10 +423,7 @@ pub fn index_definition() -> Value {
             "properties": {
                 "id": {"type": "keyword"},
                 "location": {"type": "geo_point"},
-                "name": {"type": "text"},
-                "brand": {"type": "text"},
-                "model": {"type": "text"},
-                "features": {"type": "text"},
+                "words": {"type": "text", "analyzer": "whitespace"},
                 "fuelType": {"type": "keyword"},
                 "transmission": {"type": "keyword"},
                 "seats": {"type": "integer"},
@@ -225,14 +437,10 @@ pub fn index_definition() -> Value {
 
 /// The indexed form of a car: the fields queries use, and the car as answered.
 pub fn document(doc: &CarDocument) -> Value {
-    let text = |key: &str| doc.json.get(key).cloned().unwrap_or(Value::Null);
     json!({
         "id": doc.id.to_string(),
         "location": {"lat": doc.latitude, "lon": doc.longitude},
-        "name": text("name"),
-        "brand": text("brand"),
-        "model": text("model"),
-        "features": text("features"),
+        "words": doc.search_text,
         "fuelType": doc.fuel_type,
         "transmission": doc.transmission,
         "seats": doc.seats,
@@ -255,24 +463,25 @@ pub fn bulk_body(index: &str, upserts: &[CarDocument], deletes: &[Uuid]) -> Vec<
 }
 
 /// Per car, whether its bulk item applied; deleting a car that is not indexed is fine.
-pub fn parse_bulk(body: &Value) -> HashMap<Uuid, Result<(), String>> {
+pub fn parse_bulk(body: &Value) -> HashMap<Uuid, Result<(), ItemError>> {
     let items = body["items"].as_array().cloned().unwrap_or_default();
     items
         .iter()
         .filter_map(|item| {
             let (action, result) = item.as_object()?.iter().next()?;
             let id = Uuid::parse_str(result["_id"].as_str()?).ok()?;
-            let status = result["status"].as_u64().unwrap_or(0);
+            let status = result["status"]
+                .as_u64()
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or(0);
             let ok = (200..300).contains(&status) || (action == "delete" && status == 404);
             let outcome = if ok {
                 Ok(())
             } else {
-                Err(format!(
-                    "{} {}: {}",
+                Err(ItemError {
                     status,
-                    result["error"]["type"].as_str().unwrap_or("error"),
-                    result["error"]["reason"].as_str().unwrap_or("")
-                ))
+                    reason: error_reason(result, status),
+                })
             };
             Some((id, outcome))
         })
@@ -316,12 +525,17 @@ pub fn search_body(q: &SearchQuery, busy: &[String]) -> Value {
         }
         filter.push(json!({"range": {"priceMinor": range}}));
     }
-    for word in q.text.iter().flat_map(|t| t.split(' ')) {
+    for word in q
+        .text
+        .iter()
+        .flat_map(|t| t.split(' '))
+        .filter(|w| !w.is_empty())
+    {
         let fuzziness = if word.chars().count() >= 3 { 1 } else { 0 };
-        filter.push(json!({"multi_match": {
-            "query": word, "fields": TEXT_FIELDS, "fuzziness": fuzziness,
+        filter.push(json!({"match": {"words": {
+            "query": word, "fuzziness": fuzziness,
             "prefix_length": 0, "fuzzy_transpositions": true
-        }}));
+        }}}));
     }
     let mut boolean = json!({"filter": filter});
     if !busy.is_empty() {
@@ -368,22 +582,38 @@ pub fn parse_search(body: &Value) -> Result<Found, String> {
     Ok(Found { items, total })
 }
 
-/// The reason in an OpenSearch error answer (such as `index_not_found_exception`).
+/// The reason in an OpenSearch error answer (or bulk item), with its root cause when that
+/// says more (a search failing on every shard only says "all shards failed").
 pub fn error_reason(body: &Value, status: u16) -> String {
-    let kind = body["error"]["type"].as_str().unwrap_or("error");
-    let reason = body["error"]["reason"].as_str().unwrap_or("");
-    format!("OpenSearch answered {status}: {kind} {reason}")
+    let error = &body["error"];
+    let kind = error["type"].as_str().unwrap_or("error");
+    // Some answers (GET /_alias/{name} 404) carry the error as a plain string.
+    let reason = error["reason"].as_str().or(error.as_str()).unwrap_or("");
+    let mut text = format!("OpenSearch answered {status}: {kind} {reason}")
         .trim()
-        .to_owned()
+        .to_owned();
+    let cause = match &error["root_cause"][0] {
+        Value::Null => &error["caused_by"],
+        first => first,
+    };
+    if let (Some(cause_kind), Some(cause_reason)) =
+        (cause["type"].as_str(), cause["reason"].as_str())
+    {
+        if cause_kind != kind || cause_reason != reason {
+            text.push_str(&format!(" (root cause: {cause_kind} {cause_reason})"));
+        }
+    }
+    text
 }
 
+/// Removes the alias from `old` and puts it on `index` as the write index, atomically.
 pub fn alias_actions(alias: &str, index: &str, old: &[String]) -> Value {
     let mut actions: Vec<Value> = old
         .iter()
         .filter(|o| o.as_str() != index)
         .map(|o| json!({"remove": {"index": o, "alias": alias}}))
         .collect();
-    actions.push(json!({"add": {"index": index, "alias": alias}}));
+    actions.push(json!({"add": {"index": index, "alias": alias, "is_write_index": true}}));
     json!({"actions": actions})
 }
 
@@ -449,14 +679,89 @@ mod tests {
         let bad = outcome[&id("7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6")]
             .clone()
             .unwrap_err();
+        assert_eq!(bad.status, 400);
+        assert!(!bad.retryable(), "a mapping error is refused for good");
         assert!(
-            bad.contains("400") && bad.contains("mapper_parsing_exception"),
-            "{bad}"
+            bad.reason.contains("mapper_parsing_exception")
+                && bad.reason.contains("illegal latitude value [91.0]"),
+            "the cause is kept: {}",
+            bad.reason
         );
         let busy = outcome[&id("5f4e3d2c-1b0a-4987-8654-3210fedcba98")]
             .clone()
             .unwrap_err();
-        assert!(busy.contains("429"), "{busy}");
+        assert_eq!(busy.status, 429);
+        assert!(busy.retryable(), "{}", busy.reason);
+        assert!(busy.reason.contains("rejected_execution_exception"));
+    }
+
+    #[test]
+    fn only_busy_failing_or_missing_targets_are_retried() {
+        let item = |status| ItemError {
+            status,
+            reason: String::new(),
+        };
+        for status in [404, 429, 500, 502, 503] {
+            assert!(item(status).retryable(), "{status}");
+        }
+        for status in [400, 403, 409, 413] {
+            assert!(!item(status).retryable(), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_failed_search_names_its_root_cause() {
+        let reason = error_reason(&fixture("result_window_too_large.json"), 400);
+        assert!(
+            reason.starts_with(
+                "OpenSearch answered 400: search_phase_execution_exception all shards failed (root cause: illegal_argument_exception Result window is too large"
+            ),
+            "{reason}"
+        );
+        assert!(
+            error_reason(&fixture("alias_missing.json"), 404).contains("404"),
+            "a string error is still an error"
+        );
+    }
+
+    #[test]
+    fn api_keys_are_taken_plain_or_encoded() {
+        let plain = api_key("VuaCfGcBCdbkQm-e5aOx:ui2lp2axTNmsyakw9tvNnw").unwrap();
+        let encoded =
+            api_key("VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==").unwrap();
+        for key in [plain, encoded] {
+            match key {
+                Credentials::ApiKey(id, secret) => {
+                    assert_eq!(id, "VuaCfGcBCdbkQm-e5aOx");
+                    assert_eq!(secret, "ui2lp2axTNmsyakw9tvNnw");
+                }
+                _ => panic!("not an API key"),
+            }
+        }
+        assert!(api_key("not base64 and no colon!").is_err());
+    }
+
+    #[test]
+    fn text_is_indexed_and_searched_as_the_database_engine_splits_it() {
+        // The database engine's words for a car named "2.0 TDI" with "Child's seat".
+        let words = crate::db::functions::normalize("VW Golf 2.0 TDI Child's seat");
+        assert_eq!(words, "vw golf 2 0 tdi child s seat");
+        let mapping = index_definition();
+        assert_eq!(
+            mapping["mappings"]["properties"]["words"],
+            json!({"type": "text", "analyzer": "whitespace"})
+        );
+        let body = search_body(&query("lat=1&lng=2&query=Child%27s%202.0"), &[]);
+        let searched: Vec<&str> = body["query"]["bool"]["filter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["match"]["words"]["query"].as_str())
+            .collect();
+        assert_eq!(searched, ["child", "s", "2", "0"]);
+        for word in searched {
+            assert!(words.split(' ').any(|w| w == word), "{word}");
+        }
     }
 
     #[test]
@@ -491,7 +796,7 @@ mod tests {
         );
         assert_eq!(lines[1]["location"], json!({"lat": 48.0, "lon": 2.0}));
         assert_eq!(lines[1]["priceMinor"], 12050);
-        assert_eq!(lines[1]["features"], json!(["Autopilot"]));
+        assert_eq!(lines[1]["words"], "tesla model 3 autopilot");
         assert_eq!(lines[1]["car"], doc.json);
         assert_eq!(
             lines[2],
@@ -512,7 +817,7 @@ mod tests {
         let actions = alias_actions("cars", "cars_2", &["cars_1".into()]);
         assert_eq!(
             actions,
-            json!({"actions": [{"remove": {"index": "cars_1", "alias": "cars"}}, {"add": {"index": "cars_2", "alias": "cars"}}]})
+            json!({"actions": [{"remove": {"index": "cars_1", "alias": "cars"}}, {"add": {"index": "cars_2", "alias": "cars", "is_write_index": true}}]})
         );
     }
 }

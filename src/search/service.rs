@@ -2,22 +2,22 @@
 //! database when OpenSearch is unreachable; and keeping the index following the database.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::web;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::model::{round_km, SearchQuery};
-use super::opensearch::OpenSearchEngine;
+use super::opensearch::{IndexProblem, OpenSearchEngine};
 use super::store;
 use crate::cache::{ReadCache, CACHED_PAGES};
 use crate::db::Db;
 use crate::http::etag::Tagged;
 use crate::http::ApiError;
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
-use crate::outbox::{self, Job};
+use crate::outbox::{self, Job, JobError, Outcome, Stop};
 use crate::ports::{CarDocument, Ports};
 use crate::telemetry::Metrics;
 
@@ -29,9 +29,38 @@ pub struct SearchService {
     cache: Arc<ReadCache>,
     opensearch: Option<Arc<OpenSearchEngine>>,
     metrics: web::Data<Metrics>,
-    /// Set when OpenSearch last failed us, cleared when it answers again.
-    degraded: AtomicBool,
+    state: Mutex<IndexState>,
 }
+
+/// Why searches go to the database rather than OpenSearch; none of these set means they
+/// go to OpenSearch.
+#[derive(Debug, Default, Clone)]
+struct IndexState {
+    /// The last search OpenSearch was asked failed (cleared by the next that works).
+    search_failed: Option<String>,
+    /// The index cannot be trusted: it misses cars (being filled), or the alias points at
+    /// more than one index, or it cannot be made.
+    index: Option<String>,
+}
+
+impl IndexState {
+    fn reason(&self) -> Option<String> {
+        match (&self.index, &self.search_failed) {
+            (Some(index), _) => Some(index.clone()),
+            (None, Some(failed)) => Some(format!("last search failed: {failed}")),
+            (None, None) => None,
+        }
+    }
+}
+
+/// OpenSearch answers no hit past this many (its `index.max_result_window`, 400 "Result
+/// window is too large"); deeper pages are answered by the database engine, which finds the
+/// same cars, so a page past the end stays a 200 with no data.
+const MAX_RESULT_WINDOW: i64 = 10_000;
+
+/// How long a shortfall must last before the index is filled from the database: changes
+/// reach the index within about a second, so a car made a moment ago is not a shortfall.
+const SHORTFALL_CONFIRM: Duration = Duration::from_secs(3);
 
 impl SearchService {
     pub fn new(
@@ -47,8 +76,18 @@ impl SearchService {
             cache,
             opensearch,
             metrics,
-            degraded: AtomicBool::new(false),
+            state: Mutex::new(IndexState::default()),
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, IndexState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The engine to ask, when OpenSearch is configured and nothing is known against it.
+    fn engine(&self) -> Option<&OpenSearchEngine> {
+        let engine = self.opensearch.as_deref()?;
+        self.state().index.is_none().then_some(engine)
     }
 
     /// The answer as sent. The database engine's first pages of a search without dates
@@ -76,10 +115,11 @@ impl SearchService {
                 .collect(),
             None => Vec::new(),
         };
-        if let Some(engine) = &self.opensearch {
+        let within_window = q.page.offset() + q.page.limit() <= MAX_RESULT_WINDOW;
+        if let Some(engine) = self.engine().filter(|_| within_window) {
             match engine.search(&q, &busy).await {
                 Ok(found) => {
-                    self.degraded.store(false, Ordering::Relaxed);
+                    self.state().search_failed = None;
                     self.metrics
                         .searches
                         .with_label_values(&["opensearch"])
@@ -89,8 +129,8 @@ impl SearchService {
                     )?));
                 }
                 Err(error) => {
-                    self.degraded.store(true, Ordering::Relaxed);
                     tracing::warn!(%error, "OpenSearch failed; answering from the database");
+                    self.state().search_failed = Some(error);
                 }
             }
         }
@@ -118,8 +158,10 @@ impl SearchService {
     }
 
     /// Applies a batch of index jobs (each a car id): current cars are written, deleted
-    /// ones removed. One outcome per job, in order.
-    pub async fn apply_index_jobs(&self, jobs: Vec<Job>) -> Vec<Result<(), String>> {
+    /// ones removed. One outcome per job, in order: what OpenSearch refused for good (a
+    /// 4xx on the item, such as a mapping error) fails at once and is counted; the rest is
+    /// retried with backoff.
+    pub async fn apply_index_jobs(&self, jobs: Vec<Job>) -> Vec<Outcome> {
         let Some(engine) = &self.opensearch else {
             return jobs.iter().map(|_| Ok(())).collect();
         };
@@ -133,7 +175,7 @@ impl SearchService {
             Err(e) => {
                 return jobs
                     .iter()
-                    .map(|_| Err(format!("reading cars: {e}")))
+                    .map(|_| Err(format!("reading cars: {e}").into()))
                     .collect()
             }
         };
@@ -146,23 +188,142 @@ impl SearchService {
             .collect();
         let outcome = match engine.ensure_index().await {
             Ok(()) => engine.bulk(None, &upserts, &deletes).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
-        match outcome {
-            Ok(per_car) => ids
-                .iter()
-                .map(|id| match id {
-                    None => Ok(()),
-                    Some(id) => per_car.get(id).cloned().unwrap_or(Ok(())),
-                })
-                .collect(),
-            Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
+        let per_car = match outcome {
+            Ok(per_car) => per_car,
+            Err(e) => return jobs.iter().map(|_| Err(e.clone().into())).collect(),
+        };
+        ids.iter()
+            .map(|id| match id.and_then(|id| per_car.get(&id)) {
+                None | Some(Ok(())) => Ok(()),
+                Some(Err(item)) if item.retryable() => Err(item.reason.clone().into()),
+                Some(Err(item)) => {
+                    self.metrics.index_rejected.inc();
+                    tracing::error!(car = ?id, reason = %item.reason, "OpenSearch refused a car for good");
+                    Err(JobError::permanent(item.reason.clone()))
+                }
+            })
+            .collect()
+    }
+
+    /// Looks at the index now and then: makes it when missing, and fills it from the
+    /// database when it holds fewer cars than the database has (OpenSearch switched on over
+    /// an existing fleet, or its data lost), answering from the database meanwhile.
+    pub async fn watch_index(&self, every: Duration, mut stop: Stop) {
+        while !stop.requested() {
+            self.check_index(&mut stop).await;
+            stop.sleep(every).await;
+        }
+    }
+
+    async fn check_index(&self, stop: &mut Stop) {
+        let Some(engine) = self.opensearch.clone() else {
+            return;
+        };
+        match engine.ensure_index().await {
+            Ok(()) => {}
+            Err(IndexProblem::Misconfigured(e)) => {
+                tracing::error!(error = %e, "the search index cannot be made");
+                self.state().index = Some(e);
+                return;
+            }
+            Err(IndexProblem::Unavailable(e)) => {
+                tracing::warn!(error = %e, "OpenSearch unavailable; searching the database");
+                return;
+            }
+        }
+        match engine.indexes_behind_alias().await {
+            Ok(indexes) if indexes.len() > 1 => {
+                let problem = format!(
+                    "alias {} points at {} indexes ({}): run carrental reindex",
+                    engine.alias(),
+                    indexes.len(),
+                    indexes.join(", ")
+                );
+                tracing::error!(%problem, "search index");
+                self.state().index = Some(problem);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "OpenSearch unavailable; searching the database");
+                return;
+            }
+        }
+        let mut shortfall = self.shortfall(&engine).await;
+        if shortfall.is_some() {
+            stop.sleep(SHORTFALL_CONFIRM).await;
+            shortfall = self.shortfall(&engine).await;
+        }
+        let Some((indexed, cars)) = shortfall else {
+            self.state().index = None;
+            return;
+        };
+        let reason = format!(
+            "index {} holds {indexed} of {cars} cars: filling it from the database",
+            engine.alias()
+        );
+        tracing::warn!(%reason, "search index");
+        self.state().index = Some(reason);
+        match engine.fill(None, pages(&self.ports)).await {
+            Ok(count) => {
+                tracing::info!(count, "search index filled from the database");
+                self.state().index = None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "filling the search index failed; trying again later");
+                self.state().index = Some(format!("index {} misses cars: {e}", engine.alias()));
+            }
+        }
+    }
+
+    /// (documents indexed, cars in the database) when the index misses some.
+    async fn shortfall(&self, engine: &OpenSearchEngine) -> Option<(i64, i64)> {
+        let cars = match self.db.run(|conn| Ok(store::count_cars(conn)?)).await {
+            Ok(cars) => cars,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count the cars");
+                return None;
+            }
+        };
+        match engine.count().await {
+            Ok(indexed) if indexed < cars => Some((indexed, cars)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count the search index");
+                None
+            }
         }
     }
 }
 
-/// The `search` entry of `/health/ready`: degraded while OpenSearch is unreachable and
-/// searches are answered from the database.
+type Page =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<CarDocument>, String>> + Send>>;
+
+/// Pages of every car, in id order, for filling an index.
+fn pages(ports: &Ports) -> impl FnMut(Option<Uuid>) -> Page {
+    let catalog = ports.catalog.clone();
+    move |after| {
+        let catalog = catalog.clone();
+        Box::pin(async move {
+            let ids = catalog
+                .ids_after(after, 500)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut docs: HashMap<Uuid, CarDocument> =
+                catalog.documents(&ids).await.map_err(|e| e.to_string())?;
+            Ok(ids
+                .iter()
+                .filter_map(|id| docs.remove(id))
+                .collect::<Vec<_>>())
+        })
+    }
+}
+
+/// The `search` entry of `/health/ready`: degraded, with the reason, while searches are
+/// answered from the database although OpenSearch is configured (unreachable, failing,
+/// its index missing cars or on more than one index).
 impl ReadinessCheck for SearchService {
     fn name(&self) -> &'static str {
         "search"
@@ -170,24 +331,26 @@ impl ReadinessCheck for SearchService {
 
     fn check(&self) -> CheckFuture<'_> {
         Box::pin(async move {
-            match &self.opensearch {
-                None => (
+            let Some(engine) = &self.opensearch else {
+                return (
                     json!({"status": "up", "engine": "database"}),
                     CheckState::Up,
+                );
+            };
+            let reason = if engine.ping().await {
+                self.state().reason()
+            } else {
+                Some("OpenSearch does not answer".to_owned())
+            };
+            match reason {
+                None => (
+                    json!({"status": "up", "engine": "opensearch"}),
+                    CheckState::Up,
                 ),
-                Some(engine) => {
-                    if engine.ping().await {
-                        self.degraded.store(false, Ordering::Relaxed);
-                        (
-                            json!({"status": "up", "engine": "opensearch"}),
-                            CheckState::Up,
-                        )
-                    } else {
-                        self.degraded.store(true, Ordering::Relaxed);
-                        let report = json!({"status": "degraded", "engine": "opensearch", "fallback": "database"});
-                        (report, CheckState::Degraded)
-                    }
-                }
+                Some(reason) => (
+                    json!({"status": "degraded", "engine": "opensearch", "fallback": "database", "reason": reason}),
+                    CheckState::Degraded,
+                ),
             }
         })
     }
@@ -201,22 +364,7 @@ pub async fn reindex(
     engine: &OpenSearchEngine,
 ) -> Result<(String, usize), String> {
     let started = crate::time::now();
-    let page = |after: Option<Uuid>| {
-        let catalog = ports.catalog.clone();
-        async move {
-            let ids = catalog
-                .ids_after(after, 500)
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut docs: HashMap<Uuid, CarDocument> =
-                catalog.documents(&ids).await.map_err(|e| e.to_string())?;
-            Ok(ids
-                .iter()
-                .filter_map(|id| docs.remove(id))
-                .collect::<Vec<_>>())
-        }
-    };
-    let built = engine.reindex(page).await?;
+    let built = engine.reindex(pages(ports)).await?;
     db.run(move |conn| Ok(outbox::requeue_done_since(conn, TOPIC, started)?))
         .await
         .map_err(|e| e.to_string())?;

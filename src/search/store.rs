@@ -124,3 +124,11 @@ pub fn search(
         total,
     ))
 }
+
+/// Cars a full index holds: every car not deleted, active or not.
+pub fn count_cars(conn: &mut DbConn) -> QueryResult<i64> {
+    cars::table
+        .filter(cars::deleted_at.is_null())
+        .count()
+        .get_result(conn)
+}

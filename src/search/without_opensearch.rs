@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::time::Duration;
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::model::SearchQuery;
+use crate::config::SearchSettings;
 use crate::ports::CarDocument;
 
 /// Never made: [`OpenSearchEngine::new`] always refuses.
@@ -21,13 +21,42 @@ pub struct Found {
     pub total: i64,
 }
 
+#[derive(Debug)]
+pub enum IndexProblem {
+    Unavailable(String),
+    Misconfigured(String),
+}
+
+impl std::fmt::Display for IndexProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexProblem::Unavailable(e) | IndexProblem::Misconfigured(e) => f.write_str(e),
+        }
+    }
+}
+
+pub struct ItemError {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl ItemError {
+    pub fn retryable(&self) -> bool {
+        true
+    }
+}
+
 impl OpenSearchEngine {
-    pub fn new(_url: &str, _alias: &str, _timeout: Duration) -> Result<Self, String> {
+    pub fn new(_settings: &SearchSettings) -> Result<Self, String> {
         Err(
             "OPENSEARCH_URL is set, but this binary was built without the opensearch feature \
              (cargo build --features opensearch)"
                 .into(),
         )
+    }
+
+    pub fn alias(&self) -> &str {
+        match self.never {}
     }
 
     pub async fn ping(&self) -> bool {
@@ -38,7 +67,15 @@ impl OpenSearchEngine {
         match self.never {}
     }
 
-    pub async fn ensure_index(&self) -> Result<(), String> {
+    pub async fn ensure_index(&self) -> Result<(), IndexProblem> {
+        match self.never {}
+    }
+
+    pub async fn indexes_behind_alias(&self) -> Result<Vec<String>, String> {
+        match self.never {}
+    }
+
+    pub async fn count(&self) -> Result<i64, String> {
         match self.never {}
     }
 
@@ -47,11 +84,19 @@ impl OpenSearchEngine {
         _index: Option<&str>,
         _upserts: &[CarDocument],
         _deletes: &[Uuid],
-    ) -> Result<HashMap<Uuid, Result<(), String>>, String> {
+    ) -> Result<HashMap<Uuid, Result<(), ItemError>>, String> {
         match self.never {}
     }
 
-    pub async fn reindex<F, Fut>(&self, _next_page: F) -> Result<(String, usize), String>
+    pub async fn fill<F, Fut>(&self, _index: Option<&str>, _pages: F) -> Result<usize, String>
+    where
+        F: FnMut(Option<Uuid>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,
+    {
+        match self.never {}
+    }
+
+    pub async fn reindex<F, Fut>(&self, _pages: F) -> Result<(String, usize), String>
     where
         F: FnMut(Option<Uuid>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,

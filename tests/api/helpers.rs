@@ -103,6 +103,12 @@ impl TestDatabase {
                     .expect("create test database");
                 let mut url = url::Url::parse(&base).expect("TEST_DATABASE_URL is a URL");
                 url.set_path(&name);
+                // A local server: no TLS. With it, a test process exiting while a pool
+                // thread still talks to a database just dropped can crash in OpenSSL's
+                // exit-time cleanup.
+                if !url.query_pairs().any(|(k, _)| k == "sslmode") {
+                    url.query_pairs_mut().append_pair("sslmode", "disable");
+                }
                 TestDatabase {
                     url: url.to_string(),
                     pg: Some((base, name)),
@@ -576,4 +582,19 @@ pub async fn validation_fields(res: Response) -> Vec<String> {
         .iter()
         .map(|d| d["field"].as_str().expect("field").to_owned())
         .collect()
+}
+
+/// The connection settings of the real cluster the `opensearch_cluster` tests use, as the
+/// environment gives them (`OPENSEARCH_USERNAME`, `OPENSEARCH_PASSWORD`,
+/// `OPENSEARCH_API_KEY`, `OPENSEARCH_CA_CERT`).
+pub fn opensearch_cluster_env() -> Vec<(String, String)> {
+    [
+        "OPENSEARCH_USERNAME",
+        "OPENSEARCH_PASSWORD",
+        "OPENSEARCH_API_KEY",
+        "OPENSEARCH_CA_CERT",
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+    .collect()
 }

@@ -9,6 +9,7 @@ mod bookings;
 mod cache;
 mod cars;
 mod docs;
+mod fake_opensearch;
 mod hardening;
 mod notifications;
 mod opensearch;

@@ -60,11 +60,12 @@ async fn search_app(engine: Engine) -> SearchApp {
             let url = std::env::var("TEST_OPENSEARCH_URL")
                 .expect("TEST_OPENSEARCH_URL must point at an OpenSearch cluster");
             let index = format!("carrental_test_{}", uuid::Uuid::new_v4().simple());
-            spawn_app_with(
-                Backend::Postgres,
-                &[("OPENSEARCH_URL", &url), ("APP__SEARCH__INDEX", &index)],
-            )
-            .await
+            let mut env = opensearch_cluster_env();
+            env.push(("OPENSEARCH_URL".into(), url));
+            env.push(("OPENSEARCH_INDEX".into(), index));
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            spawn_app_with(Backend::Postgres, &env).await
         }
     };
     let admin = app.admin_token().await;
@@ -271,6 +272,24 @@ search_test! {
         assert_eq!(s.ids(&q("vlovo")).await, vec![bmw.clone()]);
         assert_eq!(s.ids(&q("bmw")).await, Vec::<String>::new());
         assert_eq!(s.ids(&q("panoramic")).await, Vec::<String>::new());
+    }
+}
+
+search_test! {
+    async fn punctuation_in_names_and_features_matches_as_typed(engine) {
+        let s = search_app(engine).await;
+        let mut golf = at(PARIS.0, PARIS.1);
+        merge(&mut golf, json!({"name": "Golf 2.0 TDI", "brand": "Volkswagen", "model": "Golf",
+            "features": ["Child's seat"]}));
+        let golf = id_of(&s.car(golf).await);
+        let mut other = at(PARIS.0, PARIS.1);
+        merge(&mut other, json!({"name": "Clio", "brand": "Renault", "model": "Clio", "features": ["GPS"]}));
+        s.car(other).await;
+        s.settle().await;
+        for text in ["2.0", "2.0%20tdi", "child%27s", "child%27s%20seat", "CHILD%E2%80%99S"] {
+            let got = s.ids(&format!("latitude={}&longitude={}&query={text}", PARIS.0, PARIS.1)).await;
+            assert_eq!(got, vec![golf.clone()], "query {text:?}");
+        }
     }
 }
 

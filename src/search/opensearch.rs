@@ -13,7 +13,7 @@ use opensearch::http::request::JsonBody;
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use opensearch::indices::{
     IndicesCreateParts, IndicesDeleteParts, IndicesExistsParts, IndicesGetAliasParts,
-    IndicesRefreshParts,
+    IndicesGetMappingParts, IndicesRefreshParts,
 };
 use opensearch::{BulkParts, CountParts, OpenSearch, SearchParts};
 use serde_json::{json, Value};
@@ -272,6 +272,30 @@ impl OpenSearchEngine {
         Ok(names)
     }
 
+    /// The indexes behind the alias whose mapping is not this version's
+    /// ([`MAPPING_VERSION`]): built by an older release, they must be rebuilt.
+    pub async fn outdated_indexes(&self) -> Result<Vec<String>, String> {
+        let res = self
+            .client
+            .indices()
+            .get_mapping(IndicesGetMappingParts::Index(&[&self.alias]))
+            .send()
+            .await
+            .map_err(err)?;
+        let body = answer(res).await?;
+        let mut old: Vec<String> = body
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, index)| {
+                index["mappings"]["_meta"]["carrental_mapping"].as_i64() != Some(MAPPING_VERSION)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        old.sort();
+        Ok(old)
+    }
+
     /// How many documents the alias holds, as searches see them.
     pub async fn count(&self) -> Result<i64, String> {
         let res = self
@@ -412,6 +436,9 @@ pub fn bootstrap_index(alias: &str) -> String {
     format!("{alias}_initial")
 }
 
+/// Moves whenever the mapping below changes: an index with another version is rebuilt.
+pub const MAPPING_VERSION: i64 = 2;
+
 /// Settings and mapping of a cars index. Text is matched on `words`: the car's words as the
 /// database engine sees them (`db::functions::normalize`: lower-cased runs of letters and
 /// digits), split on the spaces between them, so both engines find the same cars.
@@ -420,6 +447,7 @@ pub fn index_definition() -> Value {
         "settings": {"number_of_shards": 1},
         "mappings": {
             "dynamic": "strict",
+            "_meta": {"carrental_mapping": MAPPING_VERSION},
             "properties": {
                 "id": {"type": "keyword"},
                 "location": {"type": "geo_point"},

@@ -251,6 +251,33 @@ impl SearchService {
                 return;
             }
         }
+        match engine.outdated_indexes().await {
+            Ok(old) if !old.is_empty() => {
+                let reason = format!(
+                    "index {} was built by an older version: rebuilding it",
+                    old.join(", ")
+                );
+                tracing::warn!(%reason, "search index");
+                self.state().index = Some(reason);
+                match reindex(&self.db, &self.ports, &engine).await {
+                    Ok((index, count)) => {
+                        tracing::info!(%index, count, "search index rebuilt");
+                        self.state().index = None;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "rebuilding the search index failed; trying again later");
+                        self.state().index =
+                            Some(format!("index {} is outdated: {e}", old.join(", ")));
+                    }
+                }
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "OpenSearch unavailable; searching the database");
+                return;
+            }
+        }
         let mut shortfall = self.shortfall(&engine).await;
         if shortfall.is_some() {
             stop.sleep(SHORTFALL_CONFIRM).await;

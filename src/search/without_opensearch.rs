@@ -75,6 +75,10 @@ impl OpenSearchEngine {
         match self.never {}
     }
 
+    pub async fn outdated_indexes(&self) -> Result<Vec<String>, String> {
+        match self.never {}
+    }
+
     pub async fn count(&self) -> Result<i64, String> {
         match self.never {}
     }

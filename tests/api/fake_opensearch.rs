@@ -45,6 +45,8 @@ pub struct Index {
     pub aliases: BTreeMap<String, Option<bool>>,
     /// Made by a write to a name that was no index (OpenSearch's auto-creation).
     pub auto_created: bool,
+    /// As created (`{}` when none was given).
+    pub mappings: Value,
 }
 
 #[derive(Default)]
@@ -127,7 +129,8 @@ impl FakeOpenSearch {
         }
     }
 
-    /// A concrete index with no alias, as someone else's (or an auto-created) one.
+    /// A concrete index with no alias and no mapping, as someone else's (or an older
+    /// release's) one.
     pub fn add_index(&self, name: &str) {
         self.cluster()
             .indexes
@@ -334,6 +337,21 @@ fn answer(c: &mut Cluster, req: &HttpRequest, body: &str) -> HttpResponse {
             ok(json!({"count": c.docs_of(target).len(),
                 "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}}))
         }
+        ("GET", [target, "_mapping"]) => {
+            let names = c.resolve(target);
+            if names.is_empty() {
+                return index_not_found(target);
+            }
+            let mut answer = serde_json::Map::new();
+            for name in names {
+                let mappings = match &c.indexes[&name].mappings {
+                    Value::Null => json!({}),
+                    m => m.clone(),
+                };
+                answer.insert(name, json!({"mappings": mappings}));
+            }
+            ok(Value::Object(answer))
+        }
         ("POST", ["_bulk"]) => bulk(c, req.query_string(), body),
         ("GET" | "POST", [target, "_search"]) => search(c, target, body),
         _ => HttpResponse::NotFound().json(json!({"error": "fake: no such route"})),
@@ -366,6 +384,7 @@ fn create_index(c: &mut Cluster, name: &str, body: &str) -> HttpResponse {
         name.to_owned(),
         Index {
             aliases,
+            mappings: definition["mappings"].clone(),
             ..Index::default()
         },
     );

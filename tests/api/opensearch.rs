@@ -536,6 +536,42 @@ async fn an_index_missing_cars_is_filled_while_the_database_answers() {
     assert_eq!(searches_by(&app, "opensearch").await, 1);
 }
 
+/// An index built by an older release (another mapping) is rebuilt behind the alias; the
+/// database answers meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_built_by_an_older_version_is_rebuilt() {
+    let first = spawn_app(Backend::Sqlite).await;
+    let admin = first.admin_token().await;
+    first.create_car(&admin, json!({})).await;
+    let stub = Stub::start().await;
+    stub.add_index("cars_20250101000000000");
+    stub.cluster()
+        .indexes
+        .get_mut("cars_20250101000000000")
+        .unwrap()
+        .aliases
+        .insert("cars".into(), Some(true));
+    let app = spawn_app_sharing(&first, &[("OPENSEARCH_URL", &stub.url)]).await;
+    let rebuilt = stub
+        .wait_for(Duration::from_secs(5), |c| {
+            let behind = c.behind("cars");
+            behind.len() == 1
+                && behind[0] != "cars_20250101000000000"
+                && c.docs_of("cars").len() == 1
+        })
+        .await;
+    assert!(rebuilt, "{:?}", stub.requests());
+    assert!(!stub
+        .cluster()
+        .indexes
+        .contains_key("cars_20250101000000000"));
+    let seen = ready_when(&app, Duration::from_secs(3), |r| {
+        r["checks"]["search"]["status"] == "up"
+    })
+    .await;
+    assert_eq!(seen["checks"]["search"]["status"], "up", "{seen}");
+}
+
 /// Fault 5: a document OpenSearch refuses (400) is parked at once and counted; a busy
 /// cluster (429) is retried until it takes the document.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

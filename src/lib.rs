@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod ops;
 pub mod outbox;
 pub mod ports;
+pub mod pricing;
 pub mod startup;
 pub mod telemetry;
 pub mod time;

@@ -89,6 +89,10 @@ pub struct CarSummary {
     pub currency: String,
     pub is_active: bool,
     pub deleted: bool,
+    /// The rules beyond the daily price, in minor units.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default)]
+    pub pricing: Option<crate::pricing::Pricing>,
 }
 
 /// A car as search needs it: the public JSON and the fields it filters on.

@@ -1,6 +1,6 @@
 //! Booking types: the request, its validation, the row and the answer.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::{Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -9,11 +9,12 @@ use uuid::Uuid;
 use crate::db::schema::bookings;
 use crate::db::{from_db, to_db};
 use crate::http::schema;
-use crate::http::{parse_time, Choice, FieldError, QueryParams};
+use crate::http::{Choice, FieldError, QueryParams};
 use crate::money;
 use crate::ports::CarSummary;
 
-pub const MAX_RENTAL_DAYS: i64 = 90;
+pub use crate::pricing::{rental_days, rental_window, MAX_RENTAL_DAYS};
+use crate::pricing::{rental_price, Line, LineView, Pricing, RentalPrice};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -172,30 +173,14 @@ impl CreateBooking {
                 .map_err(|_| errors.push(FieldError::new("carId", "must be a UUID")))
                 .ok()
         });
-        let mut time = |field: &str, v: &Option<String>| match v {
-            None => {
-                required(field, v, &mut errors);
-                None
-            }
-            Some(raw) => parse_time(field, raw).map_err(|e| errors.push(e)).ok(),
-        };
-        let pickup = time("pickupTime", &self.pickup_time);
-        let dropoff = time("dropoffTime", &self.dropoff_time);
-        if pickup.is_some_and(|p| p <= now) {
-            errors.push(FieldError::new("pickupTime", "must be in the future"));
-        }
-        if let (Some(p), Some(d)) = (pickup, dropoff) {
-            if d <= p {
-                errors.push(FieldError::new("dropoffTime", "must be after pickupTime"));
-            } else if d - p > Duration::days(MAX_RENTAL_DAYS) {
-                errors.push(FieldError::new(
-                    "dropoffTime",
-                    "the rental may last at most 90 days",
-                ));
-            }
-        }
-        match (car_id, pickup, dropoff) {
-            (Some(car_id), Some(pickup), Some(dropoff)) if errors.is_empty() => Ok(NewBooking {
+        let window = rental_window(
+            self.pickup_time.as_deref(),
+            self.dropoff_time.as_deref(),
+            now,
+            &mut errors,
+        );
+        match (car_id, window) {
+            (Some(car_id), Some((pickup, dropoff))) if errors.is_empty() => Ok(NewBooking {
                 car_id,
                 pickup,
                 dropoff,
@@ -203,13 +188,6 @@ impl CreateBooking {
             _ => Err(errors),
         }
     }
-}
-
-/// Whole days charged: every started 24 hours, at least one.
-pub fn rental_days(pickup: DateTime<Utc>, dropoff: DateTime<Utc>) -> i64 {
-    let ms = (dropoff - pickup).num_milliseconds();
-    let day = Duration::days(1).num_milliseconds();
-    ((ms + day - 1) / day).max(1)
 }
 
 /// The one change a renter may ask for.
@@ -241,11 +219,19 @@ pub struct BookingRow {
     pub cancelled_at: Option<NaiveDateTime>,
     pub picked_up_at: Option<NaiveDateTime>,
     pub returned_at: Option<NaiveDateTime>,
+    /// The price's lines ([`Line`]s as JSON) as they were when the booking was made.
+    pub lines: Option<String>,
 }
 
 impl BookingRow {
     pub fn new(user_id: Uuid, req: &NewBooking, car: &CarSummary, now: DateTime<Utc>) -> Self {
         let days = rental_days(req.pickup, req.dropoff);
+        let price = rental_price(
+            car.price_per_day_minor,
+            car.pricing.as_ref().unwrap_or(&Pricing::default()),
+            req.pickup,
+            days,
+        );
         BookingRow {
             id: Uuid::new_v4().to_string(),
             user_id: user_id.to_string(),
@@ -253,7 +239,7 @@ impl BookingRow {
             pickup_time: to_db(req.pickup),
             dropoff_time: to_db(req.dropoff),
             days: i32::try_from(days).unwrap_or(i32::MAX),
-            total_price: days * car.price_per_day_minor,
+            total_price: price.total_minor(),
             currency: car.currency.clone(),
             status: Status::Confirmed.name().to_owned(),
             created_at: to_db(now),
@@ -261,7 +247,24 @@ impl BookingRow {
             cancelled_at: None,
             picked_up_at: None,
             returned_at: None,
+            lines: serde_json::to_string(&price.lines()).ok(),
         }
+    }
+
+    /// The stored lines; a booking made before lines existed has one: its rental.
+    pub fn lines(&self) -> Vec<Line> {
+        self.lines
+            .as_deref()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| {
+                RentalPrice {
+                    days: i64::from(self.days),
+                    amount_minor: self.total_price,
+                    discount_percent: 0,
+                    discount_minor: 0,
+                }
+                .lines()
+            })
     }
 
     pub fn uuid(&self) -> Uuid {
@@ -290,6 +293,7 @@ impl BookingRow {
             days: self.days,
             total_price: money::to_major(self.total_price),
             currency: self.currency.clone(),
+            lines: self.lines().iter().map(Line::view).collect(),
             status: self.status(),
             car: car.map(|c| CarRef {
                 id: c.id,
@@ -324,6 +328,8 @@ pub struct Booking {
     #[schema(example = 360.0)]
     pub total_price: f64,
     pub currency: String,
+    /// What the total is made of: the rental, then any discount.
+    pub lines: Vec<LineView>,
     pub status: Status,
     pub car: Option<CarRef>,
     pub created_at: DateTime<Utc>,

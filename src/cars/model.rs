@@ -14,6 +14,7 @@ use crate::http::schema::{self, Integer, Patch};
 use crate::http::{check, parse_time, ApiError, Choice, FieldError, QueryParams};
 use crate::money;
 pub use crate::ports::{FuelType, Transmission};
+use crate::pricing::{Pricing, PricingInput, PricingView};
 
 /// Where a car stands; every field optional, as for [`CarInput`].
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -95,6 +96,10 @@ pub struct CarInput {
     #[schema(value_type = bool)]
     #[serde(default)]
     pub is_active: Patch<bool>,
+    /// Weekend price, discounts and seasons; `null` removes them.
+    #[schema(value_type = Option<PricingInput>)]
+    #[serde(default)]
+    pub pricing: Patch<PricingInput>,
 }
 
 fn price_schema() -> utoipa::openapi::schema::Schema {
@@ -135,6 +140,7 @@ pub struct CarDraft {
     pub country: String,
     pub postal_code: Option<String>,
     pub is_active: bool,
+    pub pricing: Option<Pricing>,
 }
 
 /// The highest price per day, in the major unit.
@@ -341,6 +347,17 @@ impl CarInput {
             b.and_then(|b| b.postal_code.clone()),
             text(20),
         );
+        let pricing = match self.pricing {
+            Patch::Absent => Some(b.and_then(|b| b.pricing.clone())),
+            Patch::Null => Some(None),
+            Patch::Value(input) => match input.validate("pricing", price) {
+                Ok(p) => Some(Some(p)),
+                Err(errors) => {
+                    m.errors.extend(errors);
+                    None
+                }
+            },
+        };
         // Every field is Some exactly when no error was recorded.
         let draft = (|| {
             Some(CarDraft {
@@ -363,6 +380,7 @@ impl CarInput {
                 country: country?,
                 postal_code: postal_code?,
                 is_active: is_active?,
+                pricing: pricing?,
             })
         })();
         match draft {
@@ -401,6 +419,8 @@ pub struct CarRow {
     pub deleted_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// [`Pricing`] as JSON.
+    pub pricing: Option<String>,
 }
 
 fn json_list(list: &[String]) -> String {
@@ -447,7 +467,15 @@ impl CarRow {
             deleted_at: None,
             created_at: to_db(now),
             updated_at: to_db(now),
+            pricing: draft
+                .pricing
+                .as_ref()
+                .and_then(|p| serde_json::to_string(p).ok()),
         }
+    }
+
+    pub fn pricing(&self) -> Option<Pricing> {
+        serde_json::from_str(self.pricing.as_deref()?).ok()
     }
 
     pub fn uuid(&self) -> Uuid {
@@ -480,6 +508,7 @@ impl CarRow {
             country: self.country.clone(),
             postal_code: self.postal_code.clone(),
             is_active: self.is_active,
+            pricing: self.pricing(),
         }
     }
 
@@ -507,6 +536,7 @@ impl CarRow {
                 postal_code: self.postal_code.clone(),
             },
             is_active: self.is_active,
+            pricing: self.pricing().map(|p| p.view()),
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
         }
@@ -545,6 +575,8 @@ pub struct Car {
     pub features: Vec<String>,
     pub location: Location,
     pub is_active: bool,
+    /// `null`: every day costs `pricePerDay`, no discount.
+    pub pricing: Option<PricingView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -626,6 +658,58 @@ impl Window {
         }
         Ok(Window { from, to })
     }
+}
+
+/// What `GET /cars/{id}/quote` asks: a rental's window (as a booking's) and extras.
+#[derive(Debug, Clone, Copy)]
+pub struct QuoteRequest {
+    pub pickup: DateTime<Utc>,
+    pub dropoff: DateTime<Utc>,
+}
+
+impl QuoteRequest {
+    pub fn parse(query: &QueryParams) -> Result<QuoteRequest, ApiError> {
+        let mut errors = Vec::new();
+        let window = crate::pricing::rental_window(
+            query.get("pickupTime"),
+            query.get("dropoffTime"),
+            crate::time::now(),
+            &mut errors,
+        );
+        // No extra is offered yet: every code names one that does not exist.
+        if let Some(extras) = query.get("extras").filter(|e| !e.trim().is_empty()) {
+            let code = extras.split(',').next().unwrap_or("").split(':').next();
+            errors.push(FieldError::new(
+                "extras",
+                format!("unknown extra {}", code.unwrap_or("").trim()),
+            ));
+        }
+        check(errors)?;
+        match window {
+            Some((pickup, dropoff)) => Ok(QuoteRequest { pickup, dropoff }),
+            None => Err(ApiError::field("pickupTime", "is required")),
+        }
+    }
+}
+
+/// `GET /cars/{id}/quote`: what a booking of that window would cost now, line by line, and
+/// whether it would be accepted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Quote {
+    pub car_id: Uuid,
+    pub pickup_time: DateTime<Utc>,
+    pub dropoff_time: DateTime<Utc>,
+    /// Every started 24 hours, at least 1.
+    pub days: i64,
+    pub currency: String,
+    /// Whether a booking of this window would be accepted now (the car active and free).
+    pub available: bool,
+    /// The rental, then the discount when one applies.
+    pub lines: Vec<crate::pricing::LineView>,
+    /// The sum of the lines.
+    #[schema(example = 360.0)]
+    pub total_price: f64,
 }
 
 /// `GET /cars/{id}/availability`.

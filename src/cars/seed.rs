@@ -84,6 +84,7 @@ pub fn fleet(n: usize, seed: u64) -> Vec<CarDraft> {
                 country: "France".into(),
                 postal_code: None,
                 is_active: true,
+                pricing: None,
             }
         })
         .collect()

@@ -6,14 +6,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::model::{BusyInterval, Car, CarAvailability, CarFilter, CarInput, CarRow, Window};
+use super::model::{
+    BusyInterval, Car, CarAvailability, CarFilter, CarInput, CarRow, Quote, QuoteRequest, Window,
+};
 use super::store;
 use crate::cache::{ReadCache, CACHED_PAGES};
 use crate::db::{self, Db, DbConn, Lock};
 use crate::http::etag::Tagged;
 use crate::http::{ApiError, PageRequest};
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ports};
-use crate::time;
+use crate::{money, pricing, time};
 
 pub struct CarsService {
     db: Db,
@@ -189,6 +191,37 @@ impl CarsService {
     }
 }
 
+impl CarsService {
+    /// The price of a rental of the car under its rules now, as a booking made now would
+    /// store it.
+    pub async fn quote(&self, id: Uuid, req: QuoteRequest) -> Result<Quote, ApiError> {
+        let car = self.db.run(move |conn| live(conn, id)).await?;
+        let days = pricing::rental_days(req.pickup, req.dropoff);
+        let price = pricing::rental_price(
+            car.price_per_day,
+            &car.pricing().unwrap_or_default(),
+            req.pickup,
+            days,
+        );
+        let free = self
+            .ports
+            .availability
+            .busy_intervals(id, req.pickup, req.dropoff)
+            .await?
+            .is_empty();
+        Ok(Quote {
+            car_id: id,
+            pickup_time: req.pickup,
+            dropoff_time: req.dropoff,
+            days,
+            currency: car.currency.clone(),
+            available: free && car.is_active,
+            lines: price.lines().iter().map(pricing::Line::view).collect(),
+            total_price: money::to_major(price.total_minor()),
+        })
+    }
+}
+
 fn summary(row: &CarRow) -> CarSummary {
     CarSummary {
         id: row.uuid(),
@@ -198,6 +231,7 @@ fn summary(row: &CarRow) -> CarSummary {
         currency: row.currency.clone(),
         is_active: row.is_active,
         deleted: row.deleted_at.is_some(),
+        pricing: row.pricing(),
     }
 }
 

@@ -53,6 +53,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        pricing -> Nullable<Text>,
     }
 }
 
@@ -72,6 +73,7 @@ diesel::table! {
         cancelled_at -> Nullable<Timestamp>,
         picked_up_at -> Nullable<Timestamp>,
         returned_at -> Nullable<Timestamp>,
+        lines -> Nullable<Text>,
     }
 }
 

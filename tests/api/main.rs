@@ -14,6 +14,7 @@ mod hardening;
 mod notifications;
 mod opensearch;
 mod operations;
+mod pricing;
 mod search;
 mod smtp;
 mod split;

@@ -1,0 +1,2 @@
+ALTER TABLE bookings DROP COLUMN lines;
+ALTER TABLE cars DROP COLUMN pricing;

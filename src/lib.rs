@@ -74,7 +74,7 @@ impl Module {
         let first = path.trim_start_matches('/').split('/').next()?;
         match first {
             "auth" => Some(Module::Auth),
-            "cars" => Some(Module::Cars),
+            "cars" | "extras" => Some(Module::Cars),
             "search" => Some(Module::Search),
             "bookings" => Some(Module::Bookings),
             "admin" if path.starts_with("/admin/bookings") => Some(Module::Bookings),

@@ -125,6 +125,11 @@ pub trait CarCatalog: Send + Sync {
     async fn documents(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarDocument>, ApiError>;
     /// Ids of undeleted cars after `after`, in id order, `limit` at a time (for reindexing).
     async fn ids_after(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, ApiError>;
+    /// The extras of these codes (withdrawn ones included), by code.
+    async fn extra_prices(
+        &self,
+        codes: &[String],
+    ) -> Result<HashMap<String, crate::pricing::ExtraPrice>, ApiError>;
 }
 
 /// Which cars are taken when; answered by bookings.
@@ -337,6 +342,11 @@ pub fn query_time(t: DateTime<Utc>) -> String {
 
 /// The body of the internal batch reads.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Codes {
+    pub codes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Ids {
     pub ids: Vec<Uuid>,
 }
@@ -362,6 +372,16 @@ impl CarCatalog for Remote {
         self.0
             .get(&format!("/internal/cars/ids?limit={limit}{after}"))
             .await
+    }
+
+    async fn extra_prices(
+        &self,
+        codes: &[String],
+    ) -> Result<HashMap<String, crate::pricing::ExtraPrice>, ApiError> {
+        let codes = Codes {
+            codes: codes.to_vec(),
+        };
+        self.0.read("/internal/cars/extras", &codes).await
     }
 }
 

@@ -334,6 +334,125 @@ impl RentalPrice {
     }
 }
 
+/// An extra as prices need it (the catalogue's entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtraPrice {
+    pub code: String,
+    pub name: String,
+    pub per_day_minor: Option<i64>,
+    pub per_rental_minor: Option<i64>,
+    pub currency: String,
+    pub max_quantity: i64,
+    pub active: bool,
+}
+
+/// One extra asked for: a code and a quantity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtraRequest {
+    #[schema(pattern = "^[a-z0-9_-]{2,32}$", example = "child_seat")]
+    pub code: String,
+    #[schema(minimum = 1, maximum = 10, example = 1)]
+    pub quantity: i64,
+}
+
+/// Where the errors of the extras asked for are named: `extras[i].code` in a booking's
+/// body, the `extras` parameter of a quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtrasField {
+    Body,
+    Query,
+}
+
+impl ExtrasField {
+    fn name(self, i: usize, part: &str) -> String {
+        match self {
+            ExtrasField::Body => format!("extras[{i}].{part}"),
+            ExtrasField::Query => "extras".to_owned(),
+        }
+    }
+}
+
+/// The quote's `extras` parameter, `CODE:QTY,CODE:QTY`.
+pub fn parse_extras_param(raw: &str) -> Result<Vec<ExtraRequest>, FieldError> {
+    raw.split(',')
+        .filter(|item| !item.trim().is_empty())
+        .map(|item| {
+            let (code, quantity) = item.split_once(':').ok_or_else(|| {
+                FieldError::new("extras", "must be CODE:QUANTITY, comma separated")
+            })?;
+            let quantity = quantity.trim().parse().map_err(|_| {
+                FieldError::new(
+                    "extras",
+                    format!("the quantity of {} must be a whole number", code.trim()),
+                )
+            })?;
+            Ok(ExtraRequest {
+                code: code.trim().to_owned(),
+                quantity,
+            })
+        })
+        .collect()
+}
+
+/// One line per extra asked for: `pricePerDay × days × quantity` or
+/// `pricePerRental × quantity`. An unknown or withdrawn code, a code given twice, a
+/// currency other than the car's or a quantity outside 1..maxQuantity is an error naming
+/// the item (or the `extras` parameter).
+pub fn extra_lines(
+    asked: &[ExtraRequest],
+    catalogue: &std::collections::HashMap<String, ExtraPrice>,
+    currency: &str,
+    days: i64,
+    field: ExtrasField,
+) -> Result<Vec<Line>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut lines = Vec::new();
+    for (i, item) in asked.iter().enumerate() {
+        let code_error = |message: String| FieldError::new(field.name(i, "code"), message);
+        let Some(extra) = catalogue.get(&item.code).filter(|e| e.active) else {
+            errors.push(code_error(format!("no extra {} is offered", item.code)));
+            continue;
+        };
+        if asked[..i].iter().any(|other| other.code == item.code) {
+            errors.push(code_error(format!("{} is asked for twice", item.code)));
+            continue;
+        }
+        if extra.currency != currency {
+            errors.push(code_error(format!(
+                "{} is priced in {}, the car in {currency}",
+                item.code, extra.currency
+            )));
+            continue;
+        }
+        if !(1..=extra.max_quantity).contains(&item.quantity) {
+            errors.push(FieldError::new(
+                field.name(i, "quantity"),
+                format!("must be from 1 to {}", extra.max_quantity),
+            ));
+            continue;
+        }
+        let amount_minor = match (extra.per_day_minor, extra.per_rental_minor) {
+            (Some(per_day), _) => per_day * days * item.quantity,
+            (None, Some(per_rental)) => per_rental * item.quantity,
+            (None, None) => 0,
+        };
+        lines.push(Line {
+            kind: LineKind::Extra,
+            description: extra.name.clone(),
+            code: Some(extra.code.clone()),
+            quantity: Some(item.quantity),
+            amount_minor,
+        });
+    }
+    if errors.is_empty() {
+        Ok(lines)
+    } else {
+        Err(errors)
+    }
+}
+
 /// The rate of the day starting at `start`.
 pub fn day_rate(price_per_day_minor: i64, pricing: &Pricing, start: DateTime<Utc>) -> i64 {
     let date = start.date_naive();

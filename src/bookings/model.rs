@@ -14,7 +14,7 @@ use crate::money;
 use crate::ports::CarSummary;
 
 pub use crate::pricing::{rental_days, rental_window, MAX_RENTAL_DAYS};
-use crate::pricing::{rental_price, Line, LineView, Pricing, RentalPrice};
+use crate::pricing::{rental_price, ExtraRequest, Line, LineView, Pricing, RentalPrice};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -149,14 +149,20 @@ pub struct CreateBooking {
     pub pickup_time: Option<String>,
     #[schema(required = true, schema_with = schema::date_time_schema, example = "2026-12-04T10:00:00Z")]
     pub dropoff_time: Option<String>,
+    /// Active extras of the car's currency, each code once, 1 to its `maxQuantity` (else 400
+    /// naming `extras[i].code` or `extras[i].quantity`).
+    #[schema(max_items = 20)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<ExtraRequest>,
 }
 
 /// A booking request that passed every rule that does not need the database.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct NewBooking {
     pub car_id: Uuid,
     pub pickup: DateTime<Utc>,
     pub dropoff: DateTime<Utc>,
+    pub extras: Vec<ExtraRequest>,
 }
 
 impl CreateBooking {
@@ -184,6 +190,7 @@ impl CreateBooking {
                 car_id,
                 pickup,
                 dropoff,
+                extras: self.extras.clone(),
             }),
             _ => Err(errors),
         }
@@ -224,7 +231,15 @@ pub struct BookingRow {
 }
 
 impl BookingRow {
-    pub fn new(user_id: Uuid, req: &NewBooking, car: &CarSummary, now: DateTime<Utc>) -> Self {
+    /// A booking priced as a quote made now: the rental under the car's rules, then the
+    /// `extras` lines.
+    pub fn new(
+        user_id: Uuid,
+        req: &NewBooking,
+        car: &CarSummary,
+        extras: Vec<Line>,
+        now: DateTime<Utc>,
+    ) -> Self {
         let days = rental_days(req.pickup, req.dropoff);
         let price = rental_price(
             car.price_per_day_minor,
@@ -232,6 +247,8 @@ impl BookingRow {
             req.pickup,
             days,
         );
+        let mut lines = price.lines();
+        lines.extend(extras);
         BookingRow {
             id: Uuid::new_v4().to_string(),
             user_id: user_id.to_string(),
@@ -239,7 +256,7 @@ impl BookingRow {
             pickup_time: to_db(req.pickup),
             dropoff_time: to_db(req.dropoff),
             days: i32::try_from(days).unwrap_or(i32::MAX),
-            total_price: price.total_minor(),
+            total_price: lines.iter().map(|l| l.amount_minor).sum(),
             currency: car.currency.clone(),
             status: Status::Confirmed.name().to_owned(),
             created_at: to_db(now),
@@ -247,7 +264,7 @@ impl BookingRow {
             cancelled_at: None,
             picked_up_at: None,
             returned_at: None,
-            lines: serde_json::to_string(&price.lines()).ok(),
+            lines: serde_json::to_string(&lines).ok(),
         }
     }
 

@@ -8,14 +8,14 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use uuid::Uuid;
 
 use super::idempotency::{self, Answer};
-use super::model::{Booking, BookingFilter, BookingRow, CreateBooking, Transition};
+use super::model::{rental_days, Booking, BookingFilter, BookingRow, CreateBooking, Transition};
 use super::store;
 use crate::db::{self, Backend, Db, DbConn, Lock};
 use crate::http::auth::AuthUser;
 use crate::http::{from_json_value, violated_constraint, ApiError, PageRequest, Paginated};
 use crate::ports::{Availability, CarSummary, Contact, Interval, OutgoingMessage, Ports};
 use crate::telemetry::Metrics;
-use crate::time;
+use crate::{pricing, time};
 
 const OVERLAP: &str = "The car is already booked for part of that time";
 /// The PostgreSQL exclusion constraint that makes overlaps impossible.
@@ -96,12 +96,22 @@ impl BookingsService {
             }
         }
         let contact = self.ports.users.contact(user.id).await?;
+        let codes: Vec<String> = req.extras.iter().map(|e| e.code.clone()).collect();
+        let catalogue = self.ports.catalog.extra_prices(&codes).await?;
         let result = self
             .in_car_lock(req.car_id, cap.map(|_| user.id), |car| {
                 if !car.is_active {
                     return Err(ApiError::conflict("The car is not available for booking"));
                 }
-                let row = BookingRow::new(user.id, &req, &car, now);
+                let extras = pricing::extra_lines(
+                    &req.extras,
+                    &catalogue,
+                    &car.currency,
+                    rental_days(req.pickup, req.dropoff),
+                    pricing::ExtrasField::Body,
+                )
+                .map_err(ApiError::Validation)?;
+                let row = BookingRow::new(user.id, &req, &car, extras, now);
                 let notifier = self.ports.notifier.clone();
                 Ok(move |conn: &mut DbConn| {
                     if let Some(cap) = cap {

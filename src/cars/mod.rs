@@ -1,5 +1,6 @@
 //! Car routes: the inventory, public reads and admin writes.
 
+pub mod extras;
 pub mod model;
 pub mod seed;
 pub mod service;
@@ -48,12 +49,19 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/cars/ids").route(web::get().to(internal_ids)))
         .service(web::resource("/cars/summaries").route(web::post().to(internal_summaries)))
         .service(web::resource("/cars/documents").route(web::post().to(internal_documents)))
+        .service(web::resource("/cars/extras").route(web::post().to(internal_extras)))
         .service(web::resource("/cars/{id}").route(web::get().to(internal_car)));
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(internal_car, internal_summaries, internal_documents, internal_ids),
+    paths(
+        internal_car,
+        internal_summaries,
+        internal_documents,
+        internal_ids,
+        internal_extras
+    ),
     components(schemas(CarSummary, CarDocument, Ids))
 )]
 pub struct InternalApi;
@@ -89,6 +97,16 @@ async fn internal_documents(
     Ok(HttpResponse::Ok().json(cars.catalog().documents(&ids.ids).await?))
 }
 
+/// Extras by code as prices need them, withdrawn ones included (unknown codes are left out).
+#[utoipa::path(post, path = "/internal/cars/extras", tag = "internal", request_body = crate::ports::Codes,
+    security(("bearer" = [])), responses((status = 200, body = std::collections::HashMap<String, crate::pricing::ExtraPrice>)))]
+async fn internal_extras(
+    cars: web::Data<CarsService>,
+    Json(codes): Json<crate::ports::Codes>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.catalog().extra_prices(&codes.codes).await?))
+}
+
 /// Ids of undeleted cars after `after`, in id order.
 #[utoipa::path(get, path = "/internal/cars/ids", tag = "internal",
     params(("after" = Option<String>, Query), ("limit" = i64, Query)),
@@ -121,17 +139,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete)),
     )
     .service(web::resource("/cars/{id}/availability").route(web::get().to(availability)))
-    .service(web::resource("/cars/{id}/quote").route(web::get().to(quote)));
+    .service(web::resource("/cars/{id}/quote").route(web::get().to(quote)))
+    .service(
+        web::resource("/extras")
+            .route(web::get().to(list_extras))
+            .route(web::post().to(create_extra)),
+    )
+    .service(web::resource("/extras/{code}").route(web::patch().to(update_extra)));
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, get, replace, update, delete, availability, quote),
+    paths(list, create, get, replace, update, delete, availability, quote, list_extras,
+          create_extra, update_extra),
     components(schemas(Car, CarInput, NewCar, Location, LocationInput, NewLocation, FuelType,
                        Transmission, CarAvailability, model::BusyInterval, Paginated<Car>,
                        model::Quote, crate::pricing::PricingInput, crate::pricing::SeasonInput,
                        crate::pricing::PricingView, crate::pricing::SeasonView,
-                       crate::pricing::LineView, crate::pricing::LineKind)),
+                       crate::pricing::LineView, crate::pricing::LineKind,
+                       extras::Extra, extras::ExtraInput, crate::pricing::ExtraRequest)),
     tags((name = "cars", description = "The fleet: public reads, admin writes"))
 )]
 pub struct CarsApi;
@@ -325,7 +351,8 @@ struct QuoteParams {
     /// After `pickupTime`, at most 90 days after it (else 400 naming `dropoffTime`).
     #[param(schema_with = schema::date_time_schema)]
     dropoff_time: String,
-    /// `CODE:QTY,CODE:QTY`. No extra is offered yet: any code is 400 naming `extras`.
+    /// `CODE:QTY,CODE:QTY`: active extras of the car's currency, each once, 1 to its
+    /// `maxQuantity` (else 400 naming `extras`).
     #[param(required = false)]
     extras: String,
 }
@@ -344,4 +371,40 @@ async fn quote(
     let id = parse_id(&id)?;
     let req = model::QuoteRequest::parse(&query)?;
     Ok(HttpResponse::Ok().json(cars.quote(id, req).await?))
+}
+
+/// The active extras, by code.
+#[utoipa::path(get, path = "/extras", tag = "cars", operation_id = "listExtras",
+    responses((status = 200, body = Vec<extras::Extra>)))]
+async fn list_extras(cars: web::Data<CarsService>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.extras().await?))
+}
+
+/// Offer an extra (admins); a code already taken is 409.
+#[utoipa::path(post, path = "/extras", tag = "cars", operation_id = "createExtra",
+    request_body = extras::ExtraInput, security(("bearer" = [])),
+    responses((status = 201, body = extras::Extra),
+              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
+              (status = 409, body = crate::http::ErrorBody, description = "The code is taken")))]
+async fn create_extra(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    Json(input): Json<extras::ExtraInput>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(cars.create_extra(input).await?))
+}
+
+/// Change an extra (admins): only the fields sent change; `active: false` withdraws it.
+#[utoipa::path(patch, path = "/extras/{code}", tag = "cars", operation_id = "updateExtra",
+    params(("code" = String, Path)), request_body = extras::ExtraInput, security(("bearer" = [])),
+    responses((status = 200, body = extras::Extra),
+              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
+              (status = 404, body = crate::http::ErrorBody, description = "No such extra")))]
+async fn update_extra(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    code: web::Path<String>,
+    Json(input): Json<extras::ExtraInput>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.update_extra(code.into_inner(), input).await?))
 }

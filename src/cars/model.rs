@@ -178,7 +178,7 @@ fn coordinate(lo: f64, hi: f64) -> impl Fn(f64) -> Result<f64, String> {
     }
 }
 
-fn price(v: f64) -> Result<i64, String> {
+pub(super) fn price(v: f64) -> Result<i64, String> {
     match money::from_major(v) {
         Some(m) if m > 0 && m <= MAX_PRICE_MINOR => Ok(m),
         Some(_) => Err("must be greater than 0 and at most 100000".into()),
@@ -661,10 +661,11 @@ impl Window {
 }
 
 /// What `GET /cars/{id}/quote` asks: a rental's window (as a booking's) and extras.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct QuoteRequest {
     pub pickup: DateTime<Utc>,
     pub dropoff: DateTime<Utc>,
+    pub extras: Vec<crate::pricing::ExtraRequest>,
 }
 
 impl QuoteRequest {
@@ -676,17 +677,21 @@ impl QuoteRequest {
             crate::time::now(),
             &mut errors,
         );
-        // No extra is offered yet: every code names one that does not exist.
-        if let Some(extras) = query.get("extras").filter(|e| !e.trim().is_empty()) {
-            let code = extras.split(',').next().unwrap_or("").split(':').next();
-            errors.push(FieldError::new(
-                "extras",
-                format!("unknown extra {}", code.unwrap_or("").trim()),
-            ));
-        }
+        let extras = match query.get("extras").map(crate::pricing::parse_extras_param) {
+            None => Vec::new(),
+            Some(Ok(extras)) => extras,
+            Some(Err(e)) => {
+                errors.push(e);
+                Vec::new()
+            }
+        };
         check(errors)?;
         match window {
-            Some((pickup, dropoff)) => Ok(QuoteRequest { pickup, dropoff }),
+            Some((pickup, dropoff)) => Ok(QuoteRequest {
+                pickup,
+                dropoff,
+                extras,
+            }),
             None => Err(ApiError::field("pickupTime", "is required")),
         }
     }
@@ -705,7 +710,7 @@ pub struct Quote {
     pub currency: String,
     /// Whether a booking of this window would be accepted now (the car active and free).
     pub available: bool,
-    /// The rental, then the discount when one applies.
+    /// The rental, then the discount when one applies, then one line per extra.
     pub lines: Vec<crate::pricing::LineView>,
     /// The sum of the lines.
     #[schema(example = 360.0)]

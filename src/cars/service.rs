@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::extras::{self, Extra, ExtraInput, ExtraRow};
 use super::model::{
     BusyInterval, Car, CarAvailability, CarFilter, CarInput, CarRow, Quote, QuoteRequest, Window,
 };
@@ -203,6 +204,18 @@ impl CarsService {
             req.pickup,
             days,
         );
+        let codes: Vec<String> = req.extras.iter().map(|e| e.code.clone()).collect();
+        let catalogue = self.catalog().extra_prices(&codes).await?;
+        let extra_lines = pricing::extra_lines(
+            &req.extras,
+            &catalogue,
+            &car.currency,
+            days,
+            pricing::ExtrasField::Query,
+        )
+        .map_err(ApiError::Validation)?;
+        let mut lines = price.lines();
+        lines.extend(extra_lines);
         let free = self
             .ports
             .availability
@@ -216,9 +229,49 @@ impl CarsService {
             days,
             currency: car.currency.clone(),
             available: free && car.is_active,
-            lines: price.lines().iter().map(pricing::Line::view).collect(),
-            total_price: money::to_major(price.total_minor()),
+            total_price: money::to_major(lines.iter().map(|l| l.amount_minor).sum()),
+            lines: lines.iter().map(pricing::Line::view).collect(),
         })
+    }
+
+    /// The active extras, by code.
+    pub async fn extras(&self) -> Result<Vec<Extra>, ApiError> {
+        let rows = self.db.run(|conn| Ok(extras::active(conn)?)).await?;
+        Ok(rows.iter().map(ExtraRow::to_api).collect())
+    }
+
+    pub async fn create_extra(&self, input: ExtraInput) -> Result<Extra, ApiError> {
+        let row = input
+            .apply(None, time::now())
+            .map_err(ApiError::Validation)?;
+        self.db
+            .write(move |conn| {
+                if extras::get(conn, &row.code)?.is_some() {
+                    return Err(ApiError::conflict(format!("The extra {} exists", row.code)));
+                }
+                extras::insert(conn, &row).map_err(|e| {
+                    if crate::http::is_unique_violation(&e) {
+                        ApiError::conflict(format!("The extra {} exists", row.code))
+                    } else {
+                        e.into()
+                    }
+                })?;
+                Ok(row.to_api())
+            })
+            .await
+    }
+
+    pub async fn update_extra(&self, code: String, input: ExtraInput) -> Result<Extra, ApiError> {
+        self.db
+            .write(move |conn| {
+                let base = extras::get(conn, &code)?.ok_or(ApiError::NotFound)?;
+                let row = input
+                    .apply(Some(base), time::now())
+                    .map_err(ApiError::Validation)?;
+                extras::update(conn, &row)?;
+                Ok(row.to_api())
+            })
+            .await
     }
 }
 
@@ -296,6 +349,21 @@ impl CarCatalog for Catalog {
                     .collect())
             })
             .await
+    }
+
+    async fn extra_prices(
+        &self,
+        codes: &[String],
+    ) -> Result<HashMap<String, pricing::ExtraPrice>, ApiError> {
+        if codes.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let codes = codes.to_vec();
+        let rows = self
+            .db
+            .run(move |conn| Ok(extras::get_many(conn, &codes)?))
+            .await?;
+        Ok(rows.iter().map(|r| (r.code.clone(), r.price())).collect())
     }
 
     async fn ids_after(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, ApiError> {

@@ -58,6 +58,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    extras (code) {
+        code -> Text,
+        name -> Text,
+        price_per_day -> Nullable<BigInt>,
+        price_per_rental -> Nullable<BigInt>,
+        currency -> Text,
+        max_quantity -> Integer,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     bookings (id) {
         id -> Text,
         user_id -> Text,

@@ -174,3 +174,107 @@ db_test! {
         assert_eq!((q["days"].as_i64(), q["totalPrice"].as_f64()), (Some(2), Some(241.0)));
     }
 }
+
+db_test! {
+    async fn the_extras_catalogue(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let customer = app.customer_token().await;
+        let seat = json!({"code": "child_seat", "name": "Child seat", "pricePerDay": 8.5, "maxQuantity": 2});
+        let res = app.post("/extras", &seat, Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let made: Value = res.json().await.unwrap();
+        assert_eq!((made["code"].as_str(), made["pricePerDay"].as_f64(), made["pricePerRental"].is_null(),
+                    made["currency"].as_str(), made["maxQuantity"].as_i64(), made["active"].as_bool()),
+                   (Some("child_seat"), Some(8.5), true, Some("USD"), Some(2), Some(true)));
+        assert_error(app.post("/extras", &seat, Some(&admin)).await, StatusCode::CONFLICT, "CONFLICT").await;
+        assert_error(app.post("/extras", &seat, Some(&customer)).await, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+        for (body, field) in [
+            (json!({"code": "A", "name": "x", "pricePerDay": 1}), "code"),
+            (json!({"code": "Child Seat", "name": "x", "pricePerDay": 1}), "code"),
+            (json!({"code": "gps", "name": "GPS", "pricePerDay": 1, "pricePerRental": 5}), "pricePerRental"),
+            (json!({"code": "gps", "name": "GPS"}), "pricePerDay"),
+            (json!({"code": "gps", "name": "GPS", "pricePerRental": 0}), "pricePerRental"),
+            (json!({"code": "gps", "name": "GPS", "pricePerRental": 5, "maxQuantity": 11}), "maxQuantity"),
+            (json!({"code": "gps", "pricePerRental": 5}), "name"),
+            (json!({"code": "gps", "name": "GPS", "pricePerRental": 5, "currency": "EURO"}), "currency"),
+        ] {
+            let res = app.post("/extras", &body, Some(&admin)).await;
+            assert_eq!(validation_fields(res).await, vec![field], "{body}");
+        }
+        let gps = json!({"code": "gps", "name": "GPS", "pricePerRental": 15});
+        assert_eq!(app.post("/extras", &gps, Some(&admin)).await.status(), StatusCode::CREATED);
+        let listed: Value = app.get("/extras", None).await.json().await.unwrap();
+        let codes: Vec<&str> = listed.as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
+        assert_eq!(codes, ["child_seat", "gps"]);
+
+        // Switching the kind of price needs the other sent as null.
+        let res = app.send(Method::PATCH, "/extras/gps", &json!({"pricePerDay": 2}), Some(&admin)).await;
+        assert_eq!(validation_fields(res).await, vec!["pricePerRental"]);
+        let res = app.send(Method::PATCH, "/extras/gps", &json!({"pricePerDay": 2, "pricePerRental": null}), Some(&admin)).await;
+        let changed: Value = res.json().await.unwrap();
+        assert_eq!((changed["pricePerDay"].as_f64(), changed["pricePerRental"].is_null()), (Some(2.0), true));
+        let res = app.send(Method::PATCH, "/extras/gps", &json!({"active": false}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let listed: Value = app.get("/extras", None).await.json().await.unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 1, "withdrawn extras are not listed");
+        let res = app.send(Method::PATCH, "/extras/nothing", &json!({"active": false}), Some(&admin)).await;
+        assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    }
+}
+
+db_test! {
+    async fn extras_are_added_to_quotes_and_bookings_after_the_discount(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let customer = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, serde_json::from_str(RULES).unwrap()).await);
+        for extra in [
+            json!({"code": "child_seat", "name": "Child seat", "pricePerDay": 8.5, "maxQuantity": 2}),
+            json!({"code": "gps", "name": "GPS", "pricePerRental": 15}),
+            json!({"code": "old_radio", "name": "Radio", "pricePerRental": 1, "active": false}),
+            json!({"code": "toll_tag", "name": "Toll tag", "pricePerRental": 5, "currency": "EUR"}),
+        ] {
+            assert_eq!(app.post("/extras", &extra, Some(&admin)).await.status(), StatusCode::CREATED);
+        }
+        let monday = monday_ahead();
+        let path = format!("{}&extras=child_seat:2,gps:1", quote_path(&car, monday, 7));
+        let q: Value = app.get(&path, None).await.json().await.unwrap();
+        assert_eq!(q["lines"], json!([
+            {"kind": "rental", "description": "Rental, 7 days", "quantity": 7, "amount": 780.0},
+            {"kind": "discount", "description": "Weekly discount, 10 %", "amount": -78.0},
+            {"kind": "extra", "code": "child_seat", "description": "Child seat", "quantity": 2, "amount": 119.0},
+            {"kind": "extra", "code": "gps", "description": "GPS", "quantity": 1, "amount": 15.0}]));
+        assert_eq!(q["totalPrice"], 836.0);
+
+        let body = json!({"carId": car, "pickupTime": time(monday), "dropoffTime": time(monday + Duration::days(7)),
+                          "extras": [{"code": "child_seat", "quantity": 2}, {"code": "gps", "quantity": 1}]});
+        let res = app.post("/bookings", &body, Some(&customer)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let booking: Value = res.json().await.unwrap();
+        assert_eq!(booking["lines"], q["lines"]);
+        assert_eq!(booking["totalPrice"], 836.0);
+
+        let later = monday + Duration::days(21);
+        for (extras, field) in [
+            (json!([{"code": "sunroof", "quantity": 1}]), "extras[0].code"),
+            (json!([{"code": "gps", "quantity": 1}, {"code": "gps", "quantity": 1}]), "extras[1].code"),
+            (json!([{"code": "child_seat", "quantity": 3}]), "extras[0].quantity"),
+            (json!([{"code": "child_seat", "quantity": 0}]), "extras[0].quantity"),
+            (json!([{"code": "old_radio", "quantity": 1}]), "extras[0].code"),
+            (json!([{"code": "toll_tag", "quantity": 1}]), "extras[0].code"),
+        ] {
+            let body = json!({"carId": car, "pickupTime": time(later), "dropoffTime": time(later + Duration::days(1)),
+                              "extras": extras});
+            let res = app.post("/bookings", &body, Some(&customer)).await;
+            assert_eq!(validation_fields(res).await, vec![field], "{extras}");
+            let param = extras.as_array().unwrap().iter()
+                .map(|e| format!("{}:{}", e["code"].as_str().unwrap(), e["quantity"]))
+                .collect::<Vec<_>>().join(",");
+            let res = app.get(&format!("{}&extras={param}", quote_path(&car, later, 1)), None).await;
+            assert_eq!(validation_fields(res).await, vec!["extras"], "{param}");
+        }
+        let res = app.get(&format!("{}&extras=gps", quote_path(&car, later, 1)), None).await;
+        assert_eq!(validation_fields(res).await, vec!["extras"]);
+    }
+}

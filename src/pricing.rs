@@ -11,6 +11,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::http::schema::Integer;
 use crate::http::{parse_time, FieldError};
 use crate::money;
 
@@ -83,17 +84,17 @@ pub struct Pricing {
 #[serde(rename_all = "camelCase")]
 pub struct PricingInput {
     /// Greater than 0, at most 2 decimals; `null` or absent: weekends cost `pricePerDay`.
-    #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, multiple_of = 0.01)]
+    #[schema(schema_with = nullable_price_schema)]
     #[serde(default)]
     pub weekend_price_per_day: Option<f64>,
     /// From rentals of 7 days; 0 to 90.
-    #[schema(minimum = 0, maximum = 90)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 90)]
     #[serde(default)]
-    pub weekly_discount_percent: Option<i64>,
+    pub weekly_discount_percent: Option<Integer>,
     /// From rentals of 28 days; 0 to 90.
-    #[schema(minimum = 0, maximum = 90)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 90)]
     #[serde(default)]
-    pub monthly_discount_percent: Option<i64>,
+    pub monthly_discount_percent: Option<Integer>,
     /// At most 20, none overlapping.
     #[schema(max_items = 20)]
     #[serde(default)]
@@ -108,8 +109,25 @@ pub struct SeasonInput {
     pub from: String,
     #[schema(format = Date, example = "2026-08-31")]
     pub to: String,
-    #[schema(exclusive_minimum = 0.0, multiple_of = 0.01, example = 160.0)]
+    #[schema(schema_with = price_schema)]
     pub price_per_day: f64,
+}
+
+/// The highest daily price, in the major unit (a car's `pricePerDay` has the same bound).
+pub const MAX_PRICE: f64 = 100_000.0;
+
+pub fn price_schema() -> utoipa::openapi::schema::Schema {
+    crate::http::schema::money_schema(MAX_PRICE)
+}
+
+fn nullable_price_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Number, Type::Null]))
+        .exclusive_minimum(Some(0.0))
+        .maximum(Some(MAX_PRICE))
+        .multiple_of(Some(0.01))
+        .into()
 }
 
 /// A car's `pricing` as answered.
@@ -168,7 +186,7 @@ impl PricingInput {
                 None
             }
         };
-        let mut percent = |name: &str, value: Option<i64>| match value.unwrap_or(0) {
+        let mut percent = |name: &str, value: Option<Integer>| match value.map_or(0, |v| v.0) {
             p @ 0..=90 => p,
             _ => {
                 errors.push(FieldError::new(
@@ -354,6 +372,7 @@ pub struct ExtraRequest {
     #[schema(pattern = "^[a-z0-9_-]{2,32}$", example = "child_seat")]
     pub code: String,
     #[schema(minimum = 1, maximum = 10, example = 1)]
+    #[serde(deserialize_with = "crate::http::schema::integer")]
     pub quantity: i64,
 }
 

@@ -62,10 +62,10 @@ pub struct ExtraInput {
     pub name: Patch<String>,
     /// Exactly one of `pricePerDay` and `pricePerRental` is set (send the other as `null`
     /// to switch); greater than 0, at most 2 decimals.
-    #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, multiple_of = 0.01)]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 100000.0, multiple_of = 0.01)]
     #[serde(default)]
     pub price_per_day: Patch<f64>,
-    #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, multiple_of = 0.01)]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 100000.0, multiple_of = 0.01)]
     #[serde(default)]
     pub price_per_rental: Patch<f64>,
     /// ISO 4217; `USD` when a new extra has none.

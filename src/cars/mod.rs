@@ -346,10 +346,10 @@ async fn availability(
 #[allow(dead_code)]
 struct QuoteParams {
     /// In the future (else 400 naming it).
-    #[param(schema_with = schema::date_time_schema)]
+    #[param(required = true, schema_with = schema::date_time_schema)]
     pickup_time: String,
     /// After `pickupTime`, at most 90 days after it (else 400 naming `dropoffTime`).
-    #[param(schema_with = schema::date_time_schema)]
+    #[param(required = true, schema_with = schema::date_time_schema)]
     dropoff_time: String,
     /// `CODE:QTY,CODE:QTY`: active extras of the car's currency, each once, 1 to its
     /// `maxQuantity` (else 400 naming `extras`).

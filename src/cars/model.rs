@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::db::functions::normalize;
 use crate::db::schema::cars;
 use crate::db::{from_db, to_db};
-use crate::http::schema::{self, Integer, Patch};
+use crate::http::schema::{self, Integer, ObjectOnly, Patch};
 use crate::http::{check, parse_time, ApiError, Choice, FieldError, QueryParams};
 use crate::money;
 pub use crate::ports::{FuelType, Transmission};
@@ -99,7 +99,7 @@ pub struct CarInput {
     /// Weekend price, discounts and seasons; `null` removes them.
     #[schema(value_type = Option<PricingInput>)]
     #[serde(default)]
-    pub pricing: Patch<PricingInput>,
+    pub pricing: Patch<ObjectOnly<PricingInput>>,
 }
 
 fn price_schema() -> utoipa::openapi::schema::Schema {
@@ -144,7 +144,7 @@ pub struct CarDraft {
 }
 
 /// The highest price per day, in the major unit.
-pub const MAX_PRICE: f64 = 100_000.0;
+pub use crate::pricing::MAX_PRICE;
 const MAX_PRICE_MINOR: i64 = 100_000 * 100;
 
 fn text(max: usize) -> impl Fn(String) -> Result<String, String> {
@@ -350,7 +350,7 @@ impl CarInput {
         let pricing = match self.pricing {
             Patch::Absent => Some(b.and_then(|b| b.pricing.clone())),
             Patch::Null => Some(None),
-            Patch::Value(input) => match input.validate("pricing", price) {
+            Patch::Value(ObjectOnly(input)) => match input.validate("pricing", price) {
                 Ok(p) => Some(Some(p)),
                 Err(errors) => {
                     m.errors.extend(errors);

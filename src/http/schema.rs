@@ -245,6 +245,36 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
+/// For `deserialize_with`: an integer, also when written with a zero fraction (`2.0`), as
+/// JSON Schema's `integer` allows.
+pub fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Integer::deserialize(d).map(|i| i.0)
+}
+
+/// A struct read from a JSON object only: serde's derive also reads a struct from an array
+/// of its fields in order, which a client never means. Paths of errors inside are kept.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectOnly<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Only<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Only<T> {
+            type Value = ObjectOnly<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ObjectOnly)
+            }
+        }
+        d.deserialize_map(Only(std::marker::PhantomData))
+    }
+}
+
 impl<T> Patch<T> {
     /// The value; `null` is refused (the field cannot be cleared).
     pub fn required(self) -> Result<Option<T>, String> {

@@ -42,6 +42,8 @@ db_test! {
         let app = spawn_app(backend).await;
         let admin = app.admin_token().await;
         for (pricing, field) in [
+            (json!([null, null]), "pricing"),
+            (json!({"weeklyDiscountPercent": "ten"}), "pricing.weeklyDiscountPercent"),
             (json!({"weekendPricePerDay": 0}), "pricing.weekendPricePerDay"),
             (json!({"weekendPricePerDay": 10.001}), "pricing.weekendPricePerDay"),
             (json!({"weeklyDiscountPercent": 91}), "pricing.weeklyDiscountPercent"),
@@ -74,6 +76,8 @@ db_test! {
         let admin = app.admin_token().await;
         let plain = app.create_car(&admin, json!({})).await;
         assert_eq!(plain["pricing"], Value::Null);
+        let whole = app.create_car(&admin, json!({"pricing": {"weeklyDiscountPercent": 10.0}})).await;
+        assert_eq!(whole["pricing"]["weeklyDiscountPercent"], 10, "an integer written as 10.0");
         let car = app.create_car(&admin, json!({"pricing": {"weekendPricePerDay": 140.5,
             "seasons": [{"from": "2026-08-01", "to": "2026-08-31", "pricePerDay": 160},
                         {"from": "2026-07-01", "to": "2026-07-31", "pricePerDay": 150}]}})).await;

@@ -176,7 +176,14 @@ impl OpenSearchEngine {
         {
             return Ok(());
         }
-        if self.concrete_index_exists().await? {
+        // `HEAD /{alias}` also answers 200 for an alias another replica has just made.
+        if self.concrete_index_exists().await?
+            && self
+                .indexes_behind_alias()
+                .await
+                .map_err(IndexProblem::Unavailable)?
+                .is_empty()
+        {
             return Err(IndexProblem::Misconfigured(format!(
                 "OpenSearch holds an index named {0}, so no alias {0} can exist: delete or \
                  rename that index, or choose another name with OPENSEARCH_INDEX",

@@ -65,6 +65,9 @@ pub struct Cluster {
     pub bulk_delay: Duration,
     /// The `Authorization` header every request must carry (else 401, as a secured cluster).
     pub required_auth: Option<String>,
+    /// (index, alias): made, with the alias as write index, just before the next
+    /// `HEAD /{alias}` is answered — another replica winning the start-up race.
+    pub made_before_head: Option<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -308,6 +311,20 @@ fn answer(c: &mut Cluster, req: &HttpRequest, body: &str) -> HttpResponse {
             ok(Value::Object(answer))
         }
         ("HEAD", [name]) => {
+            if let Some((index, alias)) = c.made_before_head.take() {
+                let mut aliases = BTreeMap::new();
+                aliases.insert(alias, Some(true));
+                let mappings =
+                    carrental::search::opensearch::index_definition()["mappings"].clone();
+                c.indexes.insert(
+                    index,
+                    Index {
+                        aliases,
+                        mappings,
+                        ..Index::default()
+                    },
+                );
+            }
             if c.resolve(name).is_empty() {
                 HttpResponse::NotFound().finish()
             } else {

@@ -434,6 +434,17 @@ async fn replicas_starting_together_make_one_index() {
     );
 }
 
+/// Fault 2: the alias another replica made between this one's two looks is not taken for
+/// a concrete index of that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_made_meanwhile_by_another_replica_is_used() {
+    let stub = Stub::start().await;
+    stub.cluster().made_before_head = Some(("cars_initial".into(), "cars".into()));
+    let app = app_on(&stub).await;
+    assert_eq!(stub.cluster().behind("cars"), ["cars_initial"]);
+    assert_eq!(ready(&app).await["checks"]["search"]["status"], "up");
+}
+
 /// Fault 3: a concrete index holding the alias name is refused at start, clearly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concrete_index_named_like_the_alias_is_refused_at_start() {

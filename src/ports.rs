@@ -93,6 +93,11 @@ pub struct CarSummary {
     #[schema(value_type = Option<Object>)]
     #[serde(default)]
     pub pricing: Option<crate::pricing::Pricing>,
+    #[serde(default)]
+    pub mileage_limit_km_per_day: Option<i64>,
+    /// Hundredths.
+    #[serde(default)]
+    pub extra_km_price_minor: Option<i64>,
 }
 
 /// A car as search needs it: the public JSON and the fields it filters on.

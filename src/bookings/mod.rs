@@ -15,15 +15,14 @@ use crate::db::Db;
 use crate::http::auth::{AdminUser, AuthUser};
 use crate::http::schema;
 use crate::http::{
-    check, from_json_value, parse_id, parse_time, ApiError, FieldError, Json, PageParams,
-    PageRequest, Paginated, QueryParams, RawJson, RequestId,
+    check, from_json_value, parse_id, parse_time, ApiError, FieldError, Json, OptionalJson,
+    PageParams, PageRequest, Paginated, QueryParams, RawJson, RequestId,
 };
 use crate::module::{Context, Served};
 use crate::ports::{Availability, Ports};
 use idempotency::MAX_KEY_LEN;
 use model::{
-    requested_transition, Booking, BookingFilter, CarRef, CreateBooking, Status, Transition,
-    UpdateBooking,
+    requested_transition, Booking, BookingFilter, CarRef, CreateBooking, Status, UpdateBooking,
 };
 pub use service::{BookingsService, Schedule};
 use utoipa::IntoParams;
@@ -74,7 +73,8 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
 #[derive(OpenApi)]
 #[openapi(
     paths(create, list_mine, get, update, pick_up, hand_back, list_all),
-    components(schemas(Booking, CarRef, CreateBooking, UpdateBooking, Status, Paginated<Booking>)),
+    components(schemas(Booking, CarRef, CreateBooking, UpdateBooking, Status, Paginated<Booking>,
+                       model::Handover, model::HandoverInput, model::Damage)),
     tags((name = "bookings", description = "Reservations and their lifecycle"))
 )]
 pub struct BookingsApi;
@@ -228,9 +228,11 @@ async fn update(
     Ok(HttpResponse::Ok().json(bookings.transition(user, id, t).await?))
 }
 
-/// Hand the car over: `confirmed` → `active` (admins).
+/// Hand the car over: `confirmed` → `active` (admins), with what was recorded (the body may
+/// be left out).
 #[utoipa::path(post, path = "/bookings/{id}/pickup", tag = "bookings", operation_id = "pickUpBooking",
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body(content = Option<model::HandoverInput>, description = "Optional: time, odometer, fuel, notes"),
     responses((status = 200, body = Booking),
               (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
               (status = 409, body = crate::http::ErrorBody, description = "Not confirmed")))]
@@ -238,14 +240,19 @@ async fn pick_up(
     bookings: web::Data<BookingsService>,
     admin: AdminUser,
     id: web::Path<String>,
+    OptionalJson(body): OptionalJson<model::HandoverInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    Ok(HttpResponse::Ok().json(bookings.transition(admin.0, id, Transition::PickUp).await?))
+    let input = body.unwrap_or_default();
+    Ok(HttpResponse::Ok().json(bookings.pick_up(admin.0, id, input).await?))
 }
 
-/// Take the car back: `active` → `completed` (admins).
+/// Take the car back: `active` → `completed` (admins), with what was recorded (the body may
+/// be left out). A late return (over 59 minutes past `dropoffTime`) adds a `late_fee` line
+/// and km beyond the car's allowance an `extra_km` line; `totalPrice` grows by them.
 #[utoipa::path(post, path = "/bookings/{id}/return", tag = "bookings", operation_id = "returnBooking",
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body(content = Option<model::HandoverInput>, description = "Optional: time, odometer, fuel, notes, damages"),
     responses((status = 200, body = Booking),
               (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
               (status = 409, body = crate::http::ErrorBody, description = "Not active")))]
@@ -253,9 +260,11 @@ async fn hand_back(
     bookings: web::Data<BookingsService>,
     admin: AdminUser,
     id: web::Path<String>,
+    OptionalJson(body): OptionalJson<model::HandoverInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    Ok(HttpResponse::Ok().json(bookings.transition(admin.0, id, Transition::Return).await?))
+    let input = body.unwrap_or_default();
+    Ok(HttpResponse::Ok().json(bookings.hand_back(admin.0, id, input).await?))
 }
 
 /// Reads the `[from, to)` window of an internal availability query.

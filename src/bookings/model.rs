@@ -1,6 +1,6 @@
 //! Booking types: the request, its validation, the row and the answer.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::{Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,8 +13,10 @@ use crate::http::{Choice, FieldError, QueryParams};
 use crate::money;
 use crate::ports::CarSummary;
 
+use crate::http::parse_time;
+use crate::http::schema::Integer;
 pub use crate::pricing::{rental_days, rental_window, MAX_RENTAL_DAYS};
-use crate::pricing::{rental_price, ExtraRequest, Line, LineView, Pricing, RentalPrice};
+use crate::pricing::{rental_price, ExtraRequest, Line, LineKind, LineView, Pricing, RentalPrice};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -226,8 +228,14 @@ pub struct BookingRow {
     pub cancelled_at: Option<NaiveDateTime>,
     pub picked_up_at: Option<NaiveDateTime>,
     pub returned_at: Option<NaiveDateTime>,
-    /// The price's lines ([`Line`]s as JSON) as they were when the booking was made.
+    /// The price's lines ([`Line`]s as JSON) as they were when the booking was made, and the
+    /// return's when it came back.
     pub lines: Option<String>,
+    /// [`Handover`]s as JSON.
+    pub pickup_record: Option<String>,
+    pub return_record: Option<String>,
+    /// The car's daily price when the booking was made, in hundredths (late fees use it).
+    pub day_rate: Option<i64>,
 }
 
 impl BookingRow {
@@ -265,7 +273,58 @@ impl BookingRow {
             picked_up_at: None,
             returned_at: None,
             lines: serde_json::to_string(&lines).ok(),
+            pickup_record: None,
+            return_record: None,
+            day_rate: Some(car.price_per_day_minor),
         }
+    }
+
+    pub fn pickup(&self) -> Option<Handover> {
+        serde_json::from_str(self.pickup_record.as_deref()?).ok()
+    }
+
+    pub fn handed_back(&self) -> Option<Handover> {
+        serde_json::from_str(self.return_record.as_deref()?).ok()
+    }
+
+    /// The lines a return at `back` adds: a late fee past 59 minutes after the dropoff
+    /// time (every started day at the daily price of booking time), and the km driven
+    /// beyond the car's allowance when it has one and both odometer readings are known.
+    pub fn return_lines(&self, back: &Handover, car: Option<&CarSummary>) -> Vec<Line> {
+        let mut lines = Vec::new();
+        let dropoff = from_db(self.dropoff_time);
+        if back.at - dropoff > Duration::minutes(59) {
+            let late_days = rental_days(dropoff, back.at);
+            let rate = self
+                .day_rate
+                .unwrap_or(self.total_price / i64::from(self.days.max(1)));
+            lines.push(Line {
+                kind: LineKind::LateFee,
+                description: format!("Late return, {late_days} started day(s)"),
+                code: None,
+                quantity: Some(late_days),
+                amount_minor: late_days * rate,
+            });
+        }
+        let limit = car.and_then(|c| c.mileage_limit_km_per_day.zip(c.extra_km_price_minor));
+        let driven = self
+            .pickup()
+            .and_then(|p| p.odometer_km)
+            .zip(back.odometer_km)
+            .map(|(from, to)| to - from);
+        if let (Some((per_day, price)), Some(driven)) = (limit, driven) {
+            let beyond = driven - per_day * i64::from(self.days);
+            if beyond > 0 {
+                lines.push(Line {
+                    kind: LineKind::ExtraKm,
+                    description: format!("{beyond} km beyond the {per_day} km a day included"),
+                    code: None,
+                    quantity: Some(beyond),
+                    amount_minor: beyond * price,
+                });
+            }
+        }
+        lines
     }
 
     /// The stored lines; a booking made before lines existed has one: its rental.
@@ -322,7 +381,132 @@ impl BookingRow {
             cancelled_at: self.cancelled_at.map(from_db),
             picked_up_at: self.picked_up_at.map(from_db),
             returned_at: self.returned_at.map(from_db),
+            pickup: self.pickup(),
+            handed_back: self.handed_back(),
         }
+    }
+}
+
+/// What happened at a pickup or a return.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Handover {
+    pub at: DateTime<Utc>,
+    pub odometer_km: Option<i64>,
+    pub fuel_percent: Option<i64>,
+    pub notes: Option<String>,
+    /// At return only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damages: Option<Vec<Damage>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Damage {
+    #[schema(min_length = 1, max_length = 500)]
+    pub description: String,
+}
+
+/// The optional body of `POST /bookings/{id}/pickup` and `/return`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoverInput {
+    /// When it happened; now when left out; not more than 5 minutes ahead, and a return not
+    /// before its pickup.
+    #[schema(schema_with = schema::date_time_schema)]
+    pub at: Option<String>,
+    /// 0 or more; at return not below the pickup's.
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    pub odometer_km: Option<Integer>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 100)]
+    pub fuel_percent: Option<Integer>,
+    #[schema(max_length = 1000)]
+    pub notes: Option<String>,
+    /// At return: at most 20, each 1 to 500 characters.
+    #[schema(max_items = 20)]
+    pub damages: Option<Vec<Damage>>,
+}
+
+impl HandoverInput {
+    /// The record, checked against `now` and, for a return, the pickup's record.
+    pub fn validate(
+        self,
+        now: DateTime<Utc>,
+        pickup: Option<&Handover>,
+        is_return: bool,
+    ) -> Result<Handover, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let at = match self.at.as_deref().map(|raw| parse_time("at", raw)) {
+            None => now,
+            Some(Ok(at)) => at,
+            Some(Err(e)) => {
+                errors.push(e);
+                now
+            }
+        };
+        if at > now + Duration::minutes(5) {
+            errors.push(FieldError::new(
+                "at",
+                "must not be more than 5 minutes ahead",
+            ));
+        } else if let Some(p) = pickup.filter(|p| is_return && at < p.at) {
+            errors.push(FieldError::new(
+                "at",
+                format!("must not be before the pickup ({})", p.at.to_rfc3339()),
+            ));
+        }
+        let odometer_km = self.odometer_km.map(|v| v.0);
+        if odometer_km.is_some_and(|km| km < 0) {
+            errors.push(FieldError::new("odometerKm", "must be 0 or more"));
+        } else if let (Some(back), Some(out)) = (odometer_km, pickup.and_then(|p| p.odometer_km)) {
+            if is_return && back < out {
+                errors.push(FieldError::new(
+                    "odometerKm",
+                    format!("must not be below the pickup's {out}"),
+                ));
+            }
+        }
+        let fuel_percent = self.fuel_percent.map(|v| v.0);
+        if fuel_percent.is_some_and(|f| !(0..=100).contains(&f)) {
+            errors.push(FieldError::new("fuelPercent", "must be from 0 to 100"));
+        }
+        if self
+            .notes
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 1000)
+        {
+            errors.push(FieldError::new("notes", "must be at most 1000 characters"));
+        }
+        let damages = if is_return { self.damages } else { None };
+        if let Some(list) = &damages {
+            if list.len() > 20 {
+                errors.push(FieldError::new("damages", "at most 20 damages"));
+            }
+            for (i, d) in list.iter().enumerate().take(20) {
+                let n = d.description.trim().chars().count();
+                if !(1..=500).contains(&n) {
+                    errors.push(FieldError::new(
+                        format!("damages[{i}].description"),
+                        "must be 1 to 500 characters",
+                    ));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Handover {
+            at,
+            odometer_km,
+            fuel_percent,
+            notes: self.notes,
+            damages: damages.map(|list| {
+                list.into_iter()
+                    .map(|d| Damage {
+                        description: d.description.trim().to_owned(),
+                    })
+                    .collect()
+            }),
+        })
     }
 }
 
@@ -354,6 +538,11 @@ pub struct Booking {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub picked_up_at: Option<DateTime<Utc>>,
     pub returned_at: Option<DateTime<Utc>>,
+    /// What was recorded at pickup; `null` before.
+    pub pickup: Option<Handover>,
+    /// What was recorded at return; `null` before.
+    #[serde(rename = "return")]
+    pub handed_back: Option<Handover>,
 }
 
 #[cfg(test)]

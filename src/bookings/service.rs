@@ -8,7 +8,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use uuid::Uuid;
 
 use super::idempotency::{self, Answer};
-use super::model::{rental_days, Booking, BookingFilter, BookingRow, CreateBooking, Transition};
+use super::model::{
+    rental_days, Booking, BookingFilter, BookingRow, CreateBooking, HandoverInput, Transition,
+};
 use super::store;
 use crate::db::{self, Backend, Db, DbConn, Lock};
 use crate::http::auth::AuthUser;
@@ -240,10 +242,87 @@ impl BookingsService {
     }
 }
 
+impl BookingsService {
+    /// Hands the car over (admins): `confirmed` → `active`, with what was recorded.
+    pub async fn pick_up(
+        &self,
+        admin: AuthUser,
+        id: Uuid,
+        input: HandoverInput,
+    ) -> Result<Booking, ApiError> {
+        let now = time::now();
+        let record = input
+            .validate(now, None, false)
+            .map_err(ApiError::Validation)?;
+        let row = self.db.run(move |conn| visible(conn, admin, id)).await?;
+        let car = self.ports.catalog.car(row.car_uuid()).await?;
+        let row = self
+            .db
+            .write(move |conn| {
+                let json = serde_json::to_string(&record).unwrap_or_default();
+                let (at, now) = (db::to_db(record.at), db::to_db(now));
+                if store::pick_up(conn, &row.id, at, &json, now)? == 0 {
+                    return Err(ApiError::conflict(Transition::PickUp.refusal()));
+                }
+                store::get(conn, &row.id)?.ok_or(ApiError::NotFound)
+            })
+            .await?;
+        Ok(row.to_api(car.as_ref()))
+    }
+
+    /// Takes the car back (admins): `active` → `completed`. The late fee and the km beyond
+    /// the allowance are added to the lines and the total in the same transaction, and the
+    /// renter is sent the final lines.
+    pub async fn hand_back(
+        &self,
+        admin: AuthUser,
+        id: Uuid,
+        input: HandoverInput,
+    ) -> Result<Booking, ApiError> {
+        let now = time::now();
+        let row = self.db.run(move |conn| visible(conn, admin, id)).await?;
+        let car = self.ports.catalog.car(row.car_uuid()).await?;
+        let contact = self.ports.users.contact(row.user_uuid()).await?;
+        let notifier = self.ports.notifier.clone();
+        let answer_car = car.clone();
+        let row = self
+            .db
+            .write(move |conn| {
+                let current = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
+                if current.status() != Transition::Return.from() {
+                    return Err(ApiError::conflict(Transition::Return.refusal()));
+                }
+                let record = input
+                    .validate(now, current.pickup().as_ref(), true)
+                    .map_err(ApiError::Validation)?;
+                let mut lines = current.lines();
+                let added = current.return_lines(&record, car.as_ref());
+                let total = current.total_price + added.iter().map(|l| l.amount_minor).sum::<i64>();
+                lines.extend(added);
+                let (json, lines_json) = (
+                    serde_json::to_string(&record).unwrap_or_default(),
+                    serde_json::to_string(&lines).unwrap_or_default(),
+                );
+                let (at, now) = (db::to_db(record.at), db::to_db(now));
+                if store::hand_back(conn, &current.id, at, &json, &lines_json, total, now)? == 0 {
+                    return Err(ApiError::conflict(Transition::Return.refusal()));
+                }
+                let done = store::get(conn, &current.id)?.ok_or(ApiError::NotFound)?;
+                if let (Some(car), Some(contact)) = (&car, &contact) {
+                    notifier.queue(conn, message(&done, car, contact, Notice::Completed))?;
+                }
+                Ok(done)
+            })
+            .await?;
+        Ok(row.to_api(answer_car.as_ref()))
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Notice {
     Confirmed,
     Cancelled,
+    Completed,
 }
 
 /// What the renter is told: the booking id, the car, the times in UTC and the price.
@@ -259,7 +338,13 @@ fn message(row: &BookingRow, car: &CarSummary, to: &Contact, notice: Notice) -> 
             "Booking cancelled",
             "Your booking has been cancelled.",
         ),
+        Notice::Completed => (
+            "booking_completed",
+            "Booking completed",
+            "Your rental is complete. Thank you!",
+        ),
     };
+    let money = |minor: i64| format!("{:.2} {}", crate::money::to_major(minor), row.currency);
     let time = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M UTC").to_string();
     OutgoingMessage::new(
         Uuid::parse_str(&row.user_id).unwrap_or_default(),
@@ -274,12 +359,14 @@ fn message(row: &BookingRow, car: &CarSummary, to: &Contact, notice: Notice) -> 
             format!("Pickup: {}", time(row.pickup_time)),
             format!("Dropoff: {}", time(row.dropoff_time)),
             format!("Days: {}", row.days),
-            format!(
-                "Total: {:.2} {}",
-                crate::money::to_major(row.total_price),
-                row.currency
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(row.lines().iter().map(|l| {
+            let quantity = l.quantity.map(|q| format!(" × {q}")).unwrap_or_default();
+            format!("  {}{quantity}: {}", l.description, money(l.amount_minor))
+        }))
+        .chain([format!("Total: {}", money(row.total_price))])
+        .collect::<Vec<_>>(),
     )
 }
 

@@ -102,6 +102,55 @@ pub fn transition(
     }
 }
 
+/// Hands a confirmed booking's car over at `at`; 0 when the booking is not confirmed.
+pub fn pick_up(
+    conn: &mut DbConn,
+    id: &str,
+    at: NaiveDateTime,
+    record: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        bookings::table
+            .find(id)
+            .filter(bookings::status.eq(Transition::PickUp.from().name())),
+    )
+    .set((
+        bookings::status.eq(Transition::PickUp.to().name()),
+        bookings::updated_at.eq(now),
+        bookings::picked_up_at.eq(at),
+        bookings::pickup_record.eq(record),
+    ))
+    .execute(conn)
+}
+
+/// Takes an active booking's car back at `at` with its final lines and total; 0 when the
+/// booking is not active.
+pub fn hand_back(
+    conn: &mut DbConn,
+    id: &str,
+    at: NaiveDateTime,
+    record: &str,
+    lines: &str,
+    total: i64,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        bookings::table
+            .find(id)
+            .filter(bookings::status.eq(Transition::Return.from().name())),
+    )
+    .set((
+        bookings::status.eq(Transition::Return.to().name()),
+        bookings::updated_at.eq(now),
+        bookings::returned_at.eq(at),
+        bookings::return_record.eq(record),
+        bookings::lines.eq(lines),
+        bookings::total_price.eq(total),
+    ))
+    .execute(conn)
+}
+
 pub fn busy_cars(
     conn: &mut DbConn,
     from: NaiveDateTime,

@@ -100,6 +100,15 @@ pub struct CarInput {
     #[schema(value_type = Option<PricingInput>)]
     #[serde(default)]
     pub pricing: Patch<ObjectOnly<PricingInput>>,
+    /// Kilometres a rental day includes, 1 or more; `null`: no limit. With `extraKmPrice`,
+    /// a return past `mileageLimitKmPerDay × days` is charged per km beyond.
+    #[schema(value_type = Option<i64>, minimum = 1)]
+    #[serde(default)]
+    pub mileage_limit_km_per_day: Patch<Integer>,
+    /// The price of a km beyond the limit; greater than 0, at most 2 decimals; `null`: none.
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 100000.0, multiple_of = 0.01)]
+    #[serde(default)]
+    pub extra_km_price: Patch<f64>,
 }
 
 fn price_schema() -> utoipa::openapi::schema::Schema {
@@ -141,6 +150,8 @@ pub struct CarDraft {
     pub postal_code: Option<String>,
     pub is_active: bool,
     pub pricing: Option<Pricing>,
+    pub mileage_limit_km_per_day: Option<i32>,
+    pub extra_km_price_minor: Option<i64>,
 }
 
 /// The highest price per day, in the major unit.
@@ -358,6 +369,19 @@ impl CarInput {
                 }
             },
         };
+        let mileage_limit_km_per_day = match self.mileage_limit_km_per_day {
+            Patch::Absent => Some(b.and_then(|b| b.mileage_limit_km_per_day)),
+            Patch::Null => Some(None),
+            Patch::Value(v) => m.keep(
+                "mileageLimitKmPerDay",
+                v.within(1, i64::from(i32::MAX)).map(|n| Some(n as i32)),
+            ),
+        };
+        let extra_km_price_minor = match self.extra_km_price {
+            Patch::Absent => Some(b.and_then(|b| b.extra_km_price_minor)),
+            Patch::Null => Some(None),
+            Patch::Value(v) => m.keep("extraKmPrice", price(v).map(Some)),
+        };
         // Every field is Some exactly when no error was recorded.
         let draft = (|| {
             Some(CarDraft {
@@ -381,6 +405,8 @@ impl CarInput {
                 postal_code: postal_code?,
                 is_active: is_active?,
                 pricing: pricing?,
+                mileage_limit_km_per_day: mileage_limit_km_per_day?,
+                extra_km_price_minor: extra_km_price_minor?,
             })
         })();
         match draft {
@@ -421,6 +447,8 @@ pub struct CarRow {
     pub updated_at: NaiveDateTime,
     /// [`Pricing`] as JSON.
     pub pricing: Option<String>,
+    pub mileage_limit_km_per_day: Option<i32>,
+    pub extra_km_price: Option<i64>,
 }
 
 fn json_list(list: &[String]) -> String {
@@ -471,6 +499,8 @@ impl CarRow {
                 .pricing
                 .as_ref()
                 .and_then(|p| serde_json::to_string(p).ok()),
+            mileage_limit_km_per_day: draft.mileage_limit_km_per_day,
+            extra_km_price: draft.extra_km_price_minor,
         }
     }
 
@@ -509,6 +539,8 @@ impl CarRow {
             postal_code: self.postal_code.clone(),
             is_active: self.is_active,
             pricing: self.pricing(),
+            mileage_limit_km_per_day: self.mileage_limit_km_per_day,
+            extra_km_price_minor: self.extra_km_price,
         }
     }
 
@@ -537,6 +569,8 @@ impl CarRow {
             },
             is_active: self.is_active,
             pricing: self.pricing().map(|p| p.view()),
+            mileage_limit_km_per_day: self.mileage_limit_km_per_day,
+            extra_km_price: self.extra_km_price.map(money::to_major),
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
         }
@@ -577,6 +611,8 @@ pub struct Car {
     pub is_active: bool,
     /// `null`: every day costs `pricePerDay`, no discount.
     pub pricing: Option<PricingView>,
+    pub mileage_limit_km_per_day: Option<i32>,
+    pub extra_km_price: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -85,6 +85,8 @@ pub fn fleet(n: usize, seed: u64) -> Vec<CarDraft> {
                 postal_code: None,
                 is_active: true,
                 pricing: None,
+                mileage_limit_km_per_day: None,
+                extra_km_price_minor: None,
             }
         })
         .collect()

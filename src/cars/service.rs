@@ -285,6 +285,8 @@ fn summary(row: &CarRow) -> CarSummary {
         is_active: row.is_active,
         deleted: row.deleted_at.is_some(),
         pricing: row.pricing(),
+        mileage_limit_km_per_day: row.mileage_limit_km_per_day.map(i64::from),
+        extra_km_price_minor: row.extra_km_price,
     }
 }
 

@@ -54,6 +54,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         pricing -> Nullable<Text>,
+        mileage_limit_km_per_day -> Nullable<Integer>,
+        extra_km_price -> Nullable<BigInt>,
     }
 }
 
@@ -88,6 +90,9 @@ diesel::table! {
         picked_up_at -> Nullable<Timestamp>,
         returned_at -> Nullable<Timestamp>,
         lines -> Nullable<Text>,
+        pickup_record -> Nullable<Text>,
+        return_record -> Nullable<Text>,
+        day_rate -> Nullable<BigInt>,
     }
 }
 

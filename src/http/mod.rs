@@ -99,6 +99,35 @@ impl FromRequest for RawJson {
     }
 }
 
+/// A JSON body that may be left out: no body and no `Content-Type` is `None`; anything
+/// else is read as [`Json`] reads it (415, 413, 400 alike).
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if req
+            .headers()
+            .contains_key(actix_web::http::header::CONTENT_TYPE)
+        {
+            let body = json_body(req, payload);
+            return Box::pin(
+                async move { from_json_value(body.await?).map(|v| OptionalJson(Some(v))) },
+            );
+        }
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            match body.await {
+                Ok(bytes) if bytes.is_empty() => Ok(OptionalJson(None)),
+                Ok(_) => Err(ApiError::UnsupportedMediaType),
+                Err(_) => Err(ApiError::PayloadTooLarge),
+            }
+        })
+    }
+}
+
 /// A typed body from JSON bytes, with the errors of [`from_json_value`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value =

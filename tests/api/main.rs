@@ -10,6 +10,7 @@ mod cache;
 mod cars;
 mod docs;
 mod fake_opensearch;
+mod handover;
 mod hardening;
 mod notifications;
 mod opensearch;

@@ -402,7 +402,12 @@ pub struct Handover {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Damage {
-    #[schema(min_length = 1, max_length = 500)]
+    /// 1 to 500 characters, not blank; tab and newline allowed.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: String,
 }
 
@@ -419,7 +424,11 @@ pub struct HandoverInput {
     pub odometer_km: Option<Integer>,
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 100)]
     pub fuel_percent: Option<Integer>,
-    #[schema(max_length = 1000)]
+    /// Up to 1000 characters; tab and newline allowed.
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub notes: Option<String>,
     /// At return: at most 20, each 1 to 500 characters.
     #[schema(max_items = 20)]

@@ -99,8 +99,8 @@ impl FromRequest for RawJson {
     }
 }
 
-/// A JSON body that may be left out: no body and no `Content-Type` is `None`; anything
-/// else is read as [`Json`] reads it (415, 413, 400 alike).
+/// A JSON body that may be left out: no body and no `Content-Type`, or a JSON `null`, is
+/// `None`; anything else is read as [`Json`] reads it (415, 413, 400 alike).
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
@@ -113,9 +113,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
             .contains_key(actix_web::http::header::CONTENT_TYPE)
         {
             let body = json_body(req, payload);
-            return Box::pin(
-                async move { from_json_value(body.await?).map(|v| OptionalJson(Some(v))) },
-            );
+            return Box::pin(async move {
+                match body.await? {
+                    serde_json::Value::Null => Ok(OptionalJson(None)),
+                    value => from_json_value(value).map(|v| OptionalJson(Some(v))),
+                }
+            });
         }
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {

@@ -35,6 +35,24 @@ async fn any_process_is_an_entry_point_with_the_same_answers() {
         .json()
         .await
         .unwrap();
+    // The messages go out in the background: let them, so that every process answers the
+    // same state rather than a moment of it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let list: Value = app
+            .get("/notifications", Some(&token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let sent = list["data"]
+            .as_array()
+            .is_some_and(|m| m.iter().all(|m| m["status"] == "sent"));
+        if sent || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let paths = [
         "/auth/me".to_owned(),
         format!("/cars/{}", id_of(&car)),

@@ -27,6 +27,23 @@ pub use service::SearchService;
 use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::IntoParams;
 
+/// Why the OpenSearch index cannot be used (either engine build answers it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexProblem {
+    /// The cluster did not answer, or not well: try again later.
+    Unavailable(String),
+    /// The cluster answered that this cannot work as configured: waiting will not help.
+    Misconfigured(String),
+}
+
+impl std::fmt::Display for IndexProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexProblem::Unavailable(e) | IndexProblem::Misconfigured(e) => f.write_str(e),
+        }
+    }
+}
+
 /// Search as this process serves it: on OpenSearch when `OPENSEARCH_URL` is set (then with
 /// the worker that keeps the index following the cars, and the one that watches the index),
 /// else on the database. An OpenSearch that cannot be reached at start is not fatal:

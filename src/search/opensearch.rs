@@ -37,22 +37,7 @@ pub struct Found {
     pub total: i64,
 }
 
-/// Why the index cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IndexProblem {
-    /// The cluster did not answer, or not well: try again later.
-    Unavailable(String),
-    /// The cluster answered that this cannot work as configured: waiting will not help.
-    Misconfigured(String),
-}
-
-impl std::fmt::Display for IndexProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IndexProblem::Unavailable(e) | IndexProblem::Misconfigured(e) => f.write_str(e),
-        }
-    }
-}
+pub use super::IndexProblem;
 
 /// A bulk item OpenSearch did not apply.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,19 +21,7 @@ pub struct Found {
     pub total: i64,
 }
 
-#[derive(Debug)]
-pub enum IndexProblem {
-    Unavailable(String),
-    Misconfigured(String),
-}
-
-impl std::fmt::Display for IndexProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IndexProblem::Unavailable(e) | IndexProblem::Misconfigured(e) => f.write_str(e),
-        }
-    }
-}
+pub use super::IndexProblem;
 
 pub struct ItemError {
     pub status: u16,

@@ -333,6 +333,14 @@ async fn reindex_builds_a_new_index_and_moves_the_alias() {
     assert_eq!(c.docs_of("cars").len(), 3);
 }
 
+/// Why the server refuses to start with these settings (it must refuse: else `why` panics).
+async fn start_error(settings: carrental::config::Settings, why: &str) -> String {
+    match carrental::startup::Application::build(settings).await {
+        Ok(_) => panic!("{why}"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
 async fn ready(app: &TestApp) -> Value {
     app.get("/health/ready", None).await.json().await.unwrap()
 }
@@ -452,10 +460,7 @@ async fn a_concrete_index_named_like_the_alias_is_refused_at_start() {
     stub.add_index("cars");
     let db = TestDatabase::new(Backend::Sqlite);
     let settings = test_settings(&db.url, &[("OPENSEARCH_URL", &stub.url)]);
-    let error = match carrental::startup::Application::build(settings).await {
-        Ok(_) => panic!("started beside a concrete index named cars"),
-        Err(e) => format!("{e:#}"),
-    };
+    let error = start_error(settings, "started beside a concrete index named cars").await;
     assert!(
         error.contains("index named cars") && error.contains("OPENSEARCH_INDEX"),
         "{error}"
@@ -775,10 +780,7 @@ async fn secured_clusters_are_reached_with_basic_auth_or_an_api_key() {
             ("OPENSEARCH_CA_CERT", "/nonexistent/ca.pem"),
         ],
     );
-    let error = match carrental::startup::Application::build(settings).await {
-        Ok(_) => panic!("started with a CA file that does not exist"),
-        Err(e) => format!("{e:#}"),
-    };
+    let error = start_error(settings, "started with a CA file that does not exist").await;
     assert!(
         error.contains("OPENSEARCH_CA_CERT /nonexistent/ca.pem"),
         "{error}"
@@ -893,10 +895,11 @@ mod opensearch_cluster {
             .await;
         let db = TestDatabase::new(Backend::Postgres);
         let settings = test_settings(&db.url, &cluster.env());
-        let error = match carrental::startup::Application::build(settings).await {
-            Ok(_) => panic!("started beside a concrete index named like the alias"),
-            Err(e) => format!("{e:#}"),
-        };
+        let error = start_error(
+            settings,
+            "started beside a concrete index named like the alias",
+        )
+        .await;
         assert!(error.contains("OPENSEARCH_INDEX"), "{error}");
         cluster
             .call(Method::DELETE, &format!("/{}", cluster.alias))

@@ -71,9 +71,12 @@ impl Module {
     /// The module whose public routes hold `path`; `None` for the operations routes, the
     /// internal ones and anything else.
     pub fn owning(path: &str) -> Option<Module> {
-        let first = path.trim_start_matches('/').split('/').next()?;
+        let mut segments = path.trim_start_matches('/').split('/');
+        let first = segments.next()?;
         match first {
             "auth" => Some(Module::Auth),
+            // Blocks are holds on the car's schedule, beside its bookings.
+            "cars" if segments.nth(1) == Some("blocks") => Some(Module::Bookings),
             "cars" | "extras" => Some(Module::Cars),
             "search" => Some(Module::Search),
             "bookings" => Some(Module::Bookings),

@@ -74,9 +74,6 @@ impl Choice for Transmission {
         &[("automatic", Self::Automatic), ("manual", Self::Manual)];
 }
 
-/// A half-open `[start, end)` time interval.
-pub type Interval = (DateTime<Utc>, DateTime<Utc>);
-
 /// What other modules may know of a car.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -98,6 +95,9 @@ pub struct CarSummary {
     /// Hundredths.
     #[serde(default)]
     pub extra_km_price_minor: Option<i64>,
+    /// Minutes a booking made now holds the car after its dropoff.
+    #[serde(default)]
+    pub buffer_minutes: i64,
 }
 
 /// A car as search needs it: the public JSON and the fields it filters on.
@@ -137,22 +137,64 @@ pub trait CarCatalog: Send + Sync {
     ) -> Result<HashMap<String, crate::pricing::ExtraPrice>, ApiError>;
 }
 
-/// Which cars are taken when; answered by bookings.
+/// What holds a car for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldKind {
+    /// A booking that is not cancelled; its hold ends after the car's turnaround buffer.
+    Booking,
+    /// Out of service.
+    Block,
+}
+
+impl Choice for HoldKind {
+    const ALL: &'static [(&'static str, Self)] =
+        &[("booking", Self::Booking), ("block", Self::Block)];
+}
+
+/// A span the car is held for, half-open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Busy {
+    pub start: DateTime<Utc>,
+    /// For a booking, its dropoff plus the buffer it was made with.
+    pub end: DateTime<Utc>,
+    pub kind: HoldKind,
+}
+
+/// A car held for part of a window, and when its first hold in the window starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BusyCar {
+    pub car_id: Uuid,
+    pub first_start: DateTime<Utc>,
+}
+
+/// The longest turnaround buffer a car may have, in minutes.
+pub const MAX_BUFFER_MINUTES: i64 = 1440;
+
+/// Until when a rental ending at `dropoff` holds a car with a turnaround buffer of
+/// `buffer_minutes`.
+pub fn hold_end(dropoff: DateTime<Utc>, buffer_minutes: i64) -> DateTime<Utc> {
+    dropoff + chrono::TimeDelta::minutes(buffer_minutes)
+}
+
+/// Which cars are taken when (bookings with their buffers, and blocks); answered by
+/// bookings.
 #[async_trait]
 pub trait Availability: Send + Sync {
-    /// Cars with a non-cancelled booking overlapping the half-open window `[from, to)`.
+    /// Cars with a hold overlapping the half-open window `[from, to)`.
     async fn busy_cars(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, ApiError>;
-    /// Non-cancelled bookings of one car overlapping `[from, to)`, unclipped, in start order.
+    ) -> Result<Vec<BusyCar>, ApiError>;
+    /// The holds of one car overlapping `[from, to)`, unclipped, in start order.
     async fn busy_intervals(
         &self,
         car_id: Uuid,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Interval>, ApiError>;
+    ) -> Result<Vec<Busy>, ApiError>;
     /// Whether the car has a confirmed or active booking that has not ended by `now`.
     async fn has_upcoming_booking(
         &self,
@@ -396,7 +438,7 @@ impl Availability for Remote {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, ApiError> {
+    ) -> Result<Vec<BusyCar>, ApiError> {
         let (from, to) = (query_time(from), query_time(to));
         self.0
             .get(&format!("/internal/bookings/busy-cars?from={from}&to={to}"))
@@ -408,7 +450,7 @@ impl Availability for Remote {
         car_id: Uuid,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Interval>, ApiError> {
+    ) -> Result<Vec<Busy>, ApiError> {
         let (from, to) = (query_time(from), query_time(to));
         self.0
             .get(&format!(

@@ -520,6 +520,23 @@ pub fn rental_price(
     }
 }
 
+/// The days and the price, without extras, of renting a car for `[pickup, dropoff)`.
+pub fn rental_total(
+    price_per_day_minor: i64,
+    pricing: Option<&Pricing>,
+    pickup: DateTime<Utc>,
+    dropoff: DateTime<Utc>,
+) -> (i64, i64) {
+    let days = rental_days(pickup, dropoff);
+    let price = rental_price(
+        price_per_day_minor,
+        pricing.unwrap_or(&Pricing::default()),
+        pickup,
+        days,
+    );
+    (days, price.total_minor())
+}
+
 // Amounts are written as units_hundredths (140_00 is 140.00).
 #[allow(clippy::inconsistent_digit_grouping)]
 #[cfg(test)]

@@ -22,7 +22,8 @@ use crate::module::{Context, Served};
 use crate::ports::{Availability, Ports};
 use idempotency::MAX_KEY_LEN;
 use model::{
-    requested_transition, Booking, BookingFilter, CarRef, CreateBooking, Status, UpdateBooking,
+    requested_transition, Block, BlockInput, Booking, BookingFilter, CarRef, CreateBooking, Status,
+    UpdateBooking,
 };
 pub use service::{BookingsService, Schedule};
 use utoipa::IntoParams;
@@ -60,7 +61,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/bookings/{id}/pickup").route(web::post().to(pick_up)))
     .service(web::resource("/bookings/{id}/return").route(web::post().to(hand_back)))
-    .service(web::resource("/admin/bookings").route(web::get().to(list_all)));
+    .service(web::resource("/admin/bookings").route(web::get().to(list_all)))
+    .service(
+        web::resource("/cars/{id}/blocks")
+            .route(web::get().to(list_blocks))
+            .route(web::post().to(create_block)),
+    )
+    .service(web::resource("/cars/{id}/blocks/{block_id}").route(web::delete().to(delete_block)));
 }
 
 /// The routes other modules' processes call (under `/internal`).
@@ -72,9 +79,11 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(create, list_mine, get, update, pick_up, hand_back, list_all),
+    paths(create, list_mine, get, update, pick_up, hand_back, list_all, create_block,
+          list_blocks, delete_block),
     components(schemas(Booking, CarRef, CreateBooking, UpdateBooking, Status, Paginated<Booking>,
-                       model::Handover, model::HandoverInput, model::Damage)),
+                       model::Handover, model::HandoverInput, model::Damage, Block, BlockInput,
+                       Paginated<Block>)),
     tags((name = "bookings", description = "Reservations and their lifecycle"))
 )]
 pub struct BookingsApi;
@@ -267,6 +276,78 @@ async fn hand_back(
     Ok(HttpResponse::Ok().json(bookings.hand_back(admin.0, id, input).await?))
 }
 
+/// Take a car out of service for `[from, to)` (admins).
+#[utoipa::path(post, path = "/cars/{id}/blocks", tag = "cars", operation_id = "createCarBlock",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = BlockInput,
+    responses((status = 201, body = Block),
+              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
+              (status = 404, body = crate::http::ErrorBody, description = "No such car, or it was deleted"),
+              (status = 409, body = crate::http::ErrorBody,
+               description = "A booking (with its turnaround buffer) or another block holds the car for part of that time")))]
+async fn create_block(
+    bookings: web::Data<BookingsService>,
+    _: AdminUser,
+    id: web::Path<String>,
+    Json(body): Json<BlockInput>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Created().json(bookings.create_block(id, body).await?))
+}
+
+/// `all`, as the document shows it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct BlocksParams {
+    /// `true`: every block, past ones too; otherwise those that end after now.
+    #[param(required = false)]
+    all: bool,
+}
+
+/// A car's blocks in `from` order (admins): those that end after now, or every one.
+#[utoipa::path(get, path = "/cars/{id}/blocks", tag = "cars", operation_id = "listCarBlocks",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path), BlocksParams, PageParams),
+    responses((status = 200, body = Paginated<Block>),
+              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
+              (status = 404, body = crate::http::ErrorBody, description = "No such car, or it was deleted")))]
+async fn list_blocks(
+    bookings: web::Data<BookingsService>,
+    _: AdminUser,
+    id: web::Path<String>,
+    query: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let mut errors = Vec::new();
+    let page = PageRequest::parse(&query, &mut errors);
+    let every = match query.get("all").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            errors.push(FieldError::new("all", "must be true or false"));
+            false
+        }
+    };
+    check(errors)?;
+    Ok(HttpResponse::Ok().json(bookings.blocks(id, every, page).await?))
+}
+
+/// Put the car back in service for the block's span (admins).
+#[utoipa::path(delete, path = "/cars/{id}/blocks/{blockId}", tag = "cars", operation_id = "deleteCarBlock",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("blockId" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Deleted"),
+              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
+              (status = 404, body = crate::http::ErrorBody, description = "No such car or block")))]
+async fn delete_block(
+    bookings: web::Data<BookingsService>,
+    _: AdminUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (car, block) = path.into_inner();
+    let (car, block) = (parse_id(&car)?, parse_id(&block)?);
+    bookings.delete_block(car, block).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// Reads the `[from, to)` window of an internal availability query.
 fn window(
     query: &QueryParams,
@@ -284,10 +365,10 @@ fn window(
     from.zip(to).ok_or(ApiError::Validation(vec![]))
 }
 
-/// Cars with a non-cancelled booking overlapping `[from, to)`.
+/// Cars with a hold (booking with its buffer, or block) overlapping `[from, to)`.
 #[utoipa::path(get, path = "/internal/bookings/busy-cars", tag = "internal",
     params(("from" = String, Query), ("to" = String, Query)),
-    security(("bearer" = [])), responses((status = 200, body = Vec<String>)))]
+    security(("bearer" = [])), responses((status = 200, body = Vec<crate::ports::BusyCar>)))]
 async fn busy_cars(
     bookings: web::Data<BookingsService>,
     query: QueryParams,
@@ -296,10 +377,10 @@ async fn busy_cars(
     Ok(HttpResponse::Ok().json(bookings.schedule().busy_cars(from, to).await?))
 }
 
-/// A car's non-cancelled bookings overlapping `[from, to)`, as `[start, end]` pairs.
+/// A car's holds overlapping `[from, to)`.
 #[utoipa::path(get, path = "/internal/bookings/cars/{id}/busy", tag = "internal",
     params(("id" = String, Path), ("from" = String, Query), ("to" = String, Query)),
-    security(("bearer" = [])), responses((status = 200, body = Vec<Vec<String>>)))]
+    security(("bearer" = [])), responses((status = 200, body = Vec<crate::ports::Busy>)))]
 async fn busy_intervals(
     bookings: web::Data<BookingsService>,
     id: web::Path<String>,

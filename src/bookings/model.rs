@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::schema::bookings;
+use crate::db::schema::{bookings, car_holds};
 use crate::db::{from_db, to_db};
 use crate::http::schema;
 use crate::http::{Choice, FieldError, QueryParams};
 use crate::money;
-use crate::ports::CarSummary;
+use crate::ports::{hold_end, Busy, CarSummary, HoldKind};
 
 use crate::http::parse_time;
 use crate::http::schema::Integer;
@@ -644,5 +644,134 @@ mod tests {
         .unwrap();
         let ok = ok.validate(at(now)).unwrap();
         assert_eq!(ok.pickup, at("2026-12-01T10:00:00Z"));
+    }
+}
+
+/// A span a car is held for: a booking's (its id, its window plus its buffer) or a block.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = car_holds)]
+pub struct HoldRow {
+    pub id: String,
+    pub car_id: String,
+    pub kind: String,
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    pub reason: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+impl HoldRow {
+    /// What `booking` holds: its window and the car's turnaround buffer as it is now.
+    pub fn of_booking(booking: &BookingRow, car: &CarSummary) -> HoldRow {
+        let dropoff = from_db(booking.dropoff_time);
+        HoldRow {
+            id: booking.id.clone(),
+            car_id: booking.car_id.clone(),
+            kind: HoldKind::Booking.name().to_owned(),
+            starts_at: booking.pickup_time,
+            ends_at: to_db(hold_end(dropoff, car.buffer_minutes)),
+            reason: None,
+            created_at: booking.created_at,
+        }
+    }
+
+    pub fn block(car_id: Uuid, block: &NewBlock, now: DateTime<Utc>) -> HoldRow {
+        HoldRow {
+            id: Uuid::new_v4().to_string(),
+            car_id: car_id.to_string(),
+            kind: HoldKind::Block.name().to_owned(),
+            starts_at: to_db(block.from),
+            ends_at: to_db(block.to),
+            reason: Some(block.reason.clone()),
+            created_at: to_db(now),
+        }
+    }
+
+    pub fn to_busy(&self) -> Busy {
+        Busy {
+            start: from_db(self.starts_at),
+            end: from_db(self.ends_at),
+            kind: HoldKind::parse(&self.kind).unwrap_or(HoldKind::Block),
+        }
+    }
+
+    pub fn to_block(&self) -> Block {
+        Block {
+            id: Uuid::parse_str(&self.id).unwrap_or_default(),
+            car_id: Uuid::parse_str(&self.car_id).unwrap_or_default(),
+            from: from_db(self.starts_at),
+            to: from_db(self.ends_at),
+            reason: self.reason.clone().unwrap_or_default(),
+            created_at: from_db(self.created_at),
+        }
+    }
+}
+
+/// A time the car is out of service.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    pub id: Uuid,
+    pub car_id: Uuid,
+    pub from: DateTime<Utc>,
+    /// Exclusive.
+    pub to: DateTime<Utc>,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /cars/{id}/blocks`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct BlockInput {
+    #[schema(required = true, schema_with = schema::date_time_schema, example = "2026-12-01T08:00:00Z")]
+    pub from: Option<String>,
+    /// After `from`, at most 366 days later; exclusive.
+    #[schema(required = true, schema_with = schema::date_time_schema, example = "2026-12-03T18:00:00Z")]
+    pub to: Option<String>,
+    #[schema(required = true, schema_with = schema::text_schema::<200>, example = "Brake service")]
+    pub reason: Option<String>,
+}
+
+/// The longest block, in days.
+pub const MAX_BLOCK_DAYS: i64 = 366;
+
+/// A block that passed every rule that does not need the database.
+#[derive(Debug, Clone)]
+pub struct NewBlock {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub reason: String,
+}
+
+impl BlockInput {
+    pub fn validate(&self) -> Result<NewBlock, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut time = |field: &str, raw: &Option<String>| match raw {
+            None => {
+                errors.push(FieldError::new(field, "is required"));
+                None
+            }
+            Some(raw) => parse_time(field, raw).map_err(|e| errors.push(e)).ok(),
+        };
+        let (from, to) = (time("from", &self.from), time("to", &self.to));
+        let reason = match &self.reason {
+            None => Err("is required".to_owned()),
+            Some(raw) => schema::text(raw, 200),
+        }
+        .map_err(|m| errors.push(FieldError::new("reason", m)))
+        .ok();
+        if let (Some(from), Some(to)) = (from, to) {
+            if to <= from {
+                errors.push(FieldError::new("to", "must be after from"));
+            } else if to - from > Duration::days(MAX_BLOCK_DAYS) {
+                errors.push(FieldError::new("to", "a block may last at most 366 days"));
+            }
+        }
+        match (from, to, reason) {
+            (Some(from), Some(to), Some(reason)) if errors.is_empty() => {
+                Ok(NewBlock { from, to, reason })
+            }
+            _ => Err(errors),
+        }
     }
 }

@@ -9,19 +9,20 @@ use uuid::Uuid;
 
 use super::idempotency::{self, Answer};
 use super::model::{
-    rental_days, Booking, BookingFilter, BookingRow, CreateBooking, HandoverInput, Transition,
+    rental_days, Block, BlockInput, Booking, BookingFilter, BookingRow, CreateBooking,
+    HandoverInput, HoldRow, Transition,
 };
 use super::store;
 use crate::db::{self, Backend, Db, DbConn, Lock};
 use crate::http::auth::AuthUser;
 use crate::http::{from_json_value, violated_constraint, ApiError, PageRequest, Paginated};
-use crate::ports::{Availability, CarSummary, Contact, Interval, OutgoingMessage, Ports};
+use crate::ports::{Availability, Busy, BusyCar, CarSummary, Contact, OutgoingMessage, Ports};
 use crate::telemetry::Metrics;
 use crate::{pricing, time};
 
-const OVERLAP: &str = "The car is already booked for part of that time";
-/// The PostgreSQL exclusion constraint that makes overlaps impossible.
-const NO_OVERLAP_CONSTRAINT: &str = "bookings_no_overlap";
+const OVERLAP: &str = "The car is booked or blocked for part of that time";
+/// The PostgreSQL exclusion constraint that makes overlapping holds impossible.
+const NO_OVERLAP_CONSTRAINT: &str = "car_holds_no_overlap";
 
 pub struct BookingsService {
     db: Db,
@@ -114,6 +115,7 @@ impl BookingsService {
                 )
                 .map_err(ApiError::Validation)?;
                 let row = BookingRow::new(user.id, &req, &car, extras, now);
+                let hold = HoldRow::of_booking(&row, &car);
                 let notifier = self.ports.notifier.clone();
                 Ok(move |conn: &mut DbConn| {
                     if let Some(cap) = cap {
@@ -121,18 +123,8 @@ impl BookingsService {
                             return Err(at_cap(cap));
                         }
                     }
-                    if conn.backend() == Backend::Sqlite
-                        && store::overlaps(conn, &row.car_id, row.pickup_time, row.dropoff_time)?
-                    {
-                        return Err(ApiError::conflict(OVERLAP));
-                    }
-                    store::insert(conn, &row).map_err(|e| {
-                        if violated_constraint(&e) == Some(NO_OVERLAP_CONSTRAINT) {
-                            ApiError::conflict(OVERLAP)
-                        } else {
-                            e.into()
-                        }
-                    })?;
+                    store::insert(conn, &row)?;
+                    hold_car(conn, &hold)?;
                     if let Some(contact) = &contact {
                         notifier.queue(conn, message(&row, &car, contact, Notice::Confirmed))?;
                     }
@@ -169,13 +161,7 @@ impl BookingsService {
             Ok(db::lock(conn, Lock::Car(&car_id.to_string()))?)
         })
         .await?;
-        let car = self
-            .ports
-            .catalog
-            .car(car_id)
-            .await?
-            .filter(|c| !c.deleted)
-            .ok_or(ApiError::NotFound)?;
+        let car = self.live_car(car_id).await?;
         let write = decide(car)?;
         let value = tx.run(write).await?;
         tx.commit().await?;
@@ -230,6 +216,9 @@ impl BookingsService {
             .write(move |conn| {
                 if store::transition(conn, &row.id, t, db::to_db(time::now()))? == 0 {
                     return Err(ApiError::conflict(t.refusal()));
+                }
+                if t == Transition::Cancel {
+                    store::release(conn, &row.id)?;
                 }
                 let row = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
                 if let (Some(notice), Some(car), Some(contact)) = (notice, &car, &contact) {
@@ -318,6 +307,72 @@ impl BookingsService {
     }
 }
 
+impl BookingsService {
+    /// Takes a car out of service (admins) for a span no booking (with its buffer) nor
+    /// other block holds; of a block and a booking racing for it, exactly one wins, as
+    /// between bookings. A deleted or unknown car is a 404; an inactive one may be blocked.
+    pub async fn create_block(&self, car_id: Uuid, input: BlockInput) -> Result<Block, ApiError> {
+        let block = input.validate().map_err(ApiError::Validation)?;
+        let row = HoldRow::block(car_id, &block, time::now());
+        self.in_car_lock(car_id, None, |_| {
+            Ok(move |conn: &mut DbConn| {
+                hold_car(conn, &row)?;
+                Ok(row.to_block())
+            })
+        })
+        .await
+    }
+
+    /// The car's blocks in `from` order: those that end after now, or every one.
+    pub async fn blocks(
+        &self,
+        car_id: Uuid,
+        every: bool,
+        page: PageRequest,
+    ) -> Result<Paginated<Block>, ApiError> {
+        self.live_car(car_id).await?;
+        let after = (!every).then(|| db::to_db(time::now()));
+        let car = car_id.to_string();
+        let (rows, total) = self
+            .db
+            .run(move |conn| {
+                Ok(store::blocks(
+                    conn,
+                    &car,
+                    after,
+                    page.offset(),
+                    page.limit(),
+                )?)
+            })
+            .await?;
+        Ok(page.wrap(rows.iter().map(HoldRow::to_block).collect(), total))
+    }
+
+    /// Puts the car back in service for the block's span; an unknown block is a 404.
+    pub async fn delete_block(&self, car_id: Uuid, block_id: Uuid) -> Result<(), ApiError> {
+        self.live_car(car_id).await?;
+        let (car, block) = (car_id.to_string(), block_id.to_string());
+        let deleted = self
+            .db
+            .write(move |conn| Ok(store::delete_block(conn, &car, &block)?))
+            .await?;
+        if deleted == 0 {
+            return Err(ApiError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// 404 unless the car exists and is not deleted.
+    async fn live_car(&self, car_id: Uuid) -> Result<CarSummary, ApiError> {
+        self.ports
+            .catalog
+            .car(car_id)
+            .await?
+            .filter(|c| !c.deleted)
+            .ok_or(ApiError::NotFound)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Notice {
     Confirmed,
@@ -370,6 +425,24 @@ fn message(row: &BookingRow, car: &CarSummary, to: &Contact, notice: Notice) -> 
     )
 }
 
+/// Takes the car for the hold's span, unless something else holds it for part of it: on
+/// PostgreSQL the exclusion constraint refuses the overlap; on SQLite the caller's
+/// transaction holds the write lock from its start, so the check and the insert are one step.
+fn hold_car(conn: &mut DbConn, hold: &HoldRow) -> Result<(), ApiError> {
+    if conn.backend() == Backend::Sqlite
+        && store::held(conn, &hold.car_id, hold.starts_at, hold.ends_at)?
+    {
+        return Err(ApiError::conflict(OVERLAP));
+    }
+    store::insert_hold(conn, hold).map_err(|e| {
+        if violated_constraint(&e) == Some(NO_OVERLAP_CONSTRAINT) {
+            ApiError::conflict(OVERLAP)
+        } else {
+            e.into()
+        }
+    })
+}
+
 fn visible(conn: &mut DbConn, user: AuthUser, id: Uuid) -> Result<BookingRow, ApiError> {
     store::get(conn, &id.to_string())?
         .filter(|row| user.is_admin() || row.user_id == user.id.to_string())
@@ -393,12 +466,17 @@ impl Availability for Schedule {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, ApiError> {
+    ) -> Result<Vec<BusyCar>, ApiError> {
         self.db
             .run(move |conn| {
                 Ok(store::busy_cars(conn, db::to_db(from), db::to_db(to))?
-                    .iter()
-                    .filter_map(|id| Uuid::parse_str(id).ok())
+                    .into_iter()
+                    .filter_map(|(id, start)| {
+                        Some(BusyCar {
+                            car_id: Uuid::parse_str(&id).ok()?,
+                            first_start: db::from_db(start),
+                        })
+                    })
                     .collect())
             })
             .await
@@ -409,18 +487,16 @@ impl Availability for Schedule {
         car_id: Uuid,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Interval>, ApiError> {
+    ) -> Result<Vec<Busy>, ApiError> {
+        let car = car_id.to_string();
         self.db
             .run(move |conn| {
-                Ok(store::busy_intervals(
-                    conn,
-                    &car_id.to_string(),
-                    db::to_db(from),
-                    db::to_db(to),
-                )?
-                .into_iter()
-                .map(|(s, e)| (db::from_db(s), db::from_db(e)))
-                .collect())
+                Ok(
+                    store::busy_intervals(conn, &car, db::to_db(from), db::to_db(to))?
+                        .iter()
+                        .map(HoldRow::to_busy)
+                        .collect(),
+                )
             })
             .await
     }

@@ -1,12 +1,13 @@
-//! Booking queries: the `bookings` and `idempotency_keys` tables.
+//! Booking queries: the `bookings`, `car_holds` and `idempotency_keys` tables.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::model::{BookingFilter, BookingRow, Status, Transition};
-use crate::db::schema::{bookings, idempotency_keys};
+use super::model::{BookingFilter, BookingRow, HoldRow, Status, Transition};
+use crate::db::schema::{bookings, car_holds, idempotency_keys};
 use crate::db::DbConn;
 use crate::http::Choice;
+use crate::ports::HoldKind;
 
 pub fn insert(conn: &mut DbConn, row: &BookingRow) -> QueryResult<()> {
     diesel::insert_into(bookings::table)
@@ -23,21 +24,77 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<BookingRow>> {
         .optional()
 }
 
-/// Whether a non-cancelled booking of the car overlaps the half-open `[from, to)`.
-pub fn overlaps(
+/// Whether a hold of the car (a booking with its buffer, or a block) overlaps the half-open
+/// `[from, to)`.
+pub fn held(
     conn: &mut DbConn,
     car_id: &str,
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
-        bookings::table
-            .filter(bookings::car_id.eq(car_id))
-            .filter(bookings::status.ne(Status::Cancelled.name()))
-            .filter(bookings::pickup_time.lt(to))
-            .filter(bookings::dropoff_time.gt(from)),
+        car_holds::table
+            .filter(car_holds::car_id.eq(car_id))
+            .filter(car_holds::starts_at.lt(to))
+            .filter(car_holds::ends_at.gt(from)),
     ))
     .get_result(conn)
+}
+
+pub fn insert_hold(conn: &mut DbConn, row: &HoldRow) -> QueryResult<()> {
+    diesel::insert_into(car_holds::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Frees what a booking held (it was cancelled).
+pub fn release(conn: &mut DbConn, booking_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        car_holds::table
+            .find(booking_id)
+            .filter(car_holds::kind.eq(HoldKind::Booking.name())),
+    )
+    .execute(conn)
+}
+
+/// A page of the car's blocks in `from` order (those ending after `after` when given), and
+/// how many there are in all.
+pub fn blocks(
+    conn: &mut DbConn,
+    car_id: &str,
+    after: Option<NaiveDateTime>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<HoldRow>, i64)> {
+    let filtered = || {
+        let mut q = car_holds::table
+            .filter(car_holds::car_id.eq(car_id))
+            .filter(car_holds::kind.eq(HoldKind::Block.name()))
+            .into_boxed();
+        if let Some(after) = after {
+            q = q.filter(car_holds::ends_at.gt(after));
+        }
+        q
+    };
+    let total = filtered().count().get_result(conn)?;
+    let rows = filtered()
+        .order((car_holds::starts_at.asc(), car_holds::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(HoldRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn delete_block(conn: &mut DbConn, car_id: &str, id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        car_holds::table
+            .find(id)
+            .filter(car_holds::car_id.eq(car_id))
+            .filter(car_holds::kind.eq(HoldKind::Block.name())),
+    )
+    .execute(conn)
 }
 
 type Boxed<'a> = bookings::BoxedQuery<'a, <DbConn as Connection>::Backend>;
@@ -151,33 +208,38 @@ pub fn hand_back(
     .execute(conn)
 }
 
+/// Cars with a hold overlapping `[from, to)`, each with the start of its first such hold.
 pub fn busy_cars(
     conn: &mut DbConn,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> QueryResult<Vec<String>> {
-    bookings::table
-        .filter(bookings::status.ne(Status::Cancelled.name()))
-        .filter(bookings::pickup_time.lt(to))
-        .filter(bookings::dropoff_time.gt(from))
-        .select(bookings::car_id)
-        .distinct()
-        .load(conn)
+) -> QueryResult<Vec<(String, NaiveDateTime)>> {
+    car_holds::table
+        .filter(car_holds::starts_at.lt(to))
+        .filter(car_holds::ends_at.gt(from))
+        .group_by(car_holds::car_id)
+        .select((car_holds::car_id, diesel::dsl::min(car_holds::starts_at)))
+        .load::<(String, Option<NaiveDateTime>)>(conn)
+        .map(|rows| {
+            rows.into_iter()
+                .filter_map(|(car, start)| Some((car, start?)))
+                .collect()
+        })
 }
 
+/// The car's holds overlapping `[from, to)`, in start order.
 pub fn busy_intervals(
     conn: &mut DbConn,
     car_id: &str,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> QueryResult<Vec<(NaiveDateTime, NaiveDateTime)>> {
-    bookings::table
-        .filter(bookings::car_id.eq(car_id))
-        .filter(bookings::status.ne(Status::Cancelled.name()))
-        .filter(bookings::pickup_time.lt(to))
-        .filter(bookings::dropoff_time.gt(from))
-        .order(bookings::pickup_time.asc())
-        .select((bookings::pickup_time, bookings::dropoff_time))
+) -> QueryResult<Vec<HoldRow>> {
+    car_holds::table
+        .filter(car_holds::car_id.eq(car_id))
+        .filter(car_holds::starts_at.lt(to))
+        .filter(car_holds::ends_at.gt(from))
+        .order((car_holds::starts_at.asc(), car_holds::id.asc()))
+        .select(HoldRow::as_select())
         .load(conn)
 }
 

@@ -153,7 +153,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     paths(list, create, get, replace, update, delete, availability, quote, list_extras,
           create_extra, update_extra),
     components(schemas(Car, CarInput, NewCar, Location, LocationInput, NewLocation, FuelType,
-                       Transmission, CarAvailability, model::BusyInterval, Paginated<Car>,
+                       Transmission, CarAvailability, crate::ports::Busy, crate::ports::HoldKind, Paginated<Car>,
                        model::Quote, crate::pricing::PricingInput, crate::pricing::SeasonInput,
                        crate::pricing::PricingView, crate::pricing::SeasonView,
                        crate::pricing::LineView, crate::pricing::LineKind,

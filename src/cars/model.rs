@@ -109,6 +109,11 @@ pub struct CarInput {
     #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 100000.0, multiple_of = 0.01)]
     #[serde(default)]
     pub extra_km_price: Patch<f64>,
+    /// Turnaround minutes kept free after every rental (cleaning, checks); 0 to 1440, 0 when
+    /// a new car has none. A change applies to bookings made after it.
+    #[schema(value_type = i32, minimum = 0, maximum = 1440, example = 60)]
+    #[serde(default)]
+    pub buffer_minutes: Patch<Integer>,
 }
 
 fn price_schema() -> utoipa::openapi::schema::Schema {
@@ -152,7 +157,10 @@ pub struct CarDraft {
     pub pricing: Option<Pricing>,
     pub mileage_limit_km_per_day: Option<i32>,
     pub extra_km_price_minor: Option<i64>,
+    pub buffer_minutes: i32,
 }
+
+use crate::ports::MAX_BUFFER_MINUTES;
 
 /// The highest price per day, in the major unit.
 pub use crate::pricing::MAX_PRICE;
@@ -382,6 +390,12 @@ impl CarInput {
             Patch::Null => Some(None),
             Patch::Value(v) => m.keep("extraKmPrice", price(v).map(Some)),
         };
+        let buffer_minutes = m.field(
+            "bufferMinutes",
+            self.buffer_minutes,
+            Some(b.map_or(0, |b| b.buffer_minutes)),
+            |v| v.within(0, MAX_BUFFER_MINUTES).map(|n| n as i32),
+        );
         // Every field is Some exactly when no error was recorded.
         let draft = (|| {
             Some(CarDraft {
@@ -407,6 +421,7 @@ impl CarInput {
                 pricing: pricing?,
                 mileage_limit_km_per_day: mileage_limit_km_per_day?,
                 extra_km_price_minor: extra_km_price_minor?,
+                buffer_minutes: buffer_minutes?,
             })
         })();
         match draft {
@@ -449,6 +464,7 @@ pub struct CarRow {
     pub pricing: Option<String>,
     pub mileage_limit_km_per_day: Option<i32>,
     pub extra_km_price: Option<i64>,
+    pub buffer_minutes: i32,
 }
 
 fn json_list(list: &[String]) -> String {
@@ -501,6 +517,7 @@ impl CarRow {
                 .and_then(|p| serde_json::to_string(p).ok()),
             mileage_limit_km_per_day: draft.mileage_limit_km_per_day,
             extra_km_price: draft.extra_km_price_minor,
+            buffer_minutes: draft.buffer_minutes,
         }
     }
 
@@ -541,6 +558,7 @@ impl CarRow {
             pricing: self.pricing(),
             mileage_limit_km_per_day: self.mileage_limit_km_per_day,
             extra_km_price_minor: self.extra_km_price,
+            buffer_minutes: self.buffer_minutes,
         }
     }
 
@@ -571,6 +589,7 @@ impl CarRow {
             pricing: self.pricing().map(|p| p.view()),
             mileage_limit_km_per_day: self.mileage_limit_km_per_day,
             extra_km_price: self.extra_km_price.map(money::to_major),
+            buffer_minutes: self.buffer_minutes,
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
         }
@@ -613,6 +632,8 @@ pub struct Car {
     pub pricing: Option<PricingView>,
     pub mileage_limit_km_per_day: Option<i32>,
     pub extra_km_price: Option<f64>,
+    /// Minutes the car stays held after each rental's dropoff.
+    pub buffer_minutes: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -760,13 +781,8 @@ pub struct CarAvailability {
     pub car_id: Uuid,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
-    pub busy: Vec<BusyInterval>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BusyInterval {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    /// Bookings (ending after their turnaround buffer) and blocks, in start order.
+    pub busy: Vec<crate::ports::Busy>,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::extras::{self, Extra, ExtraInput, ExtraRow};
 use super::model::{
-    BusyInterval, Car, CarAvailability, CarFilter, CarInput, CarRow, Quote, QuoteRequest, Window,
+    Car, CarAvailability, CarFilter, CarInput, CarRow, Quote, QuoteRequest, Window,
 };
 use super::store;
 use crate::cache::{ReadCache, CACHED_PAGES};
@@ -175,14 +175,7 @@ impl CarsService {
     ) -> Result<CarAvailability, ApiError> {
         let Window { from, to } = window;
         self.db.run(move |conn| live(conn, id).map(drop)).await?;
-        let busy = self
-            .ports
-            .availability
-            .busy_intervals(id, from, to)
-            .await?
-            .into_iter()
-            .map(|(start, end)| BusyInterval { start, end })
-            .collect();
+        let busy = self.ports.availability.busy_intervals(id, from, to).await?;
         Ok(CarAvailability {
             car_id: id,
             from,
@@ -219,7 +212,11 @@ impl CarsService {
         let free = self
             .ports
             .availability
-            .busy_intervals(id, req.pickup, req.dropoff)
+            .busy_intervals(
+                id,
+                req.pickup,
+                crate::ports::hold_end(req.dropoff, i64::from(car.buffer_minutes)),
+            )
             .await?
             .is_empty();
         Ok(Quote {
@@ -287,6 +284,7 @@ fn summary(row: &CarRow) -> CarSummary {
         pricing: row.pricing(),
         mileage_limit_km_per_day: row.mileage_limit_km_per_day.map(i64::from),
         extra_km_price_minor: row.extra_km_price,
+        buffer_minutes: i64::from(row.buffer_minutes),
     }
 }
 

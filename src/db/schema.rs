@@ -56,6 +56,7 @@ diesel::table! {
         pricing -> Nullable<Text>,
         mileage_limit_km_per_day -> Nullable<Integer>,
         extra_km_price -> Nullable<BigInt>,
+        buffer_minutes -> Integer,
     }
 }
 
@@ -174,5 +175,17 @@ diesel::table! {
     data_versions (name) {
         name -> Text,
         version -> BigInt,
+    }
+}
+
+diesel::table! {
+    car_holds (id) {
+        id -> Text,
+        car_id -> Text,
+        kind -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        reason -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }

@@ -131,7 +131,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 )]
 pub struct SearchApi;
 
-/// A car (as `GET /cars/{id}` answers it) and how far it is from the searched point.
+/// A car (as `GET /cars/{id}` answers it), how far it is from the searched point, and, when
+/// the search has a window, what renting it for that window costs.
 struct SearchResult;
 
 impl utoipa::PartialSchema for SearchResult {
@@ -145,7 +146,31 @@ impl utoipa::PartialSchema for SearchResult {
                     .minimum(Some(0.0))
                     .description(Some("Great-circle distance, 2 decimals")),
             )
-            .required("distanceKm");
+            .required("distanceKm")
+            .property(
+                "quote",
+                ObjectBuilder::new()
+                    .description(Some(
+                        "Only when pickupTime and dropoffTime are given: the rental's price \
+                         for that window under the car's pricing rules, without extras",
+                    ))
+                    .property(
+                        "days",
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1.0)),
+                    )
+                    .property(
+                        "totalPrice",
+                        ObjectBuilder::new()
+                            .schema_type(Type::Number)
+                            .minimum(Some(0.0)),
+                    )
+                    .property("currency", ObjectBuilder::new().schema_type(Type::String))
+                    .required("days")
+                    .required("totalPrice")
+                    .required("currency"),
+            );
         AllOfBuilder::new()
             .item(Ref::from_schema_name("Car"))
             .item(distance)
@@ -191,14 +216,17 @@ struct SearchParams {
     /// The highest price per day, inclusive; not below `minPrice` (else 400 naming it).
     #[param(required = false, schema_with = crate::money::filter_schema)]
     max_price: f64,
-    /// With `dropoffTime` (both or neither, else 400 naming the missing one): only cars free
-    /// for the whole window.
+    /// With `dropoffTime` (both or neither, else 400 naming the missing one): only cars a
+    /// booking of the window would get (no booking with its turnaround buffer, nor block,
+    /// in it, and the car's own buffer after it clear of its next one), each with a `quote`.
     #[param(required = false, schema_with = schema::date_time_schema)]
     pickup_time: String,
     /// After `pickupTime`, at most 366 days after it (else 400 naming `dropoffTime`).
     #[param(required = false, schema_with = schema::date_time_schema)]
     dropoff_time: String,
-    /// `distance` (the default) or `price`, ascending; ties by id.
+    /// `distance` (the default) or `price`, ascending; ties by id. `price` is the price per
+    /// day, or, with a window, the quote's `totalPrice` (those searches are always answered
+    /// by the database, which prices every match).
     #[param(required = false, schema_with = sort_schema)]
     sort: String,
 }

@@ -9,16 +9,20 @@ use actix_web::web;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::model::{round_km, SearchQuery};
+use chrono::{DateTime, Utc};
+
+use super::model::{round_km, SearchQuery, SortBy};
 use super::opensearch::{IndexProblem, OpenSearchEngine};
 use super::store;
 use crate::cache::{ReadCache, CACHED_PAGES};
 use crate::db::Db;
 use crate::http::etag::Tagged;
 use crate::http::ApiError;
+use crate::money;
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
 use crate::outbox::{self, Job, JobError, Outcome, Stop};
-use crate::ports::{CarDocument, Ports};
+use crate::ports::{hold_end, BusyCar, CarDocument, Ports, MAX_BUFFER_MINUTES};
+use crate::pricing::rental_total;
 use crate::telemetry::Metrics;
 
 pub use crate::ports::SEARCH_TOPIC as TOPIC;
@@ -105,25 +109,26 @@ impl SearchService {
 
     async fn find(&self, q: SearchQuery) -> Result<Arc<Tagged>, ApiError> {
         let busy: Vec<String> = match q.window {
-            Some((from, to)) => self
-                .ports
-                .availability
-                .busy_cars(from, to)
-                .await?
-                .iter()
-                .map(Uuid::to_string)
-                .collect(),
+            Some((from, to)) => self.unavailable(from, to).await?,
             None => Vec::new(),
         };
         let within_window = q.page.offset() + q.page.limit() <= MAX_RESULT_WINDOW;
-        if let Some(engine) = self.engine().filter(|_| within_window) {
+        // The price of the window is not in the index: that order is the database's.
+        let by_quote = q.window.filter(|_| q.sort == SortBy::Price);
+        if let Some(engine) = self
+            .engine()
+            .filter(|_| within_window && by_quote.is_none())
+        {
             match engine.search(&q, &busy).await {
-                Ok(found) => {
+                Ok(mut found) => {
                     self.state().search_failed = None;
                     self.metrics
                         .searches
                         .with_label_values(&["opensearch"])
                         .inc();
+                    if let Some(window) = q.window {
+                        self.add_quotes(&mut found.items, window).await?;
+                    }
                     return Ok(Arc::new(Tagged::json(
                         &q.page.wrap(found.items, found.total),
                     )?));
@@ -134,17 +139,22 @@ impl SearchService {
                 }
             }
         }
-        let page = q.page;
+        let (page, window) = (q.page, q.window);
         let (rows, total) = self
             .db
-            .run(move |conn| Ok(store::search(conn, &q, &busy)?))
+            .run(move |conn| {
+                Ok(match by_quote {
+                    Some(window) => store::search_by_quote(conn, &q, &busy, window)?,
+                    None => store::search(conn, &q, &busy)?,
+                })
+            })
             .await?;
         let ids: Vec<Uuid> = rows
             .iter()
             .filter_map(|(id, _)| Uuid::parse_str(id).ok())
             .collect();
         let docs = self.ports.catalog.documents(&ids).await?;
-        let items = rows
+        let mut items: Vec<Value> = rows
             .iter()
             .filter_map(|(id, km)| {
                 let mut car = docs.get(&Uuid::parse_str(id).ok()?)?.json.clone();
@@ -153,8 +163,73 @@ impl SearchService {
                 Some(car)
             })
             .collect();
+        if let Some(window) = window {
+            self.add_quotes(&mut items, window).await?;
+        }
         self.metrics.searches.with_label_values(&["database"]).inc();
         Ok(Arc::new(Tagged::json(&page.wrap::<Value>(items, total))?))
+    }
+
+    /// The cars a booking of `[from, to)` would not get: those held during it, and those
+    /// whose own turnaround buffer after `to` would run into their next hold.
+    async fn unavailable(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<String>, ApiError> {
+        let held = self
+            .ports
+            .availability
+            .busy_cars(from, hold_end(to, MAX_BUFFER_MINUTES))
+            .await?;
+        let (during, after): (Vec<BusyCar>, Vec<BusyCar>) =
+            held.into_iter().partition(|b| b.first_start < to);
+        let buffers = match after.is_empty() {
+            true => HashMap::new(),
+            false => {
+                let ids: Vec<Uuid> = after.iter().map(|b| b.car_id).collect();
+                self.ports.catalog.cars(&ids).await?
+            }
+        };
+        let too_close = after.into_iter().filter(|b| {
+            buffers
+                .get(&b.car_id)
+                .is_some_and(|car| b.first_start < hold_end(to, car.buffer_minutes))
+        });
+        Ok(during
+            .into_iter()
+            .chain(too_close)
+            .map(|b| b.car_id.to_string())
+            .collect())
+    }
+
+    /// Adds to each item what renting it for the window costs (without extras).
+    async fn add_quotes(
+        &self,
+        items: &mut [Value],
+        (pickup, dropoff): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<(), ApiError> {
+        let id_of = |car: &Value| Uuid::parse_str(car.get("id")?.as_str()?).ok();
+        let ids: Vec<Uuid> = items.iter().filter_map(id_of).collect();
+        let cars = self.ports.catalog.cars(&ids).await?;
+        for item in items.iter_mut() {
+            let Some(car) = id_of(item).and_then(|id| cars.get(&id)) else {
+                continue;
+            };
+            let (days, total) = rental_total(
+                car.price_per_day_minor,
+                car.pricing.as_ref(),
+                pickup,
+                dropoff,
+            );
+            if let Some(fields) = item.as_object_mut() {
+                fields.insert(
+                    "quote".into(),
+                    json!({"days": days, "totalPrice": money::to_major(total), "currency": car.currency}),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Applies a batch of index jobs (each a car id): current cars are written, deleted

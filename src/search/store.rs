@@ -8,10 +8,13 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
+use chrono::{DateTime, Utc};
+
 use super::model::{SearchQuery, SortBy};
 use crate::db::functions::{geo_distance_km, variants, word_matches};
 use crate::db::schema::{car_words, cars, word_variants};
 use crate::db::DbConn;
+use crate::pricing::{rental_total, Pricing};
 
 type Boxed<'a> = cars::BoxedQuery<'a, <DbConn as Connection>::Backend>;
 
@@ -36,6 +39,14 @@ fn matching_words(conn: &mut DbConn, text: &str) -> QueryResult<Option<Vec<Vec<S
         })
         .collect();
     Ok((!matches.iter().any(Vec::is_empty)).then_some(matches))
+}
+
+/// [`matching_words`] of the query's text (none without text); `None` when no car can match.
+fn query_words(conn: &mut DbConn, q: &SearchQuery) -> QueryResult<Option<Vec<Vec<String>>>> {
+    match &q.text {
+        None => Ok(Some(Vec::new())),
+        Some(text) => matching_words(conn, text),
+    }
 }
 
 fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]) -> Boxed<'a> {
@@ -97,12 +108,8 @@ pub fn search(
     q: &SearchQuery,
     busy: &[String],
 ) -> QueryResult<(Vec<(String, f64)>, i64)> {
-    let words = match &q.text {
-        None => Vec::new(),
-        Some(text) => match matching_words(conn, text)? {
-            Some(words) => words,
-            None => return Ok((Vec::new(), 0)),
-        },
+    let Some(words) = query_words(conn, q)? else {
+        return Ok((Vec::new(), 0));
     };
     let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
     let query =
@@ -123,6 +130,42 @@ pub fn search(
         rows.into_iter().map(|(id, km, _)| (id, km)).collect(),
         total,
     ))
+}
+
+/// [`search`] with `sort=price` and a window: the cars ordered by what renting each for the
+/// window costs under its pricing rules (then by id). Those rules are not SQL, so the
+/// matches are priced here, after the query: it still finds and counts them in one go, so
+/// `total` is exact, but the cost grows with the number of matches.
+pub fn search_by_quote(
+    conn: &mut DbConn,
+    q: &SearchQuery,
+    busy: &[String],
+    (pickup, dropoff): (DateTime<Utc>, DateTime<Utc>),
+) -> QueryResult<(Vec<(String, f64)>, i64)> {
+    let Some(words) = query_words(conn, q)? else {
+        return Ok((Vec::new(), 0));
+    };
+    let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
+    let rows: Vec<(String, f64, i64, Option<String>)> = filtered(q, &words, busy)
+        .select((cars::id, distance, cars::price_per_day, cars::pricing))
+        .load(conn)?;
+    let mut priced: Vec<(i64, String, f64)> = rows
+        .into_iter()
+        .map(|(id, km, price, pricing)| {
+            let pricing: Option<Pricing> = pricing.and_then(|p| serde_json::from_str(&p).ok());
+            let (_, total) = rental_total(price, pricing.as_ref(), pickup, dropoff);
+            (total, id, km)
+        })
+        .collect();
+    priced.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let total = priced.len() as i64;
+    let page = priced
+        .into_iter()
+        .skip(usize::try_from(q.page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(q.page.limit()).unwrap_or(0))
+        .map(|(_, id, km)| (id, km))
+        .collect();
+    Ok((page, total))
 }
 
 /// Cars a full index holds: every car not deleted, active or not.

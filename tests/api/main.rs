@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod backup;
+mod blocks;
 mod bookings;
 mod cache;
 mod cars;

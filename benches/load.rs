@@ -6,6 +6,7 @@
 //!   BENCH_BACKENDS=sqlite cargo bench --bench load
 //!   BENCH_SCENARIOS=gateway cargo bench --bench load   # bookings, gateway, search, logins
 //!   BENCH_CARS=1000000 BENCH_SCENARIOS=search cargo bench --bench load   # search and listing
+//!   BENCH_ONLY="list,10 km" BENCH_SCENARIOS=search ...   # only the named search/listing scenarios
 //!
 //! PostgreSQL is taken from TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 //! the benchmark creates and drops a database of its own there.
@@ -567,7 +568,10 @@ async fn search(server: &Arc<Server>) {
             format!("/cars?maxPrice={:.2}", 30.0 + 270.0 * spread(i, 0.2))
         }),
     ];
-    for (name, path) in scenarios {
+    // Names (or parts of names) of the scenarios to run, comma separated; all when unset.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| name.contains(w.trim()));
+    for (name, path) in scenarios.into_iter().filter(|(name, _)| wanted(name)) {
         let s = server.clone();
         let sample: Value = s
             .client
@@ -599,7 +603,9 @@ async fn search(server: &Arc<Server>) {
             path(0)
         );
     }
-    cold_listing(server).await;
+    if wanted("list, first page after a write") {
+        cold_listing(server).await;
+    }
 }
 
 /// The first listing page right after a car write, when its total must be counted anew:

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# Each phase says how long the run has taken so far, so a slow one shows.
+say() { echo "== $* [${SECONDS} s]"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_install() {
@@ -25,7 +27,7 @@ pg_answers() {
 
 ensure_postgres() {
   if pg_answers; then return; fi
-  echo "== no PostgreSQL answers at $TEST_DATABASE_URL: starting one"
+  say "no PostgreSQL answers at $TEST_DATABASE_URL: starting one"
   command -v pg_ctlcluster >/dev/null || apt_install postgresql
   local version
   version="$(ls /etc/postgresql | sort -V | tail -n 1)"
@@ -50,7 +52,7 @@ redis_answers() {
 # The rate-limit tests count in a real Redis (shared counters across replicas).
 ensure_redis() {
   if redis_answers; then return; fi
-  echo "== no Redis answers at $TEST_REDIS_URL: starting one"
+  say "no Redis answers at $TEST_REDIS_URL: starting one"
   command -v redis-server >/dev/null || apt_install redis-server
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --dir /tmp --logfile /tmp/carrental-test-redis.log
@@ -68,7 +70,7 @@ ensure_test_tools() {
   command -v psql >/dev/null || missing+=(postgresql-client)
   command -v curl >/dev/null || missing+=(curl)
   if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing ${missing[*]} from Debian's packages"
+    say "installing ${missing[*]} from Debian's packages"
     apt_install "${missing[@]}"
   fi
 }
@@ -85,20 +87,20 @@ ensure_postgres
 ensure_redis
 ensure_test_tools
 
-echo "== cargo fmt --check"
+say "cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy --all-targets -- -D warnings"
+say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
-echo "== one binary per module"
+say "one binary per module"
 # Each module compiles (and passes clippy) alone; the bookings one is also run below.
 mkdir -p target/modules
 for feature in auth cars search bookings notifications; do
-  echo "== cargo clippy --no-default-features --features $feature"
+  say "cargo clippy --no-default-features --features $feature"
   cargo clippy --quiet --no-default-features --features "$feature" --bin carrental -- -D warnings
 done
 cargo build --quiet --no-default-features --features bookings --bin carrental
 cp target/debug/carrental target/modules/carrental-bookings
-echo "== the bookings binary serves bookings alone and documents the whole API"
+say "the bookings binary serves bookings alone and documents the whole API"
 smoke_module_binary() {
   local bin=target/modules/carrental-bookings port=18181 pid answer
   answer=$("$bin" openapi)
@@ -116,18 +118,18 @@ smoke_module_binary() {
 }
 smoke_module_binary
 
-echo "== tests on SQLite, on PostgreSQL and through a split deployment"
+say "tests on SQLite, on PostgreSQL and through a split deployment"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
 else
   cargo test --no-fail-fast
 fi
 
-echo "== fuzzing against the live /openapi.json, on SQLite and PostgreSQL"
+say "fuzzing against the live /openapi.json, on SQLite and PostgreSQL"
 cargo build --quiet --bin carrental
 scripts/fuzz.sh sqlite postgres
 
-echo "== the smoke test and the deployment linters against a fresh server"
+say "the smoke test and the deployment linters against a fresh server"
 smoke_and_lint() {
   local bin=target/debug/carrental port=18182 pid status=0 db
   db="$(mktemp -d)"

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::schema::Integer;
-use crate::http::{parse_time, FieldError};
+use crate::http::{required_time, FieldError};
 use crate::money;
 
 /// The longest rental, in days.
@@ -34,15 +34,8 @@ pub fn rental_window(
     now: DateTime<Utc>,
     errors: &mut Vec<FieldError>,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let mut time = |field: &str, raw: Option<&str>| match raw {
-        None => {
-            errors.push(FieldError::new(field, "is required"));
-            None
-        }
-        Some(raw) => parse_time(field, raw).map_err(|e| errors.push(e)).ok(),
-    };
-    let pickup = time("pickupTime", pickup);
-    let dropoff = time("dropoffTime", dropoff);
+    let pickup = required_time("pickupTime", pickup, errors);
+    let dropoff = required_time("dropoffTime", dropoff, errors);
     if pickup.is_some_and(|p| p <= now) {
         errors.push(FieldError::new("pickupTime", "must be in the future"));
     }

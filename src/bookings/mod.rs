@@ -15,8 +15,8 @@ use crate::db::Db;
 use crate::http::auth::{AdminUser, AuthUser};
 use crate::http::schema;
 use crate::http::{
-    check, from_json_value, parse_id, parse_time, ApiError, FieldError, Json, OptionalJson,
-    PageParams, PageRequest, Paginated, QueryParams, RawJson, RequestId,
+    check, from_json_value, parse_id, parse_time, required_time, ApiError, FieldError, Json,
+    OptionalJson, PageParams, PageRequest, Paginated, QueryParams, RawJson, RequestId,
 };
 use crate::module::{Context, Served};
 use crate::ports::{Availability, Ports};
@@ -353,14 +353,8 @@ fn window(
     query: &QueryParams,
 ) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), ApiError> {
     let mut errors = Vec::new();
-    let mut time = |name: &str| match query.get(name) {
-        Some(raw) => parse_time(name, raw).map_err(|e| errors.push(e)).ok(),
-        None => {
-            errors.push(FieldError::new(name, "is required"));
-            None
-        }
-    };
-    let (from, to) = (time("from"), time("to"));
+    let from = required_time("from", query.get("from"), &mut errors);
+    let to = required_time("to", query.get("to"), &mut errors);
     check(errors)?;
     from.zip(to).ok_or(ApiError::Validation(vec![]))
 }

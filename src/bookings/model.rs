@@ -13,8 +13,8 @@ use crate::http::{Choice, FieldError, QueryParams};
 use crate::money;
 use crate::ports::{hold_end, Busy, CarSummary, HoldKind};
 
-use crate::http::parse_time;
 use crate::http::schema::Integer;
+use crate::http::{parse_time, required_time};
 pub use crate::pricing::{rental_days, rental_window, MAX_RENTAL_DAYS};
 use crate::pricing::{rental_price, ExtraRequest, Line, LineKind, LineView, Pricing, RentalPrice};
 
@@ -746,14 +746,8 @@ pub struct NewBlock {
 impl BlockInput {
     pub fn validate(&self) -> Result<NewBlock, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut time = |field: &str, raw: &Option<String>| match raw {
-            None => {
-                errors.push(FieldError::new(field, "is required"));
-                None
-            }
-            Some(raw) => parse_time(field, raw).map_err(|e| errors.push(e)).ok(),
-        };
-        let (from, to) = (time("from", &self.from), time("to", &self.to));
+        let from = required_time("from", self.from.as_deref(), &mut errors);
+        let to = required_time("to", self.to.as_deref(), &mut errors);
         let reason = match &self.reason {
             None => Err("is required".to_owned()),
             Some(raw) => schema::text(raw, 200),

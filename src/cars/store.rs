@@ -74,9 +74,33 @@ pub fn page_and_total(
     limit: i64,
 ) -> QueryResult<(Vec<CarRow>, i64)> {
     conn.read_snapshot(|conn| {
-        let total = filtered(filter).count().get_result(conn)?;
+        let total = total(conn, filter)?;
         Ok((page_rows(conn, filter, offset, limit)?, total))
     })
+}
+
+/// How many cars match: without filters, the count the database keeps; else counted.
+fn total(conn: &mut DbConn, f: &CarFilter) -> QueryResult<i64> {
+    // Spelled out whole, so that a new filter cannot be forgotten here.
+    let CarFilter {
+        city_key,
+        brand_key,
+        fuel_type,
+        transmission,
+        min_seats,
+        max_price_minor,
+        include_inactive,
+    } = f;
+    let unfiltered = city_key.is_none()
+        && brand_key.is_none()
+        && fuel_type.is_none()
+        && transmission.is_none()
+        && min_seats.is_none()
+        && max_price_minor.is_none();
+    match unfiltered {
+        true => crate::db::undeleted_cars(conn, *include_inactive),
+        false => filtered(f).count().get_result(conn),
+    }
 }
 
 pub fn insert(conn: &mut DbConn, row: &CarRow) -> QueryResult<()> {

@@ -210,6 +210,21 @@ pub enum Lock<'a> {
     User(&'a str),
 }
 
+/// How many cars are not deleted (the active ones only, unless `include_inactive`), read
+/// from `car_counts`, which triggers keep with every write to `cars`: two rows, not a count
+/// of the fleet, and of the same snapshot as the rest of the transaction.
+pub fn undeleted_cars(conn: &mut DbConn, include_inactive: bool) -> QueryResult<i64> {
+    use schema::car_counts;
+    let counts: Vec<(bool, i64)> = car_counts::table
+        .select((car_counts::active, car_counts::cars))
+        .load(conn)?;
+    Ok(counts
+        .iter()
+        .filter(|(active, _)| *active || include_inactive)
+        .map(|(_, n)| n)
+        .sum())
+}
+
 /// Takes a lock until the transaction ends. It is a PostgreSQL advisory lock on the key, not
 /// a row lock, so no module touches another's table and it works the same across processes
 /// on one database. On SQLite there is nothing to do: a write transaction already holds the

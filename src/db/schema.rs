@@ -189,3 +189,10 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    car_counts (active) {
+        active -> Bool,
+        cars -> BigInt,
+    }
+}

@@ -470,6 +470,21 @@ pub fn parse_time(field: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc
         })
 }
 
+/// A required RFC 3339 time: `None`, with the error added, when it is missing or malformed.
+pub fn required_time(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    match raw {
+        None => {
+            errors.push(FieldError::new(field, "is required"));
+            None
+        }
+        Some(raw) => parse_time(field, raw).map_err(|e| errors.push(e)).ok(),
+    }
+}
+
 /// A path id: anything that is not a UUID names no resource, so it is a 404.
 pub fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)

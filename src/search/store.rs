@@ -170,8 +170,5 @@ pub fn search_by_quote(
 
 /// Cars a full index holds: every car not deleted, active or not.
 pub fn count_cars(conn: &mut DbConn) -> QueryResult<i64> {
-    cars::table
-        .filter(cars::deleted_at.is_null())
-        .count()
-        .get_result(conn)
+    crate::db::undeleted_cars(conn, true)
 }

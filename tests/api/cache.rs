@@ -257,3 +257,62 @@ db_test! {
         assert_eq!(found(get_tagged(&app, plain, None).await.2), 0);
     }
 }
+
+db_test! {
+    /// The unfiltered totals come from counts the database keeps with every write: after
+    /// creates, deactivations, reactivations and deletes racing one another (and reads), they
+    /// equal the cars that are there.
+    async fn the_fleet_totals_follow_writes_racing_each_other(backend) {
+        let app = std::sync::Arc::new(spawn_app(backend).await);
+        let admin = app.admin_token().await;
+        let everyone = |app: std::sync::Arc<TestApp>, admin: String| async move {
+            let res = app.get("/cars?includeInactive=true", Some(&admin)).await;
+            res.json::<Value>().await.unwrap()["total"].as_i64().unwrap()
+        };
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let (app, admin) = (app.clone(), admin.clone());
+                tokio::spawn(async move {
+                    let mut kept = (0, 0); // (active, inactive) this writer leaves behind
+                    for i in 0..6 {
+                        let car = id_of(&app.create_car(&admin, json!({"isActive": i % 2 == 0})).await);
+                        let path = format!("/cars/{car}");
+                        match (w + i) % 4 {
+                            0 => {
+                                let res = app.send(Method::DELETE, &path, &json!(null), Some(&admin)).await;
+                                assert_eq!(res.status(), StatusCode::NO_CONTENT);
+                            }
+                            1 => {
+                                let res = app.send(Method::PATCH, &path, &json!({"isActive": i % 2 != 0}), Some(&admin)).await;
+                                assert_eq!(res.status(), StatusCode::OK);
+                                if i % 2 == 0 { kept.1 += 1 } else { kept.0 += 1 }
+                            }
+                            _ => if i % 2 == 0 { kept.0 += 1 } else { kept.1 += 1 },
+                        }
+                    }
+                    kept
+                })
+            })
+            .collect();
+        let reader = {
+            let (app, admin) = (app.clone(), admin.clone());
+            tokio::spawn(async move {
+                for _ in 0..30 {
+                    let n = everyone(app.clone(), admin.clone()).await;
+                    assert!((0..=48).contains(&n), "{n}");
+                }
+            })
+        };
+        let (mut active, mut inactive) = (0, 0);
+        for writer in writers {
+            let (a, i) = writer.await.unwrap();
+            active += a;
+            inactive += i;
+        }
+        reader.await.unwrap();
+        assert_eq!(total(&app, "").await, active);
+        assert_eq!(everyone(app.clone(), admin.clone()).await, active + inactive);
+        // The filtered count (counted, not kept) agrees.
+        assert_eq!(total(&app, "brand=Tesla").await, active);
+    }
+}

@@ -168,10 +168,21 @@ impl BookingsService {
         Ok(value)
     }
 
-    /// The booking if `user` may see it: its owner or an admin. Anyone else gets 404.
-    pub async fn get(&self, user: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
+    /// The booking if `user` may see it (its owner or an admin; anyone else gets 404), and
+    /// its car as the catalogue has it now.
+    async fn visible_with_car(
+        &self,
+        user: AuthUser,
+        id: Uuid,
+    ) -> Result<(BookingRow, Option<CarSummary>), ApiError> {
         let row = self.db.run(move |conn| visible(conn, user, id)).await?;
         let car = self.ports.catalog.car(row.car_uuid()).await?;
+        Ok((row, car))
+    }
+
+    /// The booking if `user` may see it: its owner or an admin. Anyone else gets 404.
+    pub async fn get(&self, user: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
+        let (row, car) = self.visible_with_car(user, id).await?;
         Ok(row.to_api(car.as_ref()))
     }
 
@@ -202,8 +213,7 @@ impl BookingsService {
         id: Uuid,
         t: Transition,
     ) -> Result<Booking, ApiError> {
-        let row = self.db.run(move |conn| visible(conn, user, id)).await?;
-        let car = self.ports.catalog.car(row.car_uuid()).await?;
+        let (row, car) = self.visible_with_car(user, id).await?;
         let notice = (t == Transition::Cancel).then_some(Notice::Cancelled);
         let contact = match notice {
             Some(_) => self.ports.users.contact(row.user_uuid()).await?,
@@ -243,8 +253,7 @@ impl BookingsService {
         let record = input
             .validate(now, None, false)
             .map_err(ApiError::Validation)?;
-        let row = self.db.run(move |conn| visible(conn, admin, id)).await?;
-        let car = self.ports.catalog.car(row.car_uuid()).await?;
+        let (row, car) = self.visible_with_car(admin, id).await?;
         let row = self
             .db
             .write(move |conn| {
@@ -269,8 +278,7 @@ impl BookingsService {
         input: HandoverInput,
     ) -> Result<Booking, ApiError> {
         let now = time::now();
-        let row = self.db.run(move |conn| visible(conn, admin, id)).await?;
-        let car = self.ports.catalog.car(row.car_uuid()).await?;
+        let (row, car) = self.visible_with_car(admin, id).await?;
         let contact = self.ports.users.contact(row.user_uuid()).await?;
         let notifier = self.ports.notifier.clone();
         let answer_car = car.clone();

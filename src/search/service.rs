@@ -184,12 +184,11 @@ impl SearchService {
             .await?;
         let (during, after): (Vec<BusyCar>, Vec<BusyCar>) =
             held.into_iter().partition(|b| b.first_start < to);
-        let buffers = match after.is_empty() {
-            true => HashMap::new(),
-            false => {
-                let ids: Vec<Uuid> = after.iter().map(|b| b.car_id).collect();
-                self.ports.catalog.cars(&ids).await?
-            }
+        let buffers = if after.is_empty() {
+            HashMap::new()
+        } else {
+            let ids: Vec<Uuid> = after.iter().map(|b| b.car_id).collect();
+            self.ports.catalog.cars(&ids).await?
         };
         let too_close = after.into_iter().filter(|b| {
             buffers

@@ -1,39 +1,52 @@
 //! Car queries: the `cars` table.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 
 use super::model::{CarFilter, CarRow};
 use crate::db::functions::variants;
-use crate::db::schema::{car_words, cars, word_variants};
+use crate::db::schema::{car_facets, car_words, cars, word_variants};
 use crate::db::DbConn;
 
 type Boxed<'a> = cars::BoxedQuery<'a, <DbConn as Connection>::Backend>;
 
+/// The listing filters on a boxed query of `cars` or of `car_facets` (the same columns).
+macro_rules! with_filters {
+    ($query:expr, $table:ident, $f:expr) => {{
+        let (mut q, f) = ($query, $f);
+        if !f.include_inactive {
+            q = q.filter($table::is_active.eq(true));
+        }
+        if let Some(city) = &f.city_key {
+            q = q.filter($table::city_key.eq(city));
+        }
+        if let Some(brand) = &f.brand_key {
+            q = q.filter($table::brand_key.eq(brand));
+        }
+        if let Some(fuel) = f.fuel_type {
+            q = q.filter($table::fuel_type.eq(fuel));
+        }
+        if let Some(t) = f.transmission {
+            q = q.filter($table::transmission.eq(t));
+        }
+        if let Some(seats) = f.min_seats {
+            q = q.filter($table::seats.ge(seats));
+        }
+        if let Some(price) = f.max_price_minor {
+            q = q.filter($table::price_per_day.le(price));
+        }
+        q
+    }};
+}
+
 fn filtered(f: &CarFilter) -> Boxed<'_> {
-    let mut q = cars::table.filter(cars::deleted_at.is_null()).into_boxed();
-    if !f.include_inactive {
-        q = q.filter(cars::is_active.eq(true));
-    }
-    if let Some(city) = &f.city_key {
-        q = q.filter(cars::city_key.eq(city));
-    }
-    if let Some(brand) = &f.brand_key {
-        q = q.filter(cars::brand_key.eq(brand));
-    }
-    if let Some(fuel) = f.fuel_type {
-        q = q.filter(cars::fuel_type.eq(fuel));
-    }
-    if let Some(t) = f.transmission {
-        q = q.filter(cars::transmission.eq(t));
-    }
-    if let Some(seats) = f.min_seats {
-        q = q.filter(cars::seats.ge(seats));
-    }
-    if let Some(price) = f.max_price_minor {
-        q = q.filter(cars::price_per_day.le(price));
-    }
-    q
+    with_filters!(
+        cars::table.filter(cars::deleted_at.is_null()).into_boxed(),
+        cars,
+        f
+    )
 }
 
 /// One page of matching cars, newest first. The page's ids are found first, on the
@@ -79,7 +92,8 @@ pub fn page_and_total(
     })
 }
 
-/// How many cars match: without filters, the count the database keeps; else counted.
+/// How many cars match: without filters, the count the database keeps; else the sum of
+/// the kept counts of the filters' combinations (`car_facets`).
 fn total(conn: &mut DbConn, f: &CarFilter) -> QueryResult<i64> {
     // Spelled out whole, so that a new filter cannot be forgotten here.
     let CarFilter {
@@ -97,10 +111,12 @@ fn total(conn: &mut DbConn, f: &CarFilter) -> QueryResult<i64> {
         && transmission.is_none()
         && min_seats.is_none()
         && max_price_minor.is_none();
-    match unfiltered {
-        true => crate::db::undeleted_cars(conn, *include_inactive),
-        false => filtered(f).count().get_result(conn),
+    if unfiltered {
+        return crate::db::undeleted_cars(conn, *include_inactive);
     }
+    with_filters!(car_facets::table.into_boxed(), car_facets, f)
+        .select(sql::<BigInt>("CAST(COALESCE(SUM(cars), 0) AS BIGINT)"))
+        .get_result(conn)
 }
 
 pub fn insert(conn: &mut DbConn, row: &CarRow) -> QueryResult<()> {

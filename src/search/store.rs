@@ -1,8 +1,9 @@
 //! The database engine's query. Search is, by design, SQL over the cars table itself: a
 //! bounding box on the indexed latitude/longitude narrows the rows, then the great-circle
-//! distance, the filters, the text match and the availability exclusion decide, all in the
-//! one query that also counts, so `total` and the pages agree. Text is matched on the
-//! `car_words` index: each query word is first turned into the fleet's words it matches.
+//! distance, the filters, the text match and the availability exclusion decide, in the
+//! same condition for the count and the page, read in one snapshot so `total` and the pages
+//! agree. Text is matched on the `car_words` index: each query word is first turned into
+//! the fleet's words it matches.
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -100,36 +101,72 @@ fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]
     query
 }
 
-/// One page of `(car id, distance in km)` in the asked order, and the count of all matches.
-/// The count comes with the page (`COUNT(*) OVER ()`), so the matching cars are found
-/// once; only a page past the end needs a query of its own to count.
+/// One page of `(car id, distance in km)` in the asked order, and the count of all matches,
+/// read in one snapshot so that they agree. Counting needs no distance order; the nearest
+/// page is then looked for in a smaller circle that holds enough matches (see [`nearest`]),
+/// so a page does not cost sorting every match.
 pub fn search(
     conn: &mut DbConn,
     q: &SearchQuery,
     busy: &[String],
 ) -> QueryResult<(Vec<(String, f64)>, i64)> {
-    let Some(words) = query_words(conn, q)? else {
-        return Ok((Vec::new(), 0));
-    };
-    let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
-    let query =
-        filtered(q, &words, busy).select((cars::id, distance, sql::<BigInt>("COUNT(*) OVER ()")));
-    let query = match q.sort {
-        SortBy::Distance => query.order((distance.asc(), cars::id.asc())),
-        SortBy::Price => query.order((cars::price_per_day.asc(), cars::id.asc())),
-    };
-    let rows: Vec<(String, f64, i64)> = query
-        .offset(q.page.offset())
-        .limit(q.page.limit())
-        .load(conn)?;
-    let total = match rows.first() {
-        Some((_, _, total)) => *total,
-        None => filtered(q, &words, busy).count().get_result(conn)?,
-    };
-    Ok((
-        rows.into_iter().map(|(id, km, _)| (id, km)).collect(),
-        total,
-    ))
+    conn.read_snapshot(|conn| {
+        let Some(words) = query_words(conn, q)? else {
+            return Ok((Vec::new(), 0));
+        };
+        let total: i64 = filtered(q, &words, busy).count().get_result(conn)?;
+        if total <= q.page.offset() {
+            return Ok((Vec::new(), total));
+        }
+        let rows = match q.sort {
+            SortBy::Distance => nearest(conn, q, &words, busy, total)?,
+            SortBy::Price => {
+                let distance =
+                    geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
+                filtered(q, &words, busy)
+                    .select((cars::id, distance))
+                    .order((cars::price_per_day.asc(), cars::id.asc()))
+                    .offset(q.page.offset())
+                    .limit(q.page.limit())
+                    .load(conn)?
+            }
+        };
+        Ok((rows, total))
+    })
+}
+
+/// The page of `q` in distance order, out of `total` matches. Every car outside a circle
+/// is farther than every car inside it, so when a smaller circle around the same point
+/// holds at least the cars up to the end of the page, its first cars are the search's.
+/// The first radius guesses from `total` as if the matches were spread evenly, with room
+/// to spare; a guess that holds too few doubles until it does or reaches the asked radius.
+fn nearest(
+    conn: &mut DbConn,
+    q: &SearchQuery,
+    words: &[Vec<String>],
+    busy: &[String],
+    total: i64,
+) -> QueryResult<Vec<(String, f64)>> {
+    let needed = q.page.offset() + q.page.limit();
+    let mut radius_km = q.radius_km * (2.0 * needed as f64 / total as f64).sqrt().min(1.0);
+    loop {
+        let within = SearchQuery {
+            radius_km,
+            ..q.clone()
+        };
+        let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
+        let rows: Vec<(String, f64, i64)> = filtered(&within, words, busy)
+            .select((cars::id, distance, sql::<BigInt>("COUNT(*) OVER ()")))
+            .order((distance.asc(), cars::id.asc()))
+            .offset(q.page.offset())
+            .limit(q.page.limit())
+            .load(conn)?;
+        let held = rows.first().map_or(0, |(_, _, n)| *n);
+        if held >= needed.min(total) || radius_km >= q.radius_km {
+            return Ok(rows.into_iter().map(|(id, km, _)| (id, km)).collect());
+        }
+        radius_km = (radius_km * 2.0).min(q.radius_km);
+    }
 }
 
 /// [`search`] with `sort=price` and a window: the cars ordered by what renting each for the

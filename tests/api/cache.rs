@@ -259,9 +259,9 @@ db_test! {
 }
 
 db_test! {
-    /// The unfiltered totals come from counts the database keeps with every write: after
-    /// creates, deactivations, reactivations and deletes racing one another (and reads), they
-    /// equal the cars that are there.
+    /// Listing totals come from counts the database keeps with every write (the fleet's, and
+    /// each combination of filtered values'): after creates, deactivations, reactivations,
+    /// changes and deletes racing one another (and reads), they equal the cars that are there.
     async fn the_fleet_totals_follow_writes_racing_each_other(backend) {
         let app = std::sync::Arc::new(spawn_app(backend).await);
         let admin = app.admin_token().await;
@@ -275,7 +275,12 @@ db_test! {
                 tokio::spawn(async move {
                     let mut kept = (0, 0); // (active, inactive) this writer leaves behind
                     for i in 0..6 {
-                        let car = id_of(&app.create_car(&admin, json!({"isActive": i % 2 == 0})).await);
+                        let fuel = ["petrol", "electric"][(w + i) % 2];
+                        let city = ["Paris", "Lyon", "Paris"][(w + 2 * i) % 3];
+                        let gearbox = ["automatic", "manual"][w % 2];
+                        let created = json!({"isActive": i % 2 == 0, "fuelType": fuel, "pricePerDay": 40 + 10 * i,
+                                             "transmission": gearbox, "location": {"city": city}});
+                        let car = id_of(&app.create_car(&admin, created).await);
                         let path = format!("/cars/{car}");
                         match (w + i) % 4 {
                             0 => {
@@ -283,7 +288,9 @@ db_test! {
                                 assert_eq!(res.status(), StatusCode::NO_CONTENT);
                             }
                             1 => {
-                                let res = app.send(Method::PATCH, &path, &json!({"isActive": i % 2 != 0}), Some(&admin)).await;
+                                // Into another combination of the filtered values as well.
+                                let changes = json!({"isActive": i % 2 != 0, "pricePerDay": 95 - 10 * i, "seats": 2 + w % 3});
+                                let res = app.send(Method::PATCH, &path, &changes, Some(&admin)).await;
                                 assert_eq!(res.status(), StatusCode::OK);
                                 if i % 2 == 0 { kept.1 += 1 } else { kept.0 += 1 }
                             }
@@ -312,7 +319,30 @@ db_test! {
         reader.await.unwrap();
         assert_eq!(total(&app, "").await, active);
         assert_eq!(everyone(app.clone(), admin.clone()).await, active + inactive);
-        // The filtered count (counted, not kept) agrees.
         assert_eq!(total(&app, "brand=Tesla").await, active);
+        // Every filtered total (summed from the kept combinations) agrees with the cars.
+        let mut cars = Vec::new();
+        for page in 1..=3 {
+            let res = app.get(&format!("/cars?includeInactive=true&limit=20&page={page}"), Some(&admin)).await;
+            let body: Value = res.json().await.unwrap();
+            cars.extend(body["data"].as_array().unwrap().iter().cloned());
+        }
+        assert_eq!(cars.len() as i64, active + inactive);
+        let filters: [(&str, fn(&Value) -> bool); 5] = [
+            ("maxPrice=70", |c| c["pricePerDay"].as_f64().unwrap() <= 70.0),
+            ("fuelType=electric", |c| c["fuelType"] == "electric"),
+            ("minSeats=4", |c| c["seats"].as_i64().unwrap() >= 4),
+            ("fuelType=petrol&maxPrice=60&minSeats=3", |c| {
+                c["fuelType"] == "petrol" && c["pricePerDay"].as_f64().unwrap() <= 60.0 && c["seats"].as_i64().unwrap() >= 3
+            }),
+            ("city=Paris&transmission=automatic", |c| c["location"]["city"] == "Paris" && c["transmission"] == "automatic"),
+        ];
+        for (query, matches) in filters {
+            let expected = cars.iter().filter(|c| c["isActive"] == true && matches(c)).count() as i64;
+            assert_eq!(total(&app, query).await, expected, "{query}");
+            let res = app.get(&format!("/cars?includeInactive=true&{query}"), Some(&admin)).await;
+            let everyone = res.json::<Value>().await.unwrap()["total"].as_i64().unwrap();
+            assert_eq!(everyone, cars.iter().filter(|c| matches(c)).count() as i64, "{query}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Search route: cars near a point, by text, filters and availability.
 
+mod cells;
 pub mod model;
 #[cfg(feature = "opensearch")]
 pub mod opensearch;

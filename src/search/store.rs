@@ -11,6 +11,7 @@ use diesel::sql_types::BigInt;
 
 use chrono::{DateTime, Utc};
 
+use super::cells;
 use super::model::{SearchQuery, SortBy};
 use crate::db::functions::{geo_distance_km, variants, word_matches};
 use crate::db::schema::{car_words, cars, word_variants};
@@ -114,7 +115,16 @@ pub fn search(
         let Some(words) = query_words(conn, q)? else {
             return Ok((Vec::new(), 0));
         };
-        let total: i64 = filtered(q, &words, busy).count().get_result(conn)?;
+        let total = match cells::cover(q.latitude, q.longitude, q.radius_km) {
+            Some(cover) if words.is_empty() && !q.filters_cars() => {
+                let held: i64 = filtered(q, &words, &[])
+                    .filter(cars::id.eq_any(busy))
+                    .count()
+                    .get_result(conn)?;
+                count_in_cells(conn, q, &cover)? - held
+            }
+            _ => filtered(q, &words, busy).count().get_result(conn)?,
+        };
         if total <= q.page.offset() {
             return Ok((Vec::new(), total));
         }
@@ -167,6 +177,43 @@ fn nearest(
         }
         radius_km = (radius_km * 2.0).min(q.radius_km);
     }
+}
+
+#[derive(QueryableByName)]
+struct Total {
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+/// The searchable cars within the circle of `q`, by its [`cells::Cover`]: the kept counts
+/// of the cells inside, and the cars of the edge cells one by one. One statement, each
+/// range answered by an index lookup of its own (the ranges are numbers this code made).
+fn count_in_cells(conn: &mut DbConn, q: &SearchQuery, cover: &cells::Cover) -> QueryResult<i64> {
+    if cover.inside.is_empty() && cover.edge.is_empty() {
+        return Ok(0);
+    }
+    let sql = cells_sql(q.latitude, q.longitude, q.radius_km, cover);
+    Ok(diesel::sql_query(sql).get_result::<Total>(conn)?.total)
+}
+
+fn cells_sql(lat: f64, lng: f64, radius_km: f64, cover: &cells::Cover) -> String {
+    let ranges: Vec<String> = cover
+        .inside
+        .iter()
+        .map(|(grid, lo, hi)| format!("({grid},{lo},{hi})"))
+        .chain(cover.edge.iter().map(|(lo, hi)| format!("(-1,{lo},{hi})")))
+        .collect();
+    format!(
+        "WITH r(grid, lo, hi) AS (VALUES {ranges}) \
+         SELECT CAST(COALESCE(SUM(CASE WHEN r.grid < 0 THEN \
+             (SELECT count(*) FROM cars c WHERE c.geo_cell BETWEEN r.lo AND r.hi \
+              AND c.is_active AND c.deleted_at IS NULL \
+              AND geo_distance_km({lat:?}, {lng:?}, c.latitude, c.longitude) <= {radius_km:?}) \
+           ELSE (SELECT COALESCE(SUM(k.cars), 0) FROM car_cells k \
+                 WHERE k.grid = r.grid AND k.cell BETWEEN r.lo AND r.hi) END), 0) AS BIGINT) \
+         AS total FROM r",
+        ranges = ranges.join(","),
+    )
 }
 
 /// [`search`] with `sort=price` and a window: the cars ordered by what renting each for the

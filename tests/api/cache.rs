@@ -328,7 +328,8 @@ db_test! {
             cars.extend(body["data"].as_array().unwrap().iter().cloned());
         }
         assert_eq!(cars.len() as i64, active + inactive);
-        let filters: [(&str, fn(&Value) -> bool); 5] = [
+        type Matches = fn(&Value) -> bool;
+        let filters: [(&str, Matches); 5] = [
             ("maxPrice=70", |c| c["pricePerDay"].as_f64().unwrap() <= 70.0),
             ("fuelType=electric", |c| c["fuelType"] == "electric"),
             ("minSeats=4", |c| c["seats"].as_i64().unwrap() >= 4),

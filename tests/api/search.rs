@@ -169,6 +169,23 @@ search_test! {
 
         let wide = s.search(&format!("latitude={}&longitude={}&radius=500&limit=100", PARIS.0, PARIS.1)).await;
         assert_eq!(wide["total"].as_i64().unwrap() as usize, cars.len());
+
+        // Totals of other circles, small and large, around other points.
+        for (centre, r) in [(PARIS, 1.0), (PARIS, 3.0), (PARIS, 5.5), ((48.9, 2.3), 7.0), ((48.8, 2.45), 15.0), (PARIS, 20.0)] {
+            let want = cars.iter().filter(|(_, p)| haversine(centre, *p) <= r).count();
+            let body = s.search(&format!("lat={}&lng={}&radius={r}", centre.0, centre.1)).await;
+            assert_eq!(body["total"].as_i64().unwrap() as usize, want, "{r} km around {centre:?}");
+        }
+        // A car moved out of the circle and one deactivated are no longer counted in it.
+        let admin = s.admin.clone();
+        let far = at(PARIS.0 + 1.0, PARIS.1);
+        let res = s.app.send(Method::PATCH, &format!("/cars/{}", want[0]), &far, Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = s.app.send(Method::PATCH, &format!("/cars/{}", want[1]), &json!({"isActive": false}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        s.settle().await;
+        let body = s.search(&format!("lat={}&lng={}&radius=10", PARIS.0, PARIS.1)).await;
+        assert_eq!(body["total"].as_i64().unwrap() as usize, expected.len() - 2);
     }
 }
 

@@ -1,0 +1,7 @@
+DROP TRIGGER cars_cells_update;
+DROP TRIGGER cars_cells_delete;
+DROP TRIGGER cars_cells_insert;
+DROP TABLE car_cells;
+DROP TABLE car_grids;
+DROP INDEX cars_cell_idx;
+ALTER TABLE cars DROP COLUMN geo_cell;

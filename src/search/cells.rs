@@ -1,0 +1,297 @@
+//! Counting the cars in a circle without visiting each of them. The database keeps how many
+//! searchable cars (active, not deleted) lie in each cell of four latitude/longitude grids
+//! (`car_cells`, kept by triggers on `cars`), each grid's cell split into 4 × 4 of the next
+//! finer one. A circle is covered from the coarsest grid down: a cell wholly inside adds its
+//! kept count, a cell the circle's edge crosses is looked at in the finer grid, and in the
+//! finest grid the cars of edge cells are counted one by one, by their distance. The work
+//! then follows the length of the circle's edge, not the number of cars inside it.
+//!
+//! Cells are numbered `row * ROW + column`, row and column counted from 90° S and 180° W,
+//! so that the cells of one row side by side are one range of numbers. Grids are powers of
+//! two in cells per degree, so every cell's number is exact in floating point and a fine
+//! cell always falls inside the coarse cell of the same point.
+
+use crate::db::functions::EARTH_RADIUS_KM;
+
+/// Cells per degree of each grid, finest first: about 430 m, 1.7 km, 7 km and 28 km of
+/// latitude. The SQL of the `car_cells` migrations computes the same numbers.
+pub const GRIDS: [f64; 4] = [256.0, 64.0, 16.0, 4.0];
+/// Row stride of a cell number: more than the finest grid's 92,160 columns.
+pub const ROW: i64 = 100_000;
+/// Slack, in degrees, around a cell's edges and, in km, on the radius, far above floating
+/// point's error and far below a car's precision: a cell this close to the edge is looked
+/// at rather than trusted.
+const SLACK_DEG: f64 = 1e-9;
+const SLACK_KM: f64 = 1e-6;
+
+/// What counting a circle takes: kept counts to add, `(grid, first cell, last cell)` with
+/// `grid` an index into [`GRIDS`], and ranges of finest cells whose cars are counted by
+/// their distance.
+#[derive(Debug, Default, PartialEq)]
+pub struct Cover {
+    pub inside: Vec<(usize, i64, i64)>,
+    pub edge: Vec<(i64, i64)>,
+}
+
+fn index(degrees_from_origin: f64, per_degree: f64) -> i64 {
+    (degrees_from_origin * per_degree).floor() as i64
+}
+
+/// The circle of `radius_km` around a point, in the terms cells need.
+struct Circle {
+    lat: f64,
+    /// Radius as an angle, a hair smaller for "wholly inside", a hair larger for "touched".
+    inner: f64,
+    outer: f64,
+}
+
+fn hav(x: f64) -> f64 {
+    (x / 2.0).sin().powi(2)
+}
+
+impl Circle {
+    /// Half the circle's width in degrees of longitude at latitude `lat` (for an angular
+    /// radius `d`); `None` where the circle does not reach that latitude.
+    fn half_width(&self, lat: f64, d: f64) -> Option<f64> {
+        let (p0, p) = (self.lat.to_radians(), lat.to_radians());
+        let h = (hav(d) - hav(p - p0)) / (p0.cos() * p.cos());
+        if h.is_nan() || h < 0.0 {
+            return None;
+        }
+        Some((2.0 * h.sqrt().min(1.0).asin()).to_degrees())
+    }
+
+    /// The circle's latitudes (touched), in degrees.
+    fn latitudes(&self) -> (f64, f64) {
+        let d = self.outer.to_degrees();
+        (self.lat - d, self.lat + d)
+    }
+
+    /// The widest half width over the latitudes `[a, b]`, where the circle reaches them.
+    /// Across latitudes it grows up to the parallel where the circle is widest (a little
+    /// poleward of the centre) and shrinks after it.
+    fn widest(&self, a: f64, b: f64) -> Option<f64> {
+        let (lo, hi) = self.latitudes();
+        let (a, b) = (a.max(lo), b.min(hi));
+        if a > b {
+            return None;
+        }
+        let widest = (self.lat.to_radians().sin() / self.outer.cos())
+            .clamp(-1.0, 1.0)
+            .asin()
+            .to_degrees();
+        // At the edge latitudes themselves the width is 0: it is reached, but only just.
+        Some(
+            self.half_width(widest.clamp(a, b), self.outer)
+                .unwrap_or(0.0),
+        )
+    }
+}
+
+/// The cover of the circle, or `None` where the grids do not serve it: near a pole or
+/// across the antimeridian (the bounding box says so), where the search counts cars.
+pub fn cover(lat: f64, lng: f64, radius_km: f64) -> Option<Cover> {
+    let circle = Circle {
+        lat,
+        inner: (radius_km - SLACK_KM).max(0.0) / EARTH_RADIUS_KM,
+        outer: (radius_km + SLACK_KM) / EARTH_RADIUS_KM,
+    };
+    let (south, north) = circle.latitudes();
+    let widest = circle.widest(south, north)? + SLACK_DEG;
+    if south <= -89.0 || north >= 89.0 || lng - widest <= -180.0 || lng + widest >= 180.0 {
+        return None;
+    }
+    let top = GRIDS.len() - 1;
+    let per = GRIDS[top];
+    // Rectangles of cells still to look at, as (rows, columns) of one grid.
+    let mut todo = vec![(
+        (index(south + 90.0, per), index(north + 90.0, per)),
+        (
+            index(lng - widest + 180.0, per),
+            index(lng + widest + 180.0, per),
+        ),
+    )];
+    let mut cover = Cover::default();
+    for grid in (0..GRIDS.len()).rev() {
+        let per = GRIDS[grid];
+        let size = 1.0 / per;
+        let mut finer = Vec::new();
+        for ((row0, row1), (col0, col1)) in todo {
+            for row in row0..=row1 {
+                let a = row as f64 * size - 90.0 - SLACK_DEG;
+                let b = a + size + 2.0 * SLACK_DEG;
+                let Some(wide) = circle.widest(a, b) else {
+                    continue;
+                };
+                let touched = (
+                    index(lng - wide - SLACK_DEG + 180.0, per).max(col0),
+                    index(lng + wide + SLACK_DEG + 180.0, per).min(col1),
+                );
+                if touched.0 > touched.1 {
+                    continue;
+                }
+                // Wholly inside: all four corners are (the farthest point of a cell from
+                // the centre is one of its corners).
+                let inside = circle
+                    .half_width(a, circle.inner)
+                    .zip(circle.half_width(b, circle.inner))
+                    .map(|(wa, wb)| {
+                        let w = wa.min(wb);
+                        (
+                            index(lng - w + 180.0 + SLACK_DEG, per) + 1,
+                            index(lng + w + 180.0 - SLACK_DEG, per) - 1,
+                        )
+                    })
+                    .map(|(lo, hi)| (lo.max(touched.0), hi.min(touched.1)))
+                    .filter(|(lo, hi)| lo <= hi);
+                let edges = match inside {
+                    Some((lo, hi)) => {
+                        cover.inside.push((grid, row * ROW + lo, row * ROW + hi));
+                        [(touched.0, lo - 1), (hi + 1, touched.1)]
+                    }
+                    None => [touched, (1, 0)],
+                };
+                for (lo, hi) in edges.into_iter().filter(|(lo, hi)| lo <= hi) {
+                    if grid == 0 {
+                        cover.edge.push((row * ROW + lo, row * ROW + hi));
+                    } else {
+                        finer.push(((row * 4, row * 4 + 3), (lo * 4, hi * 4 + 3)));
+                    }
+                }
+            }
+        }
+        todo = finer;
+    }
+    cover.inside = merged(cover.inside);
+    cover.edge = merged(cover.edge.into_iter().map(|(lo, hi)| (0, lo, hi)).collect())
+        .into_iter()
+        .map(|(_, lo, hi)| (lo, hi))
+        .collect();
+    Some(cover)
+}
+
+/// Ranges sorted, with ranges of one grid that follow each other joined.
+fn merged(mut ranges: Vec<(usize, i64, i64)>) -> Vec<(usize, i64, i64)> {
+    ranges.sort_unstable();
+    let mut joined: Vec<(usize, i64, i64)> = Vec::with_capacity(ranges.len());
+    for (grid, lo, hi) in ranges {
+        match joined.last_mut() {
+            Some(last) if last.0 == grid && last.2 + 1 == lo => last.2 = hi,
+            _ => joined.push((grid, lo, hi)),
+        }
+    }
+    joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::functions::haversine_km;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The finest cell a point is in: the number `cars.geo_cell` holds.
+    fn cell_of(lat: f64, lng: f64) -> i64 {
+        cell_in(lat, lng, 0)
+    }
+
+    fn cell_in(lat: f64, lng: f64, grid: usize) -> i64 {
+        let per = GRIDS[grid];
+        index(lat + 90.0, per) * ROW + index(lng + 180.0, per)
+    }
+
+    /// Counting random points through the cover (kept counts per cell, distances on the
+    /// edge) gives exactly the points within the radius, for circles small and large, with
+    /// points crowded on the circle's edge and on cell edges.
+    #[test]
+    fn the_cover_counts_exactly_the_points_in_the_circle() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for (lat, lng, r) in [
+            (48.8566, 2.3522, 10.0),
+            (45.764, 4.8357, 100.0),
+            (-33.9, 151.2, 0.5),
+            (64.1, -21.9, 300.0),
+            (0.0, 0.0, 25.0),
+            (48.0, 2.0, 7.0),
+        ] {
+            let cover = cover(lat, lng, r).expect("served");
+            let span = (r / 111.0) * 1.3;
+            let wide = span / lat.to_radians().cos();
+            let mut points: Vec<(f64, f64)> = (0..20_000)
+                .map(|_| {
+                    (
+                        lat + rng.random_range(-span..span),
+                        lng + rng.random_range(-wide..wide),
+                    )
+                })
+                .collect();
+            // On the circle (to a hair either side) and on cell corners near it.
+            for i in 0..2_000 {
+                let bearing = rng.random::<f64>() * std::f64::consts::TAU;
+                let d = (r + [-1e-7, 0.0, 1e-7][i % 3]) / EARTH_RADIUS_KM;
+                let (p0, l0) = (lat.to_radians(), lng.to_radians());
+                let p = (p0.sin() * d.cos() + p0.cos() * d.sin() * bearing.cos()).asin();
+                let l =
+                    l0 + (bearing.sin() * d.sin() * p0.cos()).atan2(d.cos() - p0.sin() * p.sin());
+                let (plat, plng) = (p.to_degrees(), l.to_degrees());
+                points.push((plat, plng));
+                let snap = |v: f64| (v * GRIDS[0]).round() / GRIDS[0];
+                points.push((snap(plat), snap(plng)));
+            }
+            let expected = points
+                .iter()
+                .filter(|(a, b)| haversine_km(lat, lng, *a, *b) <= r)
+                .count();
+            let kept = |grid: usize, lo: i64, hi: i64| {
+                points
+                    .iter()
+                    .filter(|(a, b)| (lo..=hi).contains(&cell_in(*a, *b, grid)))
+                    .count()
+            };
+            let inside: usize = cover
+                .inside
+                .iter()
+                .map(|&(g, lo, hi)| kept(g, lo, hi))
+                .sum();
+            let edge = points
+                .iter()
+                .filter(|(a, b)| {
+                    let cell = cell_of(*a, *b);
+                    cover
+                        .edge
+                        .iter()
+                        .any(|(lo, hi)| (*lo..=*hi).contains(&cell))
+                        && haversine_km(lat, lng, *a, *b) <= r
+                })
+                .count();
+            assert_eq!(inside + edge, expected, "({lat}, {lng}) {r} km");
+            // And the cover is worth it: beyond a few cells, most points come from kept counts.
+            if r >= 5.0 {
+                assert!(
+                    inside > expected / 2,
+                    "({lat}, {lng}) {r} km: {inside} of {expected}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        for r in [1.0, 10.0, 50.0, 100.0, 500.0] {
+            let c = cover(48.81, 2.34, r).unwrap();
+            let per: Vec<usize> = (0..4)
+                .map(|g| c.inside.iter().filter(|x| x.0 == g).count())
+                .collect();
+            println!("{r} km: inside {per:?} edge {}", c.edge.len());
+        }
+    }
+
+    #[test]
+    fn poles_and_the_antimeridian_are_left_to_counting_cars() {
+        assert_eq!(cover(89.5, 0.0, 100.0), None);
+        assert_eq!(cover(-88.95, 10.0, 10.0), None);
+        assert_eq!(cover(0.0, 179.95, 50.0), None);
+        assert_eq!(cover(10.0, -179.99, 5.0), None);
+        assert!(cover(10.0, 179.0, 5.0).is_some());
+    }
+}

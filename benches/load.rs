@@ -518,7 +518,7 @@ async fn search(server: &Arc<Server>) {
     if db.backend() == carrental::db::Backend::Postgres {
         // What autovacuum does shortly after a bulk load (index-only scans need the
         // visibility map VACUUM sets).
-        db.run(|conn| Ok(diesel::sql_query("VACUUM ANALYZE cars").execute(conn)?))
+        db.run(|conn| Ok(diesel::sql_query("VACUUM ANALYZE").execute(conn)?))
             .await
             .expect("analyze");
     }

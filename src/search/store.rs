@@ -206,13 +206,14 @@ fn cells_sql(lat: f64, lng: f64, radius_km: f64, cover: &cells::Cover) -> String
     format!(
         "WITH r(grid, lo, hi) AS (VALUES {ranges}) \
          SELECT CAST(COALESCE(SUM(CASE WHEN r.grid < 0 THEN \
-             (SELECT count(*) FROM cars c WHERE c.geo_cell BETWEEN r.lo AND r.hi \
+             (SELECT count(*) FROM cars c WHERE c.geo_cell_{edge} BETWEEN r.lo AND r.hi \
               AND c.is_active AND c.deleted_at IS NULL \
               AND geo_distance_km({lat:?}, {lng:?}, c.latitude, c.longitude) <= {radius_km:?}) \
            ELSE (SELECT COALESCE(SUM(k.cars), 0) FROM car_cells k \
                  WHERE k.grid = r.grid AND k.cell BETWEEN r.lo AND r.hi) END), 0) AS BIGINT) \
          AS total FROM r",
         ranges = ranges.join(","),
+        edge = cover.edge_grid,
     )
 }
 

@@ -5,5 +5,6 @@ DROP TRIGGER cars_cells_insert ON cars;
 DROP FUNCTION count_car_cells();
 DROP TABLE car_cells;
 DROP TABLE car_grids;
-DROP INDEX cars_cell_idx;
-ALTER TABLE cars DROP COLUMN geo_cell;
+DROP INDEX cars_cell_1_idx;
+DROP INDEX cars_cell_0_idx;
+ALTER TABLE cars DROP COLUMN geo_cell_1, DROP COLUMN geo_cell_0;

@@ -2,11 +2,18 @@
 -- the database with every write to cars, so that counting the cars of a circle adds the
 -- counts of the cells wholly inside it (src/search/cells.rs says how). Grid g has
 -- 256 / 4^g cells per degree; a cell is numbered row * 100000 + column, from 90° S and
--- 180° W. geo_cell is a car's cell in the finest grid, for the cells on a circle's edge.
-ALTER TABLE cars ADD COLUMN geo_cell BIGINT GENERATED ALWAYS AS
-    (floor((latitude + 90) * 256)::bigint * 100000 + floor((longitude + 180) * 256)::bigint)
-    STORED;
-CREATE INDEX cars_cell_idx ON cars (geo_cell, latitude, longitude)
+-- 180° W. geo_cell_0 and geo_cell_1 are a car's cells in the two finest grids, for the
+-- cells on a circle's edge, whose cars are measured.
+ALTER TABLE cars
+    ADD COLUMN geo_cell_0 BIGINT GENERATED ALWAYS AS
+        (floor((latitude + 90) * 256)::bigint * 100000 + floor((longitude + 180) * 256)::bigint)
+        STORED,
+    ADD COLUMN geo_cell_1 BIGINT GENERATED ALWAYS AS
+        (floor((latitude + 90) * 64)::bigint * 100000 + floor((longitude + 180) * 64)::bigint)
+        STORED;
+CREATE INDEX cars_cell_0_idx ON cars (geo_cell_0, latitude, longitude)
+    WHERE is_active AND deleted_at IS NULL;
+CREATE INDEX cars_cell_1_idx ON cars (geo_cell_1, latitude, longitude)
     WHERE is_active AND deleted_at IS NULL;
 
 CREATE TABLE car_grids (

@@ -1,9 +1,14 @@
 -- See the PostgreSQL migration of the same name. SQLite has row triggers only; CAST to
 -- INTEGER truncates, which is the floor of these non-negative numbers.
-ALTER TABLE cars ADD COLUMN geo_cell INTEGER GENERATED ALWAYS AS
+ALTER TABLE cars ADD COLUMN geo_cell_0 INTEGER GENERATED ALWAYS AS
     (CAST((latitude + 90) * 256 AS INTEGER) * 100000 + CAST((longitude + 180) * 256 AS INTEGER))
     VIRTUAL;
-CREATE INDEX cars_cell_idx ON cars (geo_cell, latitude, longitude)
+ALTER TABLE cars ADD COLUMN geo_cell_1 INTEGER GENERATED ALWAYS AS
+    (CAST((latitude + 90) * 64 AS INTEGER) * 100000 + CAST((longitude + 180) * 64 AS INTEGER))
+    VIRTUAL;
+CREATE INDEX cars_cell_0_idx ON cars (geo_cell_0, latitude, longitude)
+    WHERE is_active AND deleted_at IS NULL;
+CREATE INDEX cars_cell_1_idx ON cars (geo_cell_1, latitude, longitude)
     WHERE is_active AND deleted_at IS NULL;
 
 CREATE TABLE car_grids (

@@ -103,9 +103,10 @@ fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]
 }
 
 /// One page of `(car id, distance in km)` in the asked order, and the count of all matches,
-/// read in one snapshot so that they agree. Counting needs no distance order; the nearest
-/// page is then looked for in a smaller circle that holds enough matches (see [`nearest`]),
-/// so a page does not cost sorting every match.
+/// read in one snapshot so that they agree. A search by distance whose matches the kept cell
+/// counts know (no text, no filter on the cars) is counted from them, and its page looked
+/// for in a smaller circle ([`nearest`]), so that neither costs the matches one by one;
+/// other searches find their page and count their matches in one query ([`page_and_count`]).
 pub fn search(
     conn: &mut DbConn,
     q: &SearchQuery,
@@ -115,34 +116,51 @@ pub fn search(
         let Some(words) = query_words(conn, q)? else {
             return Ok((Vec::new(), 0));
         };
-        let total = match cells::cover(q.latitude, q.longitude, q.radius_km) {
-            Some(cover) if words.is_empty() && !q.filters_cars() => {
-                let held: i64 = filtered(q, &words, &[])
+        let by_cells = words.is_empty() && !q.filters_cars() && q.sort == SortBy::Distance;
+        match cells::cover(q.latitude, q.longitude, q.radius_km).filter(|_| by_cells) {
+            Some(cover) => {
+                let held: i64 = filtered(q, &[], &[])
                     .filter(cars::id.eq_any(busy))
                     .count()
                     .get_result(conn)?;
-                count_in_cells(conn, q, &cover)? - held
+                let total = count_in_cells(conn, q, &cover)? - held;
+                if total <= q.page.offset() {
+                    return Ok((Vec::new(), total));
+                }
+                Ok((nearest(conn, q, busy, total)?, total))
             }
-            _ => filtered(q, &words, busy).count().get_result(conn)?,
-        };
-        if total <= q.page.offset() {
-            return Ok((Vec::new(), total));
+            None => page_and_count(conn, q, &words, busy),
         }
-        let rows = match q.sort {
-            SortBy::Distance => nearest(conn, q, &words, busy, total)?,
-            SortBy::Price => {
-                let distance =
-                    geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
-                filtered(q, &words, busy)
-                    .select((cars::id, distance))
-                    .order((cars::price_per_day.asc(), cars::id.asc()))
-                    .offset(q.page.offset())
-                    .limit(q.page.limit())
-                    .load(conn)?
-            }
-        };
-        Ok((rows, total))
     })
+}
+
+/// The page and, from the same rows (`COUNT(*) OVER ()`), the count of all matches; only a
+/// page past the end needs a query of its own to count.
+fn page_and_count(
+    conn: &mut DbConn,
+    q: &SearchQuery,
+    words: &[Vec<String>],
+    busy: &[String],
+) -> QueryResult<(Vec<(String, f64)>, i64)> {
+    let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
+    let query =
+        filtered(q, words, busy).select((cars::id, distance, sql::<BigInt>("COUNT(*) OVER ()")));
+    let query = match q.sort {
+        SortBy::Distance => query.order((distance.asc(), cars::id.asc())),
+        SortBy::Price => query.order((cars::price_per_day.asc(), cars::id.asc())),
+    };
+    let rows: Vec<(String, f64, i64)> = query
+        .offset(q.page.offset())
+        .limit(q.page.limit())
+        .load(conn)?;
+    let total = match rows.first() {
+        Some((_, _, total)) => *total,
+        None => filtered(q, words, busy).count().get_result(conn)?,
+    };
+    Ok((
+        rows.into_iter().map(|(id, km, _)| (id, km)).collect(),
+        total,
+    ))
 }
 
 /// The page of `q` in distance order, out of `total` matches. Every car outside a circle
@@ -153,7 +171,6 @@ pub fn search(
 fn nearest(
     conn: &mut DbConn,
     q: &SearchQuery,
-    words: &[Vec<String>],
     busy: &[String],
     total: i64,
 ) -> QueryResult<Vec<(String, f64)>> {
@@ -164,16 +181,9 @@ fn nearest(
             radius_km,
             ..q.clone()
         };
-        let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
-        let rows: Vec<(String, f64, i64)> = filtered(&within, words, busy)
-            .select((cars::id, distance, sql::<BigInt>("COUNT(*) OVER ()")))
-            .order((distance.asc(), cars::id.asc()))
-            .offset(q.page.offset())
-            .limit(q.page.limit())
-            .load(conn)?;
-        let held = rows.first().map_or(0, |(_, _, n)| *n);
+        let (rows, held) = page_and_count(conn, &within, &[], busy)?;
         if held >= needed.min(total) || radius_km >= q.radius_km {
-            return Ok(rows.into_iter().map(|(id, km, _)| (id, km)).collect());
+            return Ok(rows);
         }
         radius_km = (radius_km * 2.0).min(q.radius_km);
     }

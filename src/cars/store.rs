@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::model::{CarFilter, CarRow};
-use crate::db::functions::variants;
+use crate::db::functions::{geo_cell, variants, WORD_GRID};
 use crate::db::schema::{car_facets, car_words, cars, word_variants};
 use crate::db::DbConn;
 
@@ -141,6 +141,7 @@ pub fn insert_many(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
 struct CarWord<'a> {
     word: &'a str,
     car_id: &'a str,
+    geo_cell_1: i64,
 }
 
 #[derive(Insertable)]
@@ -155,12 +156,14 @@ fn add_words(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
     let words: Vec<CarWord> = rows
         .iter()
         .flat_map(|row| {
+            let geo_cell_1 = geo_cell(row.latitude, row.longitude, WORD_GRID);
             row.search_text
                 .split(' ')
                 .filter(|w| !w.is_empty())
-                .map(|word| CarWord {
+                .map(move |word| CarWord {
                     word,
                     car_id: &row.id,
+                    geo_cell_1,
                 })
         })
         .collect();

@@ -159,6 +159,7 @@ diesel::table! {
     car_words (word, car_id) {
         word -> Text,
         car_id -> Text,
+        geo_cell_1 -> BigInt,
     }
 }
 

@@ -18,8 +18,7 @@ use crate::db::functions::EARTH_RADIUS_KM;
 /// Cells per degree of each grid, finest first: about 430 m, 1.7 km, 7 km and 28 km of
 /// latitude. The SQL of the `car_cells` migrations computes the same numbers.
 pub const GRIDS: [f64; 4] = [256.0, 64.0, 16.0, 4.0];
-/// Row stride of a cell number: more than the finest grid's 92,160 columns.
-pub const ROW: i64 = 100_000;
+use crate::db::functions::{cell_index as index, CELL_ROW as ROW};
 /// Slack, in degrees, around a cell's edges and, in km, on the radius, far above floating
 /// point's error and far below a car's precision: a cell this close to the edge is looked
 /// at rather than trusted.
@@ -40,10 +39,6 @@ pub struct Cover {
 /// lookup for each of its rows the circle spans (460 for 100 km), more than the cars of the
 /// wider edge cells cost to measure.
 const FINEST_UP_TO_KM: f64 = 30.0;
-
-fn index(degrees_from_origin: f64, per_degree: f64) -> i64 {
-    (degrees_from_origin * per_degree).floor() as i64
-}
 
 /// The circle of `radius_km` around a point, in the terms cells need.
 struct Circle {
@@ -203,8 +198,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn cell_in(lat: f64, lng: f64, grid: usize) -> i64 {
-        let per = GRIDS[grid];
-        index(lat + 90.0, per) * ROW + index(lng + 180.0, per)
+        crate::db::functions::geo_cell(lat, lng, GRIDS[grid])
     }
 
     /// Counting random points through the cover (kept counts per cell, distances on the
@@ -292,6 +286,11 @@ mod tests {
         assert!(lookups(10.0) < 250, "{}", lookups(10.0));
         assert!(lookups(100.0) < 600, "{}", lookups(100.0));
         assert!(lookups(1.0) < 20, "{}", lookups(1.0));
+    }
+
+    #[test]
+    fn the_word_index_uses_the_second_grid() {
+        assert_eq!(GRIDS[1], crate::db::functions::WORD_GRID);
     }
 
     #[test]

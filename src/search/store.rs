@@ -7,13 +7,15 @@
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Bool};
 
 use chrono::{DateTime, Utc};
 
 use super::cells;
 use super::model::{SearchQuery, SortBy};
-use crate::db::functions::{geo_distance_km, variants, word_matches};
+use crate::db::functions::{
+    geo_cell, geo_distance_km, variants, word_matches, CELL_ROW, WORD_GRID,
+};
 use crate::db::schema::{car_words, cars, word_variants};
 use crate::db::DbConn;
 use crate::pricing::{rental_total, Pricing};
@@ -87,11 +89,28 @@ fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]
     if let Some(hi) = q.max_price_minor {
         query = query.filter(cars::price_per_day.le(hi));
     }
+    // A word's cars near the circle: its index entries in the box's rows of cells, and of
+    // those the ones in the box's columns (the index holds the cell). Without one box
+    // (a pole, the antimeridian) every entry of the word.
+    let (first, last, columns) = match bbox.longitudes.as_deref() {
+        Some(&[(lo, hi)]) => {
+            let (first, last) = (
+                geo_cell(bbox.min_lat, lo, WORD_GRID),
+                geo_cell(bbox.max_lat, hi, WORD_GRID),
+            );
+            let (left, right) = (first % CELL_ROW, last % CELL_ROW);
+            let columns = format!("car_words.geo_cell_1 % {CELL_ROW} BETWEEN {left} AND {right}");
+            (first, last, columns)
+        }
+        _ => (i64::MIN, i64::MAX, "1 = 1".to_owned()),
+    };
     for matching in words {
         query = query.filter(
             cars::id.eq_any(
                 car_words::table
                     .filter(car_words::word.eq_any(matching))
+                    .filter(car_words::geo_cell_1.between(first, last))
+                    .filter(sql::<Bool>(&columns))
                     .select(car_words::car_id),
             ),
         );

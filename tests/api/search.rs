@@ -289,6 +289,14 @@ search_test! {
         assert_eq!(s.ids(&q("vlovo")).await, vec![bmw.clone()]);
         assert_eq!(s.ids(&q("bmw")).await, Vec::<String>::new());
         assert_eq!(s.ids(&q("panoramic")).await, Vec::<String>::new());
+
+        // And its place: moved to Lyon, its words are found there and no longer in Paris.
+        let res = s.app.send(reqwest::Method::PATCH, &format!("/cars/{tesla}"), &at(45.764, 4.8357), Some(&s.admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        s.settle().await;
+        assert_eq!(s.ids(&q("tesla")).await, Vec::<String>::new());
+        assert_eq!(s.ids("latitude=45.76&longitude=4.84&query=telsa").await, vec![tesla.clone()]);
+        assert_eq!(s.ids("latitude=47.5&longitude=3.5&radius=250&query=tesla").await, vec![tesla.clone()]);
     }
 }
 

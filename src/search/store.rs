@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Bool};
 use chrono::{DateTime, Utc};
 
 use super::cells;
-use super::model::{SearchQuery, SortBy};
+use super::model::{BoundingBox, SearchQuery, SortBy};
 use crate::db::functions::{
     geo_cell, geo_distance_km, variants, word_matches, CELL_ROW, WORD_GRID,
 };
@@ -89,36 +89,41 @@ fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]
     if let Some(hi) = q.max_price_minor {
         query = query.filter(cars::price_per_day.le(hi));
     }
-    // A word's cars near the circle: its index entries in the box's rows of cells, and of
-    // those the ones in the box's columns (the index holds the cell). Without one box
-    // (a pole, the antimeridian) every entry of the word.
-    let (first, last, columns) = match bbox.longitudes.as_deref() {
-        Some(&[(lo, hi)]) => {
-            let (first, last) = (
-                geo_cell(bbox.min_lat, lo, WORD_GRID),
-                geo_cell(bbox.max_lat, hi, WORD_GRID),
+    if !words.is_empty() {
+        let (first, last, columns) = word_cells(&bbox);
+        for matching in words {
+            query = query.filter(
+                cars::id.eq_any(
+                    car_words::table
+                        .filter(car_words::word.eq_any(matching))
+                        .filter(car_words::geo_cell_1.between(first, last))
+                        .filter(sql::<Bool>(&columns))
+                        .select(car_words::car_id),
+                ),
             );
-            let (left, right) = (first % CELL_ROW, last % CELL_ROW);
-            let columns = format!("car_words.geo_cell_1 % {CELL_ROW} BETWEEN {left} AND {right}");
-            (first, last, columns)
         }
-        _ => (i64::MIN, i64::MAX, "1 = 1".to_owned()),
-    };
-    for matching in words {
-        query = query.filter(
-            cars::id.eq_any(
-                car_words::table
-                    .filter(car_words::word.eq_any(matching))
-                    .filter(car_words::geo_cell_1.between(first, last))
-                    .filter(sql::<Bool>(&columns))
-                    .select(car_words::car_id),
-            ),
-        );
     }
     if !busy.is_empty() {
         query = query.filter(cars::id.ne_all(busy));
     }
     query
+}
+
+/// Where a word's cars near the circle are in the word index: its entries in the box's rows
+/// of cells (a range of the indexed cell numbers), and of those the ones in the box's
+/// columns, as an SQL condition (the index holds the cell). Without one box (a pole, the
+/// antimeridian) every entry of the word.
+fn word_cells(bbox: &BoundingBox) -> (i64, i64, String) {
+    match bbox.longitudes.as_deref() {
+        Some(&[(lo, hi)]) => {
+            let first = geo_cell(bbox.min_lat, lo, WORD_GRID);
+            let last = geo_cell(bbox.max_lat, hi, WORD_GRID);
+            let (left, right) = (first % CELL_ROW, last % CELL_ROW);
+            let columns = format!("car_words.geo_cell_1 % {CELL_ROW} BETWEEN {left} AND {right}");
+            (first, last, columns)
+        }
+        _ => (i64::MIN, i64::MAX, "1 = 1".to_owned()),
+    }
 }
 
 /// One page of `(car id, distance in km)` in the asked order, and the count of all matches,
@@ -136,12 +141,19 @@ pub fn search(
             return Ok((Vec::new(), 0));
         };
         let by_cells = words.is_empty() && !q.filters_cars() && q.sort == SortBy::Distance;
-        match cells::cover(q.latitude, q.longitude, q.radius_km).filter(|_| by_cells) {
+        let cover = by_cells
+            .then(|| cells::cover(q.latitude, q.longitude, q.radius_km))
+            .flatten();
+        match cover {
             Some(cover) => {
-                let held: i64 = filtered(q, &[], &[])
-                    .filter(cars::id.eq_any(busy))
-                    .count()
-                    .get_result(conn)?;
+                let held: i64 = if busy.is_empty() {
+                    0
+                } else {
+                    filtered(q, &[], &[])
+                        .filter(cars::id.eq_any(busy))
+                        .count()
+                        .get_result(conn)?
+                };
                 let total = count_in_cells(conn, q, &cover)? - held;
                 if total <= q.page.offset() {
                     return Ok((Vec::new(), total));

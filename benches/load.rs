@@ -9,7 +9,8 @@
 //!   BENCH_ONLY="list,10 km" BENCH_SCENARIOS=search ...   # only the named search/listing scenarios
 //!
 //! PostgreSQL is taken from TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
-//! the benchmark creates and drops a database of its own there.
+//! the benchmark creates and drops a database of its own there. With BENCH_KEEP=1 it keeps
+//! the seeded databases and prints where they are (to study a query's plan on them).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,6 +67,12 @@ async fn start(backend: &str) -> Server {
         )
     };
     let (base, db) = serve(&[("DATABASE_URL", url.as_str())]).await;
+    let (pg_drop, dir) = if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
+        println!("  kept database: {url}");
+        (None, dir.map(|d| d.keep()).and(None))
+    } else {
+        (pg_drop, dir)
+    };
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS * 2)

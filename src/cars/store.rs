@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::model::{CarFilter, CarRow};
-use crate::db::functions::{geo_cell, variants, WORD_GRID};
-use crate::db::schema::{car_facets, car_words, cars, word_variants};
+use crate::db::functions::variants;
+use crate::db::schema::{car_facets, cars, text_words, word_variants};
 use crate::db::DbConn;
 
 type Boxed<'a> = cars::BoxedQuery<'a, <DbConn as Connection>::Backend>;
@@ -136,12 +136,28 @@ pub fn insert_many(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
     add_words(conn, rows)
 }
 
+/// Inserts the rows in chunks, leaving those already there as they are.
+macro_rules! insert_new {
+    ($conn:expr, $table:path, $rows:expr) => {
+        for chunk in $rows.chunks(10_000) {
+            match $conn {
+                DbConn::Pg(c) => diesel::insert_into($table)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .execute(c)?,
+                DbConn::Sqlite(c) => diesel::insert_or_ignore_into($table)
+                    .values(chunk)
+                    .execute(c)?,
+            };
+        }
+    };
+}
+
 #[derive(Insertable)]
-#[diesel(table_name = car_words)]
-struct CarWord<'a> {
+#[diesel(table_name = text_words)]
+struct TextWord<'a> {
     word: &'a str,
-    car_id: &'a str,
-    geo_cell_1: i64,
+    text: &'a str,
 }
 
 #[derive(Insertable)]
@@ -151,20 +167,19 @@ struct WordVariant<'a> {
     word: &'a str,
 }
 
-/// Files each car's words for text search (see the `car_words` migration).
+/// Files the cars' texts under their words for text search, with the words' variants (see
+/// the `car_words` and `text_cells` migrations). Texts and words already known stay as they
+/// are; several writers may add the same ones at once.
 fn add_words(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
-    let words: Vec<CarWord> = rows
+    let mut texts: Vec<&str> = rows.iter().map(|row| row.search_text.as_str()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    let mut words: Vec<TextWord> = texts
         .iter()
-        .flat_map(|row| {
-            let geo_cell_1 = geo_cell(row.latitude, row.longitude, WORD_GRID);
-            row.search_text
-                .split(' ')
+        .flat_map(|&text| {
+            text.split(' ')
                 .filter(|w| !w.is_empty())
-                .map(move |word| CarWord {
-                    word,
-                    car_id: &row.id,
-                    geo_cell_1,
-                })
+                .map(move |word| TextWord { word, text })
         })
         .collect();
     let mut distinct: Vec<&str> = words.iter().map(|w| w.word).collect();
@@ -179,26 +194,10 @@ fn add_words(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
         })
         .collect();
     // In key order, so that writers adding the same words never wait on each other in turn.
+    words.sort_unstable_by(|a, b| (a.word, a.text).cmp(&(b.word, b.text)));
     variants.sort_unstable_by(|a, b| (&a.variant, a.word).cmp(&(&b.variant, b.word)));
-    for chunk in words.chunks(10_000) {
-        let insert = diesel::insert_into(car_words::table).values(chunk);
-        match conn {
-            DbConn::Pg(c) => insert.execute(c)?,
-            DbConn::Sqlite(c) => insert.execute(c)?,
-        };
-    }
-    // Words already known stay as they are; several writers may add the same word at once.
-    for chunk in variants.chunks(10_000) {
-        match conn {
-            DbConn::Pg(c) => diesel::insert_into(word_variants::table)
-                .values(chunk)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-            DbConn::Sqlite(c) => diesel::insert_or_ignore_into(word_variants::table)
-                .values(chunk)
-                .execute(c)?,
-        };
-    }
+    insert_new!(conn, text_words::table, words);
+    insert_new!(conn, word_variants::table, variants);
     Ok(())
 }
 
@@ -238,7 +237,6 @@ pub fn update(conn: &mut DbConn, row: &CarRow) -> QueryResult<usize> {
         .set(row)
         .execute(conn)?;
     if changed > 0 {
-        diesel::delete(car_words::table.filter(car_words::car_id.eq(&row.id))).execute(conn)?;
         add_words(conn, std::slice::from_ref(row))?;
     }
     Ok(changed)

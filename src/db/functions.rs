@@ -14,8 +14,6 @@ diesel::define_sql_function! {
 
 /// Row stride of a cell number: more than the 92,160 columns of the finest grid.
 pub const CELL_ROW: i64 = 100_000;
-/// Cells per degree of the grid `car_words.geo_cell_1` (and `cars.geo_cell_1`) number.
-pub const WORD_GRID: f64 = 64.0;
 
 /// The cell holding a point in a grid of `per_degree` cells per degree, numbered
 /// `row × CELL_ROW + column` from 90° S and 180° W: what the `car_cells` migrations compute

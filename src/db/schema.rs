@@ -156,10 +156,9 @@ diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens);
 
 diesel::table! {
-    car_words (word, car_id) {
+    text_words (word, text) {
         word -> Text,
-        car_id -> Text,
-        geo_cell_1 -> BigInt,
+        text -> Text,
     }
 }
 
@@ -170,7 +169,7 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(cars, car_words);
+diesel::allow_tables_to_appear_in_same_query!(cars, text_words);
 
 diesel::table! {
     data_versions (name) {

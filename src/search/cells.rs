@@ -13,7 +13,7 @@
 //! two in cells per degree, so every cell's number is exact in floating point and a fine
 //! cell always falls inside the coarse cell of the same point.
 
-use crate::db::functions::EARTH_RADIUS_KM;
+use crate::db::functions::{haversine_km, EARTH_RADIUS_KM};
 
 /// Cells per degree of each grid, finest first: about 430 m, 1.7 km, 7 km and 28 km of
 /// latitude. The SQL of the `car_cells` migrations computes the same numbers.
@@ -177,6 +177,62 @@ pub fn cover(lat: f64, lng: f64, radius_km: f64) -> Option<Cover> {
     Some(cover)
 }
 
+/// Cells across a square window, per side, at most: fine enough that the radius found in
+/// it overshoots by little, coarse enough to stay a few dozen lookups.
+const WINDOW_CELLS: f64 = 32.0;
+
+/// The cells of a square around a point reaching `half_km` each way: the finest grid that
+/// needs at most [`WINDOW_CELLS`] rows for it, and a range of cells for each row.
+pub fn window(lat: f64, lng: f64, half_km: f64) -> (usize, Vec<(i64, i64)>) {
+    let dlat = (half_km / EARTH_RADIUS_KM).to_degrees();
+    let dlng = (dlat / lat.to_radians().cos().max(1e-6)).min(180.0);
+    let grid = (0..GRIDS.len())
+        .find(|&g| 2.0 * dlat * GRIDS[g] <= WINDOW_CELLS)
+        .unwrap_or(GRIDS.len() - 1);
+    let per = GRIDS[grid];
+    let (col0, col1) = (
+        index(lng - dlng + 180.0, per),
+        index(lng + dlng + 180.0, per),
+    );
+    let rows =
+        index((lat - dlat).max(-90.0) + 90.0, per)..=index((lat + dlat).min(90.0) + 90.0, per);
+    let ranges = rows
+        .map(|row| (row * ROW + col0, row * ROW + col1))
+        .collect();
+    (grid, ranges)
+}
+
+/// The smallest radius around the point whose circle holds, whole, cells of `grid` holding
+/// `needed` cars in all (`cells`: cell and cars); `None` when all of them hold fewer. The
+/// circle then holds at least `needed` cars: a cell's farthest point is a corner.
+pub fn radius_holding(
+    lat: f64,
+    lng: f64,
+    grid: usize,
+    cells: &[(i64, i64)],
+    needed: i64,
+) -> Option<f64> {
+    let size = 1.0 / GRIDS[grid];
+    let mut reach: Vec<(f64, i64)> = cells
+        .iter()
+        .map(|&(cell, cars)| {
+            let south = (cell / ROW) as f64 * size - 90.0;
+            let west = (cell % ROW) as f64 * size - 180.0;
+            let farthest = [(0.0, 0.0), (0.0, size), (size, 0.0), (size, size)]
+                .iter()
+                .map(|(dy, dx)| haversine_km(lat, lng, south + dy, west + dx))
+                .fold(0.0, f64::max);
+            (farthest + SLACK_KM, cars)
+        })
+        .collect();
+    reach.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let mut held = 0;
+    reach.into_iter().find_map(|(km, cars)| {
+        held += cars;
+        (held >= needed).then_some(km)
+    })
+}
+
 /// Ranges sorted, with ranges of one grid that follow each other joined.
 fn merged(mut ranges: Vec<(usize, i64, i64)>) -> Vec<(usize, i64, i64)> {
     ranges.sort_unstable();
@@ -193,7 +249,6 @@ fn merged(mut ranges: Vec<(usize, i64, i64)>) -> Vec<(usize, i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::functions::haversine_km;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -288,9 +343,65 @@ mod tests {
         assert!(lookups(1.0) < 20, "{}", lookups(1.0));
     }
 
+    /// The radius found from the counts of a window's cells holds the cars asked for, and
+    /// overshoots the true distance of the last of them by at most a cell's diagonal.
     #[test]
-    fn the_word_index_uses_the_second_grid() {
-        assert_eq!(GRIDS[1], crate::db::functions::WORD_GRID);
+    fn the_radius_from_cell_counts_holds_the_page() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let (lat, lng) = (48.85, 2.35);
+        // Denser near the centre, as in a city.
+        let points: Vec<(f64, f64)> = (0..20_000)
+            .map(|_| {
+                let r = 0.3 * rng.random::<f64>().powi(2);
+                let a = rng.random::<f64>() * std::f64::consts::TAU;
+                (
+                    lat + r * a.sin(),
+                    lng + r * a.cos() / lat.to_radians().cos(),
+                )
+            })
+            .collect();
+        let mut distances: Vec<f64> = points
+            .iter()
+            .map(|p| haversine_km(lat, lng, p.0, p.1))
+            .collect();
+        distances.sort_by(f64::total_cmp);
+        for (half_km, needed) in [
+            (0.5, 20),
+            (3.0, 40),
+            (10.0, 400),
+            (30.0, 4000),
+            (30.0, 10_000),
+        ] {
+            let (grid, ranges) = window(lat, lng, half_km);
+            assert!(
+                ranges.len() <= WINDOW_CELLS as usize + 1,
+                "{half_km} km: {} rows",
+                ranges.len()
+            );
+            let mut counts = std::collections::HashMap::<i64, i64>::new();
+            for p in &points {
+                let cell = cell_in(p.0, p.1, grid);
+                if ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&cell)) {
+                    *counts.entry(cell).or_default() += 1;
+                }
+            }
+            let cells: Vec<(i64, i64)> = counts.into_iter().collect();
+            let radius = radius_holding(lat, lng, grid, &cells, needed as i64)
+                .unwrap_or_else(|| panic!("{half_km} km window holds {needed}"));
+            let held = distances.iter().filter(|&&d| d <= radius).count();
+            assert!(held >= needed, "{radius} km holds {held} < {needed}");
+            let diagonal = 2.0_f64.sqrt() * 111.2 / GRIDS[grid];
+            assert!(
+                radius <= distances[needed - 1] + diagonal,
+                "{radius} km for {needed}"
+            );
+        }
+        // A window holding fewer cars than asked says so.
+        let (grid, _) = window(lat, lng, 0.5);
+        assert_eq!(
+            radius_holding(lat, lng, grid, &[(cell_in(lat, lng, grid), 3)], 4),
+            None
+        );
     }
 
     #[test]

@@ -185,10 +185,10 @@ impl SearchQuery {
         })
     }
 
-    /// Whether anything but the circle (and the window) narrows the cars.
+    /// Whether a field the kept cell counts do not know (all but place and text) narrows
+    /// the cars.
     pub fn filters_cars(&self) -> bool {
-        self.text.is_some()
-            || self.fuel_type.is_some()
+        self.fuel_type.is_some()
             || self.transmission.is_some()
             || self.min_seats.is_some()
             || self.min_price_minor.is_some()

@@ -2,22 +2,20 @@
 //! bounding box on the indexed latitude/longitude narrows the rows, then the great-circle
 //! distance, the filters, the text match and the availability exclusion decide, in the
 //! same condition for the count and the page, read in one snapshot so `total` and the pages
-//! agree. Text is matched on the `car_words` index: each query word is first turned into
-//! the fleet's words it matches.
+//! agree. Text is matched on the fleet's distinct texts (`text_words`): each query word is
+//! first turned into the fleet's words it matches, and those into the texts that have them.
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::{BigInt, Text};
 
 use chrono::{DateTime, Utc};
 
 use super::cells;
-use super::model::{BoundingBox, SearchQuery, SortBy};
-use crate::db::functions::{
-    geo_cell, geo_distance_km, variants, word_matches, CELL_ROW, WORD_GRID,
-};
-use crate::db::schema::{car_words, cars, word_variants};
-use crate::db::DbConn;
+use super::model::{SearchQuery, SortBy};
+use crate::db::functions::{geo_distance_km, variants, word_matches};
+use crate::db::schema::{cars, text_words, word_variants};
+use crate::db::{Backend, DbConn};
 use crate::pricing::{rental_total, Pricing};
 
 type Boxed<'a> = cars::BoxedQuery<'a, <DbConn as Connection>::Backend>;
@@ -89,19 +87,14 @@ fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]
     if let Some(hi) = q.max_price_minor {
         query = query.filter(cars::price_per_day.le(hi));
     }
-    if !words.is_empty() {
-        let (first, last, columns) = word_cells(&bbox);
-        for matching in words {
-            query = query.filter(
-                cars::id.eq_any(
-                    car_words::table
-                        .filter(car_words::word.eq_any(matching))
-                        .filter(car_words::geo_cell_1.between(first, last))
-                        .filter(sql::<Bool>(&columns))
-                        .select(car_words::car_id),
-                ),
-            );
-        }
+    for matching in words {
+        query = query.filter(
+            cars::search_text.eq_any(
+                text_words::table
+                    .filter(text_words::word.eq_any(matching))
+                    .select(text_words::text),
+            ),
+        );
     }
     if !busy.is_empty() {
         query = query.filter(cars::id.ne_all(busy));
@@ -109,28 +102,12 @@ fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]
     query
 }
 
-/// Where a word's cars near the circle are in the word index: its entries in the box's rows
-/// of cells (a range of the indexed cell numbers), and of those the ones in the box's
-/// columns, as an SQL condition (the index holds the cell). Without one box (a pole, the
-/// antimeridian) every entry of the word.
-fn word_cells(bbox: &BoundingBox) -> (i64, i64, String) {
-    match bbox.longitudes.as_deref() {
-        Some(&[(lo, hi)]) => {
-            let first = geo_cell(bbox.min_lat, lo, WORD_GRID);
-            let last = geo_cell(bbox.max_lat, hi, WORD_GRID);
-            let (left, right) = (first % CELL_ROW, last % CELL_ROW);
-            let columns = format!("car_words.geo_cell_1 % {CELL_ROW} BETWEEN {left} AND {right}");
-            (first, last, columns)
-        }
-        _ => (i64::MIN, i64::MAX, "1 = 1".to_owned()),
-    }
-}
-
 /// One page of `(car id, distance in km)` in the asked order, and the count of all matches,
 /// read in one snapshot so that they agree. A search by distance whose matches the kept cell
-/// counts know (no text, no filter on the cars) is counted from them, and its page looked
-/// for in a smaller circle ([`nearest`]), so that neither costs the matches one by one;
-/// other searches find their page and count their matches in one query ([`page_and_count`]).
+/// counts know (place and text, no other filter on the cars) is counted from them, and its
+/// page looked for in a smaller circle ([`nearest`]), so that neither costs the matches one
+/// by one; other searches find their page and count their matches in one query
+/// ([`page_and_count`]).
 pub fn search(
     conn: &mut DbConn,
     q: &SearchQuery,
@@ -140,28 +117,26 @@ pub fn search(
         let Some(words) = query_words(conn, q)? else {
             return Ok((Vec::new(), 0));
         };
-        let by_cells = words.is_empty() && !q.filters_cars() && q.sort == SortBy::Distance;
+        let by_cells = !q.filters_cars() && q.sort == SortBy::Distance;
         let cover = by_cells
             .then(|| cells::cover(q.latitude, q.longitude, q.radius_km))
             .flatten();
-        match cover {
-            Some(cover) => {
-                let held: i64 = if busy.is_empty() {
-                    0
-                } else {
-                    filtered(q, &[], &[])
-                        .filter(cars::id.eq_any(busy))
-                        .count()
-                        .get_result(conn)?
-                };
-                let total = count_in_cells(conn, q, &cover)? - held;
-                if total <= q.page.offset() {
-                    return Ok((Vec::new(), total));
-                }
-                Ok((nearest(conn, q, busy, total)?, total))
-            }
-            None => page_and_count(conn, q, &words, busy),
+        let Some(cover) = cover else {
+            return page_and_count(conn, q, &words, busy);
+        };
+        let held: i64 = if busy.is_empty() {
+            0
+        } else {
+            filtered(q, &words, &[])
+                .filter(cars::id.eq_any(busy))
+                .count()
+                .get_result(conn)?
+        };
+        let total = count_in_cells(conn, q, &cover, &words)? - held;
+        if total <= q.page.offset() {
+            return Ok((Vec::new(), total));
         }
+        Ok((nearest(conn, q, &words, busy, total)?, total))
     })
 }
 
@@ -197,22 +172,31 @@ fn page_and_count(
 /// The page of `q` in distance order, out of `total` matches. Every car outside a circle
 /// is farther than every car inside it, so when a smaller circle around the same point
 /// holds at least the cars up to the end of the page, its first cars are the search's.
-/// The first radius guesses from `total` as if the matches were spread evenly, with room
-/// to spare; a guess that holds too few doubles until it does or reaches the asked radius.
+/// That circle is found from the kept counts of the cells around the centre, in a window
+/// as wide as a guess that takes the matches for spread evenly (in a city centre they are
+/// far denser). A circle that turns out to hold too few (cars held by bookings are only
+/// known then; or the window held too few) doubles until it does or reaches the asked
+/// radius.
 fn nearest(
     conn: &mut DbConn,
     q: &SearchQuery,
+    words: &[Vec<String>],
     busy: &[String],
     total: i64,
 ) -> QueryResult<Vec<(String, f64)>> {
     let needed = q.page.offset() + q.page.limit();
-    let mut radius_km = q.radius_km * (2.0 * needed as f64 / total as f64).sqrt().min(1.0);
+    let guess_km = q.radius_km * (2.0 * needed as f64 / total as f64).sqrt().min(1.0);
+    let (grid, window) = cells::window(q.latitude, q.longitude, guess_km);
+    let counts = kept_counts(conn, grid, &window, words)?;
+    let mut radius_km = cells::radius_holding(q.latitude, q.longitude, grid, &counts, needed)
+        .unwrap_or(2.0 * guess_km)
+        .min(q.radius_km);
     loop {
         let within = SearchQuery {
             radius_km,
             ..q.clone()
         };
-        let (rows, held) = page_and_count(conn, &within, &[], busy)?;
+        let (rows, held) = page_and_count(conn, &within, words, busy)?;
         if held >= needed.min(total) || radius_km >= q.radius_km {
             return Ok(rows);
         }
@@ -226,36 +210,151 @@ struct Total {
     total: i64,
 }
 
-/// The searchable cars within the circle of `q`, by its [`cells::Cover`]: the kept counts
-/// of the cells inside, and the cars of the edge cells one by one. One statement, each
-/// range answered by an index lookup of its own (the ranges are numbers this code made).
-fn count_in_cells(conn: &mut DbConn, q: &SearchQuery, cover: &cells::Cover) -> QueryResult<i64> {
+/// The searchable cars within the circle of `q` whose text matches `words` (each query
+/// word's matching words; none without text), by its [`cells::Cover`]: the kept counts of
+/// the cells inside, and the cars of the edge cells one by one. One statement, each range
+/// answered by an index lookup of its own.
+fn count_in_cells(
+    conn: &mut DbConn,
+    q: &SearchQuery,
+    cover: &cells::Cover,
+    words: &[Vec<String>],
+) -> QueryResult<i64> {
     if cover.inside.is_empty() && cover.edge.is_empty() {
         return Ok(0);
     }
-    let sql = cells_sql(q.latitude, q.longitude, q.radius_km, cover);
-    Ok(diesel::sql_query(sql).get_result::<Total>(conn)?.total)
-}
-
-fn cells_sql(lat: f64, lng: f64, radius_km: f64, cover: &cells::Cover) -> String {
-    let ranges: Vec<String> = cover
+    let ranges: Vec<(i64, i64, i64)> = cover
         .inside
         .iter()
-        .map(|(grid, lo, hi)| format!("({grid},{lo},{hi})"))
-        .chain(cover.edge.iter().map(|(lo, hi)| format!("(-1,{lo},{hi})")))
+        .map(|&(grid, lo, hi)| (grid as i64, lo, hi))
+        .chain(cover.edge.iter().map(|&(lo, hi)| (-1, lo, hi)))
         .collect();
-    format!(
-        "WITH r(grid, lo, hi) AS (VALUES {ranges}) \
-         SELECT CAST(COALESCE(SUM(CASE WHEN r.grid < 0 THEN \
-             (SELECT count(*) FROM cars c WHERE c.geo_cell_{edge} BETWEEN r.lo AND r.hi \
-              AND c.is_active AND c.deleted_at IS NULL \
-              AND geo_distance_km({lat:?}, {lng:?}, c.latitude, c.longitude) <= {radius_km:?}) \
-           ELSE (SELECT COALESCE(SUM(k.cars), 0) FROM car_cells k \
-                 WHERE k.grid = r.grid AND k.cell BETWEEN r.lo AND r.hi) END), 0) AS BIGINT) \
-         AS total FROM r",
-        ranges = ranges.join(","),
+    let measured = format!(
+        "SELECT count(*) FROM cars c WHERE c.geo_cell_{edge} BETWEEN r.lo AND r.hi \
+         AND c.is_active AND c.deleted_at IS NULL{of_text} \
+         AND geo_distance_km({lat:?}, {lng:?}, c.latitude, c.longitude) <= {radius:?}",
         edge = cover.edge_grid,
-    )
+        of_text = if words.is_empty() {
+            ""
+        } else {
+            " AND c.search_text IN (SELECT text FROM t)"
+        },
+        lat = q.latitude,
+        lng = q.longitude,
+        radius = q.radius_km,
+    );
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN r.grid < 0 THEN ({measured}) \
+           ELSE (SELECT COALESCE(SUM(k.cars), 0) FROM {kept} \
+                 AND k.cell BETWEEN r.lo AND r.hi) END), 0) AS BIGINT) AS total FROM r",
+        kept = kept_in(words),
+    );
+    Ok(cells_query(conn, &sql, &ranges, words)?
+        .get_result::<Total>(conn)?
+        .total)
+}
+
+#[derive(QueryableByName)]
+struct Kept {
+    #[diesel(sql_type = BigInt)]
+    cell: i64,
+    #[diesel(sql_type = BigInt)]
+    cars: i64,
+}
+
+/// The kept counts of searchable cars whose text matches `words`, per cell of `grid` in the
+/// ranges of cells given.
+fn kept_counts(
+    conn: &mut DbConn,
+    grid: usize,
+    ranges: &[(i64, i64)],
+    words: &[Vec<String>],
+) -> QueryResult<Vec<(i64, i64)>> {
+    let ranges: Vec<(i64, i64, i64)> = ranges
+        .iter()
+        .map(|&(lo, hi)| (grid as i64, lo, hi))
+        .collect();
+    let kept = format!("{} AND k.cell BETWEEN r.lo AND r.hi", kept_in(words));
+    // Range by range, on the index: PostgreSQL would rather hash the whole table, unless
+    // `OFFSET 0` keeps it from merging the lateral subquery into a plain join.
+    let from = match conn.backend() {
+        Backend::Postgres => {
+            format!("r CROSS JOIN LATERAL (SELECT k.cell, k.cars FROM {kept} OFFSET 0) AS k")
+        }
+        Backend::Sqlite => format!("r, {kept}"),
+    };
+    let sql = format!(
+        "SELECT k.cell AS cell, CAST(SUM(k.cars) AS BIGINT) AS cars FROM {from} GROUP BY k.cell"
+    );
+    let kept: Vec<Kept> = cells_query(conn, &sql, &ranges, words)?.load(conn)?;
+    Ok(kept.into_iter().map(|k| (k.cell, k.cars)).collect())
+}
+
+/// The kept counts `k` of range `r`'s grid, as a table and a condition: of all cars
+/// (`car_cells`), or of the cars whose text is one of `t` (`car_text_cells`).
+fn kept_in(words: &[Vec<String>]) -> &'static str {
+    if words.is_empty() {
+        "car_cells k WHERE k.grid = r.grid"
+    } else {
+        "car_text_cells k WHERE k.grid = r.grid AND k.text IN (SELECT text FROM t)"
+    }
+}
+
+type CellsQuery = diesel::query_builder::BoxedSqlQuery<
+    'static,
+    <DbConn as Connection>::Backend,
+    diesel::query_builder::SqlQuery,
+>;
+
+/// `select` over the ranges of cells `r(grid, lo, hi)` and, with text, the texts `t` that
+/// match every query word. The ranges are bound as one JSON array rather than written out
+/// (PostgreSQL planned a statement of 500 literal rows for longer than it ran), the words
+/// one by one.
+fn cells_query(
+    conn: &DbConn,
+    select: &str,
+    ranges: &[(i64, i64, i64)],
+    words: &[Vec<String>],
+) -> QueryResult<CellsQuery> {
+    let rows = match conn.backend() {
+        Backend::Postgres => {
+            "SELECT (e->>0)::int, (e->>1)::bigint, (e->>2)::bigint \
+             FROM json_array_elements(CAST($1 AS json)) AS e"
+        }
+        Backend::Sqlite => "SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each($1)",
+    };
+    let mut n = 1;
+    let per_word: Vec<String> = words
+        .iter()
+        .map(|matching| {
+            let binds: Vec<String> = matching
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            format!(
+                "SELECT text FROM text_words WHERE word IN ({})",
+                binds.join(",")
+            )
+        })
+        .collect();
+    // SQLite numbers `$n` parameters in the order they first appear: `$1` comes first.
+    let texts = if per_word.is_empty() {
+        String::new()
+    } else {
+        format!(", t(text) AS ({})", per_word.join(" INTERSECT "))
+    };
+    let ranges = serde_json::to_string(ranges)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let mut query = diesel::sql_query(format!("WITH r(grid, lo, hi) AS ({rows}){texts} {select}"))
+        .into_boxed::<<DbConn as Connection>::Backend>()
+        .bind::<Text, _>(ranges);
+    for word in words.iter().flatten() {
+        query = query.bind::<Text, _>(word.clone());
+    }
+    Ok(query)
 }
 
 /// [`search`] with `sort=price` and a window: the cars ordered by what renting each for the

@@ -300,6 +300,111 @@ search_test! {
     }
 }
 
+/// Each query's total and first page in each circle, against what the test computes from
+/// the cars' places and kinds (`queries` names the kinds each query matches).
+async fn text_totals(
+    s: &SearchApp,
+    cars: &[(String, (f64, f64), usize)],
+    queries: &[(&str, &[usize])],
+    circles: &[((f64, f64), f64)],
+    when: &str,
+) {
+    for (text, kinds) in queries {
+        for &(centre, r) in circles {
+            let mut want: Vec<(f64, String)> = cars
+                .iter()
+                .filter(|(_, p, kind)| kinds.contains(kind) && haversine(centre, *p) <= r)
+                .map(|(id, p, _)| (haversine(centre, *p), id.clone()))
+                .collect();
+            want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let q = format!(
+                "lat={}&lng={}&radius={r}&query={text}&limit=4",
+                centre.0, centre.1
+            );
+            let body = s.search(&q).await;
+            assert_eq!(
+                body["total"].as_i64().unwrap() as usize,
+                want.len(),
+                "{when}: {q}"
+            );
+            let got: Vec<String> = body["data"].as_array().unwrap().iter().map(id_of).collect();
+            let nearest: Vec<String> = want.iter().take(4).map(|w| w.1.clone()).collect();
+            assert_eq!(got, nearest, "{when}: {q}");
+        }
+    }
+}
+
+search_test! {
+    async fn text_totals_count_every_match_as_cars_change(engine) {
+        let s = search_app(engine).await;
+        // Four kinds of car, two of them sharing the query words "tesla autopilot", two
+        // "roof", scattered up to ~30 km around Paris.
+        let kinds = [
+            json!({"name": "Tesla Model 3", "brand": "Tesla", "model": "Model 3", "features": ["Autopilot"]}),
+            json!({"name": "Tesla Model Y", "brand": "Tesla", "model": "Model Y", "features": ["Autopilot", "Tow hitch"]}),
+            json!({"name": "BMW X5", "brand": "BMW", "model": "X5", "features": ["Panoramic roof"]}),
+            json!({"name": "Citroen Berlingo", "brand": "Citroen", "model": "Berlingo", "features": ["Roof rack"]}),
+        ];
+        // Which kinds each query matches; kind 4 is a BMW whose features change below.
+        let queries: [(&str, &[usize]); 7] = [
+            ("tesla%20autopilot", &[0, 1]), ("telsa", &[0, 1]), ("roof", &[2, 3]),
+            ("panoramic%20roof", &[2]), ("model%20y", &[1]), ("autopilot", &[0, 1, 4]),
+            ("bmw%20autopilot", &[4]),
+        ];
+        let mut seed: u64 = 7;
+        let mut rand = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut cars: Vec<(String, (f64, f64), usize)> = Vec::new();
+        for i in 0..60 {
+            let p = (PARIS.0 + (rand() - 0.5) * 0.54, PARIS.1 + (rand() - 0.5) * 0.82);
+            let mut body = at(p.0, p.1);
+            merge(&mut body, kinds[i % 4].clone());
+            cars.push((id_of(&s.car(body).await), p, i % 4));
+        }
+        s.settle().await;
+
+        let circles = [(PARIS, 2.0), (PARIS, 6.0), ((48.9, 2.3), 9.0), (PARIS, 15.0), (PARIS, 40.0)];
+        text_totals(&s, &cars, &queries, &circles, "as created").await;
+        assert!(
+            cars.iter().filter(|(_, p, k)| *k < 2 && haversine(PARIS, *p) <= 15.0).count() > 3,
+            "the circles hold matches"
+        );
+
+        // A Tesla deactivated, one deleted, a Citroen moved away and a BMW whose features
+        // change (its text with them): each counted where it now belongs.
+        let admin = s.admin.clone();
+        let nearest_of = |kind: usize| {
+            cars.iter()
+                .filter(|c| c.2 == kind)
+                .min_by(|a, b| haversine(PARIS, a.1).total_cmp(&haversine(PARIS, b.1)))
+                .map(|c| c.0.clone())
+                .unwrap()
+        };
+        let (tesla, model_y, citroen, bmw) = (nearest_of(0), nearest_of(1), nearest_of(3), nearest_of(2));
+        let res = s.app.send(Method::PATCH, &format!("/cars/{tesla}"), &json!({"isActive": false}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = s.app.send(Method::DELETE, &format!("/cars/{model_y}"), &json!(null), Some(&admin)).await;
+        assert!(res.status().is_success(), "{}", res.status());
+        let res = s.app.send(Method::PATCH, &format!("/cars/{citroen}"), &at(PARIS.0 + 1.0, PARIS.1), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = s.app.send(Method::PATCH, &format!("/cars/{bmw}"), &json!({"features": ["Autopilot"]}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        s.settle().await;
+        let now: Vec<(String, (f64, f64), usize)> = cars
+            .into_iter()
+            .filter(|c| c.0 != tesla && c.0 != model_y)
+            .map(|(id, p, kind)| match id {
+                _ if id == citroen => (id, (PARIS.0 + 1.0, PARIS.1), kind),
+                _ if id == bmw => (id, p, 4),
+                _ => (id, p, kind),
+            })
+            .collect();
+        text_totals(&s, &now, &queries, &circles, "after the changes").await;
+    }
+}
+
 search_test! {
     async fn punctuation_in_names_and_features_matches_as_typed(engine) {
         let s = search_app(engine).await;

@@ -10,7 +10,8 @@
 //!
 //! PostgreSQL is taken from TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 //! the benchmark creates and drops a database of its own there. With BENCH_KEEP=1 it keeps
-//! the seeded databases and prints where they are (to study a query's plan on them).
+//! the seeded databases and prints where they are (to study a query's plan on them), and
+//! BENCH_DATABASE_URL=<one of them> runs on it again without seeding.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +48,9 @@ impl Drop for Server {
 }
 
 async fn start(backend: &str) -> Server {
-    let (url, pg_drop, dir) = if backend == "postgres" {
+    let (url, pg_drop, dir) = if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
+        (url, None, None)
+    } else if backend == "postgres" {
         let admin_url = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("carrental_bench_{}", uuid::Uuid::new_v4().simple());
@@ -507,6 +510,13 @@ fn spread(i: usize, salt: f64) -> f64 {
 }
 
 async fn search(server: &Arc<Server>) {
+    if std::env::var("BENCH_DATABASE_URL").is_err() {
+        seed(server).await;
+    }
+    search_scenarios(server).await;
+}
+
+async fn seed(server: &Arc<Server>) {
     let started = Instant::now();
     let fleet = carrental::cars::seed::fleet(fleet_size(), 2026);
     let db = server
@@ -529,7 +539,9 @@ async fn search(server: &Arc<Server>) {
             .await
             .expect("analyze");
     }
+}
 
+async fn search_scenarios(server: &Arc<Server>) {
     let scenarios: [(&str, PathFor); 8] = [
         ("search 10 km, dense city", |i| {
             let (dlat, dlng) = (spread(i, 0.1) / 10.0 - 0.05, spread(i, 0.7) / 10.0 - 0.05);

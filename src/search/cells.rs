@@ -203,15 +203,16 @@ pub fn window(lat: f64, lng: f64, half_km: f64) -> (usize, Vec<(i64, i64)>) {
 }
 
 /// The smallest radius around the point whose circle holds, whole, cells of `grid` holding
-/// `needed` cars in all (`cells`: cell and cars); `None` when all of them hold fewer. The
-/// circle then holds at least `needed` cars: a cell's farthest point is a corner.
+/// `needed` cars in all (`cells`: cell and cars), and how many those cells hold; `None`
+/// when all of them hold fewer. The circle then holds at least that many cars: a cell's
+/// farthest point is a corner.
 pub fn radius_holding(
     lat: f64,
     lng: f64,
     grid: usize,
     cells: &[(i64, i64)],
     needed: i64,
-) -> Option<f64> {
+) -> Option<(f64, i64)> {
     let size = 1.0 / GRIDS[grid];
     let mut reach: Vec<(f64, i64)> = cells
         .iter()
@@ -229,7 +230,7 @@ pub fn radius_holding(
     let mut held = 0;
     reach.into_iter().find_map(|(km, cars)| {
         held += cars;
-        (held >= needed).then_some(km)
+        (held >= needed).then_some((km, held))
     })
 }
 
@@ -386,10 +387,13 @@ mod tests {
                 }
             }
             let cells: Vec<(i64, i64)> = counts.into_iter().collect();
-            let radius = radius_holding(lat, lng, grid, &cells, needed as i64)
+            let (radius, known) = radius_holding(lat, lng, grid, &cells, needed as i64)
                 .unwrap_or_else(|| panic!("{half_km} km window holds {needed}"));
             let held = distances.iter().filter(|&&d| d <= radius).count();
-            assert!(held >= needed, "{radius} km holds {held} < {needed}");
+            assert!(
+                known >= needed as i64 && held as i64 >= known,
+                "{radius} km holds {held}, {known} known, {needed} asked"
+            );
             let diagonal = 2.0_f64.sqrt() * 111.2 / GRIDS[grid];
             assert!(
                 radius <= distances[needed - 1] + diagonal,

@@ -175,8 +175,8 @@ fn page_and_count(
 /// That circle is found from the kept counts of the cells around the centre, in a window
 /// as wide as a guess that takes the matches for spread evenly (in a city centre they are
 /// far denser). A circle that turns out to hold too few (cars held by bookings are only
-/// known then; or the window held too few) doubles until it does or reaches the asked
-/// radius.
+/// known then, a window or a narrowed circle may hold too few) doubles until it does or
+/// reaches the asked radius.
 fn nearest(
     conn: &mut DbConn,
     q: &SearchQuery,
@@ -188,9 +188,14 @@ fn nearest(
     let guess_km = q.radius_km * (2.0 * needed as f64 / total as f64).sqrt().min(1.0);
     let (grid, window) = cells::window(q.latitude, q.longitude, guess_km);
     let counts = kept_counts(conn, grid, &window, words)?;
-    let mut radius_km = cells::radius_holding(q.latitude, q.longitude, grid, &counts, needed)
-        .unwrap_or(2.0 * guess_km)
-        .min(q.radius_km);
+    // A circle known to hold many times the page (a city centre's smallest cell can hold
+    // thousands of cars) is narrowed as if they were spread evenly in it.
+    let mut radius_km = match cells::radius_holding(q.latitude, q.longitude, grid, &counts, needed)
+    {
+        Some((km, held)) => km * (2.0 * needed as f64 / held as f64).sqrt().min(1.0),
+        None => 2.0 * guess_km,
+    }
+    .min(q.radius_km);
     loop {
         let within = SearchQuery {
             radius_km,

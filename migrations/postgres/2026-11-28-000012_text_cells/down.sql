@@ -42,5 +42,9 @@ CREATE INDEX cars_cell_0_idx ON cars (geo_cell_0, latitude, longitude)
 CREATE INDEX cars_cell_1_idx ON cars (geo_cell_1, latitude, longitude)
     WHERE is_active AND deleted_at IS NULL;
 
+DROP INDEX cars_geo_idx;
+CREATE INDEX cars_geo_idx ON cars (latitude, longitude, is_active, deleted_at, price_per_day,
+                                   seats, fuel_type, transmission, id);
+
 DROP TABLE car_text_cells;
 DROP TABLE text_words;

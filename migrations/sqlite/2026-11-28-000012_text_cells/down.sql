@@ -57,5 +57,11 @@ CREATE INDEX cars_cell_0_idx ON cars (geo_cell_0, latitude, longitude)
 CREATE INDEX cars_cell_1_idx ON cars (geo_cell_1, latitude, longitude)
     WHERE is_active AND deleted_at IS NULL;
 
+DROP INDEX cars_geo_idx;
+CREATE INDEX cars_geo_idx ON cars (latitude, longitude, is_active, deleted_at, price_per_day,
+                                   seats, fuel_type, transmission, id);
+DELETE FROM sqlite_stat1 WHERE tbl = 'cars' AND idx = 'cars_geo_idx';
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('cars', 'cars_geo_idx', '100000 2 1 1 1 1 1 1 1 1');
+
 DROP TABLE car_text_cells;
 DROP TABLE text_words;

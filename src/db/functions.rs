@@ -12,21 +12,6 @@ diesel::define_sql_function! {
     fn geo_distance_km(lat1: Double, lng1: Double, lat2: Double, lng2: Double) -> Double;
 }
 
-/// Row stride of a cell number: more than the 92,160 columns of the finest grid.
-pub const CELL_ROW: i64 = 100_000;
-
-/// The cell holding a point in a grid of `per_degree` cells per degree, numbered
-/// `row × CELL_ROW + column` from 90° S and 180° W: what the `car_cells` migrations compute
-/// in SQL, to the bit (grids are powers of two, so the product is exact).
-pub fn geo_cell(lat: f64, lng: f64, per_degree: f64) -> i64 {
-    cell_index(lat + 90.0, per_degree) * CELL_ROW + cell_index(lng + 180.0, per_degree)
-}
-
-/// A row or column of a grid, from degrees counted from its origin.
-pub fn cell_index(degrees_from_origin: f64, per_degree: f64) -> i64 {
-    (degrees_from_origin * per_degree).floor() as i64
-}
-
 /// A coordinate as stored and searched: to 9 decimals of a degree (0.1 mm). Beyond that a
 /// float only carries noise, and values near zero would underflow PostgreSQL's arithmetic.
 pub fn degrees(v: f64) -> f64 {

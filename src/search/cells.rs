@@ -6,7 +6,8 @@
 //! finest grid (the second finest for circles wider than 30 km) the cars of edge cells are
 //! counted one by one, by their distance (`cars.geo_cell_0` and `geo_cell_1` number each
 //! car's cells in those grids). The work then follows the length of the circle's edge, not
-//! the number of cars inside it.
+//! the number of cars inside it. A text search adds the counts of its matching texts
+//! (`car_text_cells`) the same way.
 //!
 //! Cells are numbered `row * ROW + column`, row and column counted from 90° S and 180° W,
 //! so that the cells of one row side by side are one range of numbers. Grids are powers of
@@ -18,7 +19,8 @@ use crate::db::functions::{haversine_km, EARTH_RADIUS_KM};
 /// Cells per degree of each grid, finest first: about 430 m, 1.7 km, 7 km and 28 km of
 /// latitude. The SQL of the `car_cells` migrations computes the same numbers.
 pub const GRIDS: [f64; 4] = [256.0, 64.0, 16.0, 4.0];
-use crate::db::functions::{cell_index as index, CELL_ROW as ROW};
+/// Row stride of a cell number: more than the finest grid's 92,160 columns.
+pub const ROW: i64 = 100_000;
 /// Slack, in degrees, around a cell's edges and, in km, on the radius, far above floating
 /// point's error and far below a car's precision: a cell this close to the edge is looked
 /// at rather than trusted.
@@ -39,6 +41,10 @@ pub struct Cover {
 /// lookup for each of its rows the circle spans (460 for 100 km), more than the cars of the
 /// wider edge cells cost to measure.
 const FINEST_UP_TO_KM: f64 = 30.0;
+
+fn index(degrees_from_origin: f64, per_degree: f64) -> i64 {
+    (degrees_from_origin * per_degree).floor() as i64
+}
 
 /// The circle of `radius_km` around a point, in the terms cells need.
 struct Circle {
@@ -254,7 +260,8 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn cell_in(lat: f64, lng: f64, grid: usize) -> i64 {
-        crate::db::functions::geo_cell(lat, lng, GRIDS[grid])
+        let per = GRIDS[grid];
+        index(lat + 90.0, per) * ROW + index(lng + 180.0, per)
     }
 
     /// Counting random points through the cover (kept counts per cell, distances on the

@@ -1,6 +1,7 @@
 //! Starts the real application in-process on a random port over a throwaway database.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use carrental::config::Settings;
 use carrental::startup::Application;
@@ -597,4 +598,31 @@ pub fn opensearch_cluster_env() -> Vec<(String, String)> {
     .iter()
     .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
     .collect()
+}
+
+/// The caller's notifications (first page of 100).
+pub async fn messages(app: &TestApp, token: &str) -> Vec<Value> {
+    let res = app.get("/notifications?limit=100", Some(token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<Value>().await.unwrap()["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Polls the caller's messages until `done` holds for them, for at most `secs` seconds.
+pub async fn wait_until(
+    app: &TestApp,
+    token: &str,
+    secs: u64,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let list = messages(app, token).await;
+        if done(&list) || tokio::time::Instant::now() >= deadline {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

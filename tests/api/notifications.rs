@@ -7,32 +7,6 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::smtp::{free_port, SmtpServer};
 
-async fn messages(app: &TestApp, token: &str) -> Vec<Value> {
-    let res = app.get("/notifications?limit=100", Some(token)).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json::<Value>().await.unwrap()["data"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-/// Polls the caller's messages until `done` holds for them, for at most `secs` seconds.
-async fn wait_until(
-    app: &TestApp,
-    token: &str,
-    secs: u64,
-    done: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let list = messages(app, token).await;
-        if done(&list) || tokio::time::Instant::now() >= deadline {
-            return list;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn kinds(list: &[Value]) -> Vec<String> {
     list.iter()
         .map(|m| m["kind"].as_str().unwrap().to_owned())

@@ -272,8 +272,7 @@ db_test! {
         let car = id_of(&app.create_car(&admin, json!({})).await);
         let booking = id_of(&app.book(&admin, &car, days_ahead(2), 24).await.json::<Value>().await.unwrap());
         // The worker delivering the booking's message would change /notifications between GET and HEAD.
-        let sent = wait_until(&app, &admin, 10, |l| !l.is_empty() && l.iter().all(|m| m["status"] == "sent")).await;
-        assert!(sent.iter().all(|m| m["status"] == "sent"), "{sent:?}");
+        assert!(all_sent(&app, &admin).await);
         let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
         let mut checked = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {

@@ -626,3 +626,9 @@ pub async fn wait_until(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Waits (up to 10 s) until the caller has messages and every one is sent; whether they are.
+pub async fn all_sent(app: &TestApp, token: &str) -> bool {
+    let every_sent = |l: &[Value]| !l.is_empty() && l.iter().all(|m| m["status"] == "sent");
+    every_sent(&wait_until(app, token, 10, every_sent).await)
+}

@@ -435,23 +435,3 @@ async fn cors_is_decided_by_the_process_that_received_the_request() {
         res.headers()
     );
 }
-
-/// Waits up to 10 s for the user's messages to be there and all sent; whether they were.
-async fn all_sent(app: &TestApp, token: &str) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let list: Value = app
-            .get("/notifications", Some(token))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let sent = list["data"]
-            .as_array()
-            .is_some_and(|m| !m.is_empty() && m.iter().all(|m| m["status"] == "sent"));
-        if sent || tokio::time::Instant::now() >= deadline {
-            return sent;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}

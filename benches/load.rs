@@ -137,14 +137,13 @@ impl Server {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// Signs the user up, or logs in where a kept database (BENCH_DATABASE_URL) has them.
     async fn token(&self, email: &str) -> String {
-        let (_, body) = self
-            .post(
-                "/auth/signup",
-                &json!({"email": email, "password": PASSWORD}),
-                None,
-            )
-            .await;
+        let credentials = json!({"email": email, "password": PASSWORD});
+        let (status, mut body) = self.post("/auth/signup", &credentials, None).await;
+        if status == 409 {
+            body = self.post("/auth/login", &credentials, None).await.1;
+        }
         body["accessToken"].as_str().expect("token").to_owned()
     }
 

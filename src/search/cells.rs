@@ -14,6 +14,8 @@
 //! two in cells per degree, so every cell's number is exact in floating point and a fine
 //! cell always falls inside the coarse cell of the same point.
 
+use std::collections::HashSet;
+
 use crate::db::functions::{haversine_km, EARTH_RADIUS_KM};
 
 /// Cells per degree of each grid, finest first: about 430 m, 1.7 km, 7 km and 28 km of
@@ -27,14 +29,13 @@ pub const ROW: i64 = 100_000;
 const SLACK_DEG: f64 = 1e-9;
 const SLACK_KM: f64 = 1e-6;
 
-/// What counting a circle takes: kept counts to add, `(grid, first cell, last cell)` with
-/// `grid` an index into [`GRIDS`], and ranges of cells of grid `edge_grid` whose cars are
-/// counted by their distance.
+/// What counting a circle takes, as `(grid, first cell, last cell)` with `grid` an index
+/// into [`GRIDS`]: kept counts to add, and ranges of cells of the two finest grids whose
+/// cars are counted by their distance.
 #[derive(Debug, Default, PartialEq)]
 pub struct Cover {
     pub inside: Vec<(usize, i64, i64)>,
-    pub edge: Vec<(i64, i64)>,
-    pub edge_grid: usize,
+    pub edge: Vec<(usize, i64, i64)>,
 }
 
 /// Above this radius the edge is measured in the second grid: the finest one would take a
@@ -49,6 +50,7 @@ fn index(degrees_from_origin: f64, per_degree: f64) -> i64 {
 /// The circle of `radius_km` around a point, in the terms cells need.
 struct Circle {
     lat: f64,
+    lng: f64,
     /// Radius as an angle, a hair smaller for "wholly inside", a hair larger for "touched".
     inner: f64,
     outer: f64,
@@ -59,6 +61,15 @@ fn hav(x: f64) -> f64 {
 }
 
 impl Circle {
+    fn new(lat: f64, lng: f64, radius_km: f64) -> Circle {
+        Circle {
+            lat,
+            lng,
+            inner: (radius_km - SLACK_KM).max(0.0) / EARTH_RADIUS_KM,
+            outer: (radius_km + SLACK_KM) / EARTH_RADIUS_KM,
+        }
+    }
+
     /// Half the circle's width in degrees of longitude at latitude `lat` (for an angular
     /// radius `d`); `None` where the circle does not reach that latitude.
     fn half_width(&self, lat: f64, d: f64) -> Option<f64> {
@@ -68,6 +79,52 @@ impl Circle {
             return None;
         }
         Some((2.0 * h.sqrt().min(1.0).asin()).to_degrees())
+    }
+
+    /// Row `row` of `grid`'s cells, within columns `cols`: the columns wholly inside the
+    /// circle and those its edge crosses (at most one range either side of the inside);
+    /// `None` where the circle does not reach the row.
+    #[allow(clippy::type_complexity)]
+    fn split_row(
+        &self,
+        grid: usize,
+        row: i64,
+        (col0, col1): (i64, i64),
+    ) -> Option<(Option<(i64, i64)>, Vec<(i64, i64)>)> {
+        let per = GRIDS[grid];
+        let a = row as f64 / per - 90.0 - SLACK_DEG;
+        let b = a + 1.0 / per + 2.0 * SLACK_DEG;
+        let wide = self.widest(a, b)?;
+        let lng = self.lng;
+        let touched = (
+            index(lng - wide - SLACK_DEG + 180.0, per).max(col0),
+            index(lng + wide + SLACK_DEG + 180.0, per).min(col1),
+        );
+        if touched.0 > touched.1 {
+            return None;
+        }
+        // Wholly inside: all four corners are (the farthest point of a cell from the
+        // centre is one of its corners).
+        let inside = self
+            .half_width(a, self.inner)
+            .zip(self.half_width(b, self.inner))
+            .map(|(wa, wb)| {
+                let w = wa.min(wb);
+                (
+                    index(lng - w + 180.0 + SLACK_DEG, per) + 1,
+                    index(lng + w + 180.0 - SLACK_DEG, per) - 1,
+                )
+            })
+            .map(|(lo, hi)| (lo.max(touched.0), hi.min(touched.1)))
+            .filter(|(lo, hi)| lo <= hi);
+        let edges = match inside {
+            Some((lo, hi)) => vec![(touched.0, lo - 1), (hi + 1, touched.1)],
+            None => vec![touched],
+        };
+        Some((
+            inside,
+            edges.into_iter().filter(|(lo, hi)| lo <= hi).collect(),
+        ))
     }
 
     /// The circle's latitudes (touched), in degrees.
@@ -100,11 +157,7 @@ impl Circle {
 /// The cover of the circle, or `None` where the grids do not serve it: near a pole or
 /// across the antimeridian (the bounding box says so), where the search counts cars.
 pub fn cover(lat: f64, lng: f64, radius_km: f64) -> Option<Cover> {
-    let circle = Circle {
-        lat,
-        inner: (radius_km - SLACK_KM).max(0.0) / EARTH_RADIUS_KM,
-        outer: (radius_km + SLACK_KM) / EARTH_RADIUS_KM,
-    };
+    let circle = Circle::new(lat, lng, radius_km);
     let (south, north) = circle.latitudes();
     let widest = circle.widest(south, north)? + SLACK_DEG;
     if south <= -89.0 || north >= 89.0 || lng - widest <= -180.0 || lng + widest >= 180.0 {
@@ -121,52 +174,20 @@ pub fn cover(lat: f64, lng: f64, radius_km: f64) -> Option<Cover> {
         ),
     )];
     let edge_grid = usize::from(radius_km > FINEST_UP_TO_KM);
-    let mut cover = Cover {
-        edge_grid,
-        ..Cover::default()
-    };
+    let mut cover = Cover::default();
     for grid in (edge_grid..GRIDS.len()).rev() {
-        let per = GRIDS[grid];
-        let size = 1.0 / per;
         let mut finer = Vec::new();
         for ((row0, row1), (col0, col1)) in todo {
             for row in row0..=row1 {
-                let a = row as f64 * size - 90.0 - SLACK_DEG;
-                let b = a + size + 2.0 * SLACK_DEG;
-                let Some(wide) = circle.widest(a, b) else {
+                let Some((inside, edges)) = circle.split_row(grid, row, (col0, col1)) else {
                     continue;
                 };
-                let touched = (
-                    index(lng - wide - SLACK_DEG + 180.0, per).max(col0),
-                    index(lng + wide + SLACK_DEG + 180.0, per).min(col1),
-                );
-                if touched.0 > touched.1 {
-                    continue;
+                if let Some((lo, hi)) = inside {
+                    cover.inside.push((grid, row * ROW + lo, row * ROW + hi));
                 }
-                // Wholly inside: all four corners are (the farthest point of a cell from
-                // the centre is one of its corners).
-                let inside = circle
-                    .half_width(a, circle.inner)
-                    .zip(circle.half_width(b, circle.inner))
-                    .map(|(wa, wb)| {
-                        let w = wa.min(wb);
-                        (
-                            index(lng - w + 180.0 + SLACK_DEG, per) + 1,
-                            index(lng + w + 180.0 - SLACK_DEG, per) - 1,
-                        )
-                    })
-                    .map(|(lo, hi)| (lo.max(touched.0), hi.min(touched.1)))
-                    .filter(|(lo, hi)| lo <= hi);
-                let edges = match inside {
-                    Some((lo, hi)) => {
-                        cover.inside.push((grid, row * ROW + lo, row * ROW + hi));
-                        [(touched.0, lo - 1), (hi + 1, touched.1)]
-                    }
-                    None => [touched, (1, 0)],
-                };
-                for (lo, hi) in edges.into_iter().filter(|(lo, hi)| lo <= hi) {
+                for (lo, hi) in edges {
                     if grid == edge_grid {
-                        cover.edge.push((row * ROW + lo, row * ROW + hi));
+                        cover.edge.push((grid, row * ROW + lo, row * ROW + hi));
                     } else {
                         finer.push(((row * 4, row * 4 + 3), (lo * 4, hi * 4 + 3)));
                     }
@@ -176,11 +197,63 @@ pub fn cover(lat: f64, lng: f64, radius_km: f64) -> Option<Cover> {
         todo = finer;
     }
     cover.inside = merged(cover.inside);
-    cover.edge = merged(cover.edge.into_iter().map(|(lo, hi)| (0, lo, hi)).collect())
-        .into_iter()
-        .map(|(_, lo, hi)| (lo, hi))
-        .collect();
+    cover.edge = merged(cover.edge);
     Some(cover)
+}
+
+/// Above this many cars, an edge cell of the second grid is looked at in the finest grid:
+/// its cars cost more to measure than the lookups of its 16 finer cells (a circle's edge
+/// through a city centre crosses cells of thousands of cars).
+const DENSE: i64 = 64;
+
+/// `cover` of the circle with its edge cells of the second grid that hold more than
+/// [`DENSE`] cars (`counts`: cell and cars) split into the finest grid's cells: those
+/// wholly inside add their kept counts, those the edge crosses are measured.
+pub fn refine(lat: f64, lng: f64, radius_km: f64, cover: Cover, counts: &[(i64, i64)]) -> Cover {
+    let dense: HashSet<i64> = counts
+        .iter()
+        .filter(|(_, cars)| *cars > DENSE)
+        .map(|(cell, _)| *cell)
+        .collect();
+    if dense.is_empty() {
+        return cover;
+    }
+    let circle = Circle::new(lat, lng, radius_km);
+    let mut refined = Cover {
+        inside: cover.inside,
+        edge: Vec::new(),
+    };
+    for (grid, lo, hi) in cover.edge {
+        if grid != 1 {
+            refined.edge.push((grid, lo, hi));
+            continue;
+        }
+        let mut rest = lo;
+        for cell in (lo..=hi).filter(|c| dense.contains(c)) {
+            if rest < cell {
+                refined.edge.push((1, rest, cell - 1));
+            }
+            rest = cell + 1;
+            let (row, col) = (cell / ROW, cell % ROW);
+            for row in row * 4..row * 4 + 4 {
+                let Some((inside, edges)) = circle.split_row(0, row, (col * 4, col * 4 + 3)) else {
+                    continue;
+                };
+                if let Some((lo, hi)) = inside {
+                    refined.inside.push((0, row * ROW + lo, row * ROW + hi));
+                }
+                for (lo, hi) in edges {
+                    refined.edge.push((0, row * ROW + lo, row * ROW + hi));
+                }
+            }
+        }
+        if rest <= hi {
+            refined.edge.push((1, rest, hi));
+        }
+    }
+    refined.inside = merged(refined.inside);
+    refined.edge = merged(refined.edge);
+    refined
 }
 
 /// Cells across a square window, per side, at most: fine enough that the radius found in
@@ -240,6 +313,48 @@ pub fn radius_holding(
     })
 }
 
+/// Most cells of the second grid a search lists one by one to reach its box's cars.
+const LISTED_CELLS: usize = 2048;
+
+/// The cars of a search's bounding box, as `cars.geo_cell_1` (the second grid's cell, the
+/// first column of the search's index) selects them: the box's cells listed, each one an
+/// index lookup; or, for a box of more cells than [`LISTED_CELLS`], the rows of cells it
+/// spans (`first..=last` cell numbers), one range of the index as wide as the box is tall.
+#[derive(Debug, PartialEq)]
+pub enum BoxCells {
+    Listed(Vec<i64>),
+    Rows(i64, i64),
+}
+
+/// [`BoxCells`] of the box from `min_lat` to `max_lat` and across `longitudes` (all of
+/// them when `None`). A car in the box is in one of its cells: a cell number is the floor
+/// of a coordinate, and flooring keeps order.
+pub fn box_cells(min_lat: f64, max_lat: f64, longitudes: Option<&[(f64, f64)]>) -> BoxCells {
+    let per = GRIDS[1];
+    let rows = index(min_lat + 90.0, per)..=index(max_lat + 90.0, per);
+    let whole_rows = BoxCells::Rows(rows.start() * ROW, rows.end() * ROW + ROW - 1);
+    let Some(longitudes) = longitudes else {
+        return whole_rows;
+    };
+    let columns: Vec<(i64, i64)> = longitudes
+        .iter()
+        .map(|(lo, hi)| (index(lo + 180.0, per), index(hi + 180.0, per)))
+        .collect();
+    let per_row: i64 = columns.iter().map(|(lo, hi)| hi - lo + 1).sum();
+    let count = (rows.end() - rows.start() + 1) * per_row;
+    if count > LISTED_CELLS as i64 {
+        return whole_rows;
+    }
+    let cells = rows
+        .flat_map(|row| {
+            columns
+                .iter()
+                .flat_map(move |&(lo, hi)| (lo..=hi).map(move |col| row * ROW + col))
+        })
+        .collect();
+    BoxCells::Listed(cells)
+}
+
 /// Ranges sorted, with ranges of one grid that follow each other joined.
 fn merged(mut ranges: Vec<(usize, i64, i64)>) -> Vec<(usize, i64, i64)> {
     ranges.sort_unstable();
@@ -256,6 +371,9 @@ fn merged(mut ranges: Vec<(usize, i64, i64)>) -> Vec<(usize, i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+    use std::f64::consts::TAU;
+
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -264,9 +382,41 @@ mod tests {
         index(lat + 90.0, per) * ROW + index(lng + 180.0, per)
     }
 
+    /// The point `km` away from (`lat`, `lng`) towards `bearing` (radians from north).
+    fn destination(lat: f64, lng: f64, km: f64, bearing: f64) -> (f64, f64) {
+        let d = km / EARTH_RADIUS_KM;
+        let (p0, l0) = (lat.to_radians(), lng.to_radians());
+        let p = (p0.sin() * d.cos() + p0.cos() * d.sin() * bearing.cos()).asin();
+        let l = l0 + (bearing.sin() * d.sin() * p0.cos()).atan2(d.cos() - p0.sin() * p.sin());
+        (p.to_degrees(), l.to_degrees())
+    }
+
+    /// The points a cover counts: kept counts of its inside cells, distances on its edge.
+    fn counted(cover: &Cover, points: &[(f64, f64)], (lat, lng, r): (f64, f64, f64)) -> usize {
+        let within =
+            |g: usize, lo: i64, hi: i64, (a, b): (f64, f64)| (lo..=hi).contains(&cell_in(a, b, g));
+        points
+            .iter()
+            .filter(|&&p| {
+                let inside = cover
+                    .inside
+                    .iter()
+                    .filter(|&&(g, lo, hi)| within(g, lo, hi, p));
+                let edge = cover
+                    .edge
+                    .iter()
+                    .filter(|&&(g, lo, hi)| within(g, lo, hi, p));
+                let (inside, edge) = (inside.count(), edge.count());
+                assert!(inside + edge <= 1, "{p:?} in {inside} + {edge} ranges");
+                inside == 1 || (edge == 1 && haversine_km(lat, lng, p.0, p.1) <= r)
+            })
+            .count()
+    }
+
     /// Counting random points through the cover (kept counts per cell, distances on the
     /// edge) gives exactly the points within the radius, for circles small and large, with
-    /// points crowded on the circle's edge and on cell edges.
+    /// points crowded on the circle's edge, on cell edges and in a city on the edge; and so
+    /// does the cover with its dense edge cells refined.
     #[test]
     fn the_cover_counts_exactly_the_points_in_the_circle() {
         let mut rng = StdRng::seed_from_u64(7);
@@ -277,8 +427,10 @@ mod tests {
             (64.1, -21.9, 300.0),
             (0.0, 0.0, 25.0),
             (48.0, 2.0, 7.0),
+            (46.0, 3.0, 45.0),
         ] {
             let cover = cover(lat, lng, r).expect("served");
+            let edge_grid = usize::from(r > FINEST_UP_TO_KM);
             let span = (r / 111.0) * 1.3;
             let wide = span / lat.to_radians().cos();
             let mut points: Vec<(f64, f64)> = (0..20_000)
@@ -290,51 +442,66 @@ mod tests {
                 })
                 .collect();
             // On the circle (to a hair either side) and on cell corners near it.
+            let snap = |v: f64| (v * GRIDS[edge_grid]).round() / GRIDS[edge_grid];
             for i in 0..2_000 {
-                let bearing = rng.random::<f64>() * std::f64::consts::TAU;
-                let d = (r + [-1e-7, 0.0, 1e-7][i % 3]) / EARTH_RADIUS_KM;
-                let (p0, l0) = (lat.to_radians(), lng.to_radians());
-                let p = (p0.sin() * d.cos() + p0.cos() * d.sin() * bearing.cos()).asin();
-                let l =
-                    l0 + (bearing.sin() * d.sin() * p0.cos()).atan2(d.cos() - p0.sin() * p.sin());
-                let (plat, plng) = (p.to_degrees(), l.to_degrees());
+                let km = r + [-1e-7, 0.0, 1e-7][i % 3];
+                let (plat, plng) = destination(lat, lng, km, rng.random::<f64>() * TAU);
                 points.push((plat, plng));
-                let snap = |v: f64| (v * GRIDS[cover.edge_grid]).round() / GRIDS[cover.edge_grid];
                 points.push((snap(plat), snap(plng)));
             }
+            // A city the edge runs through: 5,000 points within 3 km of a point on it.
+            let (clat, clng) = destination(lat, lng, r, 0.7);
+            for _ in 0..5_000 {
+                let km = 3.0 * rng.random::<f64>().powi(2);
+                points.push(destination(clat, clng, km, rng.random::<f64>() * TAU));
+            }
+            let circle = (lat, lng, r);
             let expected = points
                 .iter()
                 .filter(|(a, b)| haversine_km(lat, lng, *a, *b) <= r)
                 .count();
-            let kept = |grid: usize, lo: i64, hi: i64| {
-                points
-                    .iter()
-                    .filter(|(a, b)| (lo..=hi).contains(&cell_in(*a, *b, grid)))
-                    .count()
-            };
-            let inside: usize = cover
-                .inside
-                .iter()
-                .map(|&(g, lo, hi)| kept(g, lo, hi))
-                .sum();
-            let edge = points
-                .iter()
-                .filter(|(a, b)| {
-                    let cell = cell_in(*a, *b, cover.edge_grid);
-                    cover
-                        .edge
-                        .iter()
-                        .any(|(lo, hi)| (*lo..=*hi).contains(&cell))
-                        && haversine_km(lat, lng, *a, *b) <= r
-                })
-                .count();
-            assert_eq!(inside + edge, expected, "({lat}, {lng}) {r} km");
+            let inside = counted(
+                &Cover {
+                    inside: cover.inside.clone(),
+                    edge: Vec::new(),
+                },
+                &points,
+                circle,
+            );
+            assert_eq!(
+                counted(&cover, &points, circle),
+                expected,
+                "({lat}, {lng}) {r} km"
+            );
             // And the cover is worth it: beyond a few cells, most points come from kept counts.
             if r >= 5.0 {
                 assert!(
                     inside > expected / 2,
                     "({lat}, {lng}) {r} km: {inside} of {expected}"
                 );
+            }
+            // Refined with the kept counts of the second grid's edge cells.
+            let mut counts: HashMap<i64, i64> = HashMap::new();
+            for &(a, b) in &points {
+                let cell = cell_in(a, b, 1);
+                if cover
+                    .edge
+                    .iter()
+                    .any(|&(g, lo, hi)| g == 1 && (lo..=hi).contains(&cell))
+                {
+                    *counts.entry(cell).or_default() += 1;
+                }
+            }
+            let counts: Vec<(i64, i64)> = counts.into_iter().collect();
+            let refined = refine(lat, lng, r, cover, &counts);
+            assert_eq!(
+                counted(&refined, &points, circle),
+                expected,
+                "refined ({lat}, {lng}) {r} km"
+            );
+            if edge_grid == 1 {
+                let finest = refined.edge.iter().filter(|(g, _, _)| *g == 0).count();
+                assert!(finest > 0, "the city's cells are refined: {refined:?}");
             }
         }
     }

@@ -7,11 +7,11 @@
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 
 use chrono::{DateTime, Utc};
 
-use super::cells;
+use super::cells::{self, BoxCells};
 use super::model::{SearchQuery, SortBy};
 use crate::db::functions::{geo_distance_km, variants, word_matches};
 use crate::db::schema::{cars, text_words, word_variants};
@@ -69,6 +69,15 @@ fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]
         }
         _ => {}
     }
+    // The search's index leads with the car's cell: this is what it looks up.
+    let cells = match cells::box_cells(bbox.min_lat, bbox.max_lat, bbox.longitudes.as_deref()) {
+        BoxCells::Listed(cells) => {
+            let listed: Vec<String> = cells.iter().map(i64::to_string).collect();
+            format!("cars.geo_cell_1 IN ({})", listed.join(","))
+        }
+        BoxCells::Rows(first, last) => format!("cars.geo_cell_1 BETWEEN {first} AND {last}"),
+    };
+    query = query.filter(sql::<Bool>(&cells));
     query = query.filter(
         geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude).le(q.radius_km),
     );
@@ -124,6 +133,7 @@ pub fn search(
         let Some(cover) = cover else {
             return page_and_count(conn, q, &words, busy);
         };
+        let cover = refined(conn, q, cover)?;
         let held: i64 = if busy.is_empty() {
             0
         } else {
@@ -209,6 +219,28 @@ fn nearest(
     }
 }
 
+/// `cover` with the dense cells of its edge in the second grid looked at in the finest
+/// ([`cells::refine`]), from the kept counts of all cars (what measuring them costs).
+fn refined(conn: &mut DbConn, q: &SearchQuery, cover: cells::Cover) -> QueryResult<cells::Cover> {
+    let second: Vec<(i64, i64)> = cover
+        .edge
+        .iter()
+        .filter(|(grid, _, _)| *grid == 1)
+        .map(|&(_, lo, hi)| (lo, hi))
+        .collect();
+    if second.is_empty() {
+        return Ok(cover);
+    }
+    let counts = kept_counts(conn, 1, &second, &[])?;
+    Ok(cells::refine(
+        q.latitude,
+        q.longitude,
+        q.radius_km,
+        cover,
+        &counts,
+    ))
+}
+
 #[derive(QueryableByName)]
 struct Total {
     #[diesel(sql_type = BigInt)]
@@ -228,30 +260,40 @@ fn count_in_cells(
     if cover.inside.is_empty() && cover.edge.is_empty() {
         return Ok(0);
     }
+    // Edge ranges are told apart by a negative grid: -1 for the finest, -2 for the next.
     let ranges: Vec<(i64, i64, i64)> = cover
         .inside
         .iter()
         .map(|&(grid, lo, hi)| (grid as i64, lo, hi))
-        .chain(cover.edge.iter().map(|&(lo, hi)| (-1, lo, hi)))
+        .chain(
+            cover
+                .edge
+                .iter()
+                .map(|&(grid, lo, hi)| (-1 - grid as i64, lo, hi)),
+        )
         .collect();
-    let measured = format!(
-        "SELECT count(*) FROM cars c WHERE c.geo_cell_{edge} BETWEEN r.lo AND r.hi \
-         AND c.is_active AND c.deleted_at IS NULL{of_text} \
-         AND geo_distance_km({lat:?}, {lng:?}, c.latitude, c.longitude) <= {radius:?}",
-        edge = cover.edge_grid,
-        of_text = if words.is_empty() {
-            ""
-        } else {
-            " AND c.search_text IN (SELECT text FROM t)"
-        },
-        lat = q.latitude,
-        lng = q.longitude,
-        radius = q.radius_km,
-    );
+    let measured = |grid: usize| {
+        format!(
+            "SELECT count(*) FROM cars c WHERE c.geo_cell_{grid} BETWEEN r.lo AND r.hi \
+             AND c.is_active AND c.deleted_at IS NULL{of_text} \
+             AND geo_distance_km({lat:?}, {lng:?}, c.latitude, c.longitude) <= {radius:?}",
+            of_text = if words.is_empty() {
+                ""
+            } else {
+                " AND c.search_text IN (SELECT text FROM t)"
+            },
+            lat = q.latitude,
+            lng = q.longitude,
+            radius = q.radius_km,
+        )
+    };
     let sql = format!(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN r.grid < 0 THEN ({measured}) \
+        "SELECT CAST(COALESCE(SUM(CASE WHEN r.grid = -1 THEN ({finest}) \
+           WHEN r.grid = -2 THEN ({second}) \
            ELSE (SELECT COALESCE(SUM(k.cars), 0) FROM {kept} \
                  AND k.cell BETWEEN r.lo AND r.hi) END), 0) AS BIGINT) AS total FROM r",
+        finest = measured(0),
+        second = measured(1),
         kept = kept_in(words),
     );
     Ok(cells_query(conn, &sql, &ranges, words)?

@@ -190,6 +190,49 @@ search_test! {
 }
 
 search_test! {
+    /// A wide circle (over 30 km) measures its edge's cars in 1.7 km cells, and a cell of
+    /// many cars in 430 m ones: a "town" of 90 cars in one 1.7 km cell, the circle's edge
+    /// through it, still counts exactly, its nearest cars first.
+    async fn a_crowded_cell_on_a_wide_circles_edge_counts_exactly(engine) {
+        let s = search_app(engine).await;
+        let per = 64.0;
+        let cell_centre = |v: f64, origin: f64| ((v + origin) * per).floor() / per + 0.5 / per - origin;
+        let town = (cell_centre(45.76, 90.0), cell_centre(4.84, 180.0));
+        let mut seed: u64 = 7;
+        let mut rand = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut points: Vec<(f64, f64)> = (0..90)
+            .map(|_| (town.0 + (rand() - 0.5) * 0.014, town.1 + (rand() - 0.5) * 0.014))
+            .collect();
+        // And cars spread between the centre and the town, wholly inside.
+        let centre = (town.0 - 40.0 / 111.195, town.1);
+        points.extend((0..10).map(|i| (centre.0 + 0.03 * i as f64, centre.1 + 0.01)));
+        let mut cars = Vec::new();
+        for p in &points {
+            cars.push((id_of(&s.car(at(p.0, p.1)).await), *p));
+        }
+        s.settle().await;
+        for r in [39.6, 39.9, 40.0, 40.1, 40.4, 45.0] {
+            let mut want: Vec<(f64, String)> = cars
+                .iter()
+                .map(|(id, p)| (haversine(centre, *p), id.clone()))
+                .filter(|(d, _)| *d <= r)
+                .collect();
+            want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let body = s.search(&format!("lat={}&lng={}&radius={r}&limit=5", centre.0, centre.1)).await;
+            assert_eq!(body["total"].as_i64().unwrap() as usize, want.len(), "{r} km");
+            let first: Vec<String> = want.iter().take(5).map(|w| w.1.clone()).collect();
+            let got: Vec<String> = body["data"].as_array().unwrap().iter().map(id_of).collect();
+            assert_eq!(got, first, "{r} km");
+        }
+        let half = cars.iter().filter(|(_, p)| haversine(centre, *p) <= 40.0).count();
+        assert!(half > 20 && half < 80, "the edge runs through the town: {half} inside");
+    }
+}
+
+search_test! {
     async fn filters_and_price_sort(engine) {
         let s = search_app(engine).await;
         let near = at(PARIS.0 + 0.01, PARIS.1);

@@ -96,13 +96,18 @@ fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]
     if let Some(hi) = q.max_price_minor {
         query = query.filter(cars::price_per_day.le(hi));
     }
+    // Compared with `true`, each word's texts stay one set the query computes once
+    // (PostgreSQL: a hashed subplan). As a bare `IN`, PostgreSQL joins them to the cars,
+    // and where it misjudges a dense cell as holding one car it scans them for every car.
     for matching in words {
         query = query.filter(
-            cars::search_text.eq_any(
-                text_words::table
-                    .filter(text_words::word.eq_any(matching))
-                    .select(text_words::text),
-            ),
+            cars::search_text
+                .eq_any(
+                    text_words::table
+                        .filter(text_words::word.eq_any(matching))
+                        .select(text_words::text),
+                )
+                .eq(true),
         );
     }
     if !busy.is_empty() {

@@ -47,6 +47,9 @@ fn index(degrees_from_origin: f64, per_degree: f64) -> i64 {
     (degrees_from_origin * per_degree).floor() as i64
 }
 
+/// A row's columns wholly inside a circle, and the ranges of columns its edge crosses.
+type RowSplit = (Option<(i64, i64)>, Vec<(i64, i64)>);
+
 /// The circle of `radius_km` around a point, in the terms cells need.
 struct Circle {
     lat: f64,
@@ -84,13 +87,7 @@ impl Circle {
     /// Row `row` of `grid`'s cells, within columns `cols`: the columns wholly inside the
     /// circle and those its edge crosses (at most one range either side of the inside);
     /// `None` where the circle does not reach the row.
-    #[allow(clippy::type_complexity)]
-    fn split_row(
-        &self,
-        grid: usize,
-        row: i64,
-        (col0, col1): (i64, i64),
-    ) -> Option<(Option<(i64, i64)>, Vec<(i64, i64)>)> {
+    fn split_row(&self, grid: usize, row: i64, (col0, col1): (i64, i64)) -> Option<RowSplit> {
         let per = GRIDS[grid];
         let a = row as f64 / per - 90.0 - SLACK_DEG;
         let b = a + 1.0 / per + 2.0 * SLACK_DEG;
@@ -314,7 +311,7 @@ pub fn radius_holding(
 }
 
 /// Most cells of the second grid a search lists one by one to reach its box's cars.
-const LISTED_CELLS: usize = 2048;
+const LISTED_CELLS: i64 = 2048;
 
 /// The cars of a search's bounding box, as `cars.geo_cell_1` (the second grid's cell, the
 /// first column of the search's index) selects them: the box's cells listed, each one an
@@ -342,7 +339,7 @@ pub fn box_cells(min_lat: f64, max_lat: f64, longitudes: Option<&[(f64, f64)]>) 
         .collect();
     let per_row: i64 = columns.iter().map(|(lo, hi)| hi - lo + 1).sum();
     let count = (rows.end() - rows.start() + 1) * per_row;
-    if count > LISTED_CELLS as i64 {
+    if count > LISTED_CELLS {
         return whole_rows;
     }
     let cells = rows
@@ -502,6 +499,51 @@ mod tests {
             if edge_grid == 1 {
                 let finest = refined.edge.iter().filter(|(g, _, _)| *g == 0).count();
                 assert!(finest > 0, "the city's cells are refined: {refined:?}");
+            }
+        }
+    }
+
+    /// Every point of a search's bounding box lies in a cell the box lists, or in its rows
+    /// of cells when it lists none; small boxes list, wide ones and polar ones take rows.
+    #[test]
+    fn a_box_reaches_every_car_inside_it() {
+        use crate::search::model::BoundingBox;
+        let mut rng = StdRng::seed_from_u64(3);
+        for (lat, lng, r, listed) in [
+            (48.8566, 2.3522, 0.3, true),
+            (48.8566, 2.3522, 10.0, true),
+            (45.764, 4.8357, 100.0, false),
+            (-33.9, 179.99, 5.0, true),
+            (89.9, 0.0, 20.0, false),
+        ] {
+            let bbox = BoundingBox::around(lat, lng, r);
+            let reach = box_cells(bbox.min_lat, bbox.max_lat, bbox.longitudes.as_deref());
+            assert_eq!(
+                matches!(reach, BoxCells::Listed(_)),
+                listed,
+                "{lat}, {lng}, {r} km"
+            );
+            let spans = bbox.longitudes.clone().unwrap_or(vec![(-180.0, 180.0)]);
+            for i in 0..5_000 {
+                let (lo, hi) = spans[i % spans.len()];
+                let mut p = (
+                    rng.random_range(bbox.min_lat..=bbox.max_lat),
+                    rng.random_range(lo..=hi),
+                );
+                // And the box's own corners and edges.
+                match i % 5 {
+                    0 => p.0 = bbox.min_lat,
+                    1 => p.0 = bbox.max_lat,
+                    2 => p.1 = lo,
+                    3 => p.1 = hi,
+                    _ => {}
+                }
+                let cell = cell_in(p.0, p.1, 1);
+                let reached = match &reach {
+                    BoxCells::Listed(cells) => cells.contains(&cell),
+                    BoxCells::Rows(first, last) => (*first..=*last).contains(&cell),
+                };
+                assert!(reached, "{p:?} in the box of {lat}, {lng}, {r} km");
             }
         }
     }

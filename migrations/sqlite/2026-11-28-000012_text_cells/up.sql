@@ -37,13 +37,13 @@ CREATE INDEX cars_cell_0_idx ON cars (geo_cell_0, latitude, longitude, search_te
 CREATE INDEX cars_cell_1_idx ON cars (geo_cell_1, latitude, longitude, search_text)
     WHERE is_active AND deleted_at IS NULL;
 
--- The search's own index carries the text too, so that the page of a text search is read
--- from the index alone (a city centre's smallest cell holds thousands of cars).
+-- The search's own index leads with the car's cell and carries the text (see the
+-- PostgreSQL migration); the planner is told about ten cars share a cell.
 DROP INDEX cars_geo_idx;
-CREATE INDEX cars_geo_idx ON cars (latitude, longitude, is_active, deleted_at, price_per_day,
-                                   seats, fuel_type, transmission, id, search_text);
+CREATE INDEX cars_geo_idx ON cars (geo_cell_1, latitude, longitude, is_active, deleted_at,
+                                   price_per_day, seats, fuel_type, transmission, id, search_text);
 DELETE FROM sqlite_stat1 WHERE tbl = 'cars' AND idx = 'cars_geo_idx';
-INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('cars', 'cars_geo_idx', '100000 2 1 1 1 1 1 1 1 1 1');
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('cars', 'cars_geo_idx', '100000 10 1 1 1 1 1 1 1 1 1 1');
 
 DROP TRIGGER cars_cells_insert;
 DROP TRIGGER cars_cells_delete;

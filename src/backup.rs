@@ -4,7 +4,7 @@
 //! which the newest `keep` are kept. Verifying restores a backup into a scratch database
 //! and compares the row count of every table with the counts the backup was taken at.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -36,7 +36,7 @@ pub fn backup(database_url: &str, dir: &Path, keep: usize, verify: bool) -> anyh
     ensure!(keep >= 1, "BACKUP_KEEP must be at least 1");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let url = DbUrl::parse(database_url).map_err(anyhow::Error::msg)?;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ");
+    let stamp = stamp();
     let (extension, counts) = match &url {
         DbUrl::Postgres(url) => ("dump", {
             let file = dir.join(format!("{PREFIX}{stamp}.dump"));
@@ -66,13 +66,103 @@ pub fn backup(database_url: &str, dir: &Path, keep: usize, verify: bool) -> anyh
     })
 }
 
-/// Replaces the database's contents with the backup's. Stop the servers first.
-pub fn restore(database_url: &str, input: &Path) -> anyhow::Result<Counts> {
+/// What a restore did.
+#[derive(Debug)]
+pub struct Restored {
+    pub counts: Counts,
+    /// The backup's migration version, and the migrations applied after it.
+    pub version: String,
+    pub migrated: Vec<String>,
+    /// Where the database it replaced is kept (SQLite).
+    pub kept: Option<PathBuf>,
+}
+
+/// Replaces the database's contents with the backup's, then migrates it. Stop the servers
+/// first. Anything but a backup of this schema, at this binary's migration version or an
+/// older one, is refused before the database is touched.
+pub fn restore(database_url: &str, input: &Path) -> anyhow::Result<Restored> {
     ensure!(input.is_file(), "no backup at {}", input.display());
     match DbUrl::parse(database_url).map_err(anyhow::Error::msg)? {
         DbUrl::Postgres(url) => postgres::restore(&url, input),
         DbUrl::Sqlite(path) => sqlite::restore(&path, input),
     }
+}
+
+/// What a backup holds of the schema: the migrations applied to it and its tables.
+#[derive(Debug, Default, PartialEq)]
+struct Shape {
+    versions: BTreeSet<String>,
+    tables: BTreeSet<String>,
+}
+
+const MIGRATIONS_TABLE: &str = "__diesel_schema_migrations";
+
+impl Shape {
+    /// Checks that `self` is this schema at one of this binary's migration versions: its
+    /// migrations are the first ones of `known`, and its tables those that `tables_at`
+    /// says that many migrations make. Answers the backup's version.
+    fn check(
+        &self,
+        known: &[String],
+        tables_at: impl FnOnce(usize) -> anyhow::Result<BTreeSet<String>>,
+    ) -> anyhow::Result<String> {
+        ensure!(
+            self.tables.contains(MIGRATIONS_TABLE),
+            "not a carrental backup: it has no migration history"
+        );
+        let unknown: Vec<&String> = self
+            .versions
+            .iter()
+            .filter(|v| !known.contains(v))
+            .collect();
+        ensure!(
+            unknown.is_empty(),
+            "the backup has migrations this release does not know ({}): restore it with the release that made it",
+            unknown.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        let n = self.versions.len();
+        ensure!(
+            n > 0,
+            "not a carrental backup: no migration was ever applied to it"
+        );
+        ensure!(
+            known[..n].iter().all(|v| self.versions.contains(v)),
+            "not a carrental backup: its migrations are not this schema's history"
+        );
+        let expected = tables_at(n)?;
+        let missing: Vec<&String> = expected.difference(&self.tables).collect();
+        let extra: Vec<&String> = self.tables.difference(&expected).collect();
+        ensure!(
+            missing.is_empty() && extra.is_empty(),
+            "not a backup of this schema at migration {}: tables missing {missing:?}, unexpected {extra:?}",
+            known[n - 1]
+        );
+        Ok(known[n - 1].clone())
+    }
+}
+
+/// The tables of a new database of `url`'s backend after the first `n` migrations.
+fn tables_at(url: &DbUrl, tables: &str, n: usize) -> anyhow::Result<BTreeSet<String>> {
+    let mut conn = DbConn::open(url).map_err(anyhow::Error::msg)?;
+    conn.run_first_migrations(n)?;
+    let names: Vec<Name> = diesel::sql_query(tables).load(&mut conn)?;
+    Ok(names.into_iter().map(|n| n.name).collect())
+}
+
+/// A new file readable by its owner only (backups hold password and token hashes).
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(())
+}
+
+fn stamp() -> String {
+    chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ").to_string()
 }
 
 fn compare(taken: &Counts, restored: &Counts) -> anyhow::Result<()> {
@@ -91,10 +181,13 @@ fn compare(taken: &Counts, restored: &Counts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes all but the newest `keep` backups with this extension; the names sort by time.
+/// Deletes all but the newest `keep` backups with this extension (files named as its
+/// backups are; anything else is left alone); the names sort by time.
 fn prune(dir: &Path, extension: &str, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
     let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
@@ -138,8 +231,8 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Runs a command, failing with its own words when it fails.
-fn run(mut command: Command) -> anyhow::Result<()> {
+/// Runs a command, failing with its own words when it fails; answers what it printed.
+fn run(mut command: Command) -> anyhow::Result<Vec<u8>> {
     let program = command.get_program().to_string_lossy().into_owned();
     let out = command.output().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
@@ -154,7 +247,7 @@ fn run(mut command: Command) -> anyhow::Result<()> {
             said.split_whitespace().collect::<Vec<_>>().join(" ")
         );
     }
-    Ok(())
+    Ok(out.stdout)
 }
 
 /// Moves a file finished under a temporary name to its name.
@@ -163,8 +256,13 @@ fn finish(partial: &Path, file: &Path) -> anyhow::Result<()> {
 }
 
 fn partial(file: &Path) -> PathBuf {
+    suffixed(file, ".partial")
+}
+
+/// `file` with `suffix` added to its name.
+fn suffixed(file: &Path, suffix: &str) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
-    name.push(".partial");
+    name.push(suffix);
     PathBuf::from(name)
 }
 
@@ -205,6 +303,7 @@ mod postgres {
             diesel::sql_query("SELECT pg_export_snapshot() AS name").get_result(&mut conn)?;
         let counts = counts(&mut conn, TABLES)?;
         let partial = partial(file);
+        create_private(&partial)?;
         let (mut dump, url) = tool("pg_dump", url)?;
         dump.args(["--format=custom", "--no-owner", "--no-privileges"])
             .arg(format!("--snapshot={}", snapshot.name))
@@ -220,18 +319,26 @@ mod postgres {
         Ok(counts)
     }
 
-    /// Restores `file` into a scratch database next to the real one, counts its rows and
-    /// drops it.
-    pub fn scratch_counts(url: &str, file: &Path) -> anyhow::Result<Counts> {
-        let name = format!("carrental_verify_{}", uuid::Uuid::new_v4().simple());
+    /// Runs `f` on a new database next to the one at `url`, dropped afterwards.
+    fn with_scratch<T>(url: &str, f: impl FnOnce(&str) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let name = format!("carrental_scratch_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(url).context("connecting to PostgreSQL")?;
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
-            .context("creating the scratch database (the role needs CREATEDB)")?;
+            .context("creating a scratch database (the role needs CREATEDB)")?;
         let mut scratch = url::Url::parse(url).context("DATABASE_URL")?;
         scratch.set_path(&format!("/{name}"));
-        let restored = (|| {
-            let (mut restore, scratch) = tool("pg_restore", scratch.as_str())?;
+        let done = f(scratch.as_str());
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)?;
+        done
+    }
+
+    /// Restores `file` into a scratch database next to the real one, counts its rows and
+    /// drops it.
+    pub fn scratch_counts(url: &str, file: &Path) -> anyhow::Result<Counts> {
+        with_scratch(url, |scratch| {
+            let (mut restore, scratch) = tool("pg_restore", scratch)?;
             restore
                 .args(["--no-owner", "--no-privileges", "--exit-on-error"])
                 .arg(format!("--dbname={scratch}"))
@@ -239,14 +346,52 @@ mod postgres {
             run(restore)?;
             let mut conn = connect(scratch.as_str())?;
             counts(&mut conn, TABLES)
-        })();
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)?;
-        restored
+        })
     }
 
-    /// Replaces every object of the dump, in one transaction.
-    pub fn restore(url: &str, file: &Path) -> anyhow::Result<Counts> {
+    /// The tables and applied migrations a dump holds, read from its table of contents and
+    /// its migration table's rows, without restoring anything.
+    fn shape(file: &Path) -> anyhow::Result<Shape> {
+        let mut list = Command::new("pg_restore");
+        list.arg("--list").arg(file);
+        let listed =
+            run(list).with_context(|| format!("{} is not a PostgreSQL backup", file.display()))?;
+        let tables = String::from_utf8_lossy(&listed)
+            .lines()
+            .filter(|line| !line.starts_with(';'))
+            .filter_map(|line| {
+                // `215; 1259 16390 TABLE public cars owner` (`TABLE DATA ...` is its rows)
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields.get(3) == Some(&"TABLE") && fields.get(4) != Some(&"DATA"))
+                    .then(|| fields.get(5).map(|name| (*name).to_owned()))
+                    .flatten()
+            })
+            .collect::<BTreeSet<String>>();
+        let mut rows = Command::new("pg_restore");
+        rows.args(["--data-only", "--file=-"])
+            .arg(format!("--table={MIGRATIONS_TABLE}"))
+            .arg(file);
+        let script = String::from_utf8_lossy(&run(rows)?).into_owned();
+        let versions = script
+            .lines()
+            .skip_while(|line| !line.starts_with("COPY "))
+            .skip(1)
+            .take_while(|line| *line != "\\.")
+            .filter_map(|line| line.split('\t').next())
+            .map(str::to_owned)
+            .collect();
+        Ok(Shape { versions, tables })
+    }
+
+    /// Replaces every object of the dump, in one transaction, once the dump is known to be
+    /// this schema's; then migrates.
+    pub fn restore(url: &str, file: &Path) -> anyhow::Result<Restored> {
+        let known = crate::db::known_migrations(crate::db::Backend::Postgres)?;
+        let version = shape(file)?.check(&known, |n| {
+            with_scratch(url, |scratch| {
+                tables_at(&DbUrl::Postgres(scratch.to_owned()), TABLES, n)
+            })
+        })?;
         let (mut restore, tool_url) = tool("pg_restore", url)?;
         restore
             .args(["--clean", "--if-exists", "--no-owner", "--no-privileges"])
@@ -254,7 +399,14 @@ mod postgres {
             .arg(format!("--dbname={tool_url}"))
             .arg(file);
         run(restore)?;
-        counts(&mut connect(url)?, TABLES)
+        let mut conn = connect(url)?;
+        let migrated = conn.run_migrations()?;
+        Ok(Restored {
+            counts: counts(&mut conn, TABLES)?,
+            version,
+            migrated,
+            kept: None,
+        })
     }
 }
 
@@ -283,6 +435,7 @@ mod sqlite {
         holder.batch_execute("BEGIN IMMEDIATE")?;
         let counts = counts(&mut holder, TABLES)?;
         let partial = partial(file);
+        create_private(&partial)?;
         let copied = open(path).and_then(|mut copier| {
             Ok(copier.batch_execute(&format!("VACUUM INTO {}", literal(&partial)))?)
         });
@@ -317,26 +470,69 @@ mod sqlite {
         counted
     }
 
-    /// Puts the backup in the database file's place; the file it replaces is kept beside
-    /// it as `.before-restore` (with its WAL, if any).
-    pub fn restore(path: &Path, file: &Path) -> anyhow::Result<Counts> {
-        let counts = check(file)?;
+    /// The tables and applied migrations of the database file at `file`.
+    fn shape(conn: &mut DbConn) -> anyhow::Result<Shape> {
+        let names: Vec<Name> = diesel::sql_query(TABLES).load(conn)?;
+        let tables: BTreeSet<String> = names.into_iter().map(|n| n.name).collect();
+        let versions = if tables.contains(MIGRATIONS_TABLE) {
+            let rows: Vec<Name> = diesel::sql_query(format!(
+                "SELECT CAST(version AS TEXT) AS name FROM {MIGRATIONS_TABLE}"
+            ))
+            .load(conn)?;
+            rows.into_iter().map(|n| n.name).collect()
+        } else {
+            BTreeSet::new()
+        };
+        Ok(Shape { versions, tables })
+    }
+
+    /// Puts a copy of the backup, checked to be this schema's and migrated, in the database
+    /// file's place. The file it replaces is kept beside it as `.before-restore-<time>`
+    /// (with its WAL, if any), never over an earlier one.
+    pub fn restore(path: &Path, file: &Path) -> anyhow::Result<Restored> {
+        let stamp = stamp();
+        let scratch = suffixed(path, &format!(".restore-{stamp}"));
+        create_private(&scratch)?;
+        let prepared = (|| {
+            std::fs::copy(file, &scratch)
+                .with_context(|| format!("cannot write {}", scratch.display()))?;
+            check(&scratch)?;
+            let known = crate::db::known_migrations(crate::db::Backend::Sqlite)?;
+            let version = shape(&mut open(&scratch)?)?.check(&known, |n| {
+                tables_at(&DbUrl::Sqlite(":memory:".into()), TABLES, n)
+            })?;
+            let mut conn =
+                DbConn::open(&DbUrl::Sqlite(scratch.clone())).map_err(anyhow::Error::msg)?;
+            let migrated = conn.run_migrations()?;
+            let counts = counts(&mut conn, TABLES)?;
+            Ok::<_, anyhow::Error>((version, migrated, counts))
+        })();
+        let (version, migrated, counts) = match prepared {
+            Ok(done) => done,
+            Err(e) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(suffixed(&scratch, suffix));
+                }
+                return Err(e.context(format!("{} was not restored", file.display())));
+            }
+        };
+        let kept = suffixed(path, &format!(".before-restore-{stamp}"));
         for suffix in ["", "-wal", "-shm"] {
-            let mut current = path.as_os_str().to_owned();
-            current.push(suffix);
-            let current = PathBuf::from(current);
+            let current = suffixed(path, suffix);
+            let aside = suffixed(&kept, suffix);
+            ensure!(!aside.exists(), "{} already exists", aside.display());
             if current.exists() {
-                let mut kept = path.as_os_str().to_owned();
-                kept.push(format!(".before-restore{suffix}"));
-                std::fs::rename(&current, PathBuf::from(kept))
+                std::fs::rename(&current, &aside)
                     .with_context(|| format!("cannot move {} aside", current.display()))?;
             }
         }
-        let partial = partial(path);
-        std::fs::copy(file, &partial)
-            .with_context(|| format!("cannot write {}", partial.display()))?;
-        finish(&partial, path)?;
-        Ok(counts)
+        finish(&scratch, path)?;
+        Ok(Restored {
+            counts,
+            version,
+            migrated,
+            kept: kept.exists().then_some(kept),
+        })
     }
 }
 

@@ -58,6 +58,7 @@ const FLAT_NAMES: &[(&str, &str)] = &[
         "MAX_UPCOMING_BOOKINGS_PER_USER",
         "bookings.max_upcoming_per_user",
     ),
+    ("PICKUP_EARLY_WINDOW", "bookings.pickup_early_window"),
     ("CAR_CACHE_SIZE", "cache.cars"),
     ("ELASTICSEARCH_URL", "search.url"),
     ("OPENSEARCH_URL", "search.url"),
@@ -137,6 +138,9 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub body_limit: usize,
+    /// How long a request body may stop arriving before the request ends with a 408.
+    #[serde(deserialize_with = "duration")]
+    pub body_timeout: Duration,
     #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
     /// After SIGTERM: how long the server keeps serving (reporting not-ready) so that load
@@ -311,6 +315,9 @@ impl std::fmt::Debug for RateLimitSettings {
 pub struct BookingSettings {
     /// Confirmed bookings still to come a customer may hold (admins are exempt).
     pub max_upcoming_per_user: i64,
+    /// How long before its pickup time a booking may be picked up.
+    #[serde(deserialize_with = "duration")]
+    pub pickup_early_window: Duration,
 }
 
 /// The in-process read cache of cars and listing pages.

@@ -8,6 +8,7 @@
 //! [`FORWARDED_BY`] (the internal token), and a process that sees it with the right token
 //! does not count or check it again.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use serde_json::json;
 
 use crate::http::client::{CallError, ServiceClient};
 use crate::http::middleware::X_REQUEST_ID;
-use crate::http::{ApiError, RequestId};
+use crate::http::{ApiError, BodyConfig, RequestId};
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
 use crate::ports::Services;
 use crate::Module;
@@ -118,6 +119,7 @@ fn connection_listed<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<String> 
 
 /// Outside CORS and the rate limit: a request forwarded by a trusted process was checked
 /// there, so its `Origin` is hidden from this process's CORS and it is marked for the limit.
+/// From anyone else, every `X-Carrental-*` header is removed.
 pub async fn trust_forwarded(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -128,6 +130,17 @@ pub async fn trust_forwarded(
     if trusted {
         req.headers_mut().remove(header::ORIGIN);
         req.extensions_mut().insert(ForwardedHere);
+    } else {
+        // Headers of ours are for the processes of this deployment only.
+        let ours: Vec<HeaderName> = req
+            .headers()
+            .keys()
+            .filter(|name| name.as_str().starts_with("x-carrental-"))
+            .cloned()
+            .collect();
+        for name in ours {
+            req.headers_mut().remove(name);
+        }
     }
     next.call(req).await
 }
@@ -195,8 +208,16 @@ pub async fn forward(
     if !gateway.internal_token.is_empty() {
         out = out.header(FORWARDED_BY.as_str(), &gateway.internal_token);
     }
+    let upload = Arc::new(Upload::default());
     if has_body(&req) {
-        out = out.body(reqwest::Body::wrap_stream(relay(payload)));
+        let idle = BodyConfig::of(&req).idle_timeout;
+        out = out.body(reqwest::Body::wrap_stream(relay(
+            payload,
+            idle,
+            upload.clone(),
+        )));
+    } else {
+        upload.set(Upload::DONE);
     }
     let res = match out.send().await {
         Ok(res) => {
@@ -204,6 +225,12 @@ pub async fn forward(
             res
         }
         Err(e) => {
+            // A body the client broke off or stopped sending ends this request only: the
+            // module is not to blame, and its breaker does not count it.
+            if let Some(fault) = (!e.is_connect()).then(|| upload.client_fault()).flatten() {
+                client.breaker().abandon();
+                return Err(fault);
+            }
             client.breaker().record(true);
             return Err(client.error(CallError::from_reqwest(&e)));
         }
@@ -211,6 +238,36 @@ pub async fn forward(
     Ok(answer(res))
 }
 
+/// Where the client's side of a forwarded body stands, so that a forward that fails is
+/// blamed on the client or on the module rightly.
+#[derive(Debug, Default)]
+struct Upload(AtomicU8);
+
+impl Upload {
+    /// Waiting for the client's next bytes.
+    const READING: u8 = 0;
+    /// Waiting for the module to take the bytes read.
+    const SENDING: u8 = 1;
+    const DONE: u8 = 2;
+    /// The client broke the body off.
+    const BROKEN: u8 = 3;
+    /// The client stopped sending for the idle timeout.
+    const STALLED: u8 = 4;
+
+    fn set(&self, state: u8) {
+        self.0.store(state, Ordering::SeqCst);
+    }
+
+    /// The client's error, when the body is why the forward failed: it was broken off, or
+    /// the forward was still waiting for the client's bytes.
+    fn client_fault(&self) -> Option<ApiError> {
+        match self.0.load(Ordering::SeqCst) {
+            Self::BROKEN => Some(crate::http::body_cut_off()),
+            Self::STALLED | Self::READING => Some(ApiError::RequestTimeout),
+            _ => None,
+        }
+    }
+}
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
@@ -240,14 +297,34 @@ fn has_body(req: &HttpRequest) -> bool {
 }
 
 /// The request body as a stream the HTTP client can send from another thread (actix's
-/// payload is tied to this one).
+/// payload is tied to this one). A chunk that does not come within `idle` ends it.
 fn relay(
     mut payload: web::Payload,
+    idle: Duration,
+    upload: Arc<Upload>,
 ) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> + Send + Sync + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     actix_web::rt::spawn(async move {
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+        loop {
+            upload.set(Upload::READING);
+            let chunk = match tokio::time::timeout(idle, payload.next()).await {
+                Err(_) => {
+                    upload.set(Upload::STALLED);
+                    Err(std::io::Error::other("the client stopped sending the body"))
+                }
+                Ok(None) => {
+                    upload.set(Upload::DONE);
+                    break;
+                }
+                Ok(Some(Err(e))) => {
+                    upload.set(Upload::BROKEN);
+                    Err(std::io::Error::other(e.to_string()))
+                }
+                Ok(Some(Ok(chunk))) => {
+                    upload.set(Upload::SENDING);
+                    Ok(chunk)
+                }
+            };
             let failed = chunk.is_err();
             if tx.send(chunk).await.is_err() || failed {
                 break;
@@ -325,18 +402,26 @@ impl ReadinessCheck for Upstream {
                 .await;
             match res {
                 Ok(r) if r.status().is_success() => (
-                    json!({"status": "up", "url": base,
-                           "latencyMs": start.elapsed().as_millis() as u64}),
+                    json!({"status": "up", "latencyMs": start.elapsed().as_millis() as u64}),
                     CheckState::Up,
                 ),
                 Ok(r) => (
-                    json!({"status": "down", "url": base, "reason": format!("answered {}", r.status())}),
+                    json!({"status": "down", "reason": format!("answered {}", r.status())}),
                     CheckState::Degraded,
                 ),
-                Err(e) => (
-                    json!({"status": "down", "url": base, "reason": e.to_string()}),
-                    CheckState::Degraded,
-                ),
+                Err(e) => {
+                    // The address is for the logs, not for whoever reads readiness.
+                    tracing::warn!(module = module.name(), url = %base, error = %e, "module unreachable");
+                    let reason = if e.is_timeout() {
+                        "did not answer in time"
+                    } else {
+                        "unreachable"
+                    };
+                    (
+                        json!({"status": "down", "reason": reason}),
+                        CheckState::Degraded,
+                    )
+                }
             }
         })
     }

@@ -187,13 +187,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Restore { input } => {
             let url = settings.database.url.clone();
-            let counts =
+            let restored =
                 tokio::task::spawn_blocking(move || carrental::backup::restore(&url, &input))
                     .await??;
             println!(
-                "restored {} rows of {} tables",
-                counts.values().sum::<i64>(),
-                counts.len()
+                "restored {} rows of {} tables from a backup at migration {}{}{}",
+                restored.counts.values().sum::<i64>(),
+                restored.counts.len(),
+                restored.version,
+                match restored.migrated.len() {
+                    0 => String::new(),
+                    n => format!(", then applied {n} newer migration(s)"),
+                },
+                restored
+                    .kept
+                    .map(|kept| format!("; the database it replaced is kept as {}", kept.display()))
+                    .unwrap_or_default()
             );
         }
         Command::Openapi | Command::Healthcheck => {}

@@ -23,6 +23,22 @@ pub fn to_major(minor: i64) -> f64 {
     minor as f64 / 100.0
 }
 
+/// The largest amount the API holds, in hundredths: below 10^15, so that every amount is an
+/// `f64` written as a plain decimal with its exact cents (15 significant digits at most).
+pub const MAX_MINOR: i64 = 999_999_999_999_999;
+
+/// `a × b` when the product is an amount the API can hold.
+pub fn times(a: i64, b: i64) -> Option<i64> {
+    a.checked_mul(b).filter(|m| m.abs() <= MAX_MINOR)
+}
+
+/// The sum of `amounts` when it and every partial sum are amounts the API can hold.
+pub fn sum(amounts: impl IntoIterator<Item = i64>) -> Option<i64> {
+    amounts.into_iter().try_fold(0i64, |total, a| {
+        total.checked_add(a).filter(|m| m.abs() <= MAX_MINOR)
+    })
+}
+
 /// The highest amount a price filter takes, in hundredths.
 pub const MAX_FILTER_MINOR: i64 = 100_000_000 * 100;
 
@@ -86,6 +102,30 @@ mod tests {
         assert_eq!(from_major(-2.5), Some(-250));
         assert_eq!(to_major(1999), 19.99);
         assert_eq!(serde_json::json!(to_major(12050)).to_string(), "120.5");
+    }
+
+    #[test]
+    fn amounts_are_bounded_and_written_plainly() {
+        assert_eq!(times(3, 33), Some(99));
+        assert_eq!(times(9_223_372_036_854_775_807, 33), None);
+        assert_eq!(times(MAX_MINOR, 1), Some(MAX_MINOR));
+        assert_eq!(times(MAX_MINOR, 2), None);
+        assert_eq!(sum([1, 2, 3]), Some(6));
+        assert_eq!(sum([MAX_MINOR, 1]), None);
+        assert_eq!(sum([i64::MAX, -1]), None);
+        for minor in [
+            MAX_MINOR,
+            -MAX_MINOR,
+            100_000_000_000_001,
+            12_345_678_901_234,
+        ] {
+            let text = serde_json::json!(to_major(minor)).to_string();
+            assert!(!text.contains('e'), "{text}");
+            let (whole, cents) = text.trim_start_matches('-').split_once('.').unwrap();
+            assert!(cents.len() <= 2, "{text}");
+            let back: i64 = format!("{whole}{cents:0<2}").parse().unwrap();
+            assert_eq!(back, minor.abs(), "{text}");
+        }
     }
 
     #[test]

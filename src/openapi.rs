@@ -223,6 +223,10 @@ fn complete(doc: &mut Value) {
                 add("404", "No such resource, or one the caller may not see");
             }
             if has_body {
+                add(
+                    "408",
+                    "The body stopped arriving for the body timeout (10 s by default)",
+                );
                 add("413", "The body is over the limit (64 KiB by default)");
                 add("415", "The body is not `application/json`");
             }
@@ -242,7 +246,7 @@ fn complete(doc: &mut Value) {
                 );
             }
             for (status, response) in responses.iter_mut() {
-                headers(status, response);
+                headers(status, secured, response);
             }
             if let Some((_, _, targets)) = LINKS.iter().find(|(p, m, _)| p == path && m == method) {
                 for status in ["200", "201"] {
@@ -255,8 +259,9 @@ fn complete(doc: &mut Value) {
     }
 }
 
-/// The headers of an answer: `X-Request-ID` on every one, `Retry-After` on 429 and 503.
-fn headers(status: &str, response: &mut Value) {
+/// The headers of an answer: `X-Request-ID` on every one, `Retry-After` on 429 and 503,
+/// `Cache-Control` on the answers to a caller.
+fn headers(status: &str, secured: bool, response: &mut Value) {
     let mut headers = Map::new();
     headers.insert(
         "X-Request-ID".into(),
@@ -267,6 +272,13 @@ fn headers(status: &str, response: &mut Value) {
             "schema": {"type": "string"}
         }),
     );
+    if secured {
+        headers.insert(
+            "Cache-Control".into(),
+            json!({"description": "`private, no-store`: the answer is the caller's own",
+                   "schema": {"type": "string"}}),
+        );
+    }
     if status == "429" || status == "503" {
         headers.insert(
             "Retry-After".into(),

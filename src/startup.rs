@@ -21,6 +21,7 @@ use crate::http::auth::{internal_only, Accounts, InternalToken, Jwt};
 use crate::http::client::http_client;
 use crate::http::middleware::{self, X_REQUEST_ID};
 use crate::http::rate_limit::{rate_limit, Limits};
+use crate::http::BodyConfig;
 use crate::module::{self, Configure, Context};
 use crate::ops::{self, DatabaseCheck, Process, ReadinessCheck};
 use crate::outbox::Stop;
@@ -186,11 +187,17 @@ impl Application {
                 .app_data(process.clone())
                 .app_data(gateway.clone())
                 .app_data(web::PayloadConfig::new(s.server.body_limit))
+                .app_data(BodyConfig {
+                    limit: s.server.body_limit,
+                    idle_timeout: s.server.body_timeout,
+                })
                 .wrap(from_fn(rate_limit))
+                .wrap(from_fn(middleware::private_answers))
                 .wrap(from_fn(middleware::metrics))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(cors(&s.http.frontend_url))
                 .wrap(from_fn(gateway::trust_forwarded))
+                .wrap(from_fn(middleware::plain_path))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(from_fn(middleware::head_as_get))
                 .wrap(middleware::security_headers(s.env == AppEnv::Production))

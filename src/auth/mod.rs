@@ -6,7 +6,8 @@ mod store;
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use utoipa::OpenApi;
 
 use crate::db::Db;
@@ -102,7 +103,7 @@ async fn signup(
         }
     };
     let pair = auth.signup(email, password, name).await?;
-    Ok(HttpResponse::Created().json(pair))
+    Ok(tokens(HttpResponse::Created(), &pair))
 }
 
 /// Log in with email and password.
@@ -116,7 +117,14 @@ async fn login(
 ) -> Result<HttpResponse, ApiError> {
     limits.check_email(&email_key(&body.email)).await?;
     let pair = auth.login(&body.email, body.password).await?;
-    Ok(HttpResponse::Ok().json(pair))
+    Ok(tokens(HttpResponse::Ok(), &pair))
+}
+
+/// An answer carrying tokens, which no cache may keep (RFC 6749, 5.1).
+fn tokens(mut answer: HttpResponseBuilder, pair: &TokenPair) -> HttpResponse {
+    answer
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(pair)
 }
 
 /// The address an email-keyed limit counts: trimmed and case-folded, as accounts are.
@@ -133,7 +141,10 @@ async fn refresh(
     auth: web::Data<AuthService>,
     Json(body): Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(auth.refresh(&body.refresh_token).await?))
+    Ok(tokens(
+        HttpResponse::Ok(),
+        &auth.refresh(&body.refresh_token).await?,
+    ))
 }
 
 /// Revoke a refresh token.

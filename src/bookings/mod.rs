@@ -34,7 +34,7 @@ pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
         ctx.db.clone(),
         ctx.ports.clone(),
         ctx.metrics.clone(),
-        ctx.settings.bookings.max_upcoming_per_user,
+        &ctx.settings.bookings,
     );
     Ok(Served::new(
         web::Data::new(service),

@@ -289,8 +289,14 @@ impl BookingRow {
 
     /// The lines a return at `back` adds: a late fee past 59 minutes after the dropoff
     /// time (every started day at the daily price of booking time), and the km driven
-    /// beyond the car's allowance when it has one and both odometer readings are known.
-    pub fn return_lines(&self, back: &Handover, car: Option<&CarSummary>) -> Vec<Line> {
+    /// beyond the car's allowance when it has one and both odometer readings are known. An
+    /// amount too large to hold is an error naming the input that made it.
+    pub fn return_lines(
+        &self,
+        back: &Handover,
+        car: Option<&CarSummary>,
+    ) -> Result<Vec<Line>, FieldError> {
+        let too_large = |field: &str| FieldError::new(field, TOO_LARGE);
         let mut lines = Vec::new();
         let dropoff = from_db(self.dropoff_time);
         if back.at - dropoff > Duration::minutes(59) {
@@ -303,7 +309,7 @@ impl BookingRow {
                 description: format!("Late return, {late_days} started day(s)"),
                 code: None,
                 quantity: Some(late_days),
-                amount_minor: late_days * rate,
+                amount_minor: money::times(late_days, rate).ok_or_else(|| too_large("at"))?,
             });
         }
         let limit = car.and_then(|c| c.mileage_limit_km_per_day.zip(c.extra_km_price_minor));
@@ -320,11 +326,25 @@ impl BookingRow {
                     description: format!("{beyond} km beyond the {per_day} km a day included"),
                     code: None,
                     quantity: Some(beyond),
-                    amount_minor: beyond * price,
+                    amount_minor: money::times(beyond, price)
+                        .ok_or_else(|| too_large("odometerKm"))?,
                 });
             }
         }
-        lines
+        Ok(lines)
+    }
+
+    /// The total with `added` lines, when it is an amount the API can hold (else an error
+    /// naming the input of the last line).
+    pub fn total_with(&self, added: &[Line]) -> Result<i64, FieldError> {
+        let amounts = added.iter().map(|l| l.amount_minor);
+        money::sum(std::iter::once(self.total_price).chain(amounts)).ok_or_else(|| {
+            let field = match added.last().map(|l| l.kind) {
+                Some(LineKind::ExtraKm) => "odometerKm",
+                _ => "at",
+            };
+            FieldError::new(field, TOO_LARGE)
+        })
     }
 
     /// The stored lines; a booking made before lines existed has one: its rental.
@@ -387,6 +407,12 @@ impl BookingRow {
     }
 }
 
+/// Why an amount a return computes is refused.
+const TOO_LARGE: &str = "makes an amount larger than this server can hold";
+
+/// The highest odometer reading taken, in km.
+pub const MAX_ODOMETER_KM: i64 = 10_000_000;
+
 /// What happened at a pickup or a return.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -419,8 +445,8 @@ pub struct HandoverInput {
     /// before its pickup.
     #[schema(schema_with = schema::date_time_schema)]
     pub at: Option<String>,
-    /// 0 or more; at return not below the pickup's.
-    #[schema(value_type = Option<i64>, minimum = 0)]
+    /// 0 to 10,000,000; at return not below the pickup's.
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 10_000_000)]
     pub odometer_km: Option<Integer>,
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 100)]
     pub fuel_percent: Option<Integer>,
@@ -464,8 +490,11 @@ impl HandoverInput {
             ));
         }
         let odometer_km = self.odometer_km.map(|v| v.0);
-        if odometer_km.is_some_and(|km| km < 0) {
-            errors.push(FieldError::new("odometerKm", "must be 0 or more"));
+        if odometer_km.is_some_and(|km| !(0..=MAX_ODOMETER_KM).contains(&km)) {
+            errors.push(FieldError::new(
+                "odometerKm",
+                "must be from 0 to 10,000,000",
+            ));
         } else if let (Some(back), Some(out)) = (odometer_km, pickup.and_then(|p| p.odometer_km)) {
             if is_return && back < out {
                 errors.push(FieldError::new(

@@ -13,6 +13,7 @@ use super::model::{
     HandoverInput, HoldRow, Transition,
 };
 use super::store;
+use crate::config::BookingSettings;
 use crate::db::{self, Backend, Db, DbConn, Lock};
 use crate::http::auth::AuthUser;
 use crate::http::{from_json_value, violated_constraint, ApiError, PageRequest, Paginated};
@@ -30,15 +31,24 @@ pub struct BookingsService {
     metrics: web::Data<Metrics>,
     /// Confirmed bookings still to come a customer may hold.
     max_upcoming: i64,
+    /// How long before its pickup time a booking may be picked up.
+    pickup_early_window: chrono::Duration,
 }
 
 impl BookingsService {
-    pub fn new(db: Db, ports: Ports, metrics: web::Data<Metrics>, max_upcoming: i64) -> Self {
+    pub fn new(
+        db: Db,
+        ports: Ports,
+        metrics: web::Data<Metrics>,
+        settings: &BookingSettings,
+    ) -> Self {
         BookingsService {
             db,
             ports,
             metrics,
-            max_upcoming,
+            max_upcoming: settings.max_upcoming_per_user,
+            pickup_early_window: chrono::Duration::from_std(settings.pickup_early_window)
+                .unwrap_or(chrono::Duration::MAX),
         }
     }
 
@@ -242,7 +252,9 @@ impl BookingsService {
 }
 
 impl BookingsService {
-    /// Hands the car over (admins): `confirmed` → `active`, with what was recorded.
+    /// Hands the car over (admins): `confirmed` → `active`, with what was recorded. Not
+    /// before the booking was made, not earlier than the pickup window allows, and not while
+    /// another booking of the car is out (checked under the car's lock).
     pub async fn pick_up(
         &self,
         admin: AuthUser,
@@ -254,15 +266,43 @@ impl BookingsService {
             .validate(now, None, false)
             .map_err(ApiError::Validation)?;
         let (row, car) = self.visible_with_car(admin, id).await?;
+        let early = self.pickup_early_window;
         let row = self
             .db
             .write(move |conn| {
-                let json = serde_json::to_string(&record).unwrap_or_default();
-                let (at, now) = (db::to_db(record.at), db::to_db(now));
-                if store::pick_up(conn, &row.id, at, &json, now)? == 0 {
+                db::lock(conn, Lock::Car(&row.car_id))?;
+                let current = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
+                if current.status() != Transition::PickUp.from() {
                     return Err(ApiError::conflict(Transition::PickUp.refusal()));
                 }
-                store::get(conn, &row.id)?.ok_or(ApiError::NotFound)
+                let made = db::from_db(current.created_at);
+                if record.at < made {
+                    return Err(ApiError::field(
+                        "at",
+                        format!(
+                            "must not be before the booking was made ({})",
+                            made.to_rfc3339()
+                        ),
+                    ));
+                }
+                let opens = db::from_db(current.pickup_time) - early;
+                if record.at < opens {
+                    return Err(ApiError::conflict(format!(
+                        "Too early: this booking can be picked up from {}",
+                        opens.to_rfc3339()
+                    )));
+                }
+                if store::has_active(conn, &current.car_id, &current.id)? {
+                    return Err(ApiError::conflict(
+                        "Another booking of this car is still out: return it first",
+                    ));
+                }
+                let json = serde_json::to_string(&record).unwrap_or_default();
+                let (at, now) = (db::to_db(record.at), db::to_db(now));
+                if store::pick_up(conn, &current.id, at, &json, now)? == 0 {
+                    return Err(ApiError::conflict(Transition::PickUp.refusal()));
+                }
+                store::get(conn, &current.id)?.ok_or(ApiError::NotFound)
             })
             .await?;
         Ok(row.to_api(car.as_ref()))
@@ -292,9 +332,11 @@ impl BookingsService {
                 let record = input
                     .validate(now, current.pickup().as_ref(), true)
                     .map_err(ApiError::Validation)?;
+                let added = current
+                    .return_lines(&record, car.as_ref())
+                    .and_then(|added| Ok((current.total_with(&added)?, added)));
+                let (total, added) = added.map_err(|e| ApiError::Validation(vec![e]))?;
                 let mut lines = current.lines();
-                let added = current.return_lines(&record, car.as_ref());
-                let total = current.total_price + added.iter().map(|l| l.amount_minor).sum::<i64>();
                 lines.extend(added);
                 let (json, lines_json) = (
                     serde_json::to_string(&record).unwrap_or_default(),

@@ -253,6 +253,17 @@ pub fn upcoming_of(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> Quer
         .get_result(conn)
 }
 
+/// Whether a booking of the car other than `except` is out (picked up, not returned).
+pub fn has_active(conn: &mut DbConn, car_id: &str, except: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        bookings::table
+            .filter(bookings::car_id.eq(car_id))
+            .filter(bookings::status.eq(Status::Active.name()))
+            .filter(bookings::id.ne(except)),
+    ))
+    .get_result(conn)
+}
+
 pub fn has_upcoming(conn: &mut DbConn, car_id: &str, now: NaiveDateTime) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         bookings::table

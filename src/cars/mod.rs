@@ -8,6 +8,7 @@ mod store;
 
 use std::sync::Arc;
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
@@ -16,7 +17,7 @@ use crate::http::auth::{AdminUser, MaybeUser};
 use crate::http::etag::IfNoneMatch;
 use crate::http::schema;
 use crate::http::{
-    check, parse_id, ApiError, Json, PageParams, PageRequest, Paginated, QueryParams,
+    check, parse_id, per_caller, ApiError, Json, PageParams, PageRequest, Paginated, QueryParams,
 };
 use crate::module::{Context, Served};
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ids, Ports};
@@ -242,9 +243,19 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
     let page = PageRequest::parse(&query, &mut errors);
-    let filter = CarFilter::parse(&query, user.0.is_some_and(|u| u.is_admin()), &mut errors);
+    let admin = user.0.is_some_and(|u| u.is_admin());
+    let filter = CarFilter::parse(&query, admin, &mut errors);
     check(errors)?;
-    Ok(cars.list(filter, page).await?.reply(&req))
+    if admin {
+        per_caller(&req);
+    }
+    let mut res = cars.list(filter, page).await?.reply(&req);
+    // An admin's `includeInactive=true` lists more under the same URL.
+    res.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("Authorization"),
+    );
+    Ok(res)
 }
 
 /// Add a car (admins).
@@ -345,12 +356,11 @@ async fn availability(
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 #[allow(dead_code)]
 struct QuoteParams {
-    /// In the future (else 400 naming it).
-    #[param(required = true, schema_with = schema::date_time_schema)]
-    pickup_time: String,
-    /// After `pickupTime`, at most 90 days after it (else 400 naming `dropoffTime`).
-    #[param(required = true, schema_with = schema::date_time_schema)]
-    dropoff_time: String,
+    /// RFC 3339, any offset; in the future (else 400 naming it).
+    pickup_time: chrono::DateTime<chrono::Utc>,
+    /// RFC 3339, any offset; after `pickupTime`, at most 90 days after it (else 400 naming
+    /// `dropoffTime`).
+    dropoff_time: chrono::DateTime<chrono::Utc>,
     /// `CODE:QTY,CODE:QTY`: active extras of the car's currency, each once, 1 to its
     /// `maxQuantity` (else 400 naming `extras`).
     #[param(required = false)]

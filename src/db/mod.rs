@@ -170,6 +170,27 @@ impl DbConn {
         .map_err(|e| MigrationError(e.to_string()))
     }
 
+    /// Applies the first `n` of this binary's migrations, oldest first, to a new database:
+    /// the schema as it was at that version.
+    pub fn run_first_migrations(&mut self, n: usize) -> Result<(), MigrationError> {
+        (0..n)
+            .try_for_each(|_| match self {
+                DbConn::Pg(c) => c.run_next_migration(PG_MIGRATIONS).map(drop),
+                DbConn::Sqlite(c) => c.run_next_migration(SQLITE_MIGRATIONS).map(drop),
+            })
+            .map_err(|e| MigrationError(e.to_string()))
+    }
+
+    /// One connection to `url`, set up as the pool's are (for the command line).
+    pub fn open(url: &DbUrl) -> Result<DbConn, String> {
+        Manager {
+            url: url.clone(),
+            health: Arc::new(Health::default()),
+        }
+        .open()
+        .map_err(|e| one_line(&e.to_string()))
+    }
+
     fn with_migration_lock<T>(
         &mut self,
         f: impl FnOnce(&mut DbConn) -> Result<T, MigrationError>,
@@ -195,6 +216,29 @@ impl DbConn {
 }
 
 use diesel::migration::{Migration, MigrationSource};
+
+/// This binary's migration versions for `backend`, oldest first.
+pub fn known_migrations(backend: Backend) -> Result<Vec<String>, MigrationError> {
+    fn versions<DB: diesel::backend::Backend>(
+        source: &EmbeddedMigrations,
+    ) -> diesel::migration::Result<Vec<String>>
+    where
+        EmbeddedMigrations: MigrationSource<DB>,
+    {
+        let mut versions: Vec<String> = source
+            .migrations()?
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect();
+        versions.sort();
+        Ok(versions)
+    }
+    match backend {
+        Backend::Postgres => versions::<diesel::pg::Pg>(&PG_MIGRATIONS),
+        Backend::Sqlite => versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| MigrationError(e.to_string()))
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("migration failed: {0}")]

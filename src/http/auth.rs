@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{http::header, web, FromRequest, HttpRequest};
+use actix_web::{http::header, web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -188,6 +188,48 @@ pub trait Accounts: Send + Sync {
 
 type Extracted<T> = LocalBoxFuture<'static, Result<T, ApiError>>;
 
+/// Permission is checked before the body is validated (API.md, Conventions): extractors run
+/// side by side, so a route's authenticating extractor leaves this gate in the request and
+/// opens it when the caller passes, and the body extractors wait on it.
+pub struct AuthGate(Option<tokio::sync::oneshot::Receiver<()>>);
+
+impl AuthGate {
+    /// The gate the request's authentication left, if the route has one.
+    pub fn take(req: &HttpRequest) -> AuthGate {
+        AuthGate(
+            req.extensions_mut()
+                .remove::<AuthGate>()
+                .and_then(|gate| gate.0),
+        )
+    }
+
+    /// Resolves once the caller passed; an error when it did not (that error is answered
+    /// by the authenticating extractor itself).
+    pub async fn passed(self) -> Result<(), ApiError> {
+        match self.0 {
+            Some(gate) => gate
+                .await
+                .map_err(|_| ApiError::Auth("Authentication failed")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `check`, opening the request's [`AuthGate`] when it passes. The answer of a route that
+/// needs a caller depends on the caller.
+fn gated<T: 'static>(req: &HttpRequest, check: Extracted<T>) -> Extracted<T> {
+    super::per_caller(req);
+    let (open, gate) = tokio::sync::oneshot::channel();
+    req.extensions_mut().insert(AuthGate(Some(gate)));
+    Box::pin(async move {
+        let outcome = check.await;
+        if outcome.is_ok() {
+            let _ = open.send(());
+        }
+        outcome
+    })
+}
+
 /// The token's user, when it still exists.
 fn authenticate(req: &HttpRequest) -> Extracted<AuthUser> {
     let verified = AuthUser::from_req(req);
@@ -208,7 +250,7 @@ impl FromRequest for AuthUser {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        authenticate(req)
+        gated(req, authenticate(req))
     }
 }
 
@@ -246,14 +288,17 @@ impl FromRequest for AdminUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let user = authenticate(req);
-        Box::pin(async move {
-            let user = user.await?;
-            if user.is_admin() {
-                Ok(AdminUser(user))
-            } else {
-                Err(ApiError::Forbidden)
-            }
-        })
+        gated(
+            req,
+            Box::pin(async move {
+                let user = user.await?;
+                if user.is_admin() {
+                    Ok(AdminUser(user))
+                } else {
+                    Err(ApiError::Forbidden)
+                }
+            }),
+        )
     }
 }
 

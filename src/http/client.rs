@@ -103,6 +103,17 @@ impl Breaker {
         !blocked
     }
 
+    /// A call ended without telling anything of the service (the client gave up on its
+    /// own request): a trial call it was lets the next one try at once.
+    pub fn abandon(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let BreakerState::Trying { .. } = *state {
+            *state = BreakerState::Open {
+                until: Instant::now(),
+            };
+        }
+    }
+
     pub fn record(&self, outage: bool) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         *state = match (*state, outage) {

@@ -35,6 +35,9 @@ impl FieldError {
     }
 }
 
+/// The most field errors one answer lists; the message says how many there were.
+pub const MAX_DETAILS: usize = 50;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("invalid input")]
@@ -51,6 +54,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The request body stopped arriving before it was complete.
+    #[error("request body timed out")]
+    RequestTimeout,
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("idempotency key reused with a different body")]
@@ -98,6 +104,7 @@ impl ApiError {
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::IdempotencyMismatch => "IDEMPOTENCY_MISMATCH",
             Self::RateLimited(_) => "RATE_LIMITED",
@@ -118,6 +125,7 @@ impl ApiError {
             Self::MethodNotAllowed => "Method not allowed".into(),
             Self::Conflict(m) => m.clone(),
             Self::PayloadTooLarge => "Request body is too large".into(),
+            Self::RequestTimeout => "The request body stopped arriving".into(),
             Self::UnsupportedMediaType => "Request body must be application/json".into(),
             Self::IdempotencyMismatch => {
                 "Idempotency-Key was already used with a different request body".into()
@@ -140,6 +148,7 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::CONFLICT => Self::Conflict("Conflict".into()),
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::TOO_MANY_REQUESTS => Self::RateLimited(Vec::new()),
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
@@ -155,7 +164,13 @@ impl ApiError {
             "requestId": request_id,
         });
         if let Self::Validation(details) = self {
-            error["details"] = serde_json::json!(details);
+            error["details"] = serde_json::json!(&details[..details.len().min(MAX_DETAILS)]);
+            if details.len() > MAX_DETAILS {
+                error["message"] = serde_json::json!(format!(
+                    "Invalid input: {} problems, the first {MAX_DETAILS} listed",
+                    details.len()
+                ));
+            }
         }
         serde_json::json!({ "error": error })
     }
@@ -171,6 +186,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,

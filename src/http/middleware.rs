@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -80,6 +80,28 @@ fn with_error_body(res: ServiceResponse<BoxBody>, id: &str) -> ServiceResponse<B
     ServiceResponse::new(req, new)
 }
 
+/// Whether a path holds a dot-segment (`.` or `..`, percent-encoded or not) or a backslash,
+/// which some hop on the way could resolve into another path than the one routed here.
+fn has_dot_segments(raw: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    decoded.contains('\\') || decoded.split('/').any(|s| s == "." || s == "..")
+}
+
+/// Refuses a path with dot-segments (400), so routing and the `/internal/` rule only ever
+/// see the path as sent (API.md, Conventions).
+pub async fn plain_path(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    if has_dot_segments(req.uri().path()) {
+        let error = ApiError::field("path", "must not contain dot-segments or backslashes");
+        return Ok(req.error_response(error).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
 /// Every `GET` route answers `HEAD` too: the request is served as a `GET`, and the HTTP
 /// layer, which saw a `HEAD`, sends the headers without the body.
 pub async fn head_as_get(
@@ -111,6 +133,23 @@ pub async fn metrics(
     Ok(res)
 }
 
+/// An answer that depends on the caller is kept by no cache, the browser's included, unless
+/// its handler said otherwise.
+pub async fn private_answers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut res = next.call(req).await?;
+    let per_caller = res.request().extensions().contains::<super::PerCaller>();
+    if per_caller && !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
+    Ok(res)
+}
+
 pub const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Headers every answer carries unless the handler set its own (the `/docs` page sets a
@@ -134,6 +173,34 @@ pub fn security_headers(hsts: bool) -> DefaultHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_are_found_however_they_are_written() {
+        for path in [
+            "/cars/../internal/cars/1",
+            "/cars/%2e%2e/internal",
+            "/cars/.%2E/x",
+            "/cars/%2e./x",
+            "/x/../../internal",
+            "/cars/..\\internal",
+            "/cars/%5cinternal",
+            "/./cars",
+            "/cars/..",
+            "/cars/%2e",
+        ] {
+            assert!(has_dot_segments(path), "{path}");
+        }
+        for path in [
+            "/cars",
+            "/cars/a.b",
+            "/cars/...",
+            "/cars/..x",
+            "/search",
+            "/",
+        ] {
+            assert!(!has_dot_segments(path), "{path}");
+        }
+    }
 
     #[test]
     fn request_ids_from_clients_are_bounded() {

@@ -15,6 +15,7 @@ use std::str::FromStr;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -35,6 +36,16 @@ impl RequestId {
     }
 }
 
+/// Marks a request whose answer depends on who asks: it is sent with `Cache-Control:
+/// private, no-store` (see [`middleware::private_answers`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PerCaller;
+
+/// The answer to `req` depends on the caller.
+pub fn per_caller(req: &HttpRequest) {
+    req.extensions_mut().insert(PerCaller);
+}
+
 /// A JSON body: `application/json` only (else 415), within the body limit (else 413), and
 /// a 400 whose `details` name the JSON path of the field that did not parse or holds a
 /// control character.
@@ -44,12 +55,73 @@ pub struct Json<T>(pub T);
 /// rules apply when it is read into a type with [`from_json_value`].
 pub struct RawJson(pub serde_json::Value);
 
-fn json_body(
+/// How request bodies are read: the largest accepted, and how long one may stop arriving
+/// before the request ends with a 408.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyConfig {
+    pub limit: usize,
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for BodyConfig {
+    fn default() -> Self {
+        BodyConfig {
+            limit: 64 * 1024,
+            idle_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+impl BodyConfig {
+    pub fn of(req: &HttpRequest) -> BodyConfig {
+        req.app_data::<BodyConfig>().copied().unwrap_or_default()
+    }
+}
+
+/// A body the client broke off (closed the connection, or sent less than it announced).
+pub fn body_cut_off() -> ApiError {
+    ApiError::field("body", "the request body was cut off")
+}
+
+/// The whole body: 413 past the limit, 408 when it stops arriving for the idle timeout, 400
+/// when the client breaks it off.
+fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,
-) -> impl Future<Output = Result<serde_json::Value, ApiError>> {
-    let is_json = req
+) -> impl Future<Output = Result<web::Bytes, ApiError>> {
+    let config = BodyConfig::of(req);
+    let announced = req
         .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut payload = actix_web::dev::Decompress::from_headers(payload.take(), req.headers());
+    async move {
+        if announced.is_some_and(|n| n > config.limit as u64) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let mut body = web::BytesMut::new();
+        loop {
+            let chunk = tokio::time::timeout(config.idle_timeout, payload.next())
+                .await
+                .map_err(|_| ApiError::RequestTimeout)?;
+            match chunk {
+                None => return Ok(body.freeze()),
+                Some(Err(actix_web::error::PayloadError::Overflow)) => {
+                    return Err(ApiError::PayloadTooLarge)
+                }
+                Some(Err(_)) => return Err(body_cut_off()),
+                Some(Ok(chunk)) if body.len() + chunk.len() > config.limit => {
+                    return Err(ApiError::PayloadTooLarge)
+                }
+                Some(Ok(chunk)) => body.extend_from_slice(&chunk),
+            }
+        }
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {
@@ -61,21 +133,22 @@ fn json_body(
                 .to_ascii_lowercase();
             mime == "application/json" || mime.ends_with("+json")
         })
-        .unwrap_or(false);
-    let body = web::Bytes::from_request(req, payload);
+        .unwrap_or(false)
+}
+
+fn json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<serde_json::Value, ApiError>> {
+    let is_json = is_json(req);
+    let gate = auth::AuthGate::take(req);
+    let body = read_body(req, payload);
     async move {
+        gate.passed().await?;
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = body.await.map_err(|e| {
-            if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-            {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::field("body", "could not read the request body")
-            }
-        })?;
-        from_json_with(&mut serde_json::Deserializer::from_slice(&bytes))
+        json_value(&body.await?)
     }
 }
 
@@ -99,8 +172,8 @@ impl FromRequest for RawJson {
     }
 }
 
-/// A JSON body that may be left out: no body and no `Content-Type`, or a JSON `null`, is
-/// `None`; anything else is read as [`Json`] reads it (415, 413, 400 alike).
+/// A JSON body that may be left out: an empty body (whatever its `Content-Type`) or a JSON
+/// `null` is `None`; anything else is read as [`Json`] reads it (415, 413, 400 alike).
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
@@ -108,34 +181,44 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        if req
-            .headers()
-            .contains_key(actix_web::http::header::CONTENT_TYPE)
-        {
-            let body = json_body(req, payload);
-            return Box::pin(async move {
-                match body.await? {
-                    serde_json::Value::Null => Ok(OptionalJson(None)),
-                    value => from_json_value(value).map(|v| OptionalJson(Some(v))),
-                }
-            });
-        }
-        let body = web::Bytes::from_request(req, payload);
+        let is_json = is_json(req);
+        let gate = auth::AuthGate::take(req);
+        let body = read_body(req, payload);
         Box::pin(async move {
-            match body.await {
-                Ok(bytes) if bytes.is_empty() => Ok(OptionalJson(None)),
-                Ok(_) => Err(ApiError::UnsupportedMediaType),
-                Err(_) => Err(ApiError::PayloadTooLarge),
+            gate.passed().await?;
+            let bytes = body.await?;
+            if bytes.is_empty() {
+                return Ok(OptionalJson(None));
+            }
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            match json_value(&bytes)? {
+                serde_json::Value::Null => Ok(OptionalJson(None)),
+                value => from_json_value(value).map(|v| OptionalJson(Some(v))),
             }
         })
     }
 }
 
+/// One JSON value and nothing after it but whitespace (`{…}xyz` and `{…} {…}` are
+/// malformed).
+fn json_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = from_json_with(&mut de)?;
+    de.end().map_err(|e| malformed(&e))?;
+    Ok(value)
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    let text = e.to_string();
+    let message = text.split(" at line ").next().unwrap_or(&text);
+    ApiError::field("body", format!("malformed JSON: {message}"))
+}
+
 /// A typed body from JSON bytes, with the errors of [`from_json_value`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
-        from_json_with(&mut serde_json::Deserializer::from_slice(bytes))?;
-    from_json_value(value)
+    from_json_value(json_value(bytes)?)
 }
 
 /// Reads a typed body out of a parsed JSON value. Any text the type reads that holds a
@@ -272,7 +355,7 @@ where
         let text = inner.to_string();
         let message = text.split(" at line ").next().unwrap_or(&text).to_owned();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::field("body", format!("malformed JSON: {message}"));
+            return malformed(&inner);
         }
         let prefix = if path == "." {
             String::new()
@@ -294,6 +377,7 @@ where
 }
 
 /// Query parameters, parsed one by one so every error names its parameter.
+#[derive(Debug)]
 pub struct QueryParams(HashMap<String, String>);
 
 impl QueryParams {
@@ -321,22 +405,32 @@ impl QueryParams {
 
 impl QueryParams {
     /// The parameters of a query string. A value holding a control character (none of them
-    /// is free text) is a 400 naming the parameter.
+    /// is free text), or a parameter given twice, is a 400 naming the parameter.
     pub fn from_query_string(query: &str) -> Result<Self, ApiError> {
         let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
             .map_err(|_| ApiError::field("query", "malformed query string"))?;
-        let errors: Vec<FieldError> = pairs
+        let printable = |k: &str| k.chars().filter(|c| !c.is_control()).collect::<String>();
+        let mut errors: Vec<FieldError> = pairs
             .iter()
             .filter(|(_, v)| v.chars().any(char::is_control))
-            .map(|(k, _)| {
-                FieldError::new(
-                    k.chars().filter(|c| !c.is_control()).collect::<String>(),
-                    CONTROL_CHARACTER,
-                )
-            })
+            .map(|(k, _)| FieldError::new(printable(k), CONTROL_CHARACTER))
             .collect();
+        let mut params = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            let field = printable(&k);
+            match params.entry(k) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(v);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    if !errors.iter().any(|e| e.field == field) {
+                        errors.push(FieldError::new(field, "must be given once"));
+                    }
+                }
+            }
+        }
         check(errors)?;
-        Ok(QueryParams(pairs.into_iter().collect()))
+        Ok(QueryParams(params))
     }
 }
 
@@ -607,6 +701,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(QueryParams::from_query_string("city=Paris%20Nord").is_ok());
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_refused() {
+        match QueryParams::from_query_string("extras=a:1&page=2&extras=b:1&extras=c:1") {
+            Err(ApiError::Validation(d)) => {
+                assert_eq!(d, [FieldError::new("extras", "must be given once")]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(QueryParams::from_query_string("a=1&b=1").is_ok());
     }
 
     #[test]

@@ -96,7 +96,7 @@ db_test! {
         let admin = app.admin_token().await;
         let customer = app.customer_token().await;
         let car = id_of(&app.create_car(&admin, json!({})).await);
-        let booking: Value = app.book(&customer, &car, days_ahead(3), 24).await.json().await.unwrap();
+        let booking: Value = app.book(&customer, &car, days_ahead(1), 24).await.json().await.unwrap();
         let id = id_of(&booking);
         let res = post(&app, &format!("/bookings/{id}/return"), None, &admin).await;
         assert_error(res, StatusCode::CONFLICT, "CONFLICT").await;
@@ -116,5 +116,88 @@ db_test! {
         assert_eq!(validation_fields(res).await, vec!["mileageLimitKmPerDay"]);
         let res = app.send(Method::PATCH, &format!("/cars/{car}"), &json!({"extraKmPrice": 0}), Some(&admin)).await;
         assert_eq!(validation_fields(res).await, vec!["extraKmPrice"]);
+    }
+}
+
+/// Sets a booking's window in the database (to make it late, or due now).
+fn move_booking(
+    app: &TestApp,
+    id: &str,
+    pickup: chrono::DateTime<Utc>,
+    dropoff: chrono::DateTime<Utc>,
+) {
+    app.db.execute(&format!(
+        "UPDATE bookings SET pickup_time = '{}', dropoff_time = '{}' WHERE id = '{id}'",
+        db_time(pickup),
+        db_time(dropoff)
+    ));
+}
+
+db_test! {
+    async fn no_return_bills_an_amount_that_does_not_fit(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let customer = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({"pricePerDay": 100000,
+            "mileageLimitKmPerDay": 1, "extraKmPrice": 100000})).await);
+        let id = id_of(&app.book(&customer, &car, days_ahead(1), 24).await.json::<Value>().await.unwrap());
+        for km in [json!(10_000_001), json!(i64::MAX), json!(-1)] {
+            let res = post(&app, &format!("/bookings/{id}/pickup"), Some(json!({"odometerKm": km})), &admin).await;
+            assert_eq!(validation_fields(res).await, ["odometerKm"], "{km}");
+        }
+        let res = post(&app, &format!("/bookings/{id}/pickup"), Some(json!({"odometerKm": 0})), &admin).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        for km in [json!(9_223_372_036_854_775_807_i64), json!(10_000_001)] {
+            let res = post(&app, &format!("/bookings/{id}/return"), Some(json!({"odometerKm": km})), &admin).await;
+            assert_eq!(validation_fields(res).await, ["odometerKm"], "{km}");
+        }
+        // The most a return can add: 9,999,999 km at 100,000.00, written out to the cent.
+        let res = post(&app, &format!("/bookings/{id}/return"), Some(json!({"odometerKm": 10_000_000})), &admin).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let text = res.text().await.unwrap();
+        assert!(!text.contains("e+") && !text.contains("E+"), "{text}");
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["lines"][1]["kind"], "extra_km");
+        assert_eq!(back["lines"][1]["quantity"], 9_999_999);
+        assert!(text.contains("\"amount\":999999900000.0") || text.contains("\"amount\":999999900000"), "{text}");
+        assert_eq!(back["totalPrice"].as_f64(), Some(999_999_900_000.0 + 100_000.0));
+        let total: f64 = back["lines"].as_array().unwrap().iter().map(|l| l["amount"].as_f64().unwrap()).sum();
+        assert_eq!(total, back["totalPrice"].as_f64().unwrap());
+    }
+}
+
+db_test! {
+    async fn a_pickup_is_not_too_early_nor_before_its_booking_nor_beside_another_rental(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let customer = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let later = id_of(&app.book(&customer, &car, days_ahead(3), 24).await.json::<Value>().await.unwrap());
+        let res = post(&app, &format!("/bookings/{later}/pickup"), None, &admin).await;
+        let body = assert_error(res, StatusCode::CONFLICT, "CONFLICT").await;
+        assert!(body["error"]["message"].as_str().unwrap().contains("Too early"), "{body}");
+
+        let soon = id_of(&app.book(&customer, &car, days_ahead(1), 24).await.json::<Value>().await.unwrap());
+        let made = (Utc::now() - Duration::hours(2)).to_rfc3339();
+        let res = post(&app, &format!("/bookings/{soon}/pickup"), Some(json!({"at": made})), &admin).await;
+        assert_eq!(validation_fields(res).await, ["at"], "not before the booking was made");
+        let res = post(&app, &format!("/bookings/{soon}/pickup"), None, &admin).await;
+        assert_eq!(res.status(), StatusCode::OK);
+
+        // The later booking is due now while the first is still out: 409 until it is back.
+        let now = Utc::now();
+        move_booking(&app, &later, now + Duration::hours(1), now + Duration::hours(30));
+        let res = post(&app, &format!("/bookings/{later}/pickup"), None, &admin).await;
+        let body = assert_error(res, StatusCode::CONFLICT, "CONFLICT").await;
+        assert!(body["error"]["message"].as_str().unwrap().contains("still out"), "{body}");
+        assert_eq!(post(&app, &format!("/bookings/{soon}/return"), None, &admin).await.status(), StatusCode::OK);
+        assert_eq!(post(&app, &format!("/bookings/{later}/pickup"), None, &admin).await.status(), StatusCode::OK);
+
+        let wide = spawn_app_with(backend, &[("PICKUP_EARLY_WINDOW", "4d")]).await;
+        let admin = wide.admin_token().await;
+        let customer = wide.customer_token().await;
+        let car = id_of(&wide.create_car(&admin, json!({})).await);
+        let early = id_of(&wide.book(&customer, &car, days_ahead(3), 24).await.json::<Value>().await.unwrap());
+        assert_eq!(post(&wide, &format!("/bookings/{early}/pickup"), None, &admin).await.status(), StatusCode::OK);
     }
 }

@@ -299,3 +299,127 @@ db_test! {
         assert!(checked >= 10, "{checked}");
     }
 }
+
+db_test! {
+    async fn json_with_anything_after_its_value_is_malformed(backend) {
+        let app = spawn_app(backend).await;
+        for body in [
+            r#"{"email": "x@example.com", "password": "Secret123"}xyz"#,
+            r#"{"email": "x@example.com", "password": "Secret123"} {"email": "y@example.com"}"#,
+            r#"{"email": "x@example.com", "password": "Secret123"}]"#,
+        ] {
+            let res = app.client.post(app.url("/auth/signup"))
+                .header("Content-Type", "application/json").body(body).send().await.unwrap();
+            let body_text = assert_error(res, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+            assert_eq!(body_text["error"]["details"][0]["field"], "body", "{body_text}");
+        }
+        let res = app.client.post(app.url("/auth/signup"))
+            .header("Content-Type", "application/json")
+            .body("{\"email\": \"ws@example.com\", \"password\": \"Secret123\"} \r\n\t ").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "whitespace after the value is fine");
+    }
+}
+
+db_test! {
+    async fn a_leap_second_is_the_next_minutes_first_on_every_backend(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let day = (chrono::Utc::now() + chrono::Duration::days(5)).format("%Y-%m-%d").to_string();
+        let next = (chrono::Utc::now() + chrono::Duration::days(6)).format("%Y-%m-%d").to_string();
+        let res = app.post("/bookings", &json!({"carId": car, "pickupTime": format!("{day}T23:59:60Z"),
+            "dropoffTime": format!("{next}T23:59:60.500Z")}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let booking: Value = res.json().await.unwrap();
+        let after = |d: &str| (chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+        assert_eq!(booking["pickupTime"], format!("{}T00:00:00Z", after(&day)));
+        assert_eq!(booking["dropoffTime"], format!("{}T00:00:00.500Z", after(&next)));
+        let read: Value = app.get(&format!("/bookings/{}", id_of(&booking)), Some(&admin)).await.json().await.unwrap();
+        assert_eq!((read["pickupTime"].clone(), read["dropoffTime"].clone()), (booking["pickupTime"].clone(), booking["dropoffTime"].clone()));
+        // The next booking may start at that very instant, written the ordinary way.
+        let res = app.post("/bookings", &json!({"carId": car, "pickupTime": booking["dropoffTime"],
+            "dropoffTime": format!("{}T10:00:00Z", after(&after(&next)))}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+}
+
+db_test! {
+    async fn answers_that_depend_on_the_caller_are_kept_by_no_cache(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let customer = app.customer_token().await;
+        app.create_car(&admin, json!({})).await;
+        let cache_control = |res: &reqwest::Response| res.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+        for path in ["/auth/me", "/bookings", "/notifications"] {
+            let res = app.get(path, Some(&customer)).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            assert_eq!(cache_control(&res).as_deref(), Some("private, no-store"), "{path}");
+        }
+        assert_eq!(cache_control(&app.get("/admin/bookings", Some(&admin)).await).as_deref(), Some("private, no-store"));
+        let res = app.login(ADMIN_EMAIL, PASSWORD).await;
+        assert_eq!(cache_control(&res).as_deref(), Some("no-store"), "tokens are never kept");
+        // A public listing is cacheable, and says that the role changes it.
+        for token in [None, Some(customer.as_str()), Some(admin.as_str())] {
+            let res = app.get("/cars?includeInactive=true", token).await;
+            let vary = res.headers().get("vary").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            assert!(vary.split(',').any(|v| v.trim() == "Authorization"), "{vary}");
+            let private = cache_control(&res).as_deref() == Some("private, no-store");
+            assert_eq!(private, token == Some(admin.as_str()), "{token:?}");
+        }
+        assert_eq!(cache_control(&app.get("/search?lat=1&lng=1", None).await), None);
+    }
+}
+
+db_test! {
+    async fn an_optional_body_sent_empty_is_none_and_permission_comes_first(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let customer = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let id = id_of(&app.book(&customer, &car, days_ahead(1), 24).await.json::<Value>().await.unwrap());
+        let post = |token: &str, content_type: Option<&str>, body: &'static str| {
+            let mut req = app.client.post(app.url(&format!("/bookings/{id}/pickup"))).bearer_auth(token).body(body);
+            if let Some(t) = content_type {
+                req = req.header("Content-Type", t);
+            }
+            req.send()
+        };
+        // A customer learns only that it may not: not what was wrong with the body.
+        for (content_type, body) in [(Some("application/json"), "{\"odometerKm\": -5}"),
+                                     (Some("application/json"), "{oops"), (Some("text/plain"), "x")] {
+            let res = post(&customer, content_type, body).await.unwrap();
+            assert_error(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+        }
+        let res = app.post("/bookings", &json!({"carId": "nope"}), Some("not-a-token")).await;
+        assert_error(res, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
+        let res = post(&admin, Some("application/json"), "").await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "an empty JSON body is no body");
+        let res = app.client.post(app.url(&format!("/bookings/{id}/return"))).bearer_auth(&admin)
+            .header("Content-Type", "text/plain").body("").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "an empty body is no body, whatever its type");
+    }
+}
+
+db_test! {
+    async fn a_query_parameter_given_twice_is_refused_and_details_are_capped(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let window = format!("pickupTime={}&dropoffTime={}",
+            days_ahead(2).to_rfc3339().replace('+', "%2B"), days_ahead(3).to_rfc3339().replace('+', "%2B"));
+        let res = app.get(&format!("/cars/{car}/quote?{window}&extras=gps:1&extras=seat:1"), None).await;
+        assert_eq!(validation_fields(res).await, ["extras"]);
+        assert_eq!(validation_fields(app.get("/cars?page=1&page=2", None).await).await, ["page"]);
+        let many: Vec<String> = (0..2000).map(|i| format!("x{i}:1")).collect();
+        let res = app.get(&format!("/cars/{car}/quote?{window}&extras={}", many.join(",")), None).await;
+        let body = assert_error(res, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+        assert_eq!(body["error"]["details"].as_array().unwrap().len(), 50, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("2000"), "{body}");
+        let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+        let params = doc["paths"]["/cars/{id}/quote"]["get"]["parameters"].as_array().unwrap();
+        for name in ["pickupTime", "dropoffTime"] {
+            let p = params.iter().find(|p| p["name"] == name).unwrap();
+            assert_eq!(p["required"], true, "{name}");
+        }
+    }
+}

@@ -632,3 +632,75 @@ pub async fn all_sent(app: &TestApp, token: &str) -> bool {
     let every_sent = |l: &[Value]| !l.is_empty() && l.iter().all(|m| m["status"] == "sent");
     every_sent(&wait_until(app, token, 10, every_sent).await)
 }
+
+/// An answer read off the wire by [`raw_http`].
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Sends `request` exactly as written (an HTTP client would normalise its path) on a new
+/// connection to the server at `address` (`http://host:port`), and reads the answer until
+/// the server closes the connection (send `Connection: close`).
+pub async fn raw_http(address: &str, request: &[u8]) -> RawAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut bytes))
+        .await
+        .expect("an answer within 30 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            out.push_str(&after[..size.min(after.len())]);
+            rest = after.get(size + 2..).unwrap_or("");
+        }
+        out
+    } else {
+        body.to_owned()
+    };
+    RawAnswer {
+        status,
+        headers,
+        body,
+    }
+}

@@ -435,3 +435,120 @@ async fn cors_is_decided_by_the_process_that_received_the_request() {
         res.headers()
     );
 }
+
+/// A client's broken or stalled upload ends its own request (400, or 408 past the body
+/// timeout) and never counts as the module's failure: before, six such logins opened the
+/// auth module's breaker and everyone's login through the gateway was a 503 for 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_broken_or_stalled_body_never_takes_a_module_offline() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(Backend::Split, &[("APP__SERVER__BODY_TIMEOUT", "1s")]).await;
+    let gateway = topology(&app).url("gateway");
+    let host = gateway.trim_start_matches("http://").to_owned();
+    let head = "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\nConnection: close\r\n\r\n{\"email\":";
+    // Broken off: 9 of 100 bytes, then the connection closes.
+    let broken = (0..6).map(|_| {
+        let host = host.clone();
+        async move {
+            let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+            s.write_all(head.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    join_all(broken).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = app.login("nobody@example.com", PASSWORD).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
+
+    // Stalled: the body stops coming; each request ends with 408, and only it.
+    let stalled = (0..6).map(|_| raw_http(&gateway, head.as_bytes()));
+    let start = Instant::now();
+    for answer in join_all(stalled).await {
+        assert_eq!(answer.status, 408, "{answer:?}");
+        assert_eq!(answer.json()["error"]["code"], "REQUEST_TIMEOUT");
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    let res = app.login("nobody@example.com", PASSWORD).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
+    let ready: Value = app.get("/health/ready", None).await.json().await.unwrap();
+    assert_eq!(ready["checks"]["auth"]["status"], "up", "{ready}");
+
+    // The same body sent straight to the module is the same 408.
+    let answer = raw_http(&topology(&app).url("auth"), head.as_bytes()).await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+}
+
+/// `..` and its encodings never reach another route than the one sent: before, the
+/// gateway's client resolved `/cars/../internal/...` into an internal route, and answered
+/// it with the internal token (or the module answered 401, telling the token was wrong).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_segments_are_refused_before_routing() {
+    let app = split().await;
+    let admin = app.admin_token().await;
+    let car = id_of(&app.create_car(&admin, json!({})).await);
+    for process in ["gateway", "cars"] {
+        let base = topology(&app).url(process);
+        for path in [
+            format!("/cars/../internal/cars/{car}"),
+            format!("/cars/%2e%2e/internal/cars/{car}"),
+            format!("/cars/.%2e/internal/cars/{car}"),
+            format!("/cars/%2e./internal/cars/{car}"),
+            format!("/cars/x/../../internal/cars/{car}"),
+            format!("/cars/..\\internal/cars/{car}"),
+            format!("/cars/./{car}"),
+            "/cars/../auth/login".to_owned(),
+        ] {
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {INTERNAL_TOKEN}\r\n\
+                 Connection: close\r\n\r\n"
+            );
+            let answer = raw_http(&base, request.as_bytes()).await;
+            assert_eq!(answer.status, 400, "{path} through {process}: {answer:?}");
+            let body = answer.json();
+            assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{body}");
+            assert_eq!(body["error"]["details"][0]["field"], "path", "{body}");
+            assert!(answer.header("x-request-id").is_some(), "{answer:?}");
+        }
+    }
+    // The plain path still works.
+    let answer = raw_http(
+        &app.address,
+        format!("GET /cars/{car} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+/// Our headers are for our processes: a client sending `X-Carrental-Forwarded` is served
+/// as any client (before, the gateway took it for a misrouted request and answered 503).
+/// Readiness names the forwarded modules, not where they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_cannot_pose_as_a_process_and_readiness_hides_addresses() {
+    let app = split().await;
+    for value in ["yes", INTERNAL_TOKEN.trim_end_matches('f')] {
+        let res = app
+            .client
+            .get(app.url("/cars"))
+            .header("X-Carrental-Forwarded", value)
+            .header("X-Carrental-Other", "x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{value}");
+    }
+    let ready = app.get("/health/ready", None).await.text().await.unwrap();
+    let parsed: Value = serde_json::from_str(&ready).unwrap();
+    for module in ["auth", "cars", "search", "bookings", "notifications"] {
+        assert_eq!(parsed["checks"][module]["status"], "up", "{ready}");
+        assert!(parsed["checks"][module].get("url").is_none(), "{ready}");
+    }
+    assert!(
+        !ready.contains("127.0.0.1") && !ready.contains("http://"),
+        "{ready}"
+    );
+}

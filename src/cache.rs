@@ -27,8 +27,8 @@ use uuid::Uuid;
 use crate::config::CacheSettings;
 use crate::db::schema::data_versions;
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::http::etag::Tagged;
-use crate::http::ApiError;
 use crate::outbox::Stop;
 
 /// Pages past this one are always read from the database.

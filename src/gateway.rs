@@ -20,9 +20,10 @@ use actix_web::{web, Error, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::http::client::{CallError, ServiceClient};
 use crate::http::middleware::X_REQUEST_ID;
-use crate::http::{ApiError, BodyConfig, RequestId};
+use crate::http::{BodyConfig, ForwardedHere, RequestId};
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
 use crate::ports::Services;
 use crate::Module;
@@ -38,14 +39,6 @@ pub struct Gateway {
     timeout: Duration,
     internal_token: String,
 }
-
-/// Set on a request forwarded here by a trusted process of this deployment.
-#[derive(Debug, Clone, Copy)]
-pub struct ForwardedHere;
-
-/// Set on a request this process forwarded, for the metrics' route label.
-#[derive(Debug, Clone, Copy)]
-pub struct ForwardedTo(pub Module);
 
 impl Gateway {
     pub fn new(
@@ -155,7 +148,6 @@ pub async fn forward(
     let Some(module) = Module::owning(req.path()).filter(|m| !gateway.served.contains(m)) else {
         return Err(ApiError::NotFound);
     };
-    req.extensions_mut().insert(ForwardedTo(module));
     let client = gateway.services.client(module);
     let Some(base) = client.base() else {
         tracing::warn!(

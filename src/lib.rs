@@ -4,6 +4,7 @@ pub mod backup;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod module;

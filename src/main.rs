@@ -279,7 +279,7 @@ async fn create_admin(
     use carrental::http::auth::Jwt;
     use carrental::telemetry::Metrics;
 
-    let invalid = |e: carrental::http::FieldError| anyhow::anyhow!("{}: {}", e.field, e.message);
+    let invalid = |e: carrental::error::FieldError| anyhow::anyhow!("{}: {}", e.field, e.message);
     let email = Email::parse(email).map_err(invalid)?;
     let password = Password::parse(password).map_err(invalid)?;
     let name = name.map(parse_name).transpose().map_err(invalid)?;

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{ErrorBody, ErrorDetail, FieldError};
+use crate::error::{ErrorBody, ErrorDetail, FieldError};
 use crate::ops::ApiDocument;
 use crate::Module;
 

@@ -13,9 +13,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::http::auth::same_secret;
-use crate::http::ApiError;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, Snapshot};
 use crate::Module;
 
 /// How a dependency other than the database is doing.
@@ -99,6 +99,22 @@ impl ReadinessCheck for DatabaseCheck {
                 }
             }
         })
+    }
+}
+
+/// The pool and the outbox as `/metrics` shows them.
+async fn snapshot(db: &Db) -> Snapshot {
+    let (connections_in_use, connections_idle, max_connections) = db.connections();
+    let outbox = if db.is_down() {
+        None
+    } else {
+        db.run(|conn| Ok(crate::outbox::backlog(conn)?)).await.ok()
+    };
+    Snapshot {
+        connections_in_use,
+        connections_idle,
+        max_connections,
+        outbox,
     }
 }
 
@@ -191,7 +207,7 @@ async fn metrics(
         }
     }
     if let Some(db) = &process.db {
-        metrics.show(&db.snapshot().await);
+        metrics.show(&snapshot(db).await);
     }
     let text = metrics
         .render()

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::db::schema::outbox;
 use crate::db::{self, Backend, Db, DbConn};
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::time;
 
 /// Finished rows are kept this long (for replays and for reading), then purged.

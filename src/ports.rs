@@ -39,9 +39,10 @@ use uuid::Uuid;
 use crate::config::ServiceSettings;
 use crate::db::schema::messages;
 use crate::db::{self, DbConn};
+use crate::error::ApiError;
 use crate::http::auth::Accounts;
 use crate::http::client::ServiceClient;
-use crate::http::{ApiError, Choice};
+use crate::http::Choice;
 use crate::Module;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -11,8 +11,9 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::error::FieldError;
+use crate::http::required_time;
 use crate::http::schema::Integer;
-use crate::http::{required_time, FieldError};
 use crate::money;
 
 /// The longest rental, in days.

@@ -19,14 +19,14 @@ use crate::db::Db;
 use crate::gateway::{self, Gateway};
 use crate::http::auth::{internal_only, Accounts, InternalToken, Jwt};
 use crate::http::client::http_client;
-use crate::http::middleware::{self, X_REQUEST_ID};
+use crate::http::middleware::{self, RequestSpan, X_REQUEST_ID};
 use crate::http::rate_limit::{rate_limit, Limits};
 use crate::http::BodyConfig;
 use crate::module::{self, Configure, Context};
 use crate::ops::{self, DatabaseCheck, Process, ReadinessCheck};
 use crate::outbox::Stop;
 use crate::ports::{IndexJobs, NoIndex, Ports, SearchIndexer, Services};
-use crate::telemetry::{Metrics, RequestSpan};
+use crate::telemetry::Metrics;
 
 pub struct Application {
     port: u16,

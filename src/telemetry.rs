@@ -3,19 +3,13 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{Error, HttpMessage};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::{LogFormat, LogSettings};
-use crate::http::rate_limit::Limits;
-use crate::http::RequestId;
 
 /// Installs the global subscriber: JSON lines or readable lines, as configured.
 /// A second call (tests start many apps in one process) keeps the first.
@@ -75,67 +69,6 @@ impl<W: Write> Write for Escaped<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// Request URLs are cut to this many bytes in logs.
-const MAX_LOGGED_TARGET: usize = 512;
-
-fn cut(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-/// Root span of a request, carrying our request id rather than one of its own.
-pub struct RequestSpan;
-
-impl RootSpanBuilder for RequestSpan {
-    /// The request's span, with the same fields as tracing-actix-web's own, but the client
-    /// the rate limits count (not whatever `X-Forwarded-For` says) and the URL cut short.
-    fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        let client = request
-            .app_data::<actix_web::web::Data<Limits>>()
-            .map(|l| l.client(request.request()).to_string())
-            .unwrap_or_default();
-        let target = request.uri().path_and_query().map_or("", |p| p.as_str());
-        let user_agent = request
-            .headers()
-            .get("User-Agent")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        tracing::info_span!(
-            "HTTP request",
-            http.method = %request.method(),
-            http.route = %request.match_pattern().unwrap_or_else(|| "default".into()),
-            http.flavor = ?request.version(),
-            http.client_ip = %client,
-            http.user_agent = %cut(user_agent, 256),
-            http.target = %cut(target, MAX_LOGGED_TARGET),
-            http.status_code = tracing::field::Empty,
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            request_id = %request_id,
-            exception.message = tracing::field::Empty,
-            exception.details = tracing::field::Empty,
-        )
-    }
-
-    fn on_request_end<B: actix_web::body::MessageBody>(
-        span: Span,
-        outcome: &Result<ServiceResponse<B>, Error>,
-    ) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }
 
@@ -360,8 +293,5 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "INFO email to=ada name=Ada\\nINFO forged\\u{1b}[2J end\n"
         );
-        assert_eq!(cut("abcdef", 4), "abcd…");
-        assert_eq!(cut("ééé", 3), "é…");
-        assert_eq!(cut("abc", 4), "abc");
     }
 }

@@ -11,9 +11,10 @@ use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use utoipa::OpenApi;
 
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::http::auth::AuthUser;
 use crate::http::rate_limit::Limits;
-use crate::http::{parse_id, ApiError, Json};
+use crate::http::{parse_id, Json};
 use crate::module::{Context, Served};
 use crate::ports::{Contact, Ports, UserDirectory};
 use model::{
@@ -84,7 +85,7 @@ pub struct AuthApi;
 /// Create an account.
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", operation_id = "signup", request_body = SignupRequest,
     responses((status = 201, body = TokenPair, description = "The account, signed in"),
-              (status = 409, body = crate::http::ErrorBody, description = "The email is taken")))]
+              (status = 409, body = crate::error::ErrorBody, description = "The email is taken")))]
 async fn signup(
     auth: web::Data<AuthService>,
     limits: web::Data<Limits>,
@@ -109,7 +110,7 @@ async fn signup(
 /// Log in with email and password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", operation_id = "login", request_body = LoginRequest,
     responses((status = 200, body = TokenPair, description = "Signed in"),
-              (status = 401, body = crate::http::ErrorBody, description = "Wrong email or password")))]
+              (status = 401, body = crate::error::ErrorBody, description = "Wrong email or password")))]
 async fn login(
     auth: web::Data<AuthService>,
     limits: web::Data<Limits>,
@@ -135,7 +136,7 @@ fn email_key(raw: &str) -> String {
 /// Trade a refresh token for a new pair; the old token stops working.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", operation_id = "refreshTokens", request_body = RefreshRequest,
     responses((status = 200, body = TokenPair, description = "A new pair, without `user`"),
-              (status = 401, body = crate::http::ErrorBody,
+              (status = 401, body = crate::error::ErrorBody,
                description = "Unknown, expired or revoked; a token presented again after its rotation revokes its whole session")))]
 async fn refresh(
     auth: web::Data<AuthService>,

@@ -8,9 +8,9 @@ use uuid::Uuid;
 use crate::db::schema::{refresh_tokens, users};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
+use crate::error::FieldError;
 use crate::http::auth::Role;
 use crate::http::schema;
-use crate::http::FieldError;
 
 /// Trimmed, lower-cased, and shaped like an address.
 #[derive(Debug, Clone, PartialEq, Eq)]

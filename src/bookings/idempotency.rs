@@ -12,7 +12,7 @@ use super::store::{self, KeyRow};
 use diesel::Connection;
 
 use crate::db::{self, Db};
-use crate::http::{is_unique_violation, ApiError};
+use crate::error::{is_unique_violation, ApiError};
 use crate::time;
 
 pub const MAX_KEY_LEN: usize = 255;

@@ -12,11 +12,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
 use crate::db::Db;
+use crate::error::{ApiError, FieldError};
 use crate::http::auth::{AdminUser, AuthUser};
 use crate::http::schema;
 use crate::http::{
-    check, from_json_value, parse_id, parse_time, required_time, ApiError, FieldError, Json,
-    OptionalJson, PageParams, PageRequest, Paginated, QueryParams, RawJson, RequestId,
+    check, from_json_value, parse_id, parse_time, required_time, Json, OptionalJson, PageParams,
+    PageRequest, Paginated, QueryParams, RawJson, RequestId,
 };
 use crate::module::{Context, Served};
 use crate::ports::{Availability, Ports};
@@ -133,10 +134,10 @@ pub struct InternalApi;
 #[utoipa::path(post, path = "/bookings", tag = "bookings", operation_id = "createBooking",
     request_body = CreateBooking, security(("bearer" = [])), params(IdempotencyParams),
     responses((status = 201, body = Booking),
-              (status = 404, body = crate::http::ErrorBody, description = "No such car, or it was deleted"),
-              (status = 409, body = crate::http::ErrorBody,
+              (status = 404, body = crate::error::ErrorBody, description = "No such car, or it was deleted"),
+              (status = 409, body = crate::error::ErrorBody,
                description = "The car is taken for part of the window, or inactive, or the customer already holds the most upcoming bookings allowed"),
-              (status = 422, body = crate::http::ErrorBody, description = "Idempotency-Key reused with another body")))]
+              (status = 422, body = crate::error::ErrorBody, description = "Idempotency-Key reused with another body")))]
 async fn create(
     req: HttpRequest,
     bookings: web::Data<BookingsService>,
@@ -196,7 +197,7 @@ async fn list_mine(
 #[utoipa::path(get, path = "/admin/bookings", tag = "bookings", operation_id = "listAllBookings",
     security(("bearer" = [])), params(StatusParams, AdminFilterParams, PageParams),
     responses((status = 200, body = Paginated<Booking>),
-              (status = 403, body = crate::http::ErrorBody, description = "Not an admin")))]
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin")))]
 async fn list_all(
     bookings: web::Data<BookingsService>,
     _: AdminUser,
@@ -225,7 +226,7 @@ async fn get(
 #[utoipa::path(patch, path = "/bookings/{id}", tag = "bookings", operation_id = "cancelBooking",
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = UpdateBooking,
     responses((status = 200, body = Booking),
-              (status = 409, body = crate::http::ErrorBody, description = "Not confirmed, or its pickup has passed")))]
+              (status = 409, body = crate::error::ErrorBody, description = "Not confirmed, or its pickup has passed")))]
 async fn update(
     bookings: web::Data<BookingsService>,
     user: AuthUser,
@@ -243,8 +244,8 @@ async fn update(
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body(content = Option<model::HandoverInput>, description = "Optional: time, odometer, fuel, notes"),
     responses((status = 200, body = Booking),
-              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
-              (status = 409, body = crate::http::ErrorBody, description = "Not confirmed")))]
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
+              (status = 409, body = crate::error::ErrorBody, description = "Not confirmed")))]
 async fn pick_up(
     bookings: web::Data<BookingsService>,
     admin: AdminUser,
@@ -263,8 +264,8 @@ async fn pick_up(
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body(content = Option<model::HandoverInput>, description = "Optional: time, odometer, fuel, notes, damages"),
     responses((status = 200, body = Booking),
-              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
-              (status = 409, body = crate::http::ErrorBody, description = "Not active")))]
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
+              (status = 409, body = crate::error::ErrorBody, description = "Not active")))]
 async fn hand_back(
     bookings: web::Data<BookingsService>,
     admin: AdminUser,
@@ -280,9 +281,9 @@ async fn hand_back(
 #[utoipa::path(post, path = "/cars/{id}/blocks", tag = "cars", operation_id = "createCarBlock",
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = BlockInput,
     responses((status = 201, body = Block),
-              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
-              (status = 404, body = crate::http::ErrorBody, description = "No such car, or it was deleted"),
-              (status = 409, body = crate::http::ErrorBody,
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
+              (status = 404, body = crate::error::ErrorBody, description = "No such car, or it was deleted"),
+              (status = 409, body = crate::error::ErrorBody,
                description = "A booking (with its turnaround buffer) or another block holds the car for part of that time")))]
 async fn create_block(
     bookings: web::Data<BookingsService>,
@@ -308,8 +309,8 @@ struct BlocksParams {
 #[utoipa::path(get, path = "/cars/{id}/blocks", tag = "cars", operation_id = "listCarBlocks",
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path), BlocksParams, PageParams),
     responses((status = 200, body = Paginated<Block>),
-              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
-              (status = 404, body = crate::http::ErrorBody, description = "No such car, or it was deleted")))]
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
+              (status = 404, body = crate::error::ErrorBody, description = "No such car, or it was deleted")))]
 async fn list_blocks(
     bookings: web::Data<BookingsService>,
     _: AdminUser,
@@ -335,8 +336,8 @@ async fn list_blocks(
 #[utoipa::path(delete, path = "/cars/{id}/blocks/{blockId}", tag = "cars", operation_id = "deleteCarBlock",
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("blockId" = uuid::Uuid, Path)),
     responses((status = 204, description = "Deleted"),
-              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
-              (status = 404, body = crate::http::ErrorBody, description = "No such car or block")))]
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
+              (status = 404, body = crate::error::ErrorBody, description = "No such car or block")))]
 async fn delete_block(
     bookings: web::Data<BookingsService>,
     _: AdminUser,

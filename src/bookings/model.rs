@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use crate::db::schema::{bookings, car_holds};
 use crate::db::{from_db, to_db};
+use crate::error::FieldError;
 use crate::http::schema;
-use crate::http::{Choice, FieldError, QueryParams};
+use crate::http::{Choice, QueryParams};
 use crate::money;
 use crate::ports::{hold_end, Busy, CarSummary, HoldKind};
 

@@ -15,8 +15,9 @@ use super::model::{
 use super::store;
 use crate::config::BookingSettings;
 use crate::db::{self, Backend, Db, DbConn, Lock};
+use crate::error::{violated_constraint, ApiError};
 use crate::http::auth::AuthUser;
-use crate::http::{from_json_value, violated_constraint, ApiError, PageRequest, Paginated};
+use crate::http::{from_json_value, PageRequest, Paginated};
 use crate::ports::{Availability, Busy, BusyCar, CarSummary, Contact, OutgoingMessage, Ports};
 use crate::telemetry::Metrics;
 use crate::{pricing, time};

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use super::model::price;
 use crate::db::schema::extras;
 use crate::db::{from_db, to_db, DbConn};
+use crate::error::FieldError;
 use crate::http::schema::{self, Integer, Patch};
-use crate::http::FieldError;
 use crate::money;
 use crate::pricing::ExtraPrice;
 

@@ -13,11 +13,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::http::auth::{AdminUser, MaybeUser};
 use crate::http::etag::IfNoneMatch;
 use crate::http::schema;
 use crate::http::{
-    check, parse_id, per_caller, ApiError, Json, PageParams, PageRequest, Paginated, QueryParams,
+    check, parse_id, per_caller, Json, PageParams, PageRequest, Paginated, QueryParams,
 };
 use crate::module::{Context, Served};
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ids, Ports};
@@ -261,7 +262,7 @@ async fn list(
 /// Add a car (admins).
 #[utoipa::path(post, path = "/cars", tag = "cars", operation_id = "createCar", request_body = NewCar,
     security(("bearer" = [])),
-    responses((status = 201, body = Car), (status = 403, body = crate::http::ErrorBody, description = "Not an admin")))]
+    responses((status = 201, body = Car), (status = 403, body = crate::error::ErrorBody, description = "Not an admin")))]
 async fn create(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -286,7 +287,7 @@ async fn get(
 /// Change a car (admins): only the fields sent change, as with PATCH.
 #[utoipa::path(put, path = "/cars/{id}", tag = "cars", operation_id = "replaceCar",
     params(("id" = uuid::Uuid, Path)), request_body = CarInput, security(("bearer" = [])),
-    responses((status = 200, body = Car), (status = 403, body = crate::http::ErrorBody, description = "Not an admin")))]
+    responses((status = 200, body = Car), (status = 403, body = crate::error::ErrorBody, description = "Not an admin")))]
 async fn replace(
     cars: web::Data<CarsService>,
     admin: AdminUser,
@@ -299,7 +300,7 @@ async fn replace(
 /// Change a car (admins): only the fields sent change.
 #[utoipa::path(patch, path = "/cars/{id}", tag = "cars", operation_id = "updateCar",
     params(("id" = uuid::Uuid, Path)), request_body = CarInput, security(("bearer" = [])),
-    responses((status = 200, body = Car), (status = 403, body = crate::http::ErrorBody, description = "Not an admin")))]
+    responses((status = 200, body = Car), (status = 403, body = crate::error::ErrorBody, description = "Not an admin")))]
 async fn update(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -313,8 +314,8 @@ async fn update(
 #[utoipa::path(delete, path = "/cars/{id}", tag = "cars", operation_id = "deleteCar",
     params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
     responses((status = 204, description = "Deleted"),
-              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
-              (status = 409, body = crate::http::ErrorBody, description = "It has an upcoming or active booking")))]
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
+              (status = 409, body = crate::error::ErrorBody, description = "It has an upcoming or active booking")))]
 async fn delete(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -394,8 +395,8 @@ async fn list_extras(cars: web::Data<CarsService>) -> Result<HttpResponse, ApiEr
 #[utoipa::path(post, path = "/extras", tag = "cars", operation_id = "createExtra",
     request_body = extras::ExtraInput, security(("bearer" = [])),
     responses((status = 201, body = extras::Extra),
-              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
-              (status = 409, body = crate::http::ErrorBody, description = "The code is taken")))]
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
+              (status = 409, body = crate::error::ErrorBody, description = "The code is taken")))]
 async fn create_extra(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -408,8 +409,8 @@ async fn create_extra(
 #[utoipa::path(patch, path = "/extras/{code}", tag = "cars", operation_id = "updateExtra",
     params(("code" = String, Path)), request_body = extras::ExtraInput, security(("bearer" = [])),
     responses((status = 200, body = extras::Extra),
-              (status = 403, body = crate::http::ErrorBody, description = "Not an admin"),
-              (status = 404, body = crate::http::ErrorBody, description = "No such extra")))]
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
+              (status = 404, body = crate::error::ErrorBody, description = "No such extra")))]
 async fn update_extra(
     cars: web::Data<CarsService>,
     _: AdminUser,

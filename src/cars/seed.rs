@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::model::{CarDraft, CarRow};
 use super::store;
 use crate::db::DbConn;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::ports::{FuelType, SearchIndexer, Transmission};
 use crate::time;
 

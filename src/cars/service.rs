@@ -13,8 +13,9 @@ use super::model::{
 use super::store;
 use crate::cache::{ReadCache, CACHED_PAGES};
 use crate::db::{self, Db, DbConn, Lock};
+use crate::error::ApiError;
 use crate::http::etag::Tagged;
-use crate::http::{ApiError, PageRequest};
+use crate::http::PageRequest;
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ports};
 use crate::{money, pricing, time};
 
@@ -247,7 +248,7 @@ impl CarsService {
                     return Err(ApiError::conflict(format!("The extra {} exists", row.code)));
                 }
                 extras::insert(conn, &row).map_err(|e| {
-                    if crate::http::is_unique_violation(&e) {
+                    if crate::error::is_unique_violation(&e) {
                         ApiError::conflict(format!("The extra {} exists", row.code))
                     } else {
                         e.into()

@@ -16,7 +16,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::DatabaseSettings;
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -665,23 +665,19 @@ impl Db {
         ]
     }
 
-    /// The pool and the outbox as `/metrics` shows them.
-    pub async fn snapshot(&self) -> crate::telemetry::Snapshot {
+    /// Connections in use, idle, and the most the pool opens.
+    pub fn connections(&self) -> (i64, i64, i64) {
         let state = self.pool.state();
-        let max = i64::from(self.pool.max_size());
-        let outbox = if self.health.down.load(Ordering::SeqCst) {
-            None
-        } else {
-            self.run(|conn| Ok(crate::outbox::backlog(conn)?))
-                .await
-                .ok()
-        };
-        crate::telemetry::Snapshot {
-            connections_in_use: i64::from(state.connections - state.idle_connections),
-            connections_idle: i64::from(state.idle_connections),
-            max_connections: max,
-            outbox,
-        }
+        (
+            i64::from(state.connections - state.idle_connections),
+            i64::from(state.idle_connections),
+            i64::from(self.pool.max_size()),
+        )
+    }
+
+    /// Whether the database is known to be unreachable (a probe is retrying).
+    pub fn is_down(&self) -> bool {
+        self.health.down.load(Ordering::SeqCst)
     }
 
     /// Round trip time of a trivial query, for readiness.

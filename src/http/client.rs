@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::ApiError;
+use crate::error::ApiError;
 use crate::Module;
 
 /// Consecutive failures that open the breaker.

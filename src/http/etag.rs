@@ -7,7 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
-use super::ApiError;
+use crate::error::ApiError;
 
 /// `If-None-Match`, as the document shows it.
 #[derive(IntoParams)]

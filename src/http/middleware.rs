@@ -8,8 +8,12 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{web, Error, HttpMessage, HttpResponse, ResponseError};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
-use super::{ApiError, RequestId};
+use super::rate_limit::Limits;
+use super::RequestId;
+use crate::error::ApiError;
 use crate::telemetry::Metrics;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -150,6 +154,67 @@ pub async fn private_answers(
     Ok(res)
 }
 
+/// Request URLs are cut to this many bytes in logs.
+const MAX_LOGGED_TARGET: usize = 512;
+
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Root span of a request, carrying our request id rather than one of its own.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    /// The request's span, with the same fields as tracing-actix-web's own, but the client
+    /// the rate limits count (not whatever `X-Forwarded-For` says) and the URL cut short.
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let client = request
+            .app_data::<actix_web::web::Data<Limits>>()
+            .map(|l| l.client(request.request()).to_string())
+            .unwrap_or_default();
+        let target = request.uri().path_and_query().map_or("", |p| p.as_str());
+        let user_agent = request
+            .headers()
+            .get("User-Agent")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %request.match_pattern().unwrap_or_else(|| "default".into()),
+            http.flavor = ?request.version(),
+            http.client_ip = %client,
+            http.user_agent = %cut(user_agent, 256),
+            http.target = %cut(target, MAX_LOGGED_TARGET),
+            http.status_code = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
 pub const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Headers every answer carries unless the handler set its own (the `/docs` page sets a
@@ -173,6 +238,13 @@ pub fn security_headers(hsts: bool) -> DefaultHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_text_is_cut_on_a_character() {
+        assert_eq!(cut("abcdef", 4), "abcd…");
+        assert_eq!(cut("ééé", 3), "é…");
+        assert_eq!(cut("abc", 4), "abc");
+    }
 
     #[test]
     fn dot_segments_are_found_however_they_are_written() {

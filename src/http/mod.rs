@@ -2,7 +2,6 @@
 
 pub mod auth;
 pub mod client;
-mod error;
 pub mod etag;
 pub mod middleware;
 pub mod rate_limit;
@@ -19,9 +18,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use error::{
-    is_unique_violation, violated_constraint, ApiError, ErrorBody, ErrorDetail, FieldError,
-};
+use crate::error::{ApiError, FieldError};
 
 /// The id of the request being served, set by [`middleware::request_id`].
 #[derive(Debug, Clone)]
@@ -35,6 +32,11 @@ impl RequestId {
             .unwrap_or_default()
     }
 }
+
+/// Set on a request forwarded here by a trusted process of this deployment (the gateway
+/// checked its rate limits and CORS).
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardedHere;
 
 /// Marks a request whose answer depends on who asks: it is sent with `Cache-Control:
 /// private, no-store` (see [`middleware::private_answers`]).

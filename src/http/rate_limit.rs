@@ -28,9 +28,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
 use ipnet::IpNet;
 
-use super::ApiError;
 use crate::config::RateLimitSettings;
-use crate::gateway::ForwardedHere;
+use crate::error::ApiError;
+use super::ForwardedHere;
 use crate::telemetry::Metrics;
 
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -95,6 +95,13 @@ impl Quota {
         if !tightest.allowed {
             headers.insert(RETRY_AFTER, HeaderValue::from(tightest.reset.max(1)));
         }
+    }
+
+    /// The 429 of a request past `all`'s limits, with their headers.
+    pub fn refusal(all: &[Quota]) -> ApiError {
+        let mut headers = HeaderMap::new();
+        Quota::write(all, &mut headers);
+        ApiError::RateLimited(headers)
     }
 }
 
@@ -211,7 +218,7 @@ impl Limits {
         match self.count(self.auth, &format!("email:{email}")).await {
             Some(q) if !q.allowed => {
                 self.metrics.rate_limited.with_label_values(&["auth"]).inc();
-                Err(ApiError::RateLimited(vec![q]))
+                Err(Quota::refusal(&[q]))
             }
             _ => Ok(()),
         }
@@ -301,7 +308,7 @@ pub async fn rate_limit(
             .rate_limited
             .with_label_values(&[denied.policy])
             .inc();
-        let error = ApiError::RateLimited(quotas);
+        let error = Quota::refusal(&quotas);
         return Ok(req.error_response(error).map_into_right_body());
     }
     let mut res = next.call(req).await?;

@@ -8,10 +8,9 @@ use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::http::auth::AuthUser;
-use crate::http::{
-    check, parse_id, ApiError, Json, PageParams, PageRequest, Paginated, QueryParams,
-};
+use crate::http::{check, parse_id, Json, PageParams, PageRequest, Paginated, QueryParams};
 use crate::module::{Context, Served};
 use crate::outbox::Stop;
 use model::{Message, Platform, SubscribeRequest, Subscription};

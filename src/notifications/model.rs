@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use crate::db::from_db;
 use crate::db::schema::{messages, push_subscriptions};
+use crate::error::FieldError;
 use crate::http::schema;
-use crate::http::{Choice, FieldError};
+use crate::http::Choice;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = messages)]

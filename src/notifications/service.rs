@@ -13,7 +13,8 @@ use super::model::{Message, MessageRow, Platform, Subscription, SubscriptionRow}
 use super::store;
 use crate::config::{NotificationSettings, Provider};
 use crate::db::{self, Db};
-use crate::http::{is_unique_violation, ApiError, Choice, PageRequest, Paginated};
+use crate::error::{is_unique_violation, ApiError};
+use crate::http::{Choice, PageRequest, Paginated};
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
 use crate::outbox::{Job, Policy, Settled};
 use crate::telemetry::Metrics;

@@ -16,9 +16,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::http::etag::IfNoneMatch;
 use crate::http::schema;
-use crate::http::{ApiError, PageParams, Paginated, QueryParams};
+use crate::http::{PageParams, Paginated, QueryParams};
 use crate::module::{Context, Served};
 use crate::outbox::{Policy, Stop};
 use crate::ports::{FuelType, Transmission};
@@ -27,23 +28,6 @@ use opensearch::OpenSearchEngine;
 pub use service::SearchService;
 use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::IntoParams;
-
-/// Why the OpenSearch index cannot be used (either engine build answers it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IndexProblem {
-    /// The cluster did not answer, or not well: try again later.
-    Unavailable(String),
-    /// The cluster answered that this cannot work as configured: waiting will not help.
-    Misconfigured(String),
-}
-
-impl std::fmt::Display for IndexProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IndexProblem::Unavailable(e) | IndexProblem::Misconfigured(e) => f.write_str(e),
-        }
-    }
-}
 
 /// Search as this process serves it: on OpenSearch when `OPENSEARCH_URL` is set (then with
 /// the worker that keeps the index following the cars, and the one that watches the index),
@@ -58,8 +42,8 @@ pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
         let engine = OpenSearchEngine::new(settings).map_err(anyhow::Error::msg)?;
         match engine.ensure_index().await {
             Ok(()) => {}
-            Err(opensearch::IndexProblem::Misconfigured(e)) => anyhow::bail!("search index: {e}"),
-            Err(opensearch::IndexProblem::Unavailable(error)) => {
+            Err(model::IndexProblem::Misconfigured(e)) => anyhow::bail!("search index: {e}"),
+            Err(model::IndexProblem::Unavailable(error)) => {
                 tracing::warn!(%error, "OpenSearch not ready; searching the database meanwhile")
             }
         }

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::db::functions::{normalize, EARTH_RADIUS_KM};
-use crate::http::{check, parse_time, ApiError, Choice, FieldError, PageRequest, QueryParams};
+use crate::error::{ApiError, FieldError};
+use crate::http::{check, parse_time, Choice, PageRequest, QueryParams};
 use crate::money;
 use crate::ports::{FuelType, Transmission};
 
@@ -253,6 +254,23 @@ impl BoundingBox {
 /// `distanceKm` as answered: two decimals.
 pub fn round_km(km: f64) -> f64 {
     (km * 100.0).round() / 100.0
+}
+
+/// Why the OpenSearch index cannot be used (either engine build answers it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexProblem {
+    /// The cluster did not answer, or not well: try again later.
+    Unavailable(String),
+    /// The cluster answered that this cannot work as configured: waiting will not help.
+    Misconfigured(String),
+}
+
+impl std::fmt::Display for IndexProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexProblem::Unavailable(e) | IndexProblem::Misconfigured(e) => f.write_str(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub struct Found {
     pub total: i64,
 }
 
-pub use super::IndexProblem;
+pub use super::model::IndexProblem;
 
 /// A bulk item OpenSearch did not apply.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ pub struct Found {
     pub total: i64,
 }
 
-pub use super::IndexProblem;
+pub use super::model::IndexProblem;
 
 pub struct ItemError {
     pub status: u16,

@@ -61,9 +61,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("idempotency key reused with a different body")]
     IdempotencyMismatch,
-    /// Past a rate limit; the quotas of the policies that applied, for the headers.
+    /// Past a rate limit; the `RateLimit*` and `Retry-After` headers of the policies that
+    /// applied.
     #[error("rate limited")]
-    RateLimited(Vec<super::rate_limit::Quota>),
+    RateLimited(header::HeaderMap),
     /// Too much work of one kind at once (password hashing): come back shortly.
     #[error("overloaded")]
     Overloaded,
@@ -150,7 +151,7 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited(Vec::new()),
+            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited(header::HeaderMap::new()),
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
             s if s.is_client_error() => Self::Validation(vec![]),
             _ => Self::Internal(format!("status {status}")),
@@ -202,8 +203,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status_code()).json(self.body(""));
         let retry_after = match self {
-            Self::RateLimited(quotas) => {
-                super::rate_limit::Quota::write(quotas, res.headers_mut());
+            Self::RateLimited(headers) => {
+                for (name, value) in headers {
+                    res.headers_mut().insert(name.clone(), value.clone());
+                }
                 None
             }
             Self::Overloaded => Some(1),

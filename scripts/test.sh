@@ -89,6 +89,8 @@ ensure_test_tools
 
 say "cargo fmt --check"
 cargo fmt --check
+say "no import circles in src/"
+python3 scripts/check-imports.py
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 say "one binary per module"

@@ -3,14 +3,12 @@
 //! Each file is read from the config directory (`APP_CONFIG_DIR`, default `config`) when it is
 //! there, and otherwise from the copy built into the binary, so the binary runs from anywhere.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Deserializer};
-
-use crate::Module;
 
 const BUILT_IN: &[(&str, &str)] = &[
     ("default", include_str!("../config/default.toml")),
@@ -67,11 +65,6 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("OPENSEARCH_USERNAME", "search.username"),
     ("OPENSEARCH_PASSWORD", "search.password"),
     ("OPENSEARCH_API_KEY", "search.api_key"),
-    ("AUTH_SERVICE_URL", "services.auth_url"),
-    ("CAR_SERVICE_URL", "services.cars_url"),
-    ("SEARCH_SERVICE_URL", "services.search_url"),
-    ("BOOKING_SERVICE_URL", "services.bookings_url"),
-    ("NOTIFICATION_SERVICE_URL", "services.notifications_url"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -110,8 +103,11 @@ impl AppEnv {
 pub struct Settings {
     #[serde(skip_deserializing, default = "default_env")]
     pub env: AppEnv,
+    /// `MODULES` as given: `None` for `all` (every module the binary was built with), else
+    /// the names in lower case, each once (`gateway` or nothing: none). Start-up checks them
+    /// against the registry ([`crate::select`]).
     #[serde(deserialize_with = "modules_list")]
-    pub modules: Vec<Module>,
+    pub modules: Option<Vec<String>>,
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
@@ -335,11 +331,9 @@ pub struct CacheSettings {
 /// Where the modules this process does not serve are reached (split deployment).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServiceSettings {
-    pub auth_url: String,
-    pub cars_url: String,
-    pub search_url: String,
-    pub bookings_url: String,
-    pub notifications_url: String,
+    /// Every `*_SERVICE_URL` variable set, by name (`CAR_SERVICE_URL`).
+    #[serde(skip)]
+    pub urls: BTreeMap<String, String>,
     /// How long a forwarded request may take, answer included.
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
@@ -349,16 +343,12 @@ pub struct ServiceSettings {
 }
 
 impl ServiceSettings {
-    /// The URL of `module`'s service, when one is set.
-    pub fn url(&self, module: Module) -> Option<&str> {
-        let url = match module {
-            Module::Auth => &self.auth_url,
-            Module::Cars => &self.cars_url,
-            Module::Search => &self.search_url,
-            Module::Bookings => &self.bookings_url,
-            Module::Notifications => &self.notifications_url,
-        };
-        Some(url.trim()).filter(|u| !u.is_empty())
+    /// The URL the variable `name` sets, when it is set.
+    pub fn url(&self, name: &str) -> Option<&str> {
+        self.urls
+            .get(name)
+            .map(|u| u.trim())
+            .filter(|u| !u.is_empty())
     }
 }
 
@@ -480,6 +470,11 @@ impl Settings {
             .and_then(Config::try_deserialize)
             .map_err(|e| SettingsError(format!("invalid settings: {e}")))?;
         settings.env = env;
+        settings.services.urls = vars
+            .iter()
+            .filter(|(k, _)| k.ends_with(SERVICE_URL))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if settings.database.url.starts_with("postgres") {
             let url = settings.database.url.clone();
             settings.database.url = prisma_url(&url, &mut settings.database, &mut notices)?;
@@ -512,15 +507,13 @@ impl Settings {
                 "server.body_limit and database.pool_size must be positive".into(),
             ));
         }
-        for module in Module::ALL {
-            if let Some(url) = self.services.url(module) {
-                let parsed = url::Url::parse(url).map_err(|e| {
-                    SettingsError(format!("{}: not a URL ({e})", module.url_variable()))
-                })?;
+        for name in self.services.urls.keys() {
+            if let Some(url) = self.services.url(name) {
+                let parsed = url::Url::parse(url)
+                    .map_err(|e| SettingsError(format!("{name}: not a URL ({e})")))?;
                 if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(SettingsError(format!(
-                        "{} must be an http:// or https:// URL",
-                        module.url_variable()
+                        "{name} must be an http:// or https:// URL"
                     )));
                 }
             }
@@ -564,9 +557,6 @@ impl Settings {
             if !self.auth.jwt_secret_previous.is_empty() {
                 check_secret(env, "JWT_SECRET_PREVIOUS", &self.auth.jwt_secret_previous)?;
             }
-            if !Module::ALL.iter().all(|m| self.modules.contains(m)) {
-                check_secret(env, "INTERNAL_TOKEN", &self.http.internal_token)?;
-            }
         }
         if self.env == AppEnv::Production && self.http.frontend_url.is_empty() {
             return Err(SettingsError(
@@ -577,10 +567,20 @@ impl Settings {
         Ok(())
     }
 
-    pub fn serves(&self, module: Module) -> bool {
-        self.modules.contains(&module)
+    /// A process that serves only some modules calls the others with `INTERNAL_TOKEN`: in
+    /// staging and production it must be a real secret.
+    pub fn check_internal_token(&self) -> Result<(), SettingsError> {
+        match self.env {
+            AppEnv::Production | AppEnv::Staging => {
+                check_secret(self.env.name(), "INTERNAL_TOKEN", &self.http.internal_token)
+            }
+            _ => Ok(()),
+        }
     }
 }
+
+/// The ending of the variables naming a module's service (`CAR_SERVICE_URL`).
+const SERVICE_URL: &str = "_SERVICE_URL";
 
 fn check_secret(env: &str, name: &str, value: &str) -> Result<(), SettingsError> {
     if value.is_empty() {
@@ -746,25 +746,21 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
         .collect())
 }
 
-/// `all` means every module this binary was built with; `gateway` (or nothing) means none:
-/// the process only forwards.
-fn modules_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Module>, D::Error> {
+/// `all` means every module this binary was built with (`None`); `gateway` (or nothing)
+/// means none: the process only forwards.
+fn modules_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     let names = comma_list(d)?;
     if names.iter().any(|n| n.eq_ignore_ascii_case("all")) {
-        return Ok(Module::all_compiled());
+        return Ok(None);
     }
-    let mut modules = Vec::new();
+    let mut modules: Vec<String> = Vec::new();
     for name in names.iter().filter(|n| !n.eq_ignore_ascii_case("gateway")) {
-        let module = Module::parse(name).map_err(serde::de::Error::custom)?;
-        if !modules.contains(&module) {
-            modules.push(module);
+        let name = name.to_ascii_lowercase();
+        if !modules.contains(&name) {
+            modules.push(name);
         }
     }
-    // In the order of Module::ALL, whatever the order given.
-    Ok(Module::ALL
-        .into_iter()
-        .filter(|m| modules.contains(m))
-        .collect())
+    Ok(Some(modules))
 }
 
 #[cfg(test)]
@@ -787,7 +783,7 @@ mod tests {
         assert_eq!(s.server.port, 8080);
         assert_eq!(s.auth.jwt_expiry, Duration::from_secs(900));
         assert_eq!(s.auth.refresh_expiry, Duration::from_secs(7 * 86400));
-        assert_eq!(s.modules, Module::all_compiled());
+        assert_eq!(s.modules, None, "every module");
     }
 
     #[test]
@@ -982,23 +978,22 @@ mod tests {
 
     #[test]
     fn split_production_needs_internal_token() {
-        let err = Settings::from_vars(vars(&[
-            ("APP_ENV", "production"),
-            ("JWT_SECRET", GOOD),
-            ("REFRESH_SECRET", GOOD),
-            ("FRONTEND_URL", "https://app.example.com"),
-            ("MODULES", "bookings"),
-        ]))
-        .unwrap_err();
+        let production = |token: &str| {
+            Settings::from_vars(vars(&[
+                ("APP_ENV", "production"),
+                ("JWT_SECRET", GOOD),
+                ("REFRESH_SECRET", GOOD),
+                ("FRONTEND_URL", "https://app.example.com"),
+                ("MODULES", "bookings"),
+                ("INTERNAL_TOKEN", token),
+            ]))
+            .unwrap()
+        };
+        let err = production("").check_internal_token().unwrap_err();
         assert!(err.0.contains("INTERNAL_TOKEN"), "{err}");
-        let err = Settings::from_vars(vars(&[
-            ("APP_ENV", "production"),
-            ("JWT_SECRET", GOOD),
-            ("REFRESH_SECRET", GOOD),
-            ("MODULES", "gateway"),
-        ]))
-        .unwrap_err();
-        assert!(err.0.contains("INTERNAL_TOKEN"), "{err}");
+        assert!(production(GOOD).check_internal_token().is_ok());
+        let dev = Settings::from_vars(vars(&[("MODULES", "gateway")])).unwrap();
+        assert!(dev.check_internal_token().is_ok());
     }
 
     #[test]
@@ -1008,19 +1003,15 @@ mod tests {
                 .unwrap()
                 .modules
         };
-        assert_eq!(modules("all"), Module::all_compiled());
-        assert_eq!(modules("gateway"), vec![]);
-        assert_eq!(modules(""), vec![]);
+        assert_eq!(modules("all"), None);
+        assert_eq!(modules("gateway"), Some(vec![]));
+        assert_eq!(modules(""), Some(vec![]));
         assert_eq!(
             modules("notifications, AUTH,auth"),
-            vec![Module::Auth, Module::Notifications]
+            Some(vec!["notifications".to_owned(), "auth".to_owned()])
         );
         let s = Settings::from_vars(vars(&[])).unwrap();
-        assert_eq!(
-            s.modules,
-            Module::all_compiled(),
-            "unset means every module"
-        );
+        assert_eq!(s.modules, None, "unset means every module");
     }
 
     #[test]
@@ -1028,10 +1019,10 @@ mod tests {
         let s =
             Settings::from_vars(vars(&[("BOOKING_SERVICE_URL", "http://bookings:8080")])).unwrap();
         assert_eq!(
-            s.services.url(Module::Bookings),
+            s.services.url("BOOKING_SERVICE_URL"),
             Some("http://bookings:8080")
         );
-        assert_eq!(s.services.url(Module::Cars), None);
+        assert_eq!(s.services.url("CAR_SERVICE_URL"), None);
         let err = Settings::from_vars(vars(&[("CAR_SERVICE_URL", "cars:8080")])).unwrap_err();
         assert!(err.0.contains("CAR_SERVICE_URL"), "{err}");
     }
@@ -1052,8 +1043,6 @@ mod tests {
     fn bad_values_are_named() {
         let err = Settings::from_vars(vars(&[("JWT_EXPIRY", "soon")])).unwrap_err();
         assert!(err.0.contains("jwt_expiry"), "{err}");
-        let err = Settings::from_vars(vars(&[("MODULES", "auth,payments")])).unwrap_err();
-        assert!(err.0.contains("payments"), "{err}");
         let err = Settings::from_vars(vars(&[("APP_ENV", "prodution")])).unwrap_err();
         assert!(err.0.contains("APP_ENV"), "{err}");
     }

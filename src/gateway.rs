@@ -21,12 +21,11 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::http::client::{CallError, ServiceClient};
+use crate::http::client::{CallError, ServiceClient, Services};
 use crate::http::middleware::X_REQUEST_ID;
 use crate::http::{BodyConfig, ForwardedHere, RequestId};
+use crate::module::Module;
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
-use crate::ports::Services;
-use crate::Module;
 
 /// Marks a request forwarded by another process of this deployment; its value is the
 /// internal token.
@@ -34,7 +33,7 @@ pub const FORWARDED_BY: HeaderName = HeaderName::from_static("x-carrental-forwar
 
 /// Which modules this process serves, and how it reaches the others.
 pub struct Gateway {
-    served: Vec<Module>,
+    served: Vec<&'static Module>,
     services: Services,
     timeout: Duration,
     internal_token: String,
@@ -42,7 +41,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(
-        served: Vec<Module>,
+        served: Vec<&'static Module>,
         services: Services,
         timeout: Duration,
         internal_token: &str,
@@ -56,8 +55,8 @@ impl Gateway {
     }
 
     /// The modules whose routes this process forwards.
-    pub fn forwarded(&self) -> impl Iterator<Item = Module> + '_ {
-        Module::ALL.into_iter().filter(|m| !self.served.contains(m))
+    pub fn forwarded(&self) -> impl Iterator<Item = &'static Module> + '_ {
+        crate::MODULES.iter().filter(|m| !self.served.contains(m))
     }
 
     /// Whether the request came from another process of this deployment (it carries the
@@ -75,7 +74,7 @@ impl Gateway {
         self.forwarded()
             .map(|module| {
                 Arc::new(Upstream {
-                    client: self.services.client(module),
+                    client: self.services.client(module.name),
                 }) as Arc<dyn ReadinessCheck>
             })
             .collect()
@@ -145,29 +144,29 @@ pub async fn forward(
     payload: web::Payload,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(module) = Module::owning(req.path()).filter(|m| !gateway.served.contains(m)) else {
+    let Some(module) = crate::owning(req.path()).filter(|m| !gateway.served.contains(m)) else {
         return Err(ApiError::NotFound);
     };
-    let client = gateway.services.client(module);
+    let client = gateway.services.client(module.name);
     let Some(base) = client.base() else {
         tracing::warn!(
-            module = module.name(),
+            module = module.name,
             "{} is not set: cannot forward",
-            module.url_variable()
+            module.url_variable
         );
-        return Err(ApiError::ModuleUnavailable(module.name()));
+        return Err(ApiError::ModuleUnavailable(module.name));
     };
     if req.headers().contains_key(FORWARDED_BY) {
         // Forwarded to us, yet not served here: the URL points at the wrong process.
         tracing::error!(
-            module = module.name(),
+            module = module.name,
             "a forwarded request reached a process that does not serve its module: check {}",
-            module.url_variable()
+            module.url_variable
         );
-        return Err(ApiError::ModuleUnavailable(module.name()));
+        return Err(ApiError::ModuleUnavailable(module.name));
     }
     if !client.breaker().allow(gateway.timeout) {
-        return Err(ApiError::ModuleUnavailable(module.name()));
+        return Err(ApiError::ModuleUnavailable(module.name));
     }
     let path = req
         .uri()
@@ -371,14 +370,13 @@ struct Upstream {
 
 impl ReadinessCheck for Upstream {
     fn name(&self) -> &'static str {
-        self.client.module().name()
+        self.client.name()
     }
 
     fn check(&self) -> CheckFuture<'_> {
         Box::pin(async move {
-            let module = self.client.module();
             let Some(base) = self.client.base() else {
-                let reason = format!("{} is not set", module.url_variable());
+                let reason = format!("{} is not set", self.client.url_variable());
                 return (
                     json!({"status": "down", "reason": reason}),
                     CheckState::Degraded,
@@ -403,7 +401,7 @@ impl ReadinessCheck for Upstream {
                 ),
                 Err(e) => {
                     // The address is for the logs, not for whoever reads readiness.
-                    tracing::warn!(module = module.name(), url = %base, error = %e, "module unreachable");
+                    tracing::warn!(module = self.client.name(), url = %base, error = %e, "module unreachable");
                     let reason = if e.is_timeout() {
                         "did not answer in time"
                     } else {

@@ -141,6 +141,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         _ => {}
     }
     let settings = Settings::load()?;
+    // MODULES names modules of this binary, whatever the command.
+    carrental::startup::served(&settings)?;
     telemetry::init(&settings.log);
     for notice in &settings.notices {
         tracing::warn!("{notice}");
@@ -243,7 +245,8 @@ async fn connect(settings: &Settings) -> anyhow::Result<Db> {
 #[cfg(any(feature = "auth", feature = "cars", feature = "search"))]
 fn ports(settings: &Settings, db: &Db) -> anyhow::Result<Ports> {
     let services = carrental::startup::services(settings)?;
-    Ok(carrental::startup::ports(settings, db, &services))
+    let served = carrental::startup::served(settings)?;
+    Ok(carrental::startup::ports(settings, &served, db, &services))
 }
 
 async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {

@@ -1,7 +1,10 @@
-//! The one entry each module gives start-up: what it needs ([`Context`]) and what it gives
-//! back ([`Served`]): its public routes, its internal routes, its background workers and its
-//! readiness checks. Start-up is then a list of the modules this process serves.
+//! What a module is to the rest of the application: the line that names it in the registry
+//! ([`crate::MODULES`]), what start-up hands it ([`Context`]) and what it gives back
+//! ([`Served`]). Start-up, the gateway's route table and the API document are derived from
+//! the registry; nothing else names a module.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::web;
@@ -12,9 +15,79 @@ use crate::db::Db;
 use crate::http::auth::Jwt;
 use crate::ops::ReadinessCheck;
 use crate::outbox::Stop;
-use crate::ports::Ports;
+use crate::ports::{Port, Ports};
 use crate::telemetry::Metrics;
-use crate::Module;
+
+/// A module as every binary knows it, whether or not it was built with it: a binary without
+/// it still forwards its routes to its service.
+#[derive(Debug)]
+pub struct Module {
+    /// What `MODULES` and `/health` call it; also its Cargo feature.
+    pub name: &'static str,
+    /// The variable holding its service's URL in a split deployment.
+    pub url_variable: &'static str,
+    /// Its public routes: a path belongs to the module whose pattern its segments start with
+    /// (`*` matches any one segment), the longest pattern winning.
+    pub routes: &'static [&'static str],
+    /// The ports other modules reach it through.
+    pub ports: &'static [Port],
+    /// Its code, when this binary was built with it.
+    pub build: Option<&'static Build>,
+}
+
+impl PartialEq for Module {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Module {
+    /// How many leading segments of `path` its longest matching route pattern covers.
+    pub fn claims(&self, path: &str) -> Option<usize> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        self.routes
+            .iter()
+            .filter_map(|pattern| {
+                let pattern: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+                let matches = pattern.len() <= segments.len()
+                    && pattern
+                        .iter()
+                        .zip(&segments)
+                        .all(|(p, s)| *p == "*" || p == s);
+                matches.then_some(pattern.len())
+            })
+            .max()
+    }
+}
+
+/// The future a module's start-up is.
+pub type Starting<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Served>> + 'a>>;
+
+/// What a module does, in a binary built with it.
+pub struct Build {
+    /// Its part of the API document.
+    pub api: fn() -> utoipa::openapi::OpenApi,
+    /// Its `/internal/...` routes' part of the internal document.
+    pub internal_api: fn() -> utoipa::openapi::OpenApi,
+    /// Puts the in-process implementations of its [`Module::ports`] into `ports`.
+    pub provide: fn(&mut Ports, &Db),
+    /// Starts it in this process: routes, internal routes, workers, readiness checks.
+    pub serve: for<'a> fn(&'a Context) -> Starting<'a>,
+    /// Whether it reads cars through the read cache, which must then follow car writes made
+    /// by other processes.
+    pub reads_cars: bool,
+}
+
+impl std::fmt::Debug for Build {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Build")
+            .field("reads_cars", &self.reads_cars)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A module that owns no port another module calls.
+pub fn provides_nothing(_: &mut Ports, _: &Db) {}
 
 /// What start-up hands every module it serves.
 pub struct Context {
@@ -72,42 +145,5 @@ impl Served {
     pub fn with_check(mut self, check: Arc<dyn ReadinessCheck>) -> Self {
         self.checks.push(check);
         self
-    }
-}
-
-/// Puts the in-process implementation of the ports `module` owns into `ports` (this process
-/// serves it). Search and notifications own no port another module calls.
-pub fn provide(module: Module, ports: &mut Ports, db: &Db) {
-    match module {
-        #[cfg(feature = "auth")]
-        Module::Auth => crate::auth::provide(ports, db),
-        #[cfg(feature = "cars")]
-        Module::Cars => crate::cars::provide(ports, db),
-        #[cfg(feature = "bookings")]
-        Module::Bookings => crate::bookings::provide(ports, db),
-        _ => {
-            let _ = (ports, db);
-        }
-    }
-}
-
-/// Starts `module` in this process.
-pub async fn serve(module: Module, ctx: &Context) -> anyhow::Result<Served> {
-    match module {
-        #[cfg(feature = "auth")]
-        Module::Auth => crate::auth::serve(ctx).await,
-        #[cfg(feature = "cars")]
-        Module::Cars => crate::cars::serve(ctx).await,
-        #[cfg(feature = "search")]
-        Module::Search => crate::search::serve(ctx).await,
-        #[cfg(feature = "bookings")]
-        Module::Bookings => crate::bookings::serve(ctx).await,
-        #[cfg(feature = "notifications")]
-        Module::Notifications => crate::notifications::serve(ctx).await,
-        #[allow(unreachable_patterns)]
-        other => {
-            let _ = ctx;
-            anyhow::bail!("this binary was built without the {} module", other.name())
-        }
     }
 }

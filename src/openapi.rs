@@ -10,7 +10,6 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, FieldError};
 use crate::ops::ApiDocument;
-use crate::Module;
 
 /// The whole API's document, as a build with every module writes it (`carrental openapi
 /// > docs/openapi.json`). A binary built with fewer modules serves this copy, so that
@@ -55,19 +54,11 @@ struct BaseApi;
 
 /// The document of the routes this binary was built with.
 pub fn document() -> Document {
-    #[allow(unused_mut)]
     let mut doc = BaseApi::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    #[cfg(feature = "auth")]
-    doc.merge(crate::auth::AuthApi::openapi());
-    #[cfg(feature = "cars")]
-    doc.merge(crate::cars::CarsApi::openapi());
-    #[cfg(feature = "bookings")]
-    doc.merge(crate::bookings::BookingsApi::openapi());
-    #[cfg(feature = "search")]
-    doc.merge(crate::search::SearchApi::openapi());
-    #[cfg(feature = "notifications")]
-    doc.merge(crate::notifications::NotificationsApi::openapi());
+    for build in crate::MODULES.iter().filter_map(|m| m.build) {
+        doc.merge((build.api)());
+    }
     doc
 }
 
@@ -92,21 +83,17 @@ pub fn internal_document() -> Document {
         modifiers(&BearerAuth)
     )]
     struct InternalBase;
-    #[allow(unused_mut)]
     let mut doc = InternalBase::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    #[cfg(feature = "auth")]
-    doc.merge(crate::auth::InternalApi::openapi());
-    #[cfg(feature = "cars")]
-    doc.merge(crate::cars::InternalApi::openapi());
-    #[cfg(feature = "bookings")]
-    doc.merge(crate::bookings::InternalApi::openapi());
+    for build in crate::MODULES.iter().filter_map(|m| m.build) {
+        doc.merge((build.internal_api)());
+    }
     doc
 }
 
 /// The whole API's document as JSON, with today's bounds (the latest model year).
 pub fn whole_api_json() -> String {
-    let json = if Module::ALL.iter().all(|m| m.compiled()) {
+    let json = if crate::MODULES.iter().all(|m| m.build.is_some()) {
         document_json()
     } else {
         WHOLE_API.to_owned()

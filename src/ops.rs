@@ -16,7 +16,6 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::http::auth::same_secret;
 use crate::telemetry::{Metrics, Snapshot};
-use crate::Module;
 
 /// How a dependency other than the database is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +44,8 @@ pub struct ApiDocument {
 /// What the operations routes need to know about this process.
 pub struct Process {
     pub started: Instant,
-    pub modules: Vec<Module>,
+    /// The names of the modules this process serves.
+    pub modules: Vec<&'static str>,
     pub shutting_down: AtomicBool,
     pub metrics_token: String,
     pub document: ApiDocument,
@@ -56,7 +56,7 @@ pub struct Process {
 
 impl Process {
     pub fn new(
-        modules: Vec<Module>,
+        modules: Vec<&'static str>,
         metrics_token: String,
         document: ApiDocument,
         checks: Vec<Arc<dyn ReadinessCheck>>,
@@ -154,7 +154,7 @@ pub async fn health(process: web::Data<Process>) -> HttpResponse {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: process.started.elapsed().as_secs(),
-        modules: process.modules.iter().map(|m| m.name()).collect(),
+        modules: process.modules.clone(),
     })
 }
 

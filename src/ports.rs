@@ -36,14 +36,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::config::ServiceSettings;
 use crate::db::schema::messages;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::http::auth::Accounts;
 use crate::http::client::ServiceClient;
 use crate::http::Choice;
-use crate::Module;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -328,6 +326,17 @@ impl SearchIndexer for NoIndex {
     }
 }
 
+/// The ports a module may answer for the others (its registry line lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// [`CarCatalog`].
+    Catalog,
+    /// [`Availability`].
+    Availability,
+    /// [`UserDirectory`].
+    Users,
+}
+
 /// The implementations this process uses.
 #[derive(Clone)]
 pub struct Ports {
@@ -339,44 +348,19 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Every module's port reached over HTTP; start-up then puts in the in-process
-    /// implementation of each module this process serves.
-    pub fn remote(services: &Services, indexer: Arc<dyn SearchIndexer>) -> Ports {
+    /// Every port reached over HTTP, at the service `reach` names for it; start-up then puts
+    /// in the in-process implementation of each module this process serves.
+    pub fn remote(
+        reach: impl Fn(Port) -> Arc<ServiceClient>,
+        indexer: Arc<dyn SearchIndexer>,
+    ) -> Ports {
         Ports {
-            catalog: Arc::new(Remote(services.client(Module::Cars))),
-            availability: Arc::new(Remote(services.client(Module::Bookings))),
-            users: Arc::new(Remote(services.client(Module::Auth))),
+            catalog: Arc::new(Remote(reach(Port::Catalog))),
+            availability: Arc::new(Remote(reach(Port::Availability))),
+            users: Arc::new(Remote(reach(Port::Users))),
             notifier: Arc::new(MessageQueue),
             indexer,
         }
-    }
-}
-
-/// One client per module's service, shared by the ports and the gateway.
-#[derive(Clone)]
-pub struct Services {
-    clients: Arc<[Arc<ServiceClient>; 5]>,
-}
-
-impl Services {
-    pub fn new(settings: &ServiceSettings, internal_token: &str, http: reqwest::Client) -> Self {
-        let clients = Module::ALL.map(|m| {
-            Arc::new(ServiceClient::new(
-                m,
-                settings.url(m),
-                http.clone(),
-                internal_token,
-                settings.internal_timeout,
-            ))
-        });
-        Services {
-            clients: Arc::new(clients),
-        }
-    }
-
-    pub fn client(&self, module: Module) -> Arc<ServiceClient> {
-        // `Module::ALL` lists the variants in declaration order.
-        self.clients[module as usize].clone()
     }
 }
 

@@ -18,14 +18,14 @@ use crate::config::{AppEnv, Settings};
 use crate::db::Db;
 use crate::gateway::{self, Gateway};
 use crate::http::auth::{internal_only, Accounts, InternalToken, Jwt};
-use crate::http::client::http_client;
+use crate::http::client::{http_client, Services};
 use crate::http::middleware::{self, RequestSpan, X_REQUEST_ID};
 use crate::http::rate_limit::{rate_limit, Limits};
 use crate::http::BodyConfig;
-use crate::module::{self, Configure, Context};
+use crate::module::{Configure, Context, Module};
 use crate::ops::{self, DatabaseCheck, Process, ReadinessCheck};
 use crate::outbox::Stop;
-use crate::ports::{IndexJobs, NoIndex, Ports, SearchIndexer, Services};
+use crate::ports::{IndexJobs, NoIndex, Ports, SearchIndexer};
 use crate::telemetry::Metrics;
 
 pub struct Application {
@@ -40,15 +40,15 @@ pub struct Application {
 
 /// How this process reaches every module: in-process for those it serves, over HTTP for
 /// the others.
-pub fn ports(settings: &Settings, db: &Db, services: &Services) -> Ports {
+pub fn ports(settings: &Settings, served: &[&Module], db: &Db, services: &Services) -> Ports {
     let indexer: Arc<dyn SearchIndexer> = if settings.search.url.is_empty() {
         Arc::new(NoIndex)
     } else {
         Arc::new(IndexJobs)
     };
-    let mut ports = Ports::remote(services, indexer);
-    for &m in &settings.modules {
-        module::provide(m, &mut ports, db);
+    let mut ports = Ports::remote(|port| services.client(crate::owner(port).name), indexer);
+    for build in served.iter().filter_map(|m| m.build) {
+        (build.provide)(&mut ports, db);
     }
     ports
 }
@@ -57,17 +57,29 @@ pub fn ports(settings: &Settings, db: &Db, services: &Services) -> Ports {
 pub fn services(settings: &Settings) -> anyhow::Result<Services> {
     let http = http_client().map_err(anyhow::Error::msg)?;
     Ok(Services::new(
+        crate::MODULES.iter().map(|m| (m.name, m.url_variable)),
         &settings.services,
         &settings.http.internal_token,
         http,
     ))
 }
 
+/// The modules `MODULES` names; a process that serves only some of them needs a real
+/// `INTERNAL_TOKEN` in staging and production.
+pub fn served(settings: &Settings) -> anyhow::Result<Vec<&'static Module>> {
+    let served = crate::select(settings.modules.as_deref()).map_err(anyhow::Error::msg)?;
+    if served.len() < crate::MODULES.len() {
+        settings.check_internal_token()?;
+    }
+    Ok(served)
+}
+
 impl Application {
     /// Connects (and migrates, unless disabled), binds the port and prepares the server.
     /// A process that serves no module (a pure gateway) needs no database.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let db = if settings.modules.is_empty() {
+        let served = served(&settings)?;
+        let db = if served.is_empty() {
             None
         } else {
             let db_settings = settings.database.clone();
@@ -92,7 +104,7 @@ impl Application {
         let jwt = web::Data::new(Jwt::from_settings(&settings.auth));
         let services = services(&settings)?;
         let gateway = Arc::new(Gateway::new(
-            settings.modules.clone(),
+            served.clone(),
             services.clone(),
             settings.services.timeout,
             &settings.http.internal_token,
@@ -117,19 +129,18 @@ impl Application {
         // A pure gateway has no database: its ports are all remote (and unused but by
         // the account check, which its forwarded routes do not reach).
         let app_ports = match &db {
-            Some(db) => ports(&settings, db, &services),
-            None => Ports::remote(&services, Arc::new(NoIndex)),
+            Some(db) => ports(&settings, &served, db, &services),
+            None => Ports::remote(
+                |port| services.client(crate::owner(port).name),
+                Arc::new(NoIndex),
+            ),
         };
         let accounts: web::Data<dyn Accounts> =
             web::Data::from(app_ports.users.clone() as Arc<dyn Accounts>);
         if let Some(db) = &db {
             checks.push(Arc::new(DatabaseCheck(db.clone())));
             let cache = Arc::new(ReadCache::new(&settings.cache));
-            if settings
-                .modules
-                .iter()
-                .any(|m| matches!(m, crate::Module::Cars | crate::Module::Search))
-            {
+            if served.iter().any(|m| m.build.is_some_and(|b| b.reads_cars)) {
                 workers.push(tokio::spawn(cache::watch_versions(
                     db.clone(),
                     cache.clone(),
@@ -146,17 +157,17 @@ impl Application {
                 stop,
                 cache,
             };
-            for &m in &settings.modules {
-                let served = module::serve(m, &ctx).await?;
-                routes.push(served.routes);
-                internal.push(served.internal);
-                workers.extend(served.workers);
-                checks.extend(served.checks);
+            for build in served.iter().filter_map(|m| m.build) {
+                let module = (build.serve)(&ctx).await?;
+                routes.push(module.routes);
+                internal.push(module.internal);
+                workers.extend(module.workers);
+                checks.extend(module.checks);
             }
         }
         checks.extend(gateway.checks());
         let process = web::Data::new(Process::new(
-            settings.modules.clone(),
+            served.iter().map(|m| m.name).collect(),
             settings.http.metrics_token.clone(),
             crate::openapi::published(),
             checks,
@@ -267,9 +278,11 @@ impl Application {
             handle.stop(true).await;
         });
         self.server.await?;
-        let _ = self.stop_workers.send(true);
+        self.stop_workers.send_replace(true);
         for worker in self.workers {
-            let _ = worker.await;
+            if let Err(e) = worker.await {
+                tracing::error!(error = %e, "a worker ended with a panic");
+            }
         }
         tracing::info!("stopped");
         Ok(())
@@ -315,7 +328,10 @@ fn cors(origins: &[String]) -> Cors {
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let term = async {

@@ -15,12 +15,20 @@ use crate::error::ApiError;
 use crate::http::auth::AuthUser;
 use crate::http::rate_limit::Limits;
 use crate::http::{parse_id, Json};
-use crate::module::{Context, Served};
+use crate::module::{Build, Context, Served};
 use crate::ports::{Contact, Ports, UserDirectory};
 use model::{
     parse_name, Email, LoginRequest, Password, RefreshRequest, SignupRequest, TokenPair, User,
 };
 pub use service::{AuthService, Directory};
+/// Auth, as the registry ([`crate::MODULES`]) starts it.
+pub const BUILD: Build = Build {
+    api: || AuthApi::openapi(),
+    internal_api: || InternalApi::openapi(),
+    provide,
+    serve: |ctx| Box::pin(serve(ctx)),
+    reads_cars: false,
+};
 
 /// Auth as this process serves it.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {

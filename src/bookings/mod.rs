@@ -19,7 +19,7 @@ use crate::http::{
     check, from_json_value, parse_id, parse_time, required_time, Json, OptionalJson, PageParams,
     PageRequest, Paginated, QueryParams, RawJson, RequestId,
 };
-use crate::module::{Context, Served};
+use crate::module::{Build, Context, Served};
 use crate::ports::{Availability, Ports};
 use idempotency::MAX_KEY_LEN;
 use model::{
@@ -28,6 +28,14 @@ use model::{
 };
 pub use service::{BookingsService, Schedule};
 use utoipa::IntoParams;
+/// Bookings, as the registry ([`crate::MODULES`]) starts it.
+pub const BUILD: Build = Build {
+    api: || BookingsApi::openapi(),
+    internal_api: || InternalApi::openapi(),
+    provide,
+    serve: |ctx| Box::pin(serve(ctx)),
+    reads_cars: false,
+};
 
 /// Bookings as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {

@@ -20,7 +20,7 @@ use crate::http::schema;
 use crate::http::{
     check, parse_id, per_caller, Json, PageParams, PageRequest, Paginated, QueryParams,
 };
-use crate::module::{Context, Served};
+use crate::module::{Build, Context, Served};
 use crate::ports::{CarCatalog, CarDocument, CarSummary, Ids, Ports};
 use model::{
     Car, CarAvailability, CarFilter, CarInput, FuelType, Location, LocationInput, Transmission,
@@ -29,6 +29,14 @@ use model::{
 pub use service::{CarsService, Catalog};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::IntoParams;
+/// Cars, as the registry ([`crate::MODULES`]) starts it.
+pub const BUILD: Build = Build {
+    api: || CarsApi::openapi(),
+    internal_api: || InternalApi::openapi(),
+    provide,
+    serve: |ctx| Box::pin(serve(ctx)),
+    reads_cars: true,
+};
 
 /// Cars as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {

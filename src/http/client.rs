@@ -2,7 +2,8 @@
 //! are retried with backoff, and a circuit breaker per service turns a dead module into a
 //! fast 503 instead of a pile of requests waiting on it.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -10,8 +11,8 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::config::ServiceSettings;
 use crate::error::ApiError;
-use crate::Module;
 
 /// Consecutive failures that open the breaker.
 const BREAKER_THRESHOLD: u32 = 5;
@@ -130,10 +131,53 @@ impl Breaker {
     }
 }
 
+/// One client per module's service, shared by the ports and the gateway.
+#[derive(Clone)]
+pub struct Services {
+    clients: Arc<HashMap<&'static str, Arc<ServiceClient>>>,
+}
+
+impl Services {
+    /// Clients of the services of `modules`, each a name and the variable holding its URL.
+    pub fn new(
+        modules: impl IntoIterator<Item = (&'static str, &'static str)>,
+        settings: &ServiceSettings,
+        internal_token: &str,
+        http: reqwest::Client,
+    ) -> Self {
+        let clients = modules
+            .into_iter()
+            .map(|(name, url_variable)| {
+                let client = ServiceClient::new(
+                    name,
+                    url_variable,
+                    settings.url(url_variable),
+                    http.clone(),
+                    internal_token,
+                    settings.internal_timeout,
+                );
+                (name, Arc::new(client))
+            })
+            .collect();
+        Services {
+            clients: Arc::new(clients),
+        }
+    }
+
+    /// The client of the service of the module called `name`.
+    pub fn client(&self, name: &str) -> Arc<ServiceClient> {
+        self.clients
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("Services were made without the {name} module"))
+    }
+}
+
 /// A module's service as this process reaches it: its `/internal/` routes for the ports,
 /// its public routes for the gateway.
 pub struct ServiceClient {
-    module: Module,
+    name: &'static str,
+    url_variable: &'static str,
     base: Option<String>,
     http: reqwest::Client,
     token: String,
@@ -143,14 +187,16 @@ pub struct ServiceClient {
 
 impl ServiceClient {
     pub fn new(
-        module: Module,
+        name: &'static str,
+        url_variable: &'static str,
         base: Option<&str>,
         http: reqwest::Client,
         token: &str,
         timeout: Duration,
     ) -> Self {
         ServiceClient {
-            module,
+            name,
+            url_variable,
             base: base.map(|b| b.trim_end_matches('/').to_owned()),
             http,
             token: token.to_owned(),
@@ -159,8 +205,14 @@ impl ServiceClient {
         }
     }
 
-    pub fn module(&self) -> Module {
-        self.module
+    /// The module's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The variable holding the module's URL.
+    pub fn url_variable(&self) -> &'static str {
+        self.url_variable
     }
 
     pub fn base(&self) -> Option<&str> {
@@ -177,7 +229,7 @@ impl ServiceClient {
 
     /// The error a failed call becomes for the request that needed it.
     pub fn error(&self, e: CallError) -> ApiError {
-        let name = self.module.name();
+        let name = self.name;
         match e {
             CallError::TimedOut => ApiError::ModuleTimeout(name),
             CallError::Unreachable(reason) => {
@@ -225,12 +277,12 @@ impl ServiceClient {
     ) -> Result<T, ApiError> {
         if self.base.is_none() {
             tracing::warn!(
-                module = self.module.name(),
+                module = self.name,
                 "{} is not set: the {} module cannot be reached",
-                self.module.url_variable(),
-                self.module.name()
+                self.url_variable,
+                self.name
             );
-            return Err(ApiError::ModuleUnavailable(self.module.name()));
+            return Err(ApiError::ModuleUnavailable(self.name));
         }
         let attempt = || async {
             if !self.breaker.allow(self.timeout) {

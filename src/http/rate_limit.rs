@@ -28,9 +28,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
 use ipnet::IpNet;
 
+use super::ForwardedHere;
 use crate::config::RateLimitSettings;
 use crate::error::ApiError;
-use super::ForwardedHere;
 use crate::telemetry::Metrics;
 
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");

@@ -11,10 +11,18 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
 use crate::http::{check, parse_id, Json, PageParams, PageRequest, Paginated, QueryParams};
-use crate::module::{Context, Served};
+use crate::module::{Build, Context, Served};
 use crate::outbox::Stop;
 use model::{Message, Platform, SubscribeRequest, Subscription};
 pub use service::{Mailer, NotificationsService};
+/// Notifications, as the registry ([`crate::MODULES`]) starts it.
+pub const BUILD: Build = Build {
+    api: || NotificationsApi::openapi(),
+    internal_api: utoipa::openapi::OpenApi::default,
+    provide: crate::module::provides_nothing,
+    serve: |ctx| Box::pin(serve(ctx)),
+    reads_cars: false,
+};
 
 /// Notifications as this process serves them, with the worker that delivers the messages
 /// every module queues.

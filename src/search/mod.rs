@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::http::etag::IfNoneMatch;
 use crate::http::schema;
 use crate::http::{PageParams, Paginated, QueryParams};
-use crate::module::{Context, Served};
+use crate::module::{Build, Context, Served};
 use crate::outbox::{Policy, Stop};
 use crate::ports::{FuelType, Transmission};
 use model::SearchQuery;
@@ -28,6 +28,14 @@ use opensearch::OpenSearchEngine;
 pub use service::SearchService;
 use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::IntoParams;
+/// Search, as the registry ([`crate::MODULES`]) starts it.
+pub const BUILD: Build = Build {
+    api: || SearchApi::openapi(),
+    internal_api: utoipa::openapi::OpenApi::default,
+    provide: crate::module::provides_nothing,
+    serve: |ctx| Box::pin(serve(ctx)),
+    reads_cars: true,
+};
 
 /// Search as this process serves it: on OpenSearch when `OPENSEARCH_URL` is set (then with
 /// the worker that keeps the index following the cars, and the one that watches the index),

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """No import circles in src/ (docs/DESIGN.md, "Layers"): each file is a room, and an arrow
 goes from a file to every file whose items it names (`crate::` and `super::` paths, `use`
-trees included; a parent declaring its children with `mod` is not an arrow, and an inline
-`mod tests` is left out). Prints the rooms, arrows and circles; exits 1 when there is a
+trees included, and an exported macro's file for `crate::name!`; a parent declaring its
+children with `mod` is not an arrow, and an inline `mod tests` is left out). Prints the rooms, arrows and circles; exits 1 when there is a
 circle. Usage: scripts/check-imports.py [SRC_DIR] [-v]"""
 import os
 import re
@@ -89,9 +89,19 @@ def target(path, here):
     return None
 
 
+# `#[macro_export]` macros live at the crate's root but belong to the file defining them.
+macros = {}
+for module, path in files.items():
+    for name in re.findall(r'macro_rules!\s+(\w+)', code_of(open(path, encoding='utf-8').read())):
+        macros[name] = module
+
 arrows = defaultdict(set)
 for module, path in files.items():
     code = code_of(open(path, encoding='utf-8').read())
+    for name in re.findall(r'\$?crate::(\w+)!', code):
+        if name in macros and macros[name] != module:
+            arrows[module].add(macros[name])
+    code = re.sub(r'\$?crate::\w+!', '', code)
     named = [p for m in re.finditer(r'\buse\s+([^;]+);', code) for p in paths_of(m.group(1))]
     named += re.findall(r'\b((?:crate|super)(?:::\w+)+)', code)
     for p in named:

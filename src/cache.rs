@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::ids::CarId;
 use diesel::prelude::*;
 use quick_cache::sync::Cache;
-use uuid::Uuid;
 
 use crate::config::CacheSettings;
 use crate::db::schema::data_versions;
@@ -43,7 +43,7 @@ pub struct ReadCache {
     emptying: RwLock<()>,
     /// Car writes of this process begun and not yet ended.
     writing: AtomicUsize,
-    pub cars: Answers<Uuid>,
+    pub cars: Answers<CarId>,
     pub pages: Answers<String>,
     pub searches: Answers<String>,
     /// How many cars match, by filter set.

@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod ids;
 pub mod module;
 pub mod money;
 pub mod openapi;

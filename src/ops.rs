@@ -15,7 +15,9 @@ use utoipa::ToSchema;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::http::auth::same_secret;
-use crate::telemetry::{Metrics, Snapshot};
+use crate::http::Choice;
+use crate::outbox::JobStatus;
+use crate::telemetry::{Backlog, Metrics, Snapshot};
 
 /// How a dependency other than the database is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +110,20 @@ async fn snapshot(db: &Db) -> Snapshot {
     let outbox = if db.is_down() {
         None
     } else {
-        db.run(|conn| Ok(crate::outbox::backlog(conn)?)).await.ok()
+        db.run(|conn| Ok(crate::outbox::backlog(conn)?))
+            .await
+            .ok()
+            .map(|backlog| {
+                backlog
+                    .into_iter()
+                    .map(|(topic, status, jobs, oldest)| Backlog {
+                        topic,
+                        status: status.name(),
+                        jobs,
+                        oldest_waiting: (status == JobStatus::Pending).then_some(oldest),
+                    })
+                    .collect()
+            })
     };
     Snapshot {
         connections_in_use,

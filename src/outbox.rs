@@ -11,7 +11,9 @@ use chrono::TimeDelta;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 use tokio::sync::watch;
-use uuid::Uuid;
+
+use crate::http::Choice;
+use crate::ids::JobId;
 
 use crate::db::schema::outbox;
 use crate::db::{self, Backend, Db, DbConn};
@@ -48,10 +50,39 @@ impl Policy {
     }
 }
 
+/// Where a job stands.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = Text)]
+pub enum JobStatus {
+    /// Due now or later (retries included).
+    Pending,
+    Done,
+    /// Given up on after the last attempt, or refused for good.
+    Failed,
+}
+
+impl Choice for JobStatus {
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("pending", Self::Pending),
+        ("done", Self::Done),
+        ("failed", Self::Failed),
+    ];
+}
+
+crate::stored_as_name!(JobStatus);
+
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Job {
     #[diesel(sql_type = Text)]
-    pub id: String,
+    pub id: JobId,
     #[diesel(sql_type = Text)]
     pub payload: String,
     /// Attempts so far, this one included.
@@ -88,15 +119,15 @@ impl From<String> for JobError {
 pub type Outcome = Result<(), JobError>;
 
 /// Queues a job within the caller's transaction; returns its id.
-pub fn enqueue(conn: &mut DbConn, topic: &str, payload: &str) -> QueryResult<String> {
+pub fn enqueue(conn: &mut DbConn, topic: &str, payload: &str) -> QueryResult<JobId> {
     let now = db::to_db(time::now());
-    let id = Uuid::new_v4().to_string();
+    let id = JobId::random();
     diesel::insert_into(outbox::table)
         .values((
-            outbox::id.eq(&id),
+            outbox::id.eq(id),
             outbox::topic.eq(topic),
             outbox::payload.eq(payload),
-            outbox::status.eq("pending"),
+            outbox::status.eq(JobStatus::Pending),
             outbox::attempts.eq(0),
             outbox::next_attempt_at.eq(now),
             outbox::created_at.eq(now),
@@ -118,9 +149,10 @@ pub fn claim(conn: &mut DbConn, topic: &str, policy: &Policy) -> QueryResult<Vec
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let pending = JobStatus::Pending.name();
         let mut jobs: Vec<Job> = diesel::sql_query(format!(
             "SELECT id, payload, attempts FROM outbox \
-             WHERE topic = $1 AND status = 'pending' AND next_attempt_at <= $2 \
+             WHERE topic = $1 AND status = '{pending}' AND next_attempt_at <= $2 \
              AND (locked_until IS NULL OR locked_until <= $2) \
              ORDER BY next_attempt_at, created_at LIMIT $3{lock}"
         ))
@@ -131,7 +163,7 @@ pub fn claim(conn: &mut DbConn, topic: &str, policy: &Policy) -> QueryResult<Vec
         if jobs.is_empty() {
             return Ok(jobs);
         }
-        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
         diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
             .set((
                 outbox::locked_until.eq(db::to_db(now + delta(policy.lease))),
@@ -153,12 +185,12 @@ pub fn settle(
     policy: &Policy,
 ) -> QueryResult<Settled> {
     let now = time::now();
-    let row = outbox::table.find(&job.id);
+    let row = outbox::table.find(job.id);
     match outcome {
         Ok(()) if policy.keep_done => {
             diesel::update(row)
                 .set((
-                    outbox::status.eq("done"),
+                    outbox::status.eq(JobStatus::Done),
                     outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
                     outbox::finished_at.eq(db::to_db(now)),
                 ))
@@ -172,7 +204,7 @@ pub fn settle(
         Err(error) if error.permanent || job.attempts >= policy.max_attempts => {
             diesel::update(row)
                 .set((
-                    outbox::status.eq("failed"),
+                    outbox::status.eq(JobStatus::Failed),
                     outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
                     outbox::last_error.eq(&error.reason),
                     outbox::finished_at.eq(db::to_db(now)),
@@ -195,9 +227,9 @@ pub fn settle(
 }
 
 /// Jobs not done, by topic and status, with the age in seconds of the oldest of each.
-pub fn backlog(conn: &mut DbConn) -> QueryResult<Vec<(String, String, i64, f64)>> {
-    let rows: Vec<(String, String, i64, Option<chrono::NaiveDateTime>)> = outbox::table
-        .filter(outbox::status.ne("done"))
+pub fn backlog(conn: &mut DbConn) -> QueryResult<Vec<(String, JobStatus, i64, f64)>> {
+    let rows: Vec<(String, JobStatus, i64, Option<chrono::NaiveDateTime>)> = outbox::table
+        .filter(outbox::status.ne(JobStatus::Done))
         .group_by((outbox::topic, outbox::status))
         .select((
             outbox::topic,
@@ -229,11 +261,11 @@ pub fn requeue_done_since(
     diesel::update(
         outbox::table
             .filter(outbox::topic.eq(topic))
-            .filter(outbox::status.eq("done"))
+            .filter(outbox::status.eq(JobStatus::Done))
             .filter(outbox::finished_at.ge(db::to_db(since))),
     )
     .set((
-        outbox::status.eq("pending"),
+        outbox::status.eq(JobStatus::Pending),
         outbox::attempts.eq(0),
         outbox::next_attempt_at.eq(now),
         outbox::finished_at.eq(None::<chrono::NaiveDateTime>),
@@ -250,7 +282,7 @@ pub fn purge_finished(
     diesel::delete(
         outbox::table
             .filter(outbox::topic.eq(topic))
-            .filter(outbox::status.ne("pending"))
+            .filter(outbox::status.ne(JobStatus::Pending))
             .filter(outbox::finished_at.lt(db::to_db(before))),
     )
     .execute(conn)

@@ -13,7 +13,7 @@
 //! # Guarantees that cross modules, and how each is kept across processes
 //!
 //! - **No booking of a deleted or inactive car, and the price at booking time.** Cars and
-//!   bookings both take [`crate::db::lock`] (an advisory lock on the car's id, on the
+//!   bookings both take [`lock`] (an advisory lock on the car's id, on the
 //!   shared database) in the transaction that decides: cars while it updates or deletes the
 //!   car, bookings while it books it. A booking reads the car through [`CarCatalog`] *after*
 //!   taking the lock, so it sees the last committed state and price, and no change to the car
@@ -29,12 +29,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::ids::{CarId, MessageId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use diesel::deserialize::FromSqlRow;
+use diesel::expression::AsExpression;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::db::schema::messages;
 use crate::db::{self, DbConn};
@@ -77,7 +80,8 @@ impl Choice for Transmission {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CarSummary {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: CarId,
     pub name: String,
     pub images: Vec<String>,
     /// Hundredths of the currency's major unit.
@@ -103,7 +107,8 @@ pub struct CarSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CarDocument {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: CarId,
     /// The car exactly as `GET /cars/{id}` answers it.
     #[schema(value_type = Object)]
     pub json: serde_json::Value,
@@ -122,13 +127,13 @@ pub struct CarDocument {
 #[async_trait]
 pub trait CarCatalog: Send + Sync {
     /// The car, deleted or not; `None` when no such car ever existed.
-    async fn car(&self, id: Uuid) -> Result<Option<CarSummary>, ApiError>;
+    async fn car(&self, id: CarId) -> Result<Option<CarSummary>, ApiError>;
     /// Several cars at once, for list pages.
-    async fn cars(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError>;
+    async fn cars(&self, ids: &[CarId]) -> Result<HashMap<CarId, CarSummary>, ApiError>;
     /// Whole cars as search shows and indexes them; deleted cars are left out.
-    async fn documents(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarDocument>, ApiError>;
+    async fn documents(&self, ids: &[CarId]) -> Result<HashMap<CarId, CarDocument>, ApiError>;
     /// Ids of undeleted cars after `after`, in id order, `limit` at a time (for reindexing).
-    async fn ids_after(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, ApiError>;
+    async fn ids_after(&self, after: Option<CarId>, limit: i64) -> Result<Vec<CarId>, ApiError>;
     /// The extras of these codes (withdrawn ones included), by code.
     async fn extra_prices(
         &self,
@@ -136,9 +141,34 @@ pub trait CarCatalog: Send + Sync {
     ) -> Result<HashMap<String, crate::pricing::ExtraPrice>, ApiError>;
 }
 
+/// What [`lock`] serialises.
+#[derive(Debug, Clone, Copy)]
+pub enum Lock {
+    /// One car's state: cars holds it while it changes or deletes the car, bookings while
+    /// it books it.
+    Car(CarId),
+    /// One user's bookings, while a booking counts those already held.
+    User(UserId),
+}
+
+/// Takes a lock until the transaction ends ([`db::lock`]). Take a user's lock before a
+/// car's, never the other way round.
+pub fn lock(conn: &mut DbConn, what: Lock) -> QueryResult<()> {
+    db::lock(
+        conn,
+        match what {
+            Lock::Car(id) => format!("car:{id}"),
+            Lock::User(id) => format!("user:{id}"),
+        },
+    )
+}
+
 /// What holds a car for a while.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, AsExpression, FromSqlRow,
+)]
 #[serde(rename_all = "lowercase")]
+#[diesel(sql_type = Text)]
 pub enum HoldKind {
     /// A booking that is not cancelled; its hold ends after the car's turnaround buffer.
     Booking,
@@ -150,6 +180,8 @@ impl Choice for HoldKind {
     const ALL: &'static [(&'static str, Self)] =
         &[("booking", Self::Booking), ("block", Self::Block)];
 }
+
+crate::stored_as_name!(HoldKind);
 
 /// A span the car is held for, half-open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -164,7 +196,8 @@ pub struct Busy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BusyCar {
-    pub car_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub car_id: CarId,
     pub first_start: DateTime<Utc>,
 }
 
@@ -190,14 +223,14 @@ pub trait Availability: Send + Sync {
     /// The holds of one car overlapping `[from, to)`, unclipped, in start order.
     async fn busy_intervals(
         &self,
-        car_id: Uuid,
+        car_id: CarId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Busy>, ApiError>;
     /// Whether the car has a confirmed or active booking that has not ended by `now`.
     async fn has_upcoming_booking(
         &self,
-        car_id: Uuid,
+        car_id: CarId,
         now: DateTime<Utc>,
     ) -> Result<bool, ApiError>;
 }
@@ -213,13 +246,13 @@ pub struct Contact {
 /// asks through [`Accounts`].)
 #[async_trait]
 pub trait UserDirectory: Accounts {
-    async fn contact(&self, user_id: Uuid) -> Result<Option<Contact>, ApiError>;
+    async fn contact(&self, user_id: UserId) -> Result<Option<Contact>, ApiError>;
 }
 
 /// A message another module wants sent.
 #[derive(Debug, Clone)]
 pub struct OutgoingMessage {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub kind: &'static str,
     pub recipient: String,
     pub subject: String,
@@ -230,7 +263,7 @@ pub struct OutgoingMessage {
 impl OutgoingMessage {
     /// A message whose plain text and HTML say the same lines (the HTML escapes them).
     pub fn new(
-        user_id: Uuid,
+        user_id: UserId,
         kind: &'static str,
         recipient: &str,
         subject: String,
@@ -258,6 +291,30 @@ impl OutgoingMessage {
     }
 }
 
+/// Where a message stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, AsExpression, FromSqlRow,
+)]
+#[serde(rename_all = "lowercase")]
+#[diesel(sql_type = Text)]
+pub enum MessageStatus {
+    /// Not delivered yet (retries included).
+    Pending,
+    Sent,
+    /// Given up on after the last attempt.
+    Failed,
+}
+
+impl Choice for MessageStatus {
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("pending", Self::Pending),
+        ("sent", Self::Sent),
+        ("failed", Self::Failed),
+    ];
+}
+
+crate::stored_as_name!(MessageStatus);
+
 /// Queues messages; notifications delivers them.
 pub trait Notifier: Send + Sync {
     /// Writes the message within the caller's transaction.
@@ -275,24 +332,24 @@ pub struct MessageQueue;
 impl Notifier for MessageQueue {
     fn queue(&self, conn: &mut DbConn, m: OutgoingMessage) -> Result<(), ApiError> {
         let now = db::to_db(crate::time::now());
-        let id = Uuid::new_v4().to_string();
+        let id = MessageId::random();
         diesel::insert_into(messages::table)
             .values((
-                messages::id.eq(&id),
-                messages::user_id.eq(m.user_id.to_string()),
+                messages::id.eq(id),
+                messages::user_id.eq(m.user_id),
                 messages::kind.eq(m.kind),
                 messages::channel.eq("email"),
                 messages::recipient.eq(m.recipient),
                 messages::subject.eq(m.subject),
                 messages::text_body.eq(m.text),
                 messages::html_body.eq(m.html),
-                messages::status.eq("pending"),
+                messages::status.eq(MessageStatus::Pending),
                 messages::attempts.eq(0),
                 messages::created_at.eq(now),
                 messages::updated_at.eq(now),
             ))
             .execute(conn)?;
-        crate::outbox::enqueue(conn, MESSAGE_TOPIC, &id)?;
+        crate::outbox::enqueue(conn, MESSAGE_TOPIC, &id.to_string())?;
         Ok(())
     }
 }
@@ -300,7 +357,7 @@ impl Notifier for MessageQueue {
 /// Hears that a car changed, so search can follow.
 pub trait SearchIndexer: Send + Sync {
     /// Records the change within the caller's transaction.
-    fn car_changed(&self, conn: &mut DbConn, car_id: Uuid) -> Result<(), ApiError>;
+    fn car_changed(&self, conn: &mut DbConn, car_id: CarId) -> Result<(), ApiError>;
 }
 
 /// The outbox topic of search index updates.
@@ -311,7 +368,7 @@ pub const SEARCH_TOPIC: &str = "search";
 pub struct IndexJobs;
 
 impl SearchIndexer for IndexJobs {
-    fn car_changed(&self, conn: &mut DbConn, car_id: Uuid) -> Result<(), ApiError> {
+    fn car_changed(&self, conn: &mut DbConn, car_id: CarId) -> Result<(), ApiError> {
         crate::outbox::enqueue(conn, SEARCH_TOPIC, &car_id.to_string())?;
         Ok(())
     }
@@ -321,7 +378,7 @@ impl SearchIndexer for IndexJobs {
 pub struct NoIndex;
 
 impl SearchIndexer for NoIndex {
-    fn car_changed(&self, _: &mut DbConn, _: Uuid) -> Result<(), ApiError> {
+    fn car_changed(&self, _: &mut DbConn, _: CarId) -> Result<(), ApiError> {
         Ok(())
     }
 }
@@ -380,26 +437,27 @@ pub struct Codes {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Ids {
-    pub ids: Vec<Uuid>,
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    pub ids: Vec<CarId>,
 }
 
 #[async_trait]
 impl CarCatalog for Remote {
-    async fn car(&self, id: Uuid) -> Result<Option<CarSummary>, ApiError> {
+    async fn car(&self, id: CarId) -> Result<Option<CarSummary>, ApiError> {
         self.0.get(&format!("/internal/cars/{id}")).await
     }
 
-    async fn cars(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError> {
+    async fn cars(&self, ids: &[CarId]) -> Result<HashMap<CarId, CarSummary>, ApiError> {
         let ids = Ids { ids: ids.to_vec() };
         self.0.read("/internal/cars/summaries", &ids).await
     }
 
-    async fn documents(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarDocument>, ApiError> {
+    async fn documents(&self, ids: &[CarId]) -> Result<HashMap<CarId, CarDocument>, ApiError> {
         let ids = Ids { ids: ids.to_vec() };
         self.0.read("/internal/cars/documents", &ids).await
     }
 
-    async fn ids_after(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, ApiError> {
+    async fn ids_after(&self, after: Option<CarId>, limit: i64) -> Result<Vec<CarId>, ApiError> {
         let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
         self.0
             .get(&format!("/internal/cars/ids?limit={limit}{after}"))
@@ -432,7 +490,7 @@ impl Availability for Remote {
 
     async fn busy_intervals(
         &self,
-        car_id: Uuid,
+        car_id: CarId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Busy>, ApiError> {
@@ -446,7 +504,7 @@ impl Availability for Remote {
 
     async fn has_upcoming_booking(
         &self,
-        car_id: Uuid,
+        car_id: CarId,
         now: DateTime<Utc>,
     ) -> Result<bool, ApiError> {
         let now = query_time(now);
@@ -460,14 +518,14 @@ impl Availability for Remote {
 
 #[async_trait]
 impl Accounts for Remote {
-    async fn exists(&self, user_id: Uuid) -> Result<bool, ApiError> {
+    async fn exists(&self, user_id: UserId) -> Result<bool, ApiError> {
         Ok(self.contact(user_id).await?.is_some())
     }
 }
 
 #[async_trait]
 impl UserDirectory for Remote {
-    async fn contact(&self, user_id: Uuid) -> Result<Option<Contact>, ApiError> {
+    async fn contact(&self, user_id: UserId) -> Result<Option<Contact>, ApiError> {
         self.0
             .get(&format!("/internal/users/{user_id}/contact"))
             .await

@@ -100,9 +100,18 @@ pub struct Snapshot {
     pub connections_in_use: i64,
     pub connections_idle: i64,
     pub max_connections: i64,
-    /// (topic, status, jobs, age of the oldest in seconds), for jobs not done; `None` when
-    /// the database could not be read.
-    pub outbox: Option<Vec<(String, String, i64, f64)>>,
+    /// The jobs not done, by topic and status; `None` when the database could not be read.
+    pub outbox: Option<Vec<Backlog>>,
+}
+
+/// The outbox's jobs of one topic and status.
+#[derive(Debug)]
+pub struct Backlog {
+    pub topic: String,
+    pub status: &'static str,
+    pub jobs: i64,
+    /// For waiting jobs, how long the oldest has waited, in seconds.
+    pub oldest_waiting: Option<f64>,
 }
 
 impl Metrics {
@@ -249,12 +258,14 @@ impl Metrics {
         if let Some(outbox) = &now.outbox {
             self.outbox_jobs.reset();
             self.outbox_oldest.reset();
-            for (topic, status, jobs, oldest) in outbox {
+            for b in outbox {
                 self.outbox_jobs
-                    .with_label_values(&[topic, status])
-                    .set(*jobs);
-                if status == "pending" {
-                    self.outbox_oldest.with_label_values(&[topic]).set(*oldest);
+                    .with_label_values(&[b.topic.as_str(), b.status])
+                    .set(b.jobs);
+                if let Some(oldest) = b.oldest_waiting {
+                    self.outbox_oldest
+                        .with_label_values(&[&b.topic])
+                        .set(oldest);
                 }
             }
         }

@@ -99,7 +99,7 @@ async fn signup(
     limits: web::Data<Limits>,
     Json(body): Json<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    limits.check_email(&email_key(&body.email)).await?;
+    limits.check_email(&Email::normalize(&body.email)).await?;
     let (email, password, name) = match (
         Email::parse(&body.email),
         Password::parse(&body.password),
@@ -124,7 +124,7 @@ async fn login(
     limits: web::Data<Limits>,
     Json(body): Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    limits.check_email(&email_key(&body.email)).await?;
+    limits.check_email(&Email::normalize(&body.email)).await?;
     let pair = auth.login(&body.email, body.password).await?;
     Ok(tokens(HttpResponse::Ok(), &pair))
 }
@@ -136,10 +136,6 @@ fn tokens(mut answer: HttpResponseBuilder, pair: &TokenPair) -> HttpResponse {
         .json(pair)
 }
 
-/// The address an email-keyed limit counts: trimmed and case-folded, as accounts are.
-fn email_key(raw: &str) -> String {
-    raw.trim().to_lowercase()
-}
 
 /// Trade a refresh token for a new pair; the old token stops working.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", operation_id = "refreshTokens", request_body = RefreshRequest,

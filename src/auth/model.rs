@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
+use crate::ids::{RefreshTokenId, SessionId, UserId};
 
 use crate::db::schema::{refresh_tokens, users};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -22,7 +22,13 @@ impl Email {
         if !schema::is_email(raw) {
             return Err(FieldError::new("email", "must be a valid email address"));
         }
-        Ok(Email(raw.trim().to_ascii_lowercase()))
+        Ok(Email(Email::normalize(raw)))
+    }
+
+    /// An address as accounts are found by: trimmed and lower-cased (whether or not it is
+    /// one; a login with anything else finds no account).
+    pub fn normalize(raw: &str) -> String {
+        raw.trim().to_lowercase()
     }
 
     pub fn as_str(&self) -> &str {
@@ -127,7 +133,8 @@ pub struct RefreshRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: UserId,
     pub email: String,
     pub name: Option<String>,
     pub role: Role,
@@ -150,30 +157,22 @@ pub struct TokenPair {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: Option<String>,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: chrono::NaiveDateTime,
     pub updated_at: chrono::NaiveDateTime,
 }
 
 impl UserRow {
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Customer)
-    }
-
-    pub fn uuid(&self) -> Uuid {
-        Uuid::parse_str(&self.id).unwrap_or_default()
-    }
-
     pub fn to_api(&self) -> User {
         User {
-            id: self.uuid(),
+            id: self.id,
             email: self.email.clone(),
             name: self.name.clone(),
-            role: self.role(),
+            role: self.role,
             created_at: crate::db::from_db(self.created_at),
         }
     }
@@ -182,9 +181,9 @@ impl UserRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshRow {
-    pub id: String,
-    pub user_id: String,
-    pub session_id: String,
+    pub id: RefreshTokenId,
+    pub user_id: UserId,
+    pub session_id: SessionId,
     pub token_hash: String,
     pub expires_at: chrono::NaiveDateTime,
     pub rotated_at: Option<chrono::NaiveDateTime>,

@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 use tokio::sync::Semaphore;
-use uuid::Uuid;
+use crate::ids::{RefreshTokenId, SessionId, UserId};
 
 use super::model::{Email, Password, RefreshRow, TokenPair, User, UserRow};
 use super::store;
@@ -71,7 +71,7 @@ impl AuthService {
             admin_emails: settings
                 .admin_emails
                 .iter()
-                .map(|e| e.to_lowercase())
+                .map(|e| Email::normalize(e))
                 .collect(),
             dummy_hash,
         })
@@ -95,11 +95,11 @@ impl AuthService {
         };
         let now = db::to_db(time::now());
         let row = UserRow {
-            id: Uuid::new_v4().to_string(),
+            id: UserId::random(),
             email: email.as_str().to_owned(),
             name,
             password_hash: hash,
-            role: role.as_str().to_owned(),
+            role,
             created_at: now,
             updated_at: now,
         };
@@ -126,7 +126,7 @@ impl AuthService {
     }
 
     pub async fn login(&self, email: &str, password: String) -> Result<TokenPair, ApiError> {
-        let email = email.trim().to_lowercase();
+        let email = Email::normalize(email);
         let user = self
             .db
             .run(move |conn| Ok(store::user_by_email(conn, &email)?))
@@ -168,24 +168,24 @@ impl AuthService {
                     store::refresh_by_hash(conn, &hash)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
                 let now = time::now();
                 if row.rotated_at.is_some() {
-                    store::revoke_session(conn, &row.session_id, db::to_db(now))?;
+                    store::revoke_session(conn, row.session_id, db::to_db(now))?;
                     return Ok(Refreshed::Reused);
                 }
                 if row.revoked_at.is_some() || db::from_db(row.expires_at) <= now {
                     return Err(ApiError::Auth(BAD_REFRESH));
                 }
-                if store::mark_rotated(conn, &row.id, db::to_db(now))? == 0 {
-                    store::revoke_session(conn, &row.session_id, db::to_db(now))?;
+                if store::mark_rotated(conn, row.id, db::to_db(now))? == 0 {
+                    store::revoke_session(conn, row.session_id, db::to_db(now))?;
                     return Ok(Refreshed::Reused);
                 }
                 let user =
-                    store::user_by_id(conn, &row.user_id)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
+                    store::user_by_id(conn, row.user_id)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
                 store::insert_refresh(
                     conn,
-                    &refresh_row(&user.id, &row.session_id, fresh_hash, expiry),
+                    &refresh_row(user.id, row.session_id, fresh_hash, expiry),
                 )?;
                 Ok(Refreshed::Rotated(Box::new(TokenPair {
-                    access_token: jwt.issue(user.uuid(), user.role())?,
+                    access_token: jwt.issue(user.id, user.role)?,
                     refresh_token: fresh,
                     token_type: "Bearer",
                     expires_in: jwt.expires_in_secs(),
@@ -210,9 +210,9 @@ impl AuthService {
             .map(drop)
     }
 
-    pub async fn me(&self, id: Uuid) -> Result<User, ApiError> {
+    pub async fn me(&self, id: UserId) -> Result<User, ApiError> {
         self.db
-            .run(move |conn| store::user_by_id(conn, &id.to_string()).map_err(ApiError::from))
+            .run(move |conn| store::user_by_id(conn, id).map_err(ApiError::from))
             .await?
             .map(|u| u.to_api())
             .ok_or(ApiError::Auth("Account no longer exists"))
@@ -231,16 +231,16 @@ impl AuthService {
             .write(move |conn| {
                 let now = db::to_db(time::now());
                 if let Some(user) = store::user_by_email(conn, email.as_str())? {
-                    store::set_password_and_role(conn, &user.id, &hash, "admin", now)?;
-                    let user = store::user_by_id(conn, &user.id)?.ok_or(ApiError::NotFound)?;
+                    store::set_password_and_role(conn, user.id, &hash, Role::Admin, now)?;
+                    let user = store::user_by_id(conn, user.id)?.ok_or(ApiError::NotFound)?;
                     return Ok((user.to_api(), false));
                 }
                 let row = UserRow {
-                    id: Uuid::new_v4().to_string(),
+                    id: UserId::random(),
                     email: email.as_str().to_owned(),
                     name,
                     password_hash: hash,
-                    role: Role::Admin.as_str().to_owned(),
+                    role: Role::Admin,
                     created_at: now,
                     updated_at: now,
                 };
@@ -287,10 +287,10 @@ impl AuthService {
         let expiry = self.refresh_expiry;
         let jwt = self.jwt.clone();
         move |conn, user| {
-            let session = Uuid::new_v4().to_string();
-            store::insert_refresh(conn, &refresh_row(&user.id, &session, hash, expiry))?;
+            let session = SessionId::random();
+            store::insert_refresh(conn, &refresh_row(user.id, session, hash, expiry))?;
             Ok(TokenPair {
-                access_token: jwt.issue(user.uuid(), user.role())?,
+                access_token: jwt.issue(user.id, user.role)?,
                 refresh_token: refresh,
                 token_type: "Bearer",
                 expires_in: jwt.expires_in_secs(),
@@ -318,7 +318,7 @@ impl AuthService {
 fn welcome(user: &UserRow) -> OutgoingMessage {
     let greeting = user.name.as_deref().unwrap_or(&user.email);
     OutgoingMessage::new(
-        user.uuid(),
+        user.id,
         "welcome",
         &user.email,
         "Welcome to Car Rental".into(),
@@ -343,20 +343,20 @@ impl Directory {
 
 #[async_trait]
 impl Accounts for Directory {
-    async fn exists(&self, user_id: Uuid) -> Result<bool, ApiError> {
+    async fn exists(&self, user_id: UserId) -> Result<bool, ApiError> {
         self.db
-            .run(move |conn| Ok(store::user_exists(conn, &user_id.to_string())?))
+            .run(move |conn| Ok(store::user_exists(conn, user_id)?))
             .await
     }
 }
 
 #[async_trait]
 impl UserDirectory for Directory {
-    async fn contact(&self, user_id: Uuid) -> Result<Option<Contact>, ApiError> {
+    async fn contact(&self, user_id: UserId) -> Result<Option<Contact>, ApiError> {
         self.db
             .run(move |conn| {
                 Ok(
-                    store::user_by_id(conn, &user_id.to_string())?.map(|u| Contact {
+                    store::user_by_id(conn, user_id)?.map(|u| Contact {
                         email: u.email,
                         name: u.name,
                     }),
@@ -367,17 +367,17 @@ impl UserDirectory for Directory {
 }
 
 fn refresh_row(
-    user_id: &str,
-    session_id: &str,
+    user_id: UserId,
+    session_id: SessionId,
     token_hash: String,
     expiry: Duration,
 ) -> RefreshRow {
     let now = time::now();
     let expires = now + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::days(7));
     RefreshRow {
-        id: Uuid::new_v4().to_string(),
-        user_id: user_id.to_owned(),
-        session_id: session_id.to_owned(),
+        id: RefreshTokenId::random(),
+        user_id,
+        session_id,
         token_hash,
         expires_at: db::to_db(expires),
         rotated_at: None,

@@ -6,6 +6,8 @@ use diesel::prelude::*;
 use super::model::{RefreshRow, UserRow};
 use crate::db::schema::{refresh_tokens, users};
 use crate::db::DbConn;
+use crate::http::auth::Role;
+use crate::ids::{RefreshTokenId, SessionId, UserId};
 
 pub fn insert_user(conn: &mut DbConn, row: &UserRow) -> QueryResult<()> {
     diesel::insert_into(users::table)
@@ -22,7 +24,7 @@ pub fn user_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserR
         .optional()
 }
 
-pub fn user_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
+pub fn user_by_id(conn: &mut DbConn, id: UserId) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
         .select(UserRow::as_select())
@@ -30,15 +32,15 @@ pub fn user_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
         .optional()
 }
 
-pub fn user_exists(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+pub fn user_exists(conn: &mut DbConn, id: UserId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)
 }
 
 pub fn set_password_and_role(
     conn: &mut DbConn,
-    id: &str,
+    id: UserId,
     password_hash: &str,
-    role: &str,
+    role: Role,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(users::table.find(id))
@@ -67,7 +69,11 @@ pub fn refresh_by_hash(conn: &mut DbConn, hash: &str) -> QueryResult<Option<Refr
 }
 
 /// Marks a live token rotated. Zero rows means someone else rotated or revoked it first.
-pub fn mark_rotated(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn mark_rotated(
+    conn: &mut DbConn,
+    id: RefreshTokenId,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         refresh_tokens::table
             .find(id)
@@ -80,7 +86,7 @@ pub fn mark_rotated(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryRes
 
 pub fn revoke_session(
     conn: &mut DbConn,
-    session_id: &str,
+    session_id: SessionId,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
+use actix_web::HttpRequest;
+
+use crate::ids::UserId;
 
 use super::store::{self, KeyRow};
 use diesel::Connection;
@@ -15,7 +17,7 @@ use crate::db::{self, Db};
 use crate::error::{is_unique_violation, ApiError};
 use crate::time;
 
-pub const MAX_KEY_LEN: usize = 255;
+const MAX_KEY_LEN: usize = 255;
 /// How long a finished answer is kept.
 const KEEP: TimeDelta = TimeDelta::hours(24);
 /// An unfinished claim older than this belonged to a request whose process died.
@@ -23,6 +25,28 @@ const ABANDONED: TimeDelta = TimeDelta::seconds(60);
 /// How long a request waits for a simultaneous one with the same key to finish.
 const WAIT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(25);
+
+/// The request's `Idempotency-Key`, if it sent one: 1 to 255 visible ASCII characters,
+/// spaces only inside (else a 400 naming the header).
+pub fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.as_bytes();
+    let visible = |b: &u8| (0x21..=0x7E).contains(b);
+    let ok = !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && key.first().is_some_and(visible)
+        && key.last().is_some_and(visible)
+        && key.iter().all(|b| visible(b) || *b == b' ');
+    match (ok, value.to_str()) {
+        (true, Ok(k)) => Ok(Some(k.to_owned())),
+        _ => Err(ApiError::field(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters (spaces only inside)",
+        )),
+    }
+}
 
 /// An answer as sent: status and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +70,7 @@ pub fn body_hash(body: &serde_json::Value) -> String {
 /// Runs `work` once per (user, key) and answers every request with that key alike.
 pub async fn once<F>(
     db: &Db,
-    user: Uuid,
+    user: UserId,
     key: &str,
     hash: String,
     work: F,
@@ -54,10 +78,9 @@ pub async fn once<F>(
 where
     F: Future<Output = Answer>,
 {
-    let user = user.to_string();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        match claim(db, &user, key, &hash).await? {
+        match claim(db, user, key, &hash).await? {
             Claim::Ours => break,
             Claim::Done(answer) => return Ok(answer),
             Claim::Mismatch => return Err(ApiError::IdempotencyMismatch),
@@ -70,12 +93,12 @@ where
         }
     }
     let answer = work.await;
-    let (user, key, kept) = (user.clone(), key.to_owned(), answer.clone());
+    let (key, kept) = (key.to_owned(), answer.clone());
     db.run(move |conn| {
         if kept.status >= 500 {
-            store::delete_key(conn, &user, &key)?;
+            store::delete_key(conn, user, &key)?;
         } else {
-            store::complete_key(conn, &user, &key, i32::from(kept.status), &kept.body)?;
+            store::complete_key(conn, user, &key, i32::from(kept.status), &kept.body)?;
         }
         Ok(())
     })
@@ -83,17 +106,17 @@ where
     Ok(answer)
 }
 
-async fn claim(db: &Db, user: &str, key: &str, hash: &str) -> Result<Claim, ApiError> {
-    let (user, key, hash) = (user.to_owned(), key.to_owned(), hash.to_owned());
+async fn claim(db: &Db, user: UserId, key: &str, hash: &str) -> Result<Claim, ApiError> {
+    let (key, hash) = (key.to_owned(), hash.to_owned());
     db.write(move |conn| {
         let now = time::now();
         store::expire_keys(
             conn,
-            &user,
+            user,
             db::to_db(now - KEEP),
             db::to_db(now - ABANDONED),
         )?;
-        if let Some(row) = store::get_key(conn, &user, &key)? {
+        if let Some(row) = store::get_key(conn, user, &key)? {
             return Ok(
                 match (row.request_hash == hash, row.status_code, row.response) {
                     (false, _, _) => Claim::Mismatch,
@@ -106,7 +129,7 @@ async fn claim(db: &Db, user: &str, key: &str, hash: &str) -> Result<Claim, ApiE
             );
         }
         let row = KeyRow {
-            user_id: user.clone(),
+            user_id: user,
             key: key.clone(),
             request_hash: hash.clone(),
             status_code: None,

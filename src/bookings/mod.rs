@@ -21,7 +21,6 @@ use crate::http::{
 };
 use crate::module::{Build, Context, Served};
 use crate::ports::{Availability, Ports};
-use idempotency::MAX_KEY_LEN;
 use model::{
     requested_transition, Block, BlockInput, Booking, BookingFilter, CarRef, CreateBooking, Status,
     UpdateBooking,
@@ -152,7 +151,7 @@ async fn create(
     user: AuthUser,
     RawJson(body): RawJson,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(key) = idempotency_key(&req)? else {
+    let Some(key) = idempotency::key_of(&req)? else {
         let input: CreateBooking = from_json_value(body)?;
         return Ok(HttpResponse::Created().json(bookings.create(user, input).await?));
     };
@@ -163,26 +162,6 @@ async fn create(
     Ok(HttpResponse::build(status)
         .content_type("application/json")
         .body(answer.body))
-}
-
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value.as_bytes();
-    let visible = |b: &u8| (0x21..=0x7E).contains(b);
-    let ok = !key.is_empty()
-        && key.len() <= MAX_KEY_LEN
-        && key.first().is_some_and(visible)
-        && key.last().is_some_and(visible)
-        && key.iter().all(|b| visible(b) || *b == b' ');
-    match (ok, value.to_str()) {
-        (true, Ok(k)) => Ok(Some(k.to_owned())),
-        _ => Err(ApiError::field(
-            "Idempotency-Key",
-            "must be 1 to 255 visible ASCII characters (spaces only inside)",
-        )),
-    }
 }
 
 /// The caller's bookings, newest first.
@@ -242,8 +221,8 @@ async fn update(
     Json(body): Json<UpdateBooking>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let t = requested_transition(&body).map_err(|e| ApiError::Validation(vec![e]))?;
-    Ok(HttpResponse::Ok().json(bookings.transition(user, id, t).await?))
+    requested_transition(&body).map_err(|e| ApiError::Validation(vec![e]))?;
+    Ok(HttpResponse::Ok().json(bookings.cancel(user, id).await?))
 }
 
 /// Hand the car over: `confirmed` → `active` (admins), with what was recorded (the body may

@@ -4,7 +4,10 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::{Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
+use diesel::deserialize::FromSqlRow;
+use diesel::expression::AsExpression;
+
+use crate::ids::{BlockId, BookingId, CarId, HoldId, UserId};
 
 use crate::db::schema::{bookings, car_holds};
 use crate::db::{from_db, to_db};
@@ -19,8 +22,11 @@ use crate::http::{parse_time, required_time};
 pub use crate::pricing::{rental_days, rental_window, MAX_RENTAL_DAYS};
 use crate::pricing::{rental_price, ExtraRequest, Line, LineKind, LineView, Pricing, RentalPrice};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, AsExpression, FromSqlRow,
+)]
 #[serde(rename_all = "lowercase")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Status {
     Confirmed,
     Active,
@@ -36,6 +42,8 @@ impl Choice for Status {
         ("cancelled", Self::Cancelled),
     ];
 }
+
+crate::stored_as_name!(Status);
 
 /// A change of a booking's state, by whom and from which state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,25 +103,17 @@ pub fn requested_transition(body: &UpdateBooking) -> Result<Transition, FieldErr
 /// Filters of the booking lists.
 #[derive(Debug, Default, Clone)]
 pub struct BookingFilter {
-    pub user_id: Option<String>,
-    pub car_id: Option<String>,
+    pub user_id: Option<UserId>,
+    pub car_id: Option<CarId>,
     pub status: Option<Status>,
 }
 
 impl BookingFilter {
     /// `status`, `carId` and `userId` from a query string, each error naming its parameter.
     pub fn parse(query: &QueryParams, errors: &mut Vec<FieldError>) -> BookingFilter {
-        let id = |name: &str, errors: &mut Vec<FieldError>| {
-            query.get(name).and_then(|raw| {
-                parse_uuid(raw)
-                    .map(|u| u.to_string())
-                    .map_err(|_| errors.push(FieldError::new(name, "must be a UUID")))
-                    .ok()
-            })
-        };
         BookingFilter {
-            user_id: id("userId", errors),
-            car_id: id("carId", errors),
+            user_id: query.parse("userId", errors),
+            car_id: query.parse("carId", errors),
             status: query.get("status").and_then(|raw| {
                 Status::parse(raw)
                     .map_err(|m| errors.push(FieldError::new("status", m)))
@@ -123,21 +123,12 @@ impl BookingFilter {
     }
 
     /// A customer's own list: only `status` filters it.
-    pub fn mine(user: Uuid, query: &QueryParams, errors: &mut Vec<FieldError>) -> BookingFilter {
+    pub fn mine(user: UserId, query: &QueryParams, errors: &mut Vec<FieldError>) -> BookingFilter {
         BookingFilter {
-            user_id: Some(user.to_string()),
+            user_id: Some(user),
             car_id: None,
             status: Self::parse(query, errors).status,
         }
-    }
-}
-
-/// A UUID written the usual way (8-4-4-4-12), nothing else.
-fn parse_uuid(raw: &str) -> Result<Uuid, ()> {
-    if schema::is_uuid(raw) {
-        Uuid::parse_str(raw).map_err(drop)
-    } else {
-        Err(())
     }
 }
 
@@ -162,7 +153,7 @@ pub struct CreateBooking {
 /// A booking request that passed every rule that does not need the database.
 #[derive(Debug, Clone)]
 pub struct NewBooking {
-    pub car_id: Uuid,
+    pub car_id: CarId,
     pub pickup: DateTime<Utc>,
     pub dropoff: DateTime<Utc>,
     pub extras: Vec<ExtraRequest>,
@@ -178,8 +169,8 @@ impl CreateBooking {
         };
         required("carId", &self.car_id, &mut errors);
         let car_id = self.car_id.as_deref().and_then(|s| {
-            parse_uuid(s)
-                .map_err(|_| errors.push(FieldError::new("carId", "must be a UUID")))
+            s.parse::<CarId>()
+                .map_err(|e| errors.push(FieldError::new("carId", e.to_string())))
                 .ok()
         });
         let window = rental_window(
@@ -215,15 +206,15 @@ fn cancelled_schema() -> utoipa::openapi::schema::Schema {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = bookings)]
 pub struct BookingRow {
-    pub id: String,
-    pub user_id: String,
-    pub car_id: String,
+    pub id: BookingId,
+    pub user_id: UserId,
+    pub car_id: CarId,
     pub pickup_time: NaiveDateTime,
     pub dropoff_time: NaiveDateTime,
     pub days: i32,
     pub total_price: i64,
     pub currency: String,
-    pub status: String,
+    pub status: Status,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub cancelled_at: Option<NaiveDateTime>,
@@ -243,7 +234,7 @@ impl BookingRow {
     /// A booking priced as a quote made now: the rental under the car's rules, then the
     /// `extras` lines.
     pub fn new(
-        user_id: Uuid,
+        user_id: UserId,
         req: &NewBooking,
         car: &CarSummary,
         extras: Vec<Line>,
@@ -259,15 +250,15 @@ impl BookingRow {
         let mut lines = price.lines();
         lines.extend(extras);
         BookingRow {
-            id: Uuid::new_v4().to_string(),
-            user_id: user_id.to_string(),
-            car_id: req.car_id.to_string(),
+            id: BookingId::random(),
+            user_id,
+            car_id: req.car_id,
             pickup_time: to_db(req.pickup),
             dropoff_time: to_db(req.dropoff),
             days: i32::try_from(days).unwrap_or(i32::MAX),
             total_price: lines.iter().map(|l| l.amount_minor).sum(),
             currency: car.currency.clone(),
-            status: Status::Confirmed.name().to_owned(),
+            status: Status::Confirmed,
             created_at: to_db(now),
             updated_at: to_db(now),
             cancelled_at: None,
@@ -364,34 +355,18 @@ impl BookingRow {
             })
     }
 
-    pub fn uuid(&self) -> Uuid {
-        Uuid::parse_str(&self.id).unwrap_or_default()
-    }
-
-    pub fn user_uuid(&self) -> Uuid {
-        Uuid::parse_str(&self.user_id).unwrap_or_default()
-    }
-
-    pub fn car_uuid(&self) -> Uuid {
-        Uuid::parse_str(&self.car_id).unwrap_or_default()
-    }
-
-    pub fn status(&self) -> Status {
-        Status::parse(&self.status).unwrap_or(Status::Cancelled)
-    }
-
     pub fn to_api(&self, car: Option<&CarSummary>) -> Booking {
         Booking {
-            id: self.uuid(),
-            user_id: Uuid::parse_str(&self.user_id).unwrap_or_default(),
-            car_id: self.car_uuid(),
+            id: self.id,
+            user_id: self.user_id,
+            car_id: self.car_id,
             pickup_time: from_db(self.pickup_time),
             dropoff_time: from_db(self.dropoff_time),
             days: self.days,
             total_price: money::to_major(self.total_price),
             currency: self.currency.clone(),
             lines: self.lines().iter().map(Line::view).collect(),
-            status: self.status(),
+            status: self.status,
             car: car.map(|c| CarRef {
                 id: c.id,
                 name: c.name.clone(),
@@ -406,6 +381,16 @@ impl BookingRow {
             handed_back: self.handed_back(),
         }
     }
+}
+
+/// What a handover writes beside the booking's new state: when it happened and its record
+/// ([`Handover`] as JSON); a return also its final lines (as JSON) and total.
+#[derive(Debug, Clone)]
+pub struct Handed {
+    pub at: NaiveDateTime,
+    pub record: String,
+    pub lines: Option<String>,
+    pub total: i64,
 }
 
 /// Why an amount a return computes is refused.
@@ -551,7 +536,8 @@ impl HandoverInput {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CarRef {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: CarId,
     pub name: String,
     pub images: Vec<String>,
 }
@@ -559,9 +545,12 @@ pub struct CarRef {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Booking {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub car_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: BookingId,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    #[schema(value_type = uuid::Uuid)]
+    pub car_id: CarId,
     pub pickup_time: DateTime<Utc>,
     pub dropoff_time: DateTime<Utc>,
     pub days: i32,
@@ -636,7 +625,7 @@ mod tests {
     #[test]
     fn rules_name_their_fields() {
         let now = "2026-11-01T00:00:00Z";
-        let car = Uuid::new_v4().to_string();
+        let car = CarId::random().to_string();
         assert_eq!(
             fields(serde_json::json!({}), now),
             ["carId", "pickupTime", "dropoffTime"]
@@ -681,9 +670,9 @@ mod tests {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = car_holds)]
 pub struct HoldRow {
-    pub id: String,
-    pub car_id: String,
-    pub kind: String,
+    pub id: HoldId,
+    pub car_id: CarId,
+    pub kind: HoldKind,
     pub starts_at: NaiveDateTime,
     pub ends_at: NaiveDateTime,
     pub reason: Option<String>,
@@ -695,9 +684,9 @@ impl HoldRow {
     pub fn of_booking(booking: &BookingRow, car: &CarSummary) -> HoldRow {
         let dropoff = from_db(booking.dropoff_time);
         HoldRow {
-            id: booking.id.clone(),
-            car_id: booking.car_id.clone(),
-            kind: HoldKind::Booking.name().to_owned(),
+            id: booking.id.into(),
+            car_id: booking.car_id,
+            kind: HoldKind::Booking,
             starts_at: booking.pickup_time,
             ends_at: to_db(hold_end(dropoff, car.buffer_minutes)),
             reason: None,
@@ -705,11 +694,11 @@ impl HoldRow {
         }
     }
 
-    pub fn block(car_id: Uuid, block: &NewBlock, now: DateTime<Utc>) -> HoldRow {
+    pub fn block(car_id: CarId, block: &NewBlock, now: DateTime<Utc>) -> HoldRow {
         HoldRow {
-            id: Uuid::new_v4().to_string(),
-            car_id: car_id.to_string(),
-            kind: HoldKind::Block.name().to_owned(),
+            id: BlockId::random().into(),
+            car_id,
+            kind: HoldKind::Block,
             starts_at: to_db(block.from),
             ends_at: to_db(block.to),
             reason: Some(block.reason.clone()),
@@ -721,14 +710,14 @@ impl HoldRow {
         Busy {
             start: from_db(self.starts_at),
             end: from_db(self.ends_at),
-            kind: HoldKind::parse(&self.kind).unwrap_or(HoldKind::Block),
+            kind: self.kind,
         }
     }
 
     pub fn to_block(&self) -> Block {
         Block {
-            id: Uuid::parse_str(&self.id).unwrap_or_default(),
-            car_id: Uuid::parse_str(&self.car_id).unwrap_or_default(),
+            id: BlockId::from(self.id.uuid()),
+            car_id: self.car_id,
             from: from_db(self.starts_at),
             to: from_db(self.ends_at),
             reason: self.reason.clone().unwrap_or_default(),
@@ -741,8 +730,10 @@ impl HoldRow {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Block {
-    pub id: Uuid,
-    pub car_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: BlockId,
+    #[schema(value_type = uuid::Uuid)]
+    pub car_id: CarId,
     pub from: DateTime<Utc>,
     /// Exclusive.
     pub to: DateTime<Utc>,

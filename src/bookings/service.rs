@@ -5,20 +5,22 @@ use actix_web::http::StatusCode;
 use actix_web::{web, ResponseError};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use uuid::Uuid;
 
 use super::idempotency::{self, Answer};
 use super::model::{
-    rental_days, Block, BlockInput, Booking, BookingFilter, BookingRow, CreateBooking,
+    rental_days, Block, BlockInput, Booking, BookingFilter, BookingRow, CreateBooking, Handed,
     HandoverInput, HoldRow, Transition,
 };
 use super::store;
 use crate::config::BookingSettings;
-use crate::db::{self, Backend, Db, DbConn, Lock};
+use crate::db::{self, Backend, Db, DbConn};
 use crate::error::{violated_constraint, ApiError};
 use crate::http::auth::AuthUser;
 use crate::http::{from_json_value, PageRequest, Paginated};
-use crate::ports::{Availability, Busy, BusyCar, CarSummary, Contact, OutgoingMessage, Ports};
+use crate::ids::{BlockId, BookingId, CarId, UserId};
+use crate::ports::{
+    self, Availability, Busy, BusyCar, CarSummary, Contact, Lock, OutgoingMessage, Ports,
+};
 use crate::telemetry::Metrics;
 use crate::{pricing, time};
 
@@ -100,10 +102,10 @@ impl BookingsService {
         // a customer already at the cap is refused before any is taken.
         let cap = (!user.is_admin()).then_some(self.max_upcoming);
         if let Some(cap) = cap {
-            let (user_id, at) = (user.id.to_string(), db::to_db(now));
+            let (user_id, at) = (user.id, db::to_db(now));
             let held = self
                 .db
-                .run(move |conn| Ok(store::upcoming_of(conn, &user_id, at)?))
+                .run(move |conn| Ok(store::upcoming_of(conn, user_id, at)?))
                 .await?;
             if held >= cap {
                 return Err(at_cap(cap));
@@ -130,7 +132,7 @@ impl BookingsService {
                 let notifier = self.ports.notifier.clone();
                 Ok(move |conn: &mut DbConn| {
                     if let Some(cap) = cap {
-                        if store::upcoming_of(conn, &row.user_id, db::to_db(now))? >= cap {
+                        if store::upcoming_of(conn, row.user_id, db::to_db(now))? >= cap {
                             return Err(at_cap(cap));
                         }
                     }
@@ -156,8 +158,8 @@ impl BookingsService {
     /// `decide` sees the car and answers the write (or why there is none).
     async fn in_car_lock<T, W>(
         &self,
-        car_id: Uuid,
-        user: Option<Uuid>,
+        car_id: CarId,
+        user: Option<UserId>,
         decide: impl FnOnce(CarSummary) -> Result<W, ApiError>,
     ) -> Result<T, ApiError>
     where
@@ -167,9 +169,9 @@ impl BookingsService {
         let mut tx = self.db.begin().await?;
         tx.run(move |conn| {
             if let Some(user) = user {
-                db::lock(conn, Lock::User(&user.to_string()))?;
+                ports::lock(conn, Lock::User(user))?;
             }
-            Ok(db::lock(conn, Lock::Car(&car_id.to_string()))?)
+            Ok(ports::lock(conn, Lock::Car(car_id))?)
         })
         .await?;
         let car = self.live_car(car_id).await?;
@@ -184,15 +186,15 @@ impl BookingsService {
     async fn visible_with_car(
         &self,
         user: AuthUser,
-        id: Uuid,
+        id: BookingId,
     ) -> Result<(BookingRow, Option<CarSummary>), ApiError> {
         let row = self.db.run(move |conn| visible(conn, user, id)).await?;
-        let car = self.ports.catalog.car(row.car_uuid()).await?;
+        let car = self.ports.catalog.car(row.car_id).await?;
         Ok((row, car))
     }
 
     /// The booking if `user` may see it: its owner or an admin. Anyone else gets 404.
-    pub async fn get(&self, user: AuthUser, id: Uuid) -> Result<Booking, ApiError> {
+    pub async fn get(&self, user: AuthUser, id: BookingId) -> Result<Booking, ApiError> {
         let (row, car) = self.visible_with_car(user, id).await?;
         Ok(row.to_api(car.as_ref()))
     }
@@ -206,60 +208,28 @@ impl BookingsService {
             .db
             .run(move |conn| Ok(store::list(conn, &filter, page.offset(), page.limit())?))
             .await?;
-        let ids: Vec<Uuid> = rows.iter().map(BookingRow::car_uuid).collect();
+        let ids: Vec<CarId> = rows.iter().map(|r| r.car_id).collect();
         let cars = self.ports.catalog.cars(&ids).await?;
-        let data = rows
-            .iter()
-            .map(|r| r.to_api(cars.get(&r.car_uuid())))
-            .collect();
+        let data = rows.iter().map(|r| r.to_api(cars.get(&r.car_id))).collect();
         Ok(page.wrap(data, total))
     }
 
-    /// Applies a state change to a booking the caller may see (its owner or an admin) and,
-    /// for a cancellation, tells its renter. It changes nothing when the booking's state
-    /// forbids it: that is a 409 saying why.
-    pub async fn transition(
-        &self,
-        user: AuthUser,
-        id: Uuid,
-        t: Transition,
-    ) -> Result<Booking, ApiError> {
+    /// Cancels a booking the caller may see (its owner or an admin) and tells its renter. It
+    /// changes nothing when the booking's state forbids it: that is a 409 saying why.
+    pub async fn cancel(&self, user: AuthUser, id: BookingId) -> Result<Booking, ApiError> {
         let (row, car) = self.visible_with_car(user, id).await?;
-        let notice = (t == Transition::Cancel).then_some(Notice::Cancelled);
-        let contact = match notice {
-            Some(_) => self.ports.users.contact(row.user_uuid()).await?,
-            None => None,
-        };
-        let notifier = self.ports.notifier.clone();
-        let answer_car = car.clone();
-        let row = self
-            .db
-            .write(move |conn| {
-                if store::transition(conn, &row.id, t, db::to_db(time::now()))? == 0 {
-                    return Err(ApiError::conflict(t.refusal()));
-                }
-                if t == Transition::Cancel {
-                    store::release(conn, &row.id)?;
-                }
-                let row = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
-                if let (Some(notice), Some(car), Some(contact)) = (notice, &car, &contact) {
-                    notifier.queue(conn, message(&row, car, contact, notice))?;
-                }
-                Ok(row)
-            })
-            .await?;
-        Ok(row.to_api(answer_car.as_ref()))
+        let contact = self.ports.users.contact(row.user_id).await?;
+        self.change(row, car, Transition::Cancel, contact, |_| Ok(None))
+            .await
     }
-}
 
-impl BookingsService {
     /// Hands the car over (admins): `confirmed` → `active`, with what was recorded. Not
     /// before the booking was made, not earlier than the pickup window allows, and not while
     /// another booking of the car is out (checked under the car's lock).
     pub async fn pick_up(
         &self,
         admin: AuthUser,
-        id: Uuid,
+        id: BookingId,
         input: HandoverInput,
     ) -> Result<Booking, ApiError> {
         let now = time::now();
@@ -268,45 +238,29 @@ impl BookingsService {
             .map_err(ApiError::Validation)?;
         let (row, car) = self.visible_with_car(admin, id).await?;
         let early = self.pickup_early_window;
-        let row = self
-            .db
-            .write(move |conn| {
-                db::lock(conn, Lock::Car(&row.car_id))?;
-                let current = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
-                if current.status() != Transition::PickUp.from() {
-                    return Err(ApiError::conflict(Transition::PickUp.refusal()));
-                }
-                let made = db::from_db(current.created_at);
-                if record.at < made {
-                    return Err(ApiError::field(
-                        "at",
-                        format!(
-                            "must not be before the booking was made ({})",
-                            made.to_rfc3339()
-                        ),
-                    ));
-                }
-                let opens = db::from_db(current.pickup_time) - early;
-                if record.at < opens {
-                    return Err(ApiError::conflict(format!(
-                        "Too early: this booking can be picked up from {}",
-                        opens.to_rfc3339()
-                    )));
-                }
-                if store::has_active(conn, &current.car_id, &current.id)? {
-                    return Err(ApiError::conflict(
-                        "Another booking of this car is still out: return it first",
-                    ));
-                }
-                let json = serde_json::to_string(&record).unwrap_or_default();
-                let (at, now) = (db::to_db(record.at), db::to_db(now));
-                if store::pick_up(conn, &current.id, at, &json, now)? == 0 {
-                    return Err(ApiError::conflict(Transition::PickUp.refusal()));
-                }
-                store::get(conn, &current.id)?.ok_or(ApiError::NotFound)
-            })
-            .await?;
-        Ok(row.to_api(car.as_ref()))
+        self.change(row, car, Transition::PickUp, None, move |current| {
+            let made = db::from_db(current.created_at);
+            if record.at < made {
+                return Err(ApiError::field(
+                    "at",
+                    format!("must not be before the booking was made ({})", made.to_rfc3339()),
+                ));
+            }
+            let opens = db::from_db(current.pickup_time) - early;
+            if record.at < opens {
+                return Err(ApiError::conflict(format!(
+                    "Too early: this booking can be picked up from {}",
+                    opens.to_rfc3339()
+                )));
+            }
+            Ok(Some(Handed {
+                at: db::to_db(record.at),
+                record: serde_json::to_string(&record).unwrap_or_default(),
+                lines: None,
+                total: current.total_price,
+            }))
+        })
+        .await
     }
 
     /// Takes the car back (admins): `active` → `completed`. The late fee and the km beyond
@@ -315,41 +269,76 @@ impl BookingsService {
     pub async fn hand_back(
         &self,
         admin: AuthUser,
-        id: Uuid,
+        id: BookingId,
         input: HandoverInput,
     ) -> Result<Booking, ApiError> {
         let now = time::now();
         let (row, car) = self.visible_with_car(admin, id).await?;
-        let contact = self.ports.users.contact(row.user_uuid()).await?;
+        let contact = self.ports.users.contact(row.user_id).await?;
+        let summary = car.clone();
+        self.change(row, car, Transition::Return, contact, move |current| {
+            let record = input
+                .validate(now, current.pickup().as_ref(), true)
+                .map_err(ApiError::Validation)?;
+            let added = current
+                .return_lines(&record, summary.as_ref())
+                .and_then(|added| Ok((current.total_with(&added)?, added)));
+            let (total, added) = added.map_err(|e| ApiError::Validation(vec![e]))?;
+            let mut lines = current.lines();
+            lines.extend(added);
+            Ok(Some(Handed {
+                at: db::to_db(record.at),
+                record: serde_json::to_string(&record).unwrap_or_default(),
+                lines: serde_json::to_string(&lines).ok(),
+                total,
+            }))
+        })
+        .await
+    }
+
+    /// Moves `row` along `t` in one transaction holding the car's lock: `handover` sees the
+    /// booking as it is then and answers what the handover writes (or why there is none);
+    /// the state must still be the one `t` leaves (else a 409), and for a pickup no other
+    /// booking of the car may be out. The renter is told of a cancellation or a return.
+    async fn change(
+        &self,
+        row: BookingRow,
+        car: Option<CarSummary>,
+        t: Transition,
+        contact: Option<Contact>,
+        handover: impl FnOnce(&BookingRow) -> Result<Option<Handed>, ApiError> + Send + 'static,
+    ) -> Result<Booking, ApiError> {
         let notifier = self.ports.notifier.clone();
         let answer_car = car.clone();
         let row = self
             .db
             .write(move |conn| {
-                let current = store::get(conn, &row.id)?.ok_or(ApiError::NotFound)?;
-                if current.status() != Transition::Return.from() {
-                    return Err(ApiError::conflict(Transition::Return.refusal()));
+                ports::lock(conn, Lock::Car(row.car_id))?;
+                let current = store::get(conn, row.id)?.ok_or(ApiError::NotFound)?;
+                if current.status != t.from() {
+                    return Err(ApiError::conflict(t.refusal()));
                 }
-                let record = input
-                    .validate(now, current.pickup().as_ref(), true)
-                    .map_err(ApiError::Validation)?;
-                let added = current
-                    .return_lines(&record, car.as_ref())
-                    .and_then(|added| Ok((current.total_with(&added)?, added)));
-                let (total, added) = added.map_err(|e| ApiError::Validation(vec![e]))?;
-                let mut lines = current.lines();
-                lines.extend(added);
-                let (json, lines_json) = (
-                    serde_json::to_string(&record).unwrap_or_default(),
-                    serde_json::to_string(&lines).unwrap_or_default(),
-                );
-                let (at, now) = (db::to_db(record.at), db::to_db(now));
-                if store::hand_back(conn, &current.id, at, &json, &lines_json, total, now)? == 0 {
-                    return Err(ApiError::conflict(Transition::Return.refusal()));
+                let handed = handover(&current)?;
+                if t == Transition::PickUp && store::has_active(conn, current.car_id, current.id)? {
+                    return Err(ApiError::conflict(
+                        "Another booking of this car is still out: return it first",
+                    ));
                 }
-                let done = store::get(conn, &current.id)?.ok_or(ApiError::NotFound)?;
-                if let (Some(car), Some(contact)) = (&car, &contact) {
-                    notifier.queue(conn, message(&done, car, contact, Notice::Completed))?;
+                let now = db::to_db(time::now());
+                if store::transition(conn, current.id, t, now, handed.as_ref())? == 0 {
+                    return Err(ApiError::conflict(t.refusal()));
+                }
+                if t == Transition::Cancel {
+                    store::release(conn, current.id)?;
+                }
+                let done = store::get(conn, current.id)?.ok_or(ApiError::NotFound)?;
+                let notice = match t {
+                    Transition::Cancel => Some(Notice::Cancelled),
+                    Transition::Return => Some(Notice::Completed),
+                    Transition::PickUp => None,
+                };
+                if let (Some(notice), Some(car), Some(contact)) = (notice, &car, &contact) {
+                    notifier.queue(conn, message(&done, car, contact, notice))?;
                 }
                 Ok(done)
             })
@@ -362,7 +351,7 @@ impl BookingsService {
     /// Takes a car out of service (admins) for a span no booking (with its buffer) nor
     /// other block holds; of a block and a booking racing for it, exactly one wins, as
     /// between bookings. A deleted or unknown car is a 404; an inactive one may be blocked.
-    pub async fn create_block(&self, car_id: Uuid, input: BlockInput) -> Result<Block, ApiError> {
+    pub async fn create_block(&self, car_id: CarId, input: BlockInput) -> Result<Block, ApiError> {
         let block = input.validate().map_err(ApiError::Validation)?;
         let row = HoldRow::block(car_id, &block, time::now());
         self.in_car_lock(car_id, None, |_| {
@@ -377,19 +366,18 @@ impl BookingsService {
     /// The car's blocks in `from` order: those that end after now, or every one.
     pub async fn blocks(
         &self,
-        car_id: Uuid,
+        car_id: CarId,
         every: bool,
         page: PageRequest,
     ) -> Result<Paginated<Block>, ApiError> {
         self.live_car(car_id).await?;
         let after = (!every).then(|| db::to_db(time::now()));
-        let car = car_id.to_string();
         let (rows, total) = self
             .db
             .run(move |conn| {
                 Ok(store::blocks(
                     conn,
-                    &car,
+                    car_id,
                     after,
                     page.offset(),
                     page.limit(),
@@ -400,12 +388,11 @@ impl BookingsService {
     }
 
     /// Puts the car back in service for the block's span; an unknown block is a 404.
-    pub async fn delete_block(&self, car_id: Uuid, block_id: Uuid) -> Result<(), ApiError> {
+    pub async fn delete_block(&self, car_id: CarId, block_id: BlockId) -> Result<(), ApiError> {
         self.live_car(car_id).await?;
-        let (car, block) = (car_id.to_string(), block_id.to_string());
         let deleted = self
             .db
-            .write(move |conn| Ok(store::delete_block(conn, &car, &block)?))
+            .write(move |conn| Ok(store::delete_block(conn, car_id, block_id)?))
             .await?;
         if deleted == 0 {
             return Err(ApiError::NotFound);
@@ -414,7 +401,7 @@ impl BookingsService {
     }
 
     /// 404 unless the car exists and is not deleted.
-    async fn live_car(&self, car_id: Uuid) -> Result<CarSummary, ApiError> {
+    async fn live_car(&self, car_id: CarId) -> Result<CarSummary, ApiError> {
         self.ports
             .catalog
             .car(car_id)
@@ -453,7 +440,7 @@ fn message(row: &BookingRow, car: &CarSummary, to: &Contact, notice: Notice) -> 
     let money = |minor: i64| format!("{:.2} {}", crate::money::to_major(minor), row.currency);
     let time = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M UTC").to_string();
     OutgoingMessage::new(
-        Uuid::parse_str(&row.user_id).unwrap_or_default(),
+        row.user_id,
         kind,
         &to.email,
         format!("{subject}: {}", car.name),
@@ -481,7 +468,7 @@ fn message(row: &BookingRow, car: &CarSummary, to: &Contact, notice: Notice) -> 
 /// transaction holds the write lock from its start, so the check and the insert are one step.
 fn hold_car(conn: &mut DbConn, hold: &HoldRow) -> Result<(), ApiError> {
     if conn.backend() == Backend::Sqlite
-        && store::held(conn, &hold.car_id, hold.starts_at, hold.ends_at)?
+        && store::held(conn, hold.car_id, hold.starts_at, hold.ends_at)?
     {
         return Err(ApiError::conflict(OVERLAP));
     }
@@ -494,9 +481,9 @@ fn hold_car(conn: &mut DbConn, hold: &HoldRow) -> Result<(), ApiError> {
     })
 }
 
-fn visible(conn: &mut DbConn, user: AuthUser, id: Uuid) -> Result<BookingRow, ApiError> {
-    store::get(conn, &id.to_string())?
-        .filter(|row| user.is_admin() || row.user_id == user.id.to_string())
+fn visible(conn: &mut DbConn, user: AuthUser, id: BookingId) -> Result<BookingRow, ApiError> {
+    store::get(conn, id)?
+        .filter(|row| user.is_admin() || row.user_id == user.id)
         .ok_or(ApiError::NotFound)
 }
 
@@ -522,11 +509,9 @@ impl Availability for Schedule {
             .run(move |conn| {
                 Ok(store::busy_cars(conn, db::to_db(from), db::to_db(to))?
                     .into_iter()
-                    .filter_map(|(id, start)| {
-                        Some(BusyCar {
-                            car_id: Uuid::parse_str(&id).ok()?,
-                            first_start: db::from_db(start),
-                        })
+                    .map(|(car_id, start)| BusyCar {
+                        car_id,
+                        first_start: db::from_db(start),
                     })
                     .collect())
             })
@@ -535,15 +520,14 @@ impl Availability for Schedule {
 
     async fn busy_intervals(
         &self,
-        car_id: Uuid,
+        car_id: CarId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Busy>, ApiError> {
-        let car = car_id.to_string();
         self.db
             .run(move |conn| {
                 Ok(
-                    store::busy_intervals(conn, &car, db::to_db(from), db::to_db(to))?
+                    store::busy_intervals(conn, car_id, db::to_db(from), db::to_db(to))?
                         .iter()
                         .map(HoldRow::to_busy)
                         .collect(),
@@ -554,17 +538,11 @@ impl Availability for Schedule {
 
     async fn has_upcoming_booking(
         &self,
-        car_id: Uuid,
+        car_id: CarId,
         now: DateTime<Utc>,
     ) -> Result<bool, ApiError> {
         self.db
-            .run(move |conn| {
-                Ok(store::has_upcoming(
-                    conn,
-                    &car_id.to_string(),
-                    db::to_db(now),
-                )?)
-            })
+            .run(move |conn| Ok(store::has_upcoming(conn, car_id, db::to_db(now))?))
             .await
     }
 }

@@ -3,10 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::model::{BookingFilter, BookingRow, HoldRow, Status, Transition};
+use super::model::{BookingFilter, BookingRow, Handed, HoldRow, Status, Transition};
 use crate::db::schema::{bookings, car_holds, idempotency_keys};
 use crate::db::DbConn;
-use crate::http::Choice;
+use crate::ids::{BlockId, BookingId, CarId, HoldId, UserId};
 use crate::ports::HoldKind;
 
 pub fn insert(conn: &mut DbConn, row: &BookingRow) -> QueryResult<()> {
@@ -16,7 +16,7 @@ pub fn insert(conn: &mut DbConn, row: &BookingRow) -> QueryResult<()> {
         .map(drop)
 }
 
-pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<BookingRow>> {
+pub fn get(conn: &mut DbConn, id: BookingId) -> QueryResult<Option<BookingRow>> {
     bookings::table
         .find(id)
         .select(BookingRow::as_select())
@@ -28,7 +28,7 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<BookingRow>> {
 /// `[from, to)`.
 pub fn held(
     conn: &mut DbConn,
-    car_id: &str,
+    car_id: CarId,
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<bool> {
@@ -49,11 +49,11 @@ pub fn insert_hold(conn: &mut DbConn, row: &HoldRow) -> QueryResult<()> {
 }
 
 /// Frees what a booking held (it was cancelled).
-pub fn release(conn: &mut DbConn, booking_id: &str) -> QueryResult<usize> {
+pub fn release(conn: &mut DbConn, booking_id: BookingId) -> QueryResult<usize> {
     diesel::delete(
         car_holds::table
-            .find(booking_id)
-            .filter(car_holds::kind.eq(HoldKind::Booking.name())),
+            .find(HoldId::from(booking_id))
+            .filter(car_holds::kind.eq(HoldKind::Booking)),
     )
     .execute(conn)
 }
@@ -62,7 +62,7 @@ pub fn release(conn: &mut DbConn, booking_id: &str) -> QueryResult<usize> {
 /// how many there are in all.
 pub fn blocks(
     conn: &mut DbConn,
-    car_id: &str,
+    car_id: CarId,
     after: Option<NaiveDateTime>,
     offset: i64,
     limit: i64,
@@ -70,7 +70,7 @@ pub fn blocks(
     let filtered = || {
         let mut q = car_holds::table
             .filter(car_holds::car_id.eq(car_id))
-            .filter(car_holds::kind.eq(HoldKind::Block.name()))
+            .filter(car_holds::kind.eq(HoldKind::Block))
             .into_boxed();
         if let Some(after) = after {
             q = q.filter(car_holds::ends_at.gt(after));
@@ -87,12 +87,12 @@ pub fn blocks(
     Ok((rows, total))
 }
 
-pub fn delete_block(conn: &mut DbConn, car_id: &str, id: &str) -> QueryResult<usize> {
+pub fn delete_block(conn: &mut DbConn, car_id: CarId, id: BlockId) -> QueryResult<usize> {
     diesel::delete(
         car_holds::table
-            .find(id)
+            .find(HoldId::from(id))
             .filter(car_holds::car_id.eq(car_id))
-            .filter(car_holds::kind.eq(HoldKind::Block.name())),
+            .filter(car_holds::kind.eq(HoldKind::Block)),
     )
     .execute(conn)
 }
@@ -101,14 +101,14 @@ type Boxed<'a> = bookings::BoxedQuery<'a, <DbConn as Connection>::Backend>;
 
 fn filtered(f: &BookingFilter) -> Boxed<'_> {
     let mut q = bookings::table.into_boxed();
-    if let Some(user) = &f.user_id {
+    if let Some(user) = f.user_id {
         q = q.filter(bookings::user_id.eq(user));
     }
-    if let Some(car) = &f.car_id {
+    if let Some(car) = f.car_id {
         q = q.filter(bookings::car_id.eq(car));
     }
     if let Some(status) = f.status {
-        q = q.filter(bookings::status.eq(status.name()));
+        q = q.filter(bookings::status.eq(status));
     }
     q
 }
@@ -131,81 +131,42 @@ pub fn list(
 }
 
 /// Moves a booking along `t` when it is in the state `t` leaves (and, for a cancellation,
-/// its pickup is still after `now`), stamping the time of the state it reaches. Zero rows
-/// when its state forbids it.
+/// its pickup is still after `now`), stamping the time of the state it reaches and, for a
+/// handover, writing its record (and a return's final lines and total). Zero rows when its
+/// state forbids it.
 pub fn transition(
     conn: &mut DbConn,
-    id: &str,
+    id: BookingId,
     t: Transition,
     now: NaiveDateTime,
+    handover: Option<&Handed>,
 ) -> QueryResult<usize> {
-    let row = bookings::table
-        .find(id)
-        .filter(bookings::status.eq(t.from().name()));
-    let change = (
-        bookings::status.eq(t.to().name()),
-        bookings::updated_at.eq(now),
-    );
-    match t {
-        Transition::Cancel => diesel::update(row.filter(bookings::pickup_time.gt(now)))
+    let row = bookings::table.find(id).filter(bookings::status.eq(t.from()));
+    let change = (bookings::status.eq(t.to()), bookings::updated_at.eq(now));
+    match (t, handover) {
+        (Transition::Cancel, _) => diesel::update(row.filter(bookings::pickup_time.gt(now)))
             .set((change, bookings::cancelled_at.eq(now)))
             .execute(conn),
-        Transition::PickUp => diesel::update(row)
-            .set((change, bookings::picked_up_at.eq(now)))
+        (Transition::PickUp, Some(h)) => diesel::update(row)
+            .set((
+                change,
+                bookings::picked_up_at.eq(h.at),
+                bookings::pickup_record.eq(&h.record),
+            ))
             .execute(conn),
-        Transition::Return => diesel::update(row)
-            .set((change, bookings::returned_at.eq(now)))
+        (Transition::Return, Some(h)) => diesel::update(row)
+            .set((
+                change,
+                bookings::returned_at.eq(h.at),
+                bookings::return_record.eq(&h.record),
+                bookings::lines.eq(&h.lines),
+                bookings::total_price.eq(h.total),
+            ))
             .execute(conn),
+        (Transition::PickUp | Transition::Return, None) => Err(diesel::result::Error::QueryBuilderError(
+            "a handover needs its record".into(),
+        )),
     }
-}
-
-/// Hands a confirmed booking's car over at `at`; 0 when the booking is not confirmed.
-pub fn pick_up(
-    conn: &mut DbConn,
-    id: &str,
-    at: NaiveDateTime,
-    record: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(
-        bookings::table
-            .find(id)
-            .filter(bookings::status.eq(Transition::PickUp.from().name())),
-    )
-    .set((
-        bookings::status.eq(Transition::PickUp.to().name()),
-        bookings::updated_at.eq(now),
-        bookings::picked_up_at.eq(at),
-        bookings::pickup_record.eq(record),
-    ))
-    .execute(conn)
-}
-
-/// Takes an active booking's car back at `at` with its final lines and total; 0 when the
-/// booking is not active.
-pub fn hand_back(
-    conn: &mut DbConn,
-    id: &str,
-    at: NaiveDateTime,
-    record: &str,
-    lines: &str,
-    total: i64,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(
-        bookings::table
-            .find(id)
-            .filter(bookings::status.eq(Transition::Return.from().name())),
-    )
-    .set((
-        bookings::status.eq(Transition::Return.to().name()),
-        bookings::updated_at.eq(now),
-        bookings::returned_at.eq(at),
-        bookings::return_record.eq(record),
-        bookings::lines.eq(lines),
-        bookings::total_price.eq(total),
-    ))
-    .execute(conn)
 }
 
 /// Cars with a hold overlapping `[from, to)`, each with the start of its first such hold.
@@ -213,13 +174,13 @@ pub fn busy_cars(
     conn: &mut DbConn,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> QueryResult<Vec<(String, NaiveDateTime)>> {
+) -> QueryResult<Vec<(CarId, NaiveDateTime)>> {
     car_holds::table
         .filter(car_holds::starts_at.lt(to))
         .filter(car_holds::ends_at.gt(from))
         .group_by(car_holds::car_id)
         .select((car_holds::car_id, diesel::dsl::min(car_holds::starts_at)))
-        .load::<(String, Option<NaiveDateTime>)>(conn)
+        .load::<(CarId, Option<NaiveDateTime>)>(conn)
         .map(|rows| {
             rows.into_iter()
                 .filter_map(|(car, start)| Some((car, start?)))
@@ -230,7 +191,7 @@ pub fn busy_cars(
 /// The car's holds overlapping `[from, to)`, in start order.
 pub fn busy_intervals(
     conn: &mut DbConn,
-    car_id: &str,
+    car_id: CarId,
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<Vec<HoldRow>> {
@@ -244,31 +205,31 @@ pub fn busy_intervals(
 }
 
 /// How many confirmed bookings of the user have their pickup after `now`.
-pub fn upcoming_of(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<i64> {
+pub fn upcoming_of(conn: &mut DbConn, user_id: UserId, now: NaiveDateTime) -> QueryResult<i64> {
     bookings::table
         .filter(bookings::user_id.eq(user_id))
-        .filter(bookings::status.eq(Status::Confirmed.name()))
+        .filter(bookings::status.eq(Status::Confirmed))
         .filter(bookings::pickup_time.gt(now))
         .count()
         .get_result(conn)
 }
 
 /// Whether a booking of the car other than `except` is out (picked up, not returned).
-pub fn has_active(conn: &mut DbConn, car_id: &str, except: &str) -> QueryResult<bool> {
+pub fn has_active(conn: &mut DbConn, car_id: CarId, except: BookingId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         bookings::table
             .filter(bookings::car_id.eq(car_id))
-            .filter(bookings::status.eq(Status::Active.name()))
+            .filter(bookings::status.eq(Status::Active))
             .filter(bookings::id.ne(except)),
     ))
     .get_result(conn)
 }
 
-pub fn has_upcoming(conn: &mut DbConn, car_id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn has_upcoming(conn: &mut DbConn, car_id: CarId, now: NaiveDateTime) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         bookings::table
             .filter(bookings::car_id.eq(car_id))
-            .filter(bookings::status.eq_any([Status::Confirmed.name(), Status::Active.name()]))
+            .filter(bookings::status.eq_any([Status::Confirmed, Status::Active]))
             .filter(bookings::dropoff_time.gt(now)),
     ))
     .get_result(conn)
@@ -277,7 +238,7 @@ pub fn has_upcoming(conn: &mut DbConn, car_id: &str, now: NaiveDateTime) -> Quer
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = idempotency_keys)]
 pub struct KeyRow {
-    pub user_id: String,
+    pub user_id: UserId,
     pub key: String,
     pub request_hash: String,
     pub status_code: Option<i32>,
@@ -285,7 +246,7 @@ pub struct KeyRow {
     pub created_at: NaiveDateTime,
 }
 
-pub fn get_key(conn: &mut DbConn, user_id: &str, key: &str) -> QueryResult<Option<KeyRow>> {
+pub fn get_key(conn: &mut DbConn, user_id: UserId, key: &str) -> QueryResult<Option<KeyRow>> {
     idempotency_keys::table
         .find((user_id, key))
         .select(KeyRow::as_select())
@@ -302,7 +263,7 @@ pub fn insert_key(conn: &mut DbConn, row: &KeyRow) -> QueryResult<()> {
 
 pub fn complete_key(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: UserId,
     key: &str,
     status: i32,
     response: &str,
@@ -315,7 +276,7 @@ pub fn complete_key(
         .execute(conn)
 }
 
-pub fn delete_key(conn: &mut DbConn, user_id: &str, key: &str) -> QueryResult<usize> {
+pub fn delete_key(conn: &mut DbConn, user_id: UserId, key: &str) -> QueryResult<usize> {
     diesel::delete(idempotency_keys::table.find((user_id, key))).execute(conn)
 }
 
@@ -323,7 +284,7 @@ pub fn delete_key(conn: &mut DbConn, user_id: &str, key: &str) -> QueryResult<us
 /// request must have died with its process).
 pub fn expire_keys(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: UserId,
     finished_before: NaiveDateTime,
     unfinished_before: NaiveDateTime,
 ) -> QueryResult<usize> {

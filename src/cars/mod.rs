@@ -126,7 +126,7 @@ async fn internal_ids(
     query: QueryParams,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
-    let after = query.parse::<uuid::Uuid>("after", &mut errors);
+    let after = query.parse::<crate::ids::CarId>("after", &mut errors);
     let limit = query
         .parse::<i64>("limit", &mut errors)
         .unwrap_or(500)

@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Utc};
 use diesel::prelude::{AsChangeset, Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
+use crate::ids::CarId;
 
 use crate::db::functions::normalize;
 use crate::db::schema::cars;
@@ -435,7 +435,7 @@ impl CarInput {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = cars, treat_none_as_null = true)]
 pub struct CarRow {
-    pub id: String,
+    pub id: CarId,
     pub name: String,
     pub brand: String,
     pub brand_key: String,
@@ -477,7 +477,7 @@ fn parse_list(text: &str) -> Vec<String> {
 }
 
 impl CarRow {
-    pub fn new(id: Uuid, draft: CarDraft, now: DateTime<Utc>) -> CarRow {
+    pub fn new(id: CarId, draft: CarDraft, now: DateTime<Utc>) -> CarRow {
         let words = format!(
             "{} {} {} {}",
             draft.name,
@@ -486,7 +486,7 @@ impl CarRow {
             draft.features.join(" ")
         );
         CarRow {
-            id: id.to_string(),
+            id,
             search_text: normalize(&words),
             brand_key: draft.brand.to_lowercase(),
             city_key: draft.city.to_lowercase(),
@@ -526,10 +526,6 @@ impl CarRow {
         serde_json::from_str(self.pricing.as_deref()?).ok()
     }
 
-    pub fn uuid(&self) -> Uuid {
-        Uuid::parse_str(&self.id).unwrap_or_default()
-    }
-
     pub fn images(&self) -> Vec<String> {
         parse_list(&self.images)
     }
@@ -565,7 +561,7 @@ impl CarRow {
 
     pub fn to_api(&self) -> Car {
         Car {
-            id: self.uuid(),
+            id: self.id,
             name: self.name.clone(),
             brand: self.brand.clone(),
             model: self.model.clone(),
@@ -612,7 +608,8 @@ pub struct Location {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Car {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: CarId,
     pub name: String,
     pub brand: String,
     pub model: String,
@@ -760,7 +757,8 @@ impl QuoteRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Quote {
-    pub car_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub car_id: CarId,
     pub pickup_time: DateTime<Utc>,
     pub dropoff_time: DateTime<Utc>,
     /// Every started 24 hours, at least 1.
@@ -779,7 +777,8 @@ pub struct Quote {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CarAvailability {
-    pub car_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub car_id: CarId,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// Bookings (ending after their turnaround buffer) and blocks, in start order.

@@ -5,7 +5,7 @@
 use diesel::Connection;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use uuid::Uuid;
+use crate::ids::CarId;
 
 use super::model::{CarDraft, CarRow};
 use super::store;
@@ -105,12 +105,12 @@ pub fn insert(
         let batch: Vec<CarRow> = drafts
             .by_ref()
             .take(1000)
-            .map(|d| CarRow::new(Uuid::new_v4(), d, time::now()))
+            .map(|d| CarRow::new(CarId::random(), d, time::now()))
             .collect();
         conn.transaction(|conn| {
             store::insert_many(conn, &batch)?;
             for row in &batch {
-                indexer.car_changed(conn, row.uuid())?;
+                indexer.car_changed(conn, row.id)?;
             }
             Ok::<_, ApiError>(())
         })?;

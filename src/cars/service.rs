@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use uuid::Uuid;
+use crate::ids::CarId;
 
 use super::extras::{self, Extra, ExtraInput, ExtraRow};
 use super::model::{
@@ -12,11 +12,11 @@ use super::model::{
 };
 use super::store;
 use crate::cache::{ReadCache, CACHED_PAGES};
-use crate::db::{self, Db, DbConn, Lock};
+use crate::db::{self, Db, DbConn};
 use crate::error::ApiError;
 use crate::http::etag::Tagged;
 use crate::http::PageRequest;
-use crate::ports::{CarCatalog, CarDocument, CarSummary, Ports};
+use crate::ports::{self, CarCatalog, CarDocument, CarSummary, Lock, Ports};
 use crate::{money, pricing, time};
 
 pub struct CarsService {
@@ -26,8 +26,8 @@ pub struct CarsService {
 }
 
 /// A car that exists and is not deleted.
-fn live(conn: &mut DbConn, id: Uuid) -> Result<CarRow, ApiError> {
-    store::get(conn, &id.to_string())?
+fn live(conn: &mut DbConn, id: CarId) -> Result<CarRow, ApiError> {
+    store::get(conn, id)?
         .filter(|c| c.deleted_at.is_none())
         .ok_or(ApiError::NotFound)
 }
@@ -44,20 +44,20 @@ impl CarsService {
 
     pub async fn create(&self, input: CarInput) -> Result<Car, ApiError> {
         let draft = input.into_new().map_err(ApiError::Validation)?;
-        let row = CarRow::new(Uuid::new_v4(), draft, time::now());
+        let row = CarRow::new(CarId::random(), draft, time::now());
         let indexer = self.ports.indexer.clone();
         let _writing = self.cache.writing();
         self.db
             .write(move |conn| {
                 store::insert(conn, &row)?;
-                indexer.car_changed(conn, row.uuid())?;
+                indexer.car_changed(conn, row.id)?;
                 Ok(row.to_api())
             })
             .await
     }
 
     /// The car as `GET /cars/{id}` sends it, from the cache when it holds it.
-    pub async fn get(&self, id: Uuid) -> Result<Arc<Tagged>, ApiError> {
+    pub async fn get(&self, id: CarId) -> Result<Arc<Tagged>, ApiError> {
         let read = async {
             let car = self
                 .db
@@ -118,12 +118,12 @@ impl CarsService {
     }
 
     /// Changes only the fields sent.
-    pub async fn update(&self, id: Uuid, input: CarInput) -> Result<Car, ApiError> {
+    pub async fn update(&self, id: CarId, input: CarInput) -> Result<Car, ApiError> {
         let indexer = self.ports.indexer.clone();
         let _writing = self.cache.writing();
         self.db
             .write(move |conn| {
-                db::lock(conn, Lock::Car(&id.to_string()))?;
+                ports::lock(conn, Lock::Car(id))?;
                 let current = live(conn, id)?;
                 let draft = input
                     .apply_to(current.draft())
@@ -141,11 +141,11 @@ impl CarsService {
 
     /// Soft delete: refused while the car has a confirmed or active booking to come. The car
     /// lock keeps bookings of it out between the question to bookings and the delete.
-    pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
+    pub async fn delete(&self, id: CarId) -> Result<(), ApiError> {
         let _writing = self.cache.writing();
         let mut tx = self.db.begin().await?;
         tx.run(move |conn| {
-            db::lock(conn, Lock::Car(&id.to_string()))?;
+            ports::lock(conn, Lock::Car(id))?;
             live(conn, id).map(drop)
         })
         .await?;
@@ -162,7 +162,7 @@ impl CarsService {
         }
         let indexer = self.ports.indexer.clone();
         tx.run(move |conn| {
-            store::soft_delete(conn, &id.to_string(), db::to_db(now))?;
+            store::soft_delete(conn, id, db::to_db(now))?;
             indexer.car_changed(conn, id)
         })
         .await?;
@@ -171,7 +171,7 @@ impl CarsService {
 
     pub async fn availability(
         &self,
-        id: Uuid,
+        id: CarId,
         window: Window,
     ) -> Result<CarAvailability, ApiError> {
         let Window { from, to } = window;
@@ -189,7 +189,7 @@ impl CarsService {
 impl CarsService {
     /// The price of a rental of the car under its rules now, as a booking made now would
     /// store it.
-    pub async fn quote(&self, id: Uuid, req: QuoteRequest) -> Result<Quote, ApiError> {
+    pub async fn quote(&self, id: CarId, req: QuoteRequest) -> Result<Quote, ApiError> {
         let car = self.db.run(move |conn| live(conn, id)).await?;
         let days = pricing::rental_days(req.pickup, req.dropoff);
         let price = pricing::rental_price(
@@ -275,7 +275,7 @@ impl CarsService {
 
 fn summary(row: &CarRow) -> CarSummary {
     CarSummary {
-        id: row.uuid(),
+        id: row.id,
         name: row.name.clone(),
         images: row.images(),
         price_per_day_minor: row.price_per_day,
@@ -291,7 +291,7 @@ fn summary(row: &CarRow) -> CarSummary {
 
 fn document(row: &CarRow) -> CarDocument {
     CarDocument {
-        id: row.uuid(),
+        id: row.id,
         json: serde_json::to_value(row.to_api()).unwrap_or_default(),
         is_active: row.is_active,
         latitude: row.latitude,
@@ -315,38 +315,34 @@ impl Catalog {
     }
 }
 
-fn as_strings(ids: &[Uuid]) -> Vec<String> {
-    ids.iter().map(Uuid::to_string).collect()
-}
-
 #[async_trait]
 impl CarCatalog for Catalog {
-    async fn car(&self, id: Uuid) -> Result<Option<CarSummary>, ApiError> {
+    async fn car(&self, id: CarId) -> Result<Option<CarSummary>, ApiError> {
         self.db
-            .run(move |conn| Ok(store::get(conn, &id.to_string())?.as_ref().map(summary)))
+            .run(move |conn| Ok(store::get(conn, id)?.as_ref().map(summary)))
             .await
     }
 
-    async fn cars(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarSummary>, ApiError> {
-        let ids = as_strings(ids);
+    async fn cars(&self, ids: &[CarId]) -> Result<HashMap<CarId, CarSummary>, ApiError> {
+        let ids = ids.to_vec();
         self.db
             .run(move |conn| {
                 Ok(store::get_many(conn, &ids)?
                     .iter()
-                    .map(|row| (row.uuid(), summary(row)))
+                    .map(|row| (row.id, summary(row)))
                     .collect())
             })
             .await
     }
 
-    async fn documents(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CarDocument>, ApiError> {
-        let ids = as_strings(ids);
+    async fn documents(&self, ids: &[CarId]) -> Result<HashMap<CarId, CarDocument>, ApiError> {
+        let ids = ids.to_vec();
         self.db
             .run(move |conn| {
                 Ok(store::get_many(conn, &ids)?
                     .iter()
                     .filter(|row| row.deleted_at.is_none())
-                    .map(|row| (row.uuid(), document(row)))
+                    .map(|row| (row.id, document(row)))
                     .collect())
             })
             .await
@@ -367,15 +363,9 @@ impl CarCatalog for Catalog {
         Ok(rows.iter().map(|r| (r.code.clone(), r.price())).collect())
     }
 
-    async fn ids_after(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, ApiError> {
-        let after = after.map(|id| id.to_string());
+    async fn ids_after(&self, after: Option<CarId>, limit: i64) -> Result<Vec<CarId>, ApiError> {
         self.db
-            .run(move |conn| {
-                Ok(store::ids_after(conn, after.as_deref(), limit)?
-                    .iter()
-                    .filter_map(|id| Uuid::parse_str(id).ok())
-                    .collect())
-            })
+            .run(move |conn| Ok(store::ids_after(conn, after, limit)?))
             .await
     }
 }

@@ -9,6 +9,7 @@ use super::model::{CarFilter, CarRow};
 use crate::db::functions::variants;
 use crate::db::schema::{car_facets, cars, text_words, word_variants};
 use crate::db::DbConn;
+use crate::ids::CarId;
 
 type Boxed<'a> = cars::BoxedQuery<'a, <DbConn as Connection>::Backend>;
 
@@ -68,7 +69,7 @@ fn page_rows(
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<CarRow>> {
-    let ids: Vec<String> = filtered(filter)
+    let ids: Vec<CarId> = filtered(filter)
         .order((cars::created_at.desc(), cars::id.asc()))
         .offset(offset)
         .limit(limit)
@@ -202,7 +203,7 @@ fn add_words(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
 }
 
 /// The car, deleted or not.
-pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<CarRow>> {
+pub fn get(conn: &mut DbConn, id: CarId) -> QueryResult<Option<CarRow>> {
     cars::table
         .find(id)
         .select(CarRow::as_select())
@@ -211,7 +212,11 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<CarRow>> {
 }
 
 /// Undeleted car ids after `after`, in id order.
-pub fn ids_after(conn: &mut DbConn, after: Option<&str>, limit: i64) -> QueryResult<Vec<String>> {
+pub fn ids_after(
+    conn: &mut DbConn,
+    after: Option<CarId>,
+    limit: i64,
+) -> QueryResult<Vec<CarId>> {
     let mut q = cars::table
         .filter(cars::deleted_at.is_null())
         .select(cars::id)
@@ -224,7 +229,7 @@ pub fn ids_after(conn: &mut DbConn, after: Option<&str>, limit: i64) -> QueryRes
     q.load(conn)
 }
 
-pub fn get_many(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<CarRow>> {
+pub fn get_many(conn: &mut DbConn, ids: &[CarId]) -> QueryResult<Vec<CarRow>> {
     cars::table
         .filter(cars::id.eq_any(ids))
         .select(CarRow::as_select())
@@ -242,7 +247,7 @@ pub fn update(conn: &mut DbConn, row: &CarRow) -> QueryResult<usize> {
     Ok(changed)
 }
 
-pub fn soft_delete(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn soft_delete(conn: &mut DbConn, id: CarId, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(cars::table.find(id).filter(cars::deleted_at.is_null()))
         .set((cars::deleted_at.eq(now), cars::updated_at.eq(now)))
         .execute(conn)

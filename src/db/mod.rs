@@ -2,6 +2,7 @@
 
 pub mod functions;
 pub mod schema;
+pub mod text;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -244,16 +245,6 @@ pub fn known_migrations(backend: Backend) -> Result<Vec<String>, MigrationError>
 #[error("migration failed: {0}")]
 pub struct MigrationError(String);
 
-/// What [`lock`] serialises.
-#[derive(Debug, Clone, Copy)]
-pub enum Lock<'a> {
-    /// One car's state: cars holds it while it changes or deletes the car, bookings while
-    /// it books it (see `ports.rs`).
-    Car(&'a str),
-    /// One user's bookings, while a booking counts those already held.
-    User(&'a str),
-}
-
 /// How many cars are not deleted (the active ones only, unless `include_inactive`), read
 /// from `car_counts`, which triggers keep with every write to `cars`: two rows, not a count
 /// of the fleet, and of the same snapshot as the rest of the transaction.
@@ -269,16 +260,12 @@ pub fn undeleted_cars(conn: &mut DbConn, include_inactive: bool) -> QueryResult<
         .sum())
 }
 
-/// Takes a lock until the transaction ends. It is a PostgreSQL advisory lock on the key, not
-/// a row lock, so no module touches another's table and it works the same across processes
-/// on one database. On SQLite there is nothing to do: a write transaction already holds the
-/// whole database. Take a user's lock before a car's, never the other way round.
-pub fn lock(conn: &mut DbConn, what: Lock<'_>) -> QueryResult<()> {
+/// Takes a lock on `key` until the transaction ends. It is a PostgreSQL advisory lock on the
+/// key, not a row lock, so no module touches another's table and it works the same across
+/// processes on one database. On SQLite there is nothing to do: a write transaction already
+/// holds the whole database. ([`crate::ports::lock`] says what is locked.)
+pub fn lock(conn: &mut DbConn, key: String) -> QueryResult<()> {
     if conn.backend() == Backend::Postgres {
-        let key = match what {
-            Lock::Car(id) => format!("car:{id}"),
-            Lock::User(id) => format!("user:{id}"),
-        };
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind::<diesel::sql_types::Text, _>(key)
             .execute(conn)?;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::ids::UserId;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -11,33 +12,34 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use uuid::Uuid;
 
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
 #[serde(rename_all = "lowercase")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Role {
     Customer,
     Admin,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Customer => "customer",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "customer" => Some(Role::Customer),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
+impl super::Choice for Role {
+    const ALL: &'static [(&'static str, Self)] =
+        &[("customer", Self::Customer), ("admin", Self::Admin)];
 }
+
+crate::stored_as_name!(Role);
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -90,7 +92,7 @@ impl Jwt {
         self.expiry.as_secs()
     }
 
-    pub fn issue(&self, user_id: Uuid, role: Role) -> Result<String, ApiError> {
+    pub fn issue(&self, user_id: UserId, role: Role) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let exp = now.saturating_add(i64::try_from(self.expiry.as_secs()).unwrap_or(i64::MAX));
         let claims = Claims {
@@ -114,7 +116,10 @@ impl Jwt {
             (decoded, _) => decoded,
         }
         .map_err(|_| ApiError::Auth("Invalid or expired token"))?;
-        let id = Uuid::parse_str(&data.claims.sub)
+        let id: UserId = data
+            .claims
+            .sub
+            .parse()
             .map_err(|_| ApiError::Auth("Invalid or expired token"))?;
         Ok(AuthUser {
             id,
@@ -161,7 +166,7 @@ pub async fn internal_only(
 /// The caller, from a valid `Authorization: Bearer` access token; 401 otherwise.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
-    pub id: Uuid,
+    pub id: UserId,
     pub role: Role,
 }
 
@@ -183,7 +188,7 @@ impl AuthUser {
 /// stays validly signed after its user is gone, so every authenticated request asks.
 #[async_trait::async_trait]
 pub trait Accounts: Send + Sync {
-    async fn exists(&self, user: Uuid) -> Result<bool, ApiError>;
+    async fn exists(&self, user: UserId) -> Result<bool, ApiError>;
 }
 
 type Extracted<T> = LocalBoxFuture<'static, Result<T, ApiError>>;
@@ -309,7 +314,7 @@ mod tests {
     #[test]
     fn round_trip_and_rejections() {
         let jwt = Jwt::new("secret-one", Duration::from_secs(60));
-        let id = Uuid::new_v4();
+        let id = UserId::random();
         let token = jwt.issue(id, Role::Admin).unwrap();
         let user = jwt.verify(&token).unwrap();
         assert_eq!(user.id, id);
@@ -327,7 +332,7 @@ mod tests {
 
     #[test]
     fn a_rotation_keeps_the_previous_secrets_tokens() {
-        let id = Uuid::new_v4();
+        let id = UserId::random();
         let old = Jwt::new("secret-one", Duration::from_secs(60));
         let issued_before = old.issue(id, Role::Customer).unwrap();
         let rotated = Jwt::new("secret-two", Duration::from_secs(60)).accepting("secret-one");

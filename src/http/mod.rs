@@ -582,8 +582,8 @@ pub fn required_time(
 }
 
 /// A path id: anything that is not a UUID names no resource, so it is a 404.
-pub fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
+pub fn parse_id<T: FromStr>(raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
 }
 
 #[cfg(test)]

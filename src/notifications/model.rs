@@ -4,7 +4,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::{Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
+use diesel::deserialize::FromSqlRow;
+use diesel::expression::AsExpression;
+
+use crate::ids::{MessageId, SubscriptionId, UserId};
+use crate::ports::MessageStatus;
 
 use crate::db::from_db;
 use crate::db::schema::{messages, push_subscriptions};
@@ -15,15 +19,15 @@ use crate::http::Choice;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = messages)]
 pub struct MessageRow {
-    pub id: String,
-    pub user_id: String,
+    pub id: MessageId,
+    pub user_id: UserId,
     pub kind: String,
     pub channel: String,
     pub recipient: String,
     pub subject: String,
     pub text_body: String,
     pub html_body: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
@@ -35,15 +39,16 @@ pub struct MessageRow {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: MessageId,
     #[schema(example = "booking_confirmed")]
     pub kind: String,
     #[schema(example = "email")]
     pub channel: String,
     pub recipient: String,
     pub subject: String,
-    #[schema(example = "sent")]
-    pub status: String,
+    #[schema(value_type = String, example = "sent")]
+    pub status: MessageStatus,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
@@ -52,12 +57,12 @@ pub struct Message {
 impl MessageRow {
     pub fn to_api(&self) -> Message {
         Message {
-            id: Uuid::parse_str(&self.id).unwrap_or_default(),
+            id: self.id,
             kind: self.kind.clone(),
             channel: self.channel.clone(),
             recipient: self.recipient.clone(),
             subject: self.subject.clone(),
-            status: self.status.clone(),
+            status: self.status,
             attempts: self.attempts,
             created_at: from_db(self.created_at),
             sent_at: self.sent_at.map(from_db),
@@ -65,8 +70,11 @@ impl MessageRow {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, AsExpression, FromSqlRow,
+)]
 #[serde(rename_all = "lowercase")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Platform {
     Web,
     Ios,
@@ -80,6 +88,8 @@ impl Choice for Platform {
         ("android", Self::Android),
     ];
 }
+
+crate::stored_as_name!(Platform);
 
 /// A device to push to: the same token again is the same subscription.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -111,17 +121,18 @@ impl SubscribeRequest {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = push_subscriptions)]
 pub struct SubscriptionRow {
-    pub id: String,
-    pub user_id: String,
+    pub id: SubscriptionId,
+    pub user_id: UserId,
     pub token: String,
-    pub platform: String,
+    pub platform: Platform,
     pub created_at: NaiveDateTime,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: SubscriptionId,
     pub platform: Platform,
     pub created_at: DateTime<Utc>,
 }
@@ -129,8 +140,8 @@ pub struct Subscription {
 impl SubscriptionRow {
     pub fn to_api(&self) -> Subscription {
         Subscription {
-            id: Uuid::parse_str(&self.id).unwrap_or_default(),
-            platform: Platform::parse(&self.platform).unwrap_or(Platform::Web),
+            id: self.id,
+            platform: self.platform,
             created_at: from_db(self.created_at),
         }
     }

@@ -7,7 +7,8 @@ use actix_web::web;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::json;
-use uuid::Uuid;
+use crate::ids::{MessageId, SubscriptionId, UserId};
+use crate::ports::MessageStatus;
 
 use super::model::{Message, MessageRow, Platform, Subscription, SubscriptionRow};
 use super::store;
@@ -128,13 +129,13 @@ impl NotificationsService {
 
     pub fn count(&self, settled: Settled) {
         let status = match settled {
-            Settled::Done => "sent",
-            Settled::Failed => "failed",
+            Settled::Done => MessageStatus::Sent,
+            Settled::Failed => MessageStatus::Failed,
             Settled::Retry => return,
         };
         self.metrics
             .notifications
-            .with_label_values(&[status])
+            .with_label_values(&[status.name()])
             .inc();
     }
 
@@ -143,10 +144,13 @@ impl NotificationsService {
     pub async fn deliver(&self, jobs: Vec<Job>) -> Vec<Result<(), String>> {
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let id = job.payload.clone();
+            let Ok(id) = job.payload.parse::<MessageId>() else {
+                outcomes.push(Err(format!("not a message id: {:?}", job.payload)));
+                continue;
+            };
             let message = match self
                 .db
-                .run(move |conn| Ok(store::message(conn, &id)?))
+                .run(move |conn| Ok(store::message(conn, id)?))
                 .await
             {
                 Ok(Some(m)) => m,
@@ -159,16 +163,16 @@ impl NotificationsService {
                     continue;
                 }
             };
-            if message.status == "sent" {
+            if message.status == MessageStatus::Sent {
                 outcomes.push(Ok(()));
                 continue;
             }
             let outcome = self.mailer.send(&message).await;
             let last = job.attempts >= self.policy.max_attempts;
             let status = match (&outcome, last) {
-                (Ok(()), _) => "sent",
-                (Err(_), true) => "failed",
-                (Err(_), false) => "pending",
+                (Ok(()), _) => MessageStatus::Sent,
+                (Err(_), true) => MessageStatus::Failed,
+                (Err(_), false) => MessageStatus::Pending,
             };
             let error = outcome.as_ref().err().cloned();
             let attempts = job.attempts;
@@ -178,7 +182,7 @@ impl NotificationsService {
                     let now = db::to_db(time::now());
                     Ok(store::record_attempt(
                         conn,
-                        &message.id,
+                        message.id,
                         status,
                         attempts,
                         error.as_deref(),
@@ -198,19 +202,12 @@ impl NotificationsService {
 
     pub async fn list(
         &self,
-        user: Uuid,
+        user: UserId,
         page: PageRequest,
     ) -> Result<Paginated<Message>, ApiError> {
         let (rows, total) = self
             .db
-            .run(move |conn| {
-                Ok(store::list_for(
-                    conn,
-                    &user.to_string(),
-                    page.offset(),
-                    page.limit(),
-                )?)
-            })
+            .run(move |conn| Ok(store::list_for(conn, user, page.offset(), page.limit())?))
             .await?;
         Ok(page.wrap(rows.iter().map(MessageRow::to_api).collect(), total))
     }
@@ -219,28 +216,27 @@ impl NotificationsService {
     /// (`false`: not created now).
     pub async fn subscribe(
         &self,
-        user: Uuid,
+        user: UserId,
         token: String,
         platform: Platform,
     ) -> Result<(Subscription, bool), ApiError> {
         self.db
             .run(move |conn| {
-                let user = user.to_string();
-                if let Some(existing) = store::subscription_by_token(conn, &user, &token)? {
+                if let Some(existing) = store::subscription_by_token(conn, user, &token)? {
                     return Ok((existing.to_api(), false));
                 }
                 let row = SubscriptionRow {
-                    id: Uuid::new_v4().to_string(),
-                    user_id: user.clone(),
+                    id: SubscriptionId::random(),
+                    user_id: user,
                     token: token.clone(),
-                    platform: platform.name().to_owned(),
+                    platform,
                     created_at: db::to_db(time::now()),
                 };
                 match store::insert_subscription(conn, &row) {
                     Ok(()) => Ok((row.to_api(), true)),
                     // The same token arrived twice at once: the other request stored it.
                     Err(e) if is_unique_violation(&e) => {
-                        store::subscription_by_token(conn, &user, &token)?
+                        store::subscription_by_token(conn, user, &token)?
                             .map(|s| (s.to_api(), false))
                             .ok_or(ApiError::internal("subscription vanished"))
                     }
@@ -250,16 +246,10 @@ impl NotificationsService {
             .await
     }
 
-    pub async fn unsubscribe(&self, user: Uuid, id: Uuid) -> Result<(), ApiError> {
+    pub async fn unsubscribe(&self, user: UserId, id: SubscriptionId) -> Result<(), ApiError> {
         let deleted = self
             .db
-            .run(move |conn| {
-                Ok(store::delete_subscription(
-                    conn,
-                    &id.to_string(),
-                    &user.to_string(),
-                )?)
-            })
+            .run(move |conn| Ok(store::delete_subscription(conn, id, user)?))
             .await?;
         if deleted == 0 {
             return Err(ApiError::NotFound);

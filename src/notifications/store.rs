@@ -6,8 +6,10 @@ use diesel::prelude::*;
 use super::model::{MessageRow, SubscriptionRow};
 use crate::db::schema::{messages, push_subscriptions};
 use crate::db::DbConn;
+use crate::ids::{MessageId, SubscriptionId, UserId};
+use crate::ports::MessageStatus;
 
-pub fn message(conn: &mut DbConn, id: &str) -> QueryResult<Option<MessageRow>> {
+pub fn message(conn: &mut DbConn, id: MessageId) -> QueryResult<Option<MessageRow>> {
     messages::table
         .find(id)
         .select(MessageRow::as_select())
@@ -19,13 +21,13 @@ pub fn message(conn: &mut DbConn, id: &str) -> QueryResult<Option<MessageRow>> {
 /// last) with the error.
 pub fn record_attempt(
     conn: &mut DbConn,
-    id: &str,
-    status: &str,
+    id: MessageId,
+    status: MessageStatus,
     attempts: i32,
     error: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let sent_at = (status == "sent").then_some(now);
+    let sent_at = (status == MessageStatus::Sent).then_some(now);
     diesel::update(messages::table.find(id))
         .set((
             messages::status.eq(status),
@@ -39,7 +41,7 @@ pub fn record_attempt(
 
 pub fn list_for(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: UserId,
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<MessageRow>, i64)> {
@@ -59,7 +61,7 @@ pub fn list_for(
 
 pub fn subscription_by_token(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: UserId,
     token: &str,
 ) -> QueryResult<Option<SubscriptionRow>> {
     push_subscriptions::table
@@ -77,7 +79,11 @@ pub fn insert_subscription(conn: &mut DbConn, row: &SubscriptionRow) -> QueryRes
         .map(drop)
 }
 
-pub fn delete_subscription(conn: &mut DbConn, id: &str, user_id: &str) -> QueryResult<usize> {
+pub fn delete_subscription(
+    conn: &mut DbConn,
+    id: SubscriptionId,
+    user_id: UserId,
+) -> QueryResult<usize> {
     diesel::delete(
         push_subscriptions::table
             .filter(push_subscriptions::id.eq(id))

@@ -17,7 +17,7 @@ use opensearch::indices::{
 };
 use opensearch::{BulkParts, CountParts, OpenSearch, SearchParts};
 use serde_json::{json, Value};
-use uuid::Uuid;
+use crate::ids::CarId;
 
 use super::model::{round_km, SearchQuery, SortBy};
 use crate::config::SearchSettings;
@@ -137,7 +137,7 @@ impl OpenSearchEngine {
         )
     }
 
-    pub async fn search(&self, q: &SearchQuery, busy: &[String]) -> Result<Found, String> {
+    pub async fn search(&self, q: &SearchQuery, busy: &[CarId]) -> Result<Found, String> {
         let res = self
             .client
             .search(SearchParts::Index(&[&self.alias]))
@@ -321,8 +321,8 @@ impl OpenSearchEngine {
         &self,
         index: Option<&str>,
         upserts: &[CarDocument],
-        deletes: &[Uuid],
-    ) -> Result<HashMap<Uuid, Result<(), ItemError>>, String> {
+        deletes: &[CarId],
+    ) -> Result<HashMap<CarId, Result<(), ItemError>>, String> {
         if upserts.is_empty() && deletes.is_empty() {
             return Ok(HashMap::new());
         }
@@ -346,7 +346,7 @@ impl OpenSearchEngine {
     /// removes its index rather than leave it behind.
     pub async fn reindex<F, Fut>(&self, next_page: F) -> Result<(String, usize), String>
     where
-        F: FnMut(Option<Uuid>) -> Fut,
+        F: FnMut(Option<CarId>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,
     {
         if let Err(IndexProblem::Misconfigured(e)) = self.ensure_index().await {
@@ -386,7 +386,7 @@ impl OpenSearchEngine {
         mut next_page: F,
     ) -> Result<usize, String>
     where
-        F: FnMut(Option<Uuid>) -> Fut,
+        F: FnMut(Option<CarId>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,
     {
         let count = self.fill(Some(index), &mut next_page).await?;
@@ -403,7 +403,7 @@ impl OpenSearchEngine {
     /// Writes every car the catalogue pages out into `index` (the alias when `None`).
     pub async fn fill<F, Fut>(&self, index: Option<&str>, mut next_page: F) -> Result<usize, String>
     where
-        F: FnMut(Option<Uuid>) -> Fut,
+        F: FnMut(Option<CarId>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,
     {
         let mut after = None;
@@ -470,7 +470,7 @@ pub fn document(doc: &CarDocument) -> Value {
     })
 }
 
-pub fn bulk_body(index: &str, upserts: &[CarDocument], deletes: &[Uuid]) -> Vec<Value> {
+pub fn bulk_body(index: &str, upserts: &[CarDocument], deletes: &[CarId]) -> Vec<Value> {
     let mut lines = Vec::with_capacity(upserts.len() * 2 + deletes.len());
     for doc in upserts {
         lines.push(json!({"index": {"_index": index, "_id": doc.id.to_string()}}));
@@ -483,13 +483,13 @@ pub fn bulk_body(index: &str, upserts: &[CarDocument], deletes: &[Uuid]) -> Vec<
 }
 
 /// Per car, whether its bulk item applied; deleting a car that is not indexed is fine.
-pub fn parse_bulk(body: &Value) -> HashMap<Uuid, Result<(), ItemError>> {
+pub fn parse_bulk(body: &Value) -> HashMap<CarId, Result<(), ItemError>> {
     let items = body["items"].as_array().cloned().unwrap_or_default();
     items
         .iter()
         .filter_map(|item| {
             let (action, result) = item.as_object()?.iter().next()?;
-            let id = Uuid::parse_str(result["_id"].as_str()?).ok()?;
+            let id = result["_id"].as_str()?.parse::<CarId>().ok()?;
             let status = result["status"]
                 .as_u64()
                 .and_then(|s| u16::try_from(s).ok())
@@ -517,7 +517,7 @@ fn geo_sort(q: &SearchQuery) -> Value {
 
 /// The search request. Busy cars are excluded by the query itself, so `total` and the
 /// pages are right. Sorting by price puts the distance last, where it only reports.
-pub fn search_body(q: &SearchQuery, busy: &[String]) -> Value {
+pub fn search_body(q: &SearchQuery, busy: &[CarId]) -> Value {
     let mut filter = vec![
         json!({"term": {"isActive": true}}),
         json!({"geo_distance": {
@@ -660,7 +660,12 @@ mod tests {
             "lat=48.8566&lng=2.3522&radius=25&query=Telsa%203&fuelType=Electric&transmission=automatic\
              &seats=4&minPrice=50&maxPrice=150.5&page=3&limit=10",
         );
-        let body = search_body(&q, &["busy-1".into(), "busy-2".into()]);
+        let busy = [
+            "00000000-0000-4000-8000-000000000001",
+            "00000000-0000-4000-8000-000000000002",
+        ]
+        .map(|id| id.parse::<CarId>().unwrap());
+        let body = search_body(&q, &busy);
         assert_eq!(body, fixture("search_request.json"));
     }
 
@@ -689,7 +694,7 @@ mod tests {
     #[test]
     fn bulk_answers_are_read_item_by_item() {
         let outcome = parse_bulk(&fixture("bulk_with_errors.json"));
-        let id = |s: &str| Uuid::parse_str(s).unwrap();
+        let id = |s: &str| s.parse::<CarId>().unwrap();
         assert_eq!(outcome[&id("0b6f7c1e-2d3a-4c55-9a0e-1f2b3c4d5e6f")], Ok(()));
         assert_eq!(
             outcome[&id("9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b")],
@@ -795,7 +800,7 @@ mod tests {
 
     #[test]
     fn documents_and_bulk_lines() {
-        let id = Uuid::new_v4();
+        let id = CarId::random();
         let doc = CarDocument {
             id,
             json: json!({"id": id, "name": "Tesla Model 3", "brand": "Tesla", "model": "Model 3", "features": ["Autopilot"]}),
@@ -808,7 +813,7 @@ mod tests {
             seats: 5,
             search_text: "tesla model 3 autopilot".into(),
         };
-        let gone = Uuid::new_v4();
+        let gone = CarId::random();
         let lines = bulk_body("cars", std::slice::from_ref(&doc), &[gone]);
         assert_eq!(
             lines[0],

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::web;
 use serde_json::{json, Value};
-use uuid::Uuid;
+use crate::ids::CarId;
 
 use chrono::{DateTime, Utc};
 
@@ -108,7 +108,7 @@ impl SearchService {
     }
 
     async fn find(&self, q: SearchQuery) -> Result<Arc<Tagged>, ApiError> {
-        let busy: Vec<String> = match q.window {
+        let busy: Vec<CarId> = match q.window {
             Some((from, to)) => self.unavailable(from, to).await?,
             None => Vec::new(),
         };
@@ -149,15 +149,12 @@ impl SearchService {
                 })
             })
             .await?;
-        let ids: Vec<Uuid> = rows
-            .iter()
-            .filter_map(|(id, _)| Uuid::parse_str(id).ok())
-            .collect();
+        let ids: Vec<CarId> = rows.iter().map(|(id, _)| *id).collect();
         let docs = self.ports.catalog.documents(&ids).await?;
         let mut items: Vec<Value> = rows
             .iter()
             .filter_map(|(id, km)| {
-                let mut car = docs.get(&Uuid::parse_str(id).ok()?)?.json.clone();
+                let mut car = docs.get(id)?.json.clone();
                 car.as_object_mut()?
                     .insert("distanceKm".into(), json!(round_km(*km)));
                 Some(car)
@@ -176,7 +173,7 @@ impl SearchService {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<CarId>, ApiError> {
         let held = self
             .ports
             .availability
@@ -187,7 +184,7 @@ impl SearchService {
         let buffers = if after.is_empty() {
             HashMap::new()
         } else {
-            let ids: Vec<Uuid> = after.iter().map(|b| b.car_id).collect();
+            let ids: Vec<CarId> = after.iter().map(|b| b.car_id).collect();
             self.ports.catalog.cars(&ids).await?
         };
         let too_close = after.into_iter().filter(|b| {
@@ -198,7 +195,7 @@ impl SearchService {
         Ok(during
             .into_iter()
             .chain(too_close)
-            .map(|b| b.car_id.to_string())
+            .map(|b| b.car_id)
             .collect())
     }
 
@@ -208,8 +205,8 @@ impl SearchService {
         items: &mut [Value],
         (pickup, dropoff): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<(), ApiError> {
-        let id_of = |car: &Value| Uuid::parse_str(car.get("id")?.as_str()?).ok();
-        let ids: Vec<Uuid> = items.iter().filter_map(id_of).collect();
+        let id_of = |car: &Value| car.get("id")?.as_str()?.parse::<CarId>().ok();
+        let ids: Vec<CarId> = items.iter().filter_map(id_of).collect();
         let cars = self.ports.catalog.cars(&ids).await?;
         for item in items.iter_mut() {
             let Some(car) = id_of(item).and_then(|id| cars.get(&id)) else {
@@ -239,11 +236,11 @@ impl SearchService {
         let Some(engine) = &self.opensearch else {
             return jobs.iter().map(|_| Ok(())).collect();
         };
-        let ids: Vec<Option<Uuid>> = jobs
+        let ids: Vec<Option<CarId>> = jobs
             .iter()
-            .map(|j| Uuid::parse_str(&j.payload).ok())
+            .map(|j| j.payload.parse::<CarId>().ok())
             .collect();
-        let wanted: Vec<Uuid> = ids.iter().flatten().copied().collect();
+        let wanted: Vec<CarId> = ids.iter().flatten().copied().collect();
         let docs = match self.ports.catalog.documents(&wanted).await {
             Ok(docs) => docs,
             Err(e) => {
@@ -254,7 +251,7 @@ impl SearchService {
             }
         };
         let upserts: Vec<CarDocument> = docs.values().cloned().collect();
-        let deletes: Vec<Uuid> = ids
+        let deletes: Vec<CarId> = ids
             .iter()
             .flatten()
             .filter(|id| !docs.contains_key(id))
@@ -403,7 +400,7 @@ type Page =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<CarDocument>, String>> + Send>>;
 
 /// Pages of every car, in id order, for filling an index.
-fn pages(ports: &Ports) -> impl FnMut(Option<Uuid>) -> Page {
+fn pages(ports: &Ports) -> impl FnMut(Option<CarId>) -> Page {
     let catalog = ports.catalog.clone();
     move |after| {
         let catalog = catalog.clone();
@@ -412,7 +409,7 @@ fn pages(ports: &Ports) -> impl FnMut(Option<Uuid>) -> Page {
                 .ids_after(after, 500)
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut docs: HashMap<Uuid, CarDocument> =
+            let mut docs: HashMap<CarId, CarDocument> =
                 catalog.documents(&ids).await.map_err(|e| e.to_string())?;
             Ok(ids
                 .iter()

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use super::cells::{self, BoxCells};
 use super::model::{SearchQuery, SortBy};
 use crate::db::functions::{geo_distance_km, variants, word_matches};
+use crate::ids::CarId;
 use crate::db::schema::{cars, text_words, word_variants};
 use crate::db::{Backend, DbConn};
 use crate::pricing::{rental_total, Pricing};
@@ -51,7 +52,7 @@ fn query_words(conn: &mut DbConn, q: &SearchQuery) -> QueryResult<Option<Vec<Vec
     }
 }
 
-fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]) -> Boxed<'a> {
+fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [CarId]) -> Boxed<'a> {
     let bbox = q.bounding_box();
     let mut query = cars::table
         .filter(cars::deleted_at.is_null())
@@ -125,8 +126,8 @@ fn filtered<'a>(q: &'a SearchQuery, words: &'a [Vec<String>], busy: &'a [String]
 pub fn search(
     conn: &mut DbConn,
     q: &SearchQuery,
-    busy: &[String],
-) -> QueryResult<(Vec<(String, f64)>, i64)> {
+    busy: &[CarId],
+) -> QueryResult<(Vec<(CarId, f64)>, i64)> {
     conn.read_snapshot(|conn| {
         let Some(words) = query_words(conn, q)? else {
             return Ok((Vec::new(), 0));
@@ -161,8 +162,8 @@ fn page_and_count(
     conn: &mut DbConn,
     q: &SearchQuery,
     words: &[Vec<String>],
-    busy: &[String],
-) -> QueryResult<(Vec<(String, f64)>, i64)> {
+    busy: &[CarId],
+) -> QueryResult<(Vec<(CarId, f64)>, i64)> {
     let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
     let query =
         filtered(q, words, busy).select((cars::id, distance, sql::<BigInt>("COUNT(*) OVER ()")));
@@ -170,7 +171,7 @@ fn page_and_count(
         SortBy::Distance => query.order((distance.asc(), cars::id.asc())),
         SortBy::Price => query.order((cars::price_per_day.asc(), cars::id.asc())),
     };
-    let rows: Vec<(String, f64, i64)> = query
+    let rows: Vec<(CarId, f64, i64)> = query
         .offset(q.page.offset())
         .limit(q.page.limit())
         .load(conn)?;
@@ -196,9 +197,9 @@ fn nearest(
     conn: &mut DbConn,
     q: &SearchQuery,
     words: &[Vec<String>],
-    busy: &[String],
+    busy: &[CarId],
     total: i64,
-) -> QueryResult<Vec<(String, f64)>> {
+) -> QueryResult<Vec<(CarId, f64)>> {
     let needed = q.page.offset() + q.page.limit();
     let guess_km = q.radius_km * (2.0 * needed as f64 / total as f64).sqrt().min(1.0);
     let (grid, window) = cells::window(q.latitude, q.longitude, guess_km);
@@ -416,17 +417,17 @@ fn cells_query(
 pub fn search_by_quote(
     conn: &mut DbConn,
     q: &SearchQuery,
-    busy: &[String],
+    busy: &[CarId],
     (pickup, dropoff): (DateTime<Utc>, DateTime<Utc>),
-) -> QueryResult<(Vec<(String, f64)>, i64)> {
+) -> QueryResult<(Vec<(CarId, f64)>, i64)> {
     let Some(words) = query_words(conn, q)? else {
         return Ok((Vec::new(), 0));
     };
     let distance = geo_distance_km(q.latitude, q.longitude, cars::latitude, cars::longitude);
-    let rows: Vec<(String, f64, i64, Option<String>)> = filtered(q, &words, busy)
+    let rows: Vec<(CarId, f64, i64, Option<String>)> = filtered(q, &words, busy)
         .select((cars::id, distance, cars::price_per_day, cars::pricing))
         .load(conn)?;
-    let mut priced: Vec<(i64, String, f64)> = rows
+    let mut priced: Vec<(i64, CarId, f64)> = rows
         .into_iter()
         .map(|(id, km, price, pricing)| {
             let pricing: Option<Pricing> = pricing.and_then(|p| serde_json::from_str(&p).ok());

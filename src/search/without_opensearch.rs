@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 
 use serde_json::Value;
-use uuid::Uuid;
+use crate::ids::CarId;
 
 use super::model::SearchQuery;
 use crate::config::SearchSettings;
@@ -51,7 +51,7 @@ impl OpenSearchEngine {
         match self.never {}
     }
 
-    pub async fn search(&self, _q: &SearchQuery, _busy: &[String]) -> Result<Found, String> {
+    pub async fn search(&self, _q: &SearchQuery, _busy: &[CarId]) -> Result<Found, String> {
         match self.never {}
     }
 
@@ -75,14 +75,14 @@ impl OpenSearchEngine {
         &self,
         _index: Option<&str>,
         _upserts: &[CarDocument],
-        _deletes: &[Uuid],
-    ) -> Result<HashMap<Uuid, Result<(), ItemError>>, String> {
+        _deletes: &[CarId],
+    ) -> Result<HashMap<CarId, Result<(), ItemError>>, String> {
         match self.never {}
     }
 
     pub async fn fill<F, Fut>(&self, _index: Option<&str>, _pages: F) -> Result<usize, String>
     where
-        F: FnMut(Option<Uuid>) -> Fut,
+        F: FnMut(Option<CarId>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,
     {
         match self.never {}
@@ -90,7 +90,7 @@ impl OpenSearchEngine {
 
     pub async fn reindex<F, Fut>(&self, _pages: F) -> Result<(String, usize), String>
     where
-        F: FnMut(Option<Uuid>) -> Fut,
+        F: FnMut(Option<CarId>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<CarDocument>, String>>,
     {
         match self.never {}

@@ -383,8 +383,11 @@ mod postgres {
         Ok(Shape { versions, tables })
     }
 
-    /// Replaces every object of the dump, in one transaction, once the dump is known to be
-    /// this schema's; then migrates.
+    /// Replaces the schema's contents with the dump's, in one transaction, once the dump is
+    /// known to be this schema's; then migrates. The schema is emptied first (inside that
+    /// transaction), so objects a newer migration made that the dump does not hold cannot
+    /// stand in the way of migrating the restored database again. The dump's SQL comes
+    /// from `pg_restore` and runs through `psql`; either failing rolls everything back.
     pub fn restore(url: &str, file: &Path) -> anyhow::Result<Restored> {
         let known = crate::db::known_migrations(crate::db::Backend::Postgres)?;
         let version = shape(file)?.check(&known, |n| {
@@ -392,13 +395,44 @@ mod postgres {
                 tables_at(&DbUrl::Postgres(scratch.to_owned()), TABLES, n)
             })
         })?;
-        let (mut restore, tool_url) = tool("pg_restore", url)?;
-        restore
-            .args(["--clean", "--if-exists", "--no-owner", "--no-privileges"])
-            .args(["--single-transaction", "--exit-on-error"])
+        let Name { name: schema } =
+            diesel::sql_query("SELECT current_schema()::text AS name").get_result(&mut connect(url)?)?;
+        let (mut psql, tool_url) = tool("psql", url)?;
+        psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"])
             .arg(format!("--dbname={tool_url}"))
-            .arg(file);
-        run(restore)?;
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut dump = Command::new("pg_restore");
+        dump.args(["--no-owner", "--no-privileges", "--file=-"])
+            .arg(file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut psql = psql.spawn().context("cannot run psql (it must be on PATH)")?;
+        let mut dump = dump
+            .spawn()
+            .context("cannot run pg_restore (it must be on PATH)")?;
+        let fed = (|| -> anyhow::Result<()> {
+            use std::io::Write;
+            let mut into = psql.stdin.take().context("psql's input")?;
+            let schema = quoted(&schema);
+            writeln!(into, "DROP SCHEMA IF EXISTS {schema} CASCADE;")?;
+            writeln!(into, "CREATE SCHEMA {schema};")?;
+            let mut out = dump.stdout.take().context("pg_restore's output")?;
+            std::io::copy(&mut out, &mut into)?;
+            Ok(())
+        })();
+        let dumped = dump.wait_with_output()?;
+        let restored = psql.wait_with_output()?;
+        let said = |out: &std::process::Output| {
+            String::from_utf8_lossy(&out.stderr)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        ensure!(dumped.status.success(), "pg_restore failed: {}", said(&dumped));
+        ensure!(restored.status.success(), "psql failed: {}", said(&restored));
+        fed.context("cannot pass the dump to psql")?;
         let mut conn = connect(url)?;
         let migrated = conn.run_migrations()?;
         Ok(Restored {

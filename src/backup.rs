@@ -395,20 +395,30 @@ mod postgres {
                 tables_at(&DbUrl::Postgres(scratch.to_owned()), TABLES, n)
             })
         })?;
-        let Name { name: schema } =
-            diesel::sql_query("SELECT current_schema()::text AS name").get_result(&mut connect(url)?)?;
+        let Name { name: schema } = diesel::sql_query("SELECT current_schema()::text AS name")
+            .get_result(&mut connect(url)?)?;
         let (mut psql, tool_url) = tool("psql", url)?;
-        psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"])
-            .arg(format!("--dbname={tool_url}"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
+        psql.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--single-transaction",
+            "-f",
+            "-",
+        ])
+        .arg(format!("--dbname={tool_url}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
         let mut dump = Command::new("pg_restore");
         dump.args(["--no-owner", "--no-privileges", "--file=-"])
             .arg(file)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let mut psql = psql.spawn().context("cannot run psql (it must be on PATH)")?;
+        let mut psql = psql
+            .spawn()
+            .context("cannot run psql (it must be on PATH)")?;
         let mut dump = dump
             .spawn()
             .context("cannot run pg_restore (it must be on PATH)")?;
@@ -430,8 +440,16 @@ mod postgres {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        ensure!(dumped.status.success(), "pg_restore failed: {}", said(&dumped));
-        ensure!(restored.status.success(), "psql failed: {}", said(&restored));
+        ensure!(
+            dumped.status.success(),
+            "pg_restore failed: {}",
+            said(&dumped)
+        );
+        ensure!(
+            restored.status.success(),
+            "psql failed: {}",
+            said(&restored)
+        );
         fed.context("cannot pass the dump to psql")?;
         let mut conn = connect(url)?;
         let migrated = conn.run_migrations()?;

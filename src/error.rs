@@ -76,6 +76,15 @@ pub enum ApiError {
     /// Another module did not answer within the time allowed.
     #[error("the {0} module did not answer in time")]
     ModuleTimeout(&'static str),
+    /// The card was declined; the provider's message is passed on.
+    #[error("payment required: {0}")]
+    PaymentRequired(String),
+    /// The payment provider is down or too slow.
+    #[error("the payment provider is unavailable")]
+    PaymentUnavailable,
+    /// The payment provider refused the request for a reason that is not the customer's.
+    #[error("the payment provider refused the request")]
+    PaymentProviderError,
     /// A bug. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -113,6 +122,9 @@ impl ApiError {
             | Self::Overloaded
             | Self::ModuleUnavailable(_)
             | Self::ModuleTimeout(_) => "SERVICE_UNAVAILABLE",
+            Self::PaymentRequired(_) => "PAYMENT_REQUIRED",
+            Self::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
+            Self::PaymentProviderError => "PAYMENT_PROVIDER_ERROR",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -136,6 +148,11 @@ impl ApiError {
             Self::Unavailable => "A service this request needs is unavailable".into(),
             Self::ModuleUnavailable(m) => format!("The {m} service is unavailable"),
             Self::ModuleTimeout(m) => format!("The {m} service did not answer in time"),
+            Self::PaymentRequired(m) => m.clone(),
+            Self::PaymentUnavailable => {
+                "The payment provider is unavailable; try again shortly".into()
+            }
+            Self::PaymentProviderError => "The payment provider refused the request".into(),
             Self::Internal(_) => "Internal server error".into(),
         }
     }
@@ -194,6 +211,9 @@ impl ResponseError for ApiError {
             Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable | Self::ModuleUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::ModuleTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
+            Self::PaymentUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PaymentProviderError => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -210,7 +230,10 @@ impl ResponseError for ApiError {
                 None
             }
             Self::Overloaded => Some(1),
-            Self::Unavailable | Self::ModuleUnavailable(_) | Self::ModuleTimeout(_) => Some(5),
+            Self::Unavailable
+            | Self::ModuleUnavailable(_)
+            | Self::ModuleTimeout(_)
+            | Self::PaymentUnavailable => Some(5),
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -119,6 +119,10 @@ ids! {
     SubscriptionId;
     /// A job of the outbox.
     JobId;
+    /// A movement of money at the payment provider.
+    PaymentId;
+    /// A card being saved at the payment provider for a booking.
+    SetupId;
 }
 
 impl From<BookingId> for HoldId {

@@ -53,7 +53,8 @@ modules! {
     "cars" in cars: "CAR_SERVICE_URL", routes ["/cars", "/extras"], ports [Port::Catalog];
     "search" in search: "SEARCH_SERVICE_URL", routes ["/search"], ports [];
     "bookings" in bookings: "BOOKING_SERVICE_URL",
-        routes ["/bookings", "/admin/bookings", "/cars/*/blocks"], ports [Port::Availability];
+        routes ["/bookings", "/admin/bookings", "/cars/*/blocks", "/payments", "/admin/payments"],
+        ports [Port::Availability];
     "notifications" in notifications: "NOTIFICATION_SERVICE_URL",
         routes ["/notifications"], ports [];
 }

@@ -80,6 +80,51 @@ pub fn currency_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
+/// Digits after the decimal point of the currency's minor unit (ISO 4217): 0 for `JPY`,
+/// `KRW`, ...; 3 for `BHD`, `KWD`, ...; 2 for the others.
+pub fn exponent(currency: &str) -> u32 {
+    const NONE: &[&str] = &[
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
+        "XAF", "XOF", "XPF",
+    ];
+    const THREE: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+    let code = currency.to_ascii_uppercase();
+    if NONE.contains(&code.as_str()) {
+        0
+    } else if THREE.contains(&code.as_str()) {
+        3
+    } else {
+        2
+    }
+}
+
+/// An amount in hundredths as the currency's minor unit counts it, as payment providers take
+/// amounts (× 1 for JPY, × 100 for USD, × 1000 for KWD, of the major unit), integer
+/// arithmetic only; a part of a yen is rounded half up.
+pub fn to_minor_unit(hundredths: i64, currency: &str) -> i64 {
+    match exponent(currency) {
+        0 => {
+            let rounded = hundredths.abs().saturating_add(50) / 100;
+            if hundredths < 0 {
+                -rounded
+            } else {
+                rounded
+            }
+        }
+        3 => hundredths.saturating_mul(10),
+        _ => hundredths,
+    }
+}
+
+/// The inverse of [`to_minor_unit`]: a provider's amount as hundredths.
+pub fn from_minor_unit(minor: i64, currency: &str) -> i64 {
+    match exponent(currency) {
+        0 => minor.saturating_mul(100),
+        3 => minor / 10,
+        _ => minor,
+    }
+}
+
 /// The upper-case code when `code` is an ISO 4217 currency, in any letter case.
 pub fn currency(code: &str) -> Option<String> {
     let code = code.to_ascii_uppercase();
@@ -126,6 +171,22 @@ mod tests {
             let back: i64 = format!("{whole}{cents:0<2}").parse().unwrap();
             assert_eq!(back, minor.abs(), "{text}");
         }
+    }
+
+    #[test]
+    fn provider_amounts_follow_the_currency_exponent() {
+        assert_eq!(to_minor_unit(12_050, "USD"), 12_050);
+        assert_eq!(to_minor_unit(12_000, "JPY"), 120);
+        assert_eq!(to_minor_unit(12_050, "jpy"), 121, "half up");
+        assert_eq!(to_minor_unit(12_049, "JPY"), 120);
+        assert_eq!(to_minor_unit(1_234, "KWD"), 12_340);
+        assert_eq!(from_minor_unit(120, "JPY"), 12_000);
+        assert_eq!(from_minor_unit(12_340, "KWD"), 1_234);
+        assert_eq!(from_minor_unit(999, "EUR"), 999);
+        assert_eq!(
+            (exponent("JPY"), exponent("KWD"), exponent("EUR")),
+            (0, 3, 2)
+        );
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub struct CarSummary {
     /// Minutes a booking made now holds the car after its dropoff.
     #[serde(default)]
     pub buffer_minutes: i64,
+    /// The deposit held at pickup, in hundredths.
+    #[serde(default)]
+    pub deposit_minor: i64,
 }
 
 /// A car as search needs it: the public JSON and the fields it filters on.
@@ -247,6 +250,9 @@ pub struct Contact {
 #[async_trait]
 pub trait UserDirectory: Accounts {
     async fn contact(&self, user_id: UserId) -> Result<Option<Contact>, ApiError>;
+    /// Every admin, with how to reach them (messages for the desk: a balance due, a
+    /// dispute).
+    async fn admins(&self) -> Result<Vec<(UserId, Contact)>, ApiError>;
 }
 
 /// A message another module wants sent.
@@ -529,5 +535,9 @@ impl UserDirectory for Remote {
         self.0
             .get(&format!("/internal/users/{user_id}/contact"))
             .await
+    }
+
+    async fn admins(&self) -> Result<Vec<(UserId, Contact)>, ApiError> {
+        self.0.get("/internal/users/admins").await
     }
 }

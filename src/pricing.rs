@@ -282,6 +282,12 @@ pub enum LineKind {
     Extra,
     LateFee,
     ExtraKm,
+    /// Recorded at return, at the amount the desk gave it.
+    Damage,
+    /// What a late cancellation keeps (positive).
+    CancellationFee,
+    /// What a cancellation gave back (negative).
+    Refund,
 }
 
 /// A line of a price, as stored with a booking (amounts in minor units).

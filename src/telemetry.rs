@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tracing_subscriber::{fmt, EnvFilter};
@@ -87,6 +87,12 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     pub rate_limit_errors: IntCounter,
     pub bcrypt_busy: IntCounter,
+    /// Payment records reaching a state, by kind and state.
+    pub payments: IntCounterVec,
+    /// Provider webhooks received, by event type and what came of them.
+    pub webhooks: IntCounterVec,
+    /// How long calls to the payment provider take.
+    pub payment_provider_seconds: Histogram,
     pub ready: IntGauge,
     db_connections: IntGaugeVec,
     db_max_connections: IntGauge,
@@ -166,6 +172,27 @@ impl Metrics {
             "carrental_password_hashing_busy_total",
             "Logins and signups answered 503 because no password-hashing turn came in time",
         )?;
+        let payments = IntCounterVec::new(
+            Opts::new(
+                "carrental_payments_total",
+                "Payment records reaching a state, by kind and state",
+            ),
+            &["kind", "status"],
+        )?;
+        let webhooks = IntCounterVec::new(
+            Opts::new(
+                "carrental_webhooks_total",
+                "Payment provider webhooks, by event type and result",
+            ),
+            &["type", "result"],
+        )?;
+        let payment_provider_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "carrental_payment_provider_seconds",
+                "How long calls to the payment provider take",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )?;
         let ready = IntGauge::new(
             "carrental_ready",
             "1 while /health/ready answers ready or degraded, 0 while it answers 503",
@@ -216,6 +243,9 @@ impl Metrics {
         registry.register(Box::new(searches.clone()))?;
         registry.register(Box::new(index_rejected.clone()))?;
         registry.register(Box::new(notifications.clone()))?;
+        registry.register(Box::new(payments.clone()))?;
+        registry.register(Box::new(webhooks.clone()))?;
+        registry.register(Box::new(payment_provider_seconds.clone()))?;
         Ok(Metrics {
             registry,
             http_requests,
@@ -230,6 +260,9 @@ impl Metrics {
             rate_limited,
             rate_limit_errors,
             bcrypt_busy,
+            payments,
+            webhooks,
+            payment_provider_seconds,
             ready,
             db_connections,
             db_max_connections,

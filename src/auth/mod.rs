@@ -64,12 +64,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The routes other modules' processes call (under `/internal`).
 pub fn internal_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/users/{id}/contact").route(web::get().to(contact)));
+    cfg.service(web::resource("/users/admins").route(web::get().to(admins)))
+        .service(web::resource("/users/{id}/contact").route(web::get().to(contact)));
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(contact), components(schemas(Contact)))]
+#[openapi(paths(contact, admins), components(schemas(Contact)))]
 pub struct InternalApi;
+
+/// Every admin, as `[userId, contact]` pairs.
+#[utoipa::path(get, path = "/internal/users/admins", tag = "internal",
+    security(("bearer" = [])), responses((status = 200, body = Vec<Object>)))]
+async fn admins(auth: web::Data<AuthService>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(auth.directory().admins().await?))
+}
 
 /// How to reach a user (`null` when there is no such user).
 #[utoipa::path(get, path = "/internal/users/{id}/contact", tag = "internal", params(("id" = String, Path)),

@@ -364,6 +364,25 @@ impl UserDirectory for Directory {
             })
             .await
     }
+
+    async fn admins(&self) -> Result<Vec<(UserId, Contact)>, ApiError> {
+        self.db
+            .run(move |conn| {
+                Ok(store::admins(conn)?
+                    .into_iter()
+                    .map(|u| {
+                        (
+                            u.id,
+                            Contact {
+                                email: u.email,
+                                name: u.name,
+                            },
+                        )
+                    })
+                    .collect())
+            })
+            .await
+    }
 }
 
 fn refresh_row(

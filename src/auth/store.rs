@@ -32,6 +32,14 @@ pub fn user_by_id(conn: &mut DbConn, id: UserId) -> QueryResult<Option<UserRow>>
         .optional()
 }
 
+pub fn admins(conn: &mut DbConn) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::role.eq(Role::Admin))
+        .order(users::created_at.asc())
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
 pub fn user_exists(conn: &mut DbConn, id: UserId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)
 }

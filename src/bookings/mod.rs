@@ -1,7 +1,9 @@
 //! Booking routes: reservations, their lifecycle, and the admin view.
 
 mod idempotency;
+mod notice;
 pub mod model;
+pub mod payments;
 pub mod service;
 mod store;
 
@@ -29,26 +31,63 @@ pub use service::{BookingsService, Schedule};
 use utoipa::IntoParams;
 /// Bookings, as the registry ([`crate::MODULES`]) starts it.
 pub const BUILD: Build = Build {
-    api: || BookingsApi::openapi(),
+    api: || {
+        let mut doc = BookingsApi::openapi();
+        doc.merge(payments::PaymentsApi::openapi());
+        doc
+    },
     internal_api: || InternalApi::openapi(),
     provide,
     serve: |ctx| Box::pin(serve(ctx)),
     reads_cars: false,
 };
 
-/// Bookings as this process serves them.
+/// Bookings as this process serves them; with a payment provider, the payments too, with
+/// their workers (the provider calls queued by changes, unpaid holds running out, the
+/// reconciliation poll) and their readiness check.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
-    let service = BookingsService::new(
+    let provider = payments::provider(&ctx.settings.payments)?;
+    let payments = provider.as_ref().map(|built| {
+        Arc::new(payments::Payments::new(
+            ctx.db.clone(),
+            built.port.clone(),
+            ctx.ports.clone(),
+            ctx.metrics.clone(),
+            &ctx.settings.payments,
+        ))
+    });
+    let service = web::Data::new(BookingsService::new(
         ctx.db.clone(),
         ctx.ports.clone(),
         ctx.metrics.clone(),
         &ctx.settings.bookings,
-    );
-    Ok(Served::new(
-        web::Data::new(service),
-        routes,
-        internal_routes,
-    ))
+        payments.clone(),
+    ));
+    let provider_routes = provider.map(|built| built.routes);
+    let mut served = Served::new(service, routes, internal_routes).with_check(Arc::new(
+        payments::service::Readiness(payments.as_ref().map(|p| p.provider().clone())),
+    ));
+    if let Some(payments) = payments {
+        let public = served.routes.clone();
+        served.routes = Arc::new(move |cfg| {
+            public(cfg);
+            if let Some(own) = &provider_routes {
+                own(cfg);
+            }
+        });
+        served = served
+            .with_worker(payments::service::spawn_call_worker(
+                ctx.db.clone(),
+                payments.clone(),
+                ctx.stop.clone(),
+            ))
+            .with_worker(payments::service::spawn_clock(
+                payments,
+                ctx.settings.payments.reconcile_every,
+                ctx.stop.clone(),
+            ));
+    }
+    Ok(served)
 }
 
 /// Answers availability in-process.
@@ -70,6 +109,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/bookings/{id}/pickup").route(web::post().to(pick_up)))
     .service(web::resource("/bookings/{id}/return").route(web::post().to(hand_back)))
     .service(web::resource("/admin/bookings").route(web::get().to(list_all)))
+    .configure(payments::routes)
     .service(
         web::resource("/cars/{id}/blocks")
             .route(web::get().to(list_blocks))

@@ -25,21 +25,27 @@ use crate::pricing::{rental_price, ExtraRequest, Line, LineKind, LineView, Prici
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, AsExpression, FromSqlRow,
 )]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Status {
+    /// Holding its slot until `holdExpiresAt`, waiting for its payment.
+    PendingPayment,
     Confirmed,
     Active,
     Completed,
     Cancelled,
+    /// Not paid in time: it holds nothing.
+    Expired,
 }
 
 impl Choice for Status {
     const ALL: &'static [(&'static str, Self)] = &[
+        ("pending_payment", Self::PendingPayment),
         ("confirmed", Self::Confirmed),
         ("active", Self::Active),
         ("completed", Self::Completed),
         ("cancelled", Self::Cancelled),
+        ("expired", Self::Expired),
     ];
 }
 
@@ -54,30 +60,30 @@ pub enum Transition {
 }
 
 impl Transition {
-    /// The booking state machine, one line a transition: the one state it leaves, the state
+    /// The booking state machine, one line a transition: the states it leaves, the state
     /// it reaches, and why it is refused from any other. (A cancellation also needs the
     /// pickup still ahead: `store::transition` checks it in the same statement.)
-    const fn rule(self) -> (Status, Status, &'static str) {
+    const fn rule(self) -> (&'static [Status], Status, &'static str) {
         match self {
             Transition::Cancel => (
-                Status::Confirmed,
+                &[Status::PendingPayment, Status::Confirmed],
                 Status::Cancelled,
-                "Only a confirmed booking can be cancelled, and only before pickup",
+                "Only a pending or confirmed booking can be cancelled, and only before pickup",
             ),
             Transition::PickUp => (
-                Status::Confirmed,
+                &[Status::Confirmed],
                 Status::Active,
                 "Only a confirmed booking can be picked up",
             ),
             Transition::Return => (
-                Status::Active,
+                &[Status::Active],
                 Status::Completed,
                 "Only an active booking can be returned",
             ),
         }
     }
 
-    pub fn from(self) -> Status {
+    pub fn from(self) -> &'static [Status] {
         self.rule().0
     }
 
@@ -85,7 +91,7 @@ impl Transition {
         self.rule().1
     }
 
-    /// Why it is refused when the booking is not in [`Transition::from`].
+    /// Why it is refused when the booking is in none of [`Transition::from`].
     pub fn refusal(self) -> &'static str {
         self.rule().2
     }
@@ -228,17 +234,27 @@ pub struct BookingRow {
     pub return_record: Option<String>,
     /// The car's daily price when the booking was made, in hundredths (late fees use it).
     pub day_rate: Option<i64>,
+    /// Until when a `pending_payment` booking holds its slot.
+    pub hold_expires_at: Option<NaiveDateTime>,
+    /// What it still owes, in hundredths (a charge at return that was declined).
+    pub balance_due: i64,
+    /// Its payment is disputed at the provider.
+    pub disputed: bool,
+    /// The provider's saved card its later charges (deposit, return) use.
+    pub payment_method: Option<String>,
 }
 
 impl BookingRow {
     /// A booking priced as a quote made now: the rental under the car's rules, then the
     /// `extras` lines.
+    /// `hold`: with a payment provider, how long it waits for its payment.
     pub fn new(
         user_id: UserId,
         req: &NewBooking,
         car: &CarSummary,
         extras: Vec<Line>,
         now: DateTime<Utc>,
+        hold: Option<Duration>,
     ) -> Self {
         let days = rental_days(req.pickup, req.dropoff);
         let price = rental_price(
@@ -258,7 +274,11 @@ impl BookingRow {
             days: i32::try_from(days).unwrap_or(i32::MAX),
             total_price: lines.iter().map(|l| l.amount_minor).sum(),
             currency: car.currency.clone(),
-            status: Status::Confirmed,
+            status: if hold.is_some() {
+                Status::PendingPayment
+            } else {
+                Status::Confirmed
+            },
             created_at: to_db(now),
             updated_at: to_db(now),
             cancelled_at: None,
@@ -268,6 +288,19 @@ impl BookingRow {
             pickup_record: None,
             return_record: None,
             day_rate: Some(car.price_per_day_minor),
+            hold_expires_at: hold.map(|h| to_db(now + h)),
+            balance_due: 0,
+            disputed: false,
+            payment_method: None,
+        }
+    }
+
+    /// Its state as of `now`: a `pending_payment` booking whose hold has run out is
+    /// `expired` at that instant, whether or not the job that records it has run.
+    pub fn status_at(&self, now: DateTime<Utc>) -> Status {
+        match (self.status, self.hold_expires_at) {
+            (Status::PendingPayment, Some(until)) if from_db(until) <= now => Status::Expired,
+            (status, _) => status,
         }
     }
 
@@ -280,9 +313,9 @@ impl BookingRow {
     }
 
     /// The lines a return at `back` adds: a late fee past 59 minutes after the dropoff
-    /// time (every started day at the daily price of booking time), and the km driven
-    /// beyond the car's allowance when it has one and both odometer readings are known. An
-    /// amount too large to hold is an error naming the input that made it.
+    /// time (every started day at the daily price of booking time), the km driven beyond the
+    /// car's allowance when it has one and both odometer readings are known, and each damage
+    /// given an amount. An amount too large to hold is an error naming the input that made it.
     pub fn return_lines(
         &self,
         back: &Handover,
@@ -323,6 +356,17 @@ impl BookingRow {
                 });
             }
         }
+        for d in back.damages.iter().flatten() {
+            if let Some(amount_minor) = d.amount.and_then(money::from_major) {
+                lines.push(Line {
+                    kind: LineKind::Damage,
+                    description: d.description.clone(),
+                    code: None,
+                    quantity: None,
+                    amount_minor,
+                });
+            }
+        }
         Ok(lines)
     }
 
@@ -333,6 +377,7 @@ impl BookingRow {
         money::sum(std::iter::once(self.total_price).chain(amounts)).ok_or_else(|| {
             let field = match added.last().map(|l| l.kind) {
                 Some(LineKind::ExtraKm) => "odometerKm",
+                Some(LineKind::Damage) => "damages",
                 _ => "at",
             };
             FieldError::new(field, TOO_LARGE)
@@ -366,7 +411,11 @@ impl BookingRow {
             total_price: money::to_major(self.total_price),
             currency: self.currency.clone(),
             lines: self.lines().iter().map(Line::view).collect(),
-            status: self.status,
+            status: self.status_at(crate::time::now()),
+            hold_expires_at: self.hold_expires_at.map(from_db),
+            payment: None,
+            balance_due: money::to_major(self.balance_due),
+            disputed: self.disputed,
             car: car.map(|c| CarRef {
                 id: c.id,
                 name: c.name.clone(),
@@ -421,6 +470,22 @@ pub struct Damage {
         pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
     )]
     pub description: String,
+    /// What it costs the renter (money > 0, in the booking's currency): a `damage` line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = damage_amount_schema)]
+    pub amount: Option<f64>,
+}
+
+/// The most a damage may be charged, in the major unit.
+pub const MAX_DAMAGE: i64 = 10_000_000;
+
+fn damage_amount_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Number)
+        .exclusive_minimum(Some(0.0))
+        .maximum(Some(MAX_DAMAGE as f64))
+        .multiple_of(Some(0.01))
+        .into()
 }
 
 /// The optional body of `POST /bookings/{id}/pickup` and `/return`.
@@ -513,6 +578,13 @@ impl HandoverInput {
                         "must be 1 to 500 characters",
                     ));
                 }
+                let amount = d.amount.map(money::from_major);
+                if amount.is_some_and(|a| !a.is_some_and(|m| (1..=MAX_DAMAGE * 100).contains(&m))) {
+                    errors.push(FieldError::new(
+                        format!("damages[{i}].amount"),
+                        "must be more than 0 and at most 10,000,000, with at most 2 decimals",
+                    ));
+                }
             }
         }
         if !errors.is_empty() {
@@ -527,6 +599,7 @@ impl HandoverInput {
                 list.into_iter()
                     .map(|d| Damage {
                         description: d.description.trim().to_owned(),
+                        amount: d.amount,
                     })
                     .collect()
             }),
@@ -560,6 +633,16 @@ pub struct Booking {
     /// What the total is made of: the rental, then any discount.
     pub lines: Vec<LineView>,
     pub status: Status,
+    /// While `pending_payment`: when the unpaid booking stops holding its slot.
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    /// The rental's payment at the provider (`null` without a payment provider).
+    pub payment: Option<super::payments::model::BookingPayment>,
+    /// What the booking still owes: normally 0; above it when a charge at return was
+    /// declined.
+    #[schema(example = 0.0)]
+    pub balance_due: f64,
+    /// Its payment is disputed at the provider.
+    pub disputed: bool,
     pub car: Option<CarRef>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -585,15 +668,18 @@ mod tests {
     fn the_state_machine() {
         assert_eq!(
             (Transition::Cancel.from(), Transition::Cancel.to()),
-            (Status::Confirmed, Status::Cancelled)
+            (
+                &[Status::PendingPayment, Status::Confirmed][..],
+                Status::Cancelled
+            )
         );
         assert_eq!(
             (Transition::PickUp.from(), Transition::PickUp.to()),
-            (Status::Confirmed, Status::Active)
+            (&[Status::Confirmed][..], Status::Active)
         );
         assert_eq!(
             (Transition::Return.from(), Transition::Return.to()),
-            (Status::Active, Status::Completed)
+            (&[Status::Active][..], Status::Completed)
         );
         let body = |s: &str| UpdateBooking { status: s.into() };
         assert_eq!(
@@ -677,6 +763,8 @@ pub struct HoldRow {
     pub ends_at: NaiveDateTime,
     pub reason: Option<String>,
     pub created_at: NaiveDateTime,
+    /// An unpaid booking's hold holds nothing from then on.
+    pub expires_at: Option<NaiveDateTime>,
 }
 
 impl HoldRow {
@@ -691,6 +779,7 @@ impl HoldRow {
             ends_at: to_db(hold_end(dropoff, car.buffer_minutes)),
             reason: None,
             created_at: booking.created_at,
+            expires_at: booking.hold_expires_at,
         }
     }
 
@@ -703,6 +792,7 @@ impl HoldRow {
             ends_at: to_db(block.to),
             reason: Some(block.reason.clone()),
             created_at: to_db(now),
+            expires_at: None,
         }
     }
 

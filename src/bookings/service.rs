@@ -4,9 +4,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, ResponseError};
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 use super::idempotency::{self, Answer};
+use super::notice::{message, Notice};
 use super::model::{
     rental_days, Block, BlockInput, Booking, BookingFilter, BookingRow, CreateBooking, Handed,
     HandoverInput, HoldRow, Transition,
@@ -19,10 +20,14 @@ use crate::http::auth::AuthUser;
 use crate::http::{from_json_value, PageRequest, Paginated};
 use crate::ids::{BlockId, BookingId, CarId, UserId};
 use crate::ports::{
-    self, Availability, Busy, BusyCar, CarSummary, Contact, Lock, OutgoingMessage, Ports,
+    self, Availability, Busy, BusyCar, CarSummary, Contact, Lock, Ports,
 };
 use crate::telemetry::Metrics;
 use crate::{pricing, time};
+use std::sync::Arc;
+
+use super::model::{Handover, Status};
+use super::payments::service::{Call, Payments};
 
 const OVERLAP: &str = "The car is booked or blocked for part of that time";
 /// The PostgreSQL exclusion constraint that makes overlapping holds impossible.
@@ -32,6 +37,8 @@ pub struct BookingsService {
     db: Db,
     ports: Ports,
     metrics: web::Data<Metrics>,
+    /// With a payment provider: bookings wait for their payment.
+    payments: Option<Arc<Payments>>,
     /// Confirmed bookings still to come a customer may hold.
     max_upcoming: i64,
     /// How long before its pickup time a booking may be picked up.
@@ -44,11 +51,13 @@ impl BookingsService {
         ports: Ports,
         metrics: web::Data<Metrics>,
         settings: &BookingSettings,
+        payments: Option<Arc<Payments>>,
     ) -> Self {
         BookingsService {
             db,
             ports,
             metrics,
+            payments,
             max_upcoming: settings.max_upcoming_per_user,
             pickup_early_window: chrono::Duration::from_std(settings.pickup_early_window)
                 .unwrap_or(chrono::Duration::MAX),
@@ -127,8 +136,9 @@ impl BookingsService {
                     pricing::ExtrasField::Body,
                 )
                 .map_err(ApiError::Validation)?;
-                let row = BookingRow::new(user.id, &req, &car, extras, now);
-                let hold = HoldRow::of_booking(&row, &car);
+                let hold = self.payments.as_ref().map(|p| p.hold());
+                let row = BookingRow::new(user.id, &req, &car, extras, now, hold);
+                let held = HoldRow::of_booking(&row, &car);
                 let notifier = self.ports.notifier.clone();
                 Ok(move |conn: &mut DbConn| {
                     if let Some(cap) = cap {
@@ -137,20 +147,68 @@ impl BookingsService {
                         }
                     }
                     store::insert(conn, &row)?;
-                    hold_car(conn, &hold)?;
-                    if let Some(contact) = &contact {
+                    store::free_expired_holds(conn, row.car_id, db::to_db(now))?;
+                    hold_car(conn, &held)?;
+                    // With a payment provider it is confirmed when it is paid.
+                    if let (None, Some(contact)) = (hold, &contact) {
                         notifier.queue(conn, message(&row, &car, contact, Notice::Confirmed))?;
                     }
-                    Ok(row.to_api(Some(&car)))
+                    Ok((row.to_api(Some(&car)), row))
                 })
             })
             .await;
+        let result = match (result, &self.payments) {
+            (Ok((mut booking, row)), Some(payments)) => match payments.open_rental(&row).await {
+                Ok(payment) => {
+                    booking.payment = Some(payment.to_booking_payment());
+                    Ok(booking)
+                }
+                Err(e) => {
+                    // The provider could not be reached: the booking is not made.
+                    let id = row.id;
+                    self.db
+                        .write(move |conn| Ok(store::discard(conn, id)?))
+                        .await?;
+                    Err(e)
+                }
+            },
+            (result, _) => result.map(|(booking, _)| booking),
+        };
         match &result {
             Ok(_) => self.metrics.bookings_created.inc(),
             Err(ApiError::Conflict(m)) if m == OVERLAP => self.metrics.booking_conflicts.inc(),
             Err(_) => {}
         }
         result
+    }
+
+    /// The bookings with their rental payment (none without a payment provider).
+    async fn with_payments(&self, mut bookings: Vec<Booking>) -> Result<Vec<Booking>, ApiError> {
+        let Some(payments) = &self.payments else {
+            return Ok(bookings);
+        };
+        let rentals = payments
+            .rentals(bookings.iter().map(|b| b.id).collect())
+            .await?;
+        for booking in &mut bookings {
+            booking.payment = rentals
+                .iter()
+                .find(|p| p.booking_id == booking.id)
+                .map(|p| p.to_booking_payment());
+        }
+        Ok(bookings)
+    }
+
+    async fn answer(&self, booking: Booking) -> Result<Booking, ApiError> {
+        self.with_payments(vec![booking])
+            .await?
+            .pop()
+            .ok_or(ApiError::NotFound)
+    }
+
+    /// The payments of `payments`, for the routes that need them.
+    pub fn payments(&self) -> Option<&Arc<Payments>> {
+        self.payments.as_ref()
     }
 
     /// Runs a write on a car that exists and is not deleted, holding the car's lock (and
@@ -196,7 +254,12 @@ impl BookingsService {
     /// The booking if `user` may see it: its owner or an admin. Anyone else gets 404.
     pub async fn get(&self, user: AuthUser, id: BookingId) -> Result<Booking, ApiError> {
         let (row, car) = self.visible_with_car(user, id).await?;
-        Ok(row.to_api(car.as_ref()))
+        self.answer(row.to_api(car.as_ref())).await
+    }
+
+    /// The booking row if `user` may see it (its owner or an admin; anyone else gets 404).
+    pub async fn visible_row(&self, user: AuthUser, id: BookingId) -> Result<BookingRow, ApiError> {
+        self.db.run(move |conn| visible(conn, user, id)).await
     }
 
     pub async fn list(
@@ -211,7 +274,7 @@ impl BookingsService {
         let ids: Vec<CarId> = rows.iter().map(|r| r.car_id).collect();
         let cars = self.ports.catalog.cars(&ids).await?;
         let data = rows.iter().map(|r| r.to_api(cars.get(&r.car_id))).collect();
-        Ok(page.wrap(data, total))
+        Ok(page.wrap(self.with_payments(data).await?, total))
     }
 
     /// Cancels a booking the caller may see (its owner or an admin) and tells its renter. It
@@ -238,29 +301,32 @@ impl BookingsService {
             .map_err(ApiError::Validation)?;
         let (row, car) = self.visible_with_car(admin, id).await?;
         let early = self.pickup_early_window;
-        self.change(row, car, Transition::PickUp, None, move |current| {
-            let made = db::from_db(current.created_at);
-            if record.at < made {
-                return Err(ApiError::field(
-                    "at",
-                    format!("must not be before the booking was made ({})", made.to_rfc3339()),
-                ));
+        // The deposit is held once the pickup is known to be allowed, and released again if
+        // the pickup does not happen after all.
+        let deposit = match (&self.payments, &car) {
+            (Some(payments), Some(car)) if row.status == Status::Confirmed => {
+                pickup_allowed(&row, &record, early)?;
+                payments.authorize_deposit(&row, car).await?
             }
-            let opens = db::from_db(current.pickup_time) - early;
-            if record.at < opens {
-                return Err(ApiError::conflict(format!(
-                    "Too early: this booking can be picked up from {}",
-                    opens.to_rfc3339()
-                )));
-            }
-            Ok(Some(Handed {
-                at: db::to_db(record.at),
-                record: serde_json::to_string(&record).unwrap_or_default(),
-                lines: None,
-                total: current.total_price,
-            }))
-        })
-        .await
+            _ => None,
+        };
+        let picked = self
+            .change(row, car, Transition::PickUp, None, move |current| {
+                pickup_allowed(current, &record, early)?;
+                Ok(Some(Handed {
+                    at: db::to_db(record.at),
+                    record: serde_json::to_string(&record).unwrap_or_default(),
+                    lines: None,
+                    total: current.total_price,
+                }))
+            })
+            .await;
+        if let (Err(_), Some(deposit)) = (&picked, deposit) {
+            self.db
+                .write(move |conn| Call::Cancel { payment: deposit.id }.queue(conn))
+                .await?;
+        }
+        picked
     }
 
     /// Takes the car back (admins): `active` → `completed`. The late fee and the km beyond
@@ -309,13 +375,14 @@ impl BookingsService {
         handover: impl FnOnce(&BookingRow) -> Result<Option<Handed>, ApiError> + Send + 'static,
     ) -> Result<Booking, ApiError> {
         let notifier = self.ports.notifier.clone();
+        let payments = self.payments.clone();
         let answer_car = car.clone();
         let row = self
             .db
             .write(move |conn| {
                 ports::lock(conn, Lock::Car(row.car_id))?;
                 let current = store::get(conn, row.id)?.ok_or(ApiError::NotFound)?;
-                if current.status != t.from() {
+                if !t.from().contains(&current.status_at(time::now())) {
                     return Err(ApiError::conflict(t.refusal()));
                 }
                 let handed = handover(&current)?;
@@ -331,6 +398,21 @@ impl BookingsService {
                 if t == Transition::Cancel {
                     store::release(conn, current.id)?;
                 }
+                if let Some(payments) = &payments {
+                    match t {
+                        Transition::Cancel => {
+                            if let Some((lines, total)) =
+                                payments.on_cancel(conn, &current, time::now())?
+                            {
+                                let lines = serde_json::to_string(&lines)
+                                    .map_err(|e| ApiError::internal(format!("lines: {e}")))?;
+                                store::set_lines(conn, current.id, &lines, total)?;
+                            }
+                        }
+                        Transition::Return => payments.on_return(conn, current.id)?,
+                        Transition::PickUp => {}
+                    }
+                }
                 let done = store::get(conn, current.id)?.ok_or(ApiError::NotFound)?;
                 let notice = match t {
                     Transition::Cancel => Some(Notice::Cancelled),
@@ -343,7 +425,7 @@ impl BookingsService {
                 Ok(done)
             })
             .await?;
-        Ok(row.to_api(answer_car.as_ref()))
+        self.answer(row.to_api(answer_car.as_ref())).await
     }
 }
 
@@ -353,9 +435,11 @@ impl BookingsService {
     /// between bookings. A deleted or unknown car is a 404; an inactive one may be blocked.
     pub async fn create_block(&self, car_id: CarId, input: BlockInput) -> Result<Block, ApiError> {
         let block = input.validate().map_err(ApiError::Validation)?;
-        let row = HoldRow::block(car_id, &block, time::now());
+        let now = time::now();
+        let row = HoldRow::block(car_id, &block, now);
         self.in_car_lock(car_id, None, |_| {
             Ok(move |conn: &mut DbConn| {
+                store::free_expired_holds(conn, car_id, db::to_db(now))?;
                 hold_car(conn, &row)?;
                 Ok(row.to_block())
             })
@@ -411,58 +495,6 @@ impl BookingsService {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Notice {
-    Confirmed,
-    Cancelled,
-    Completed,
-}
-
-/// What the renter is told: the booking id, the car, the times in UTC and the price.
-fn message(row: &BookingRow, car: &CarSummary, to: &Contact, notice: Notice) -> OutgoingMessage {
-    let (kind, subject, headline) = match notice {
-        Notice::Confirmed => (
-            "booking_confirmed",
-            "Booking confirmed",
-            "Your booking is confirmed.",
-        ),
-        Notice::Cancelled => (
-            "booking_cancelled",
-            "Booking cancelled",
-            "Your booking has been cancelled.",
-        ),
-        Notice::Completed => (
-            "booking_completed",
-            "Booking completed",
-            "Your rental is complete. Thank you!",
-        ),
-    };
-    let money = |minor: i64| format!("{:.2} {}", crate::money::to_major(minor), row.currency);
-    let time = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M UTC").to_string();
-    OutgoingMessage::new(
-        row.user_id,
-        kind,
-        &to.email,
-        format!("{subject}: {}", car.name),
-        &[
-            format!("Hello {},", to.name.as_deref().unwrap_or(&to.email)),
-            headline.to_owned(),
-            format!("Booking: {}", row.id),
-            format!("Car: {}", car.name),
-            format!("Pickup: {}", time(row.pickup_time)),
-            format!("Dropoff: {}", time(row.dropoff_time)),
-            format!("Days: {}", row.days),
-        ]
-        .into_iter()
-        .chain(row.lines().iter().map(|l| {
-            let quantity = l.quantity.map(|q| format!(" × {q}")).unwrap_or_default();
-            format!("  {}{quantity}: {}", l.description, money(l.amount_minor))
-        }))
-        .chain([format!("Total: {}", money(row.total_price))])
-        .collect::<Vec<_>>(),
-    )
-}
-
 /// Takes the car for the hold's span, unless something else holds it for part of it: on
 /// PostgreSQL the exclusion constraint refuses the overlap; on SQLite the caller's
 /// transaction holds the write lock from its start, so the check and the insert are one step.
@@ -479,6 +511,30 @@ fn hold_car(conn: &mut DbConn, hold: &HoldRow) -> Result<(), ApiError> {
             e.into()
         }
     })
+}
+
+/// A pickup at `record.at` is not before the booking was made (400) nor earlier than the
+/// pickup window allows (409).
+fn pickup_allowed(
+    booking: &BookingRow,
+    record: &Handover,
+    early: chrono::Duration,
+) -> Result<(), ApiError> {
+    let made = db::from_db(booking.created_at);
+    if record.at < made {
+        return Err(ApiError::field(
+            "at",
+            format!("must not be before the booking was made ({})", made.to_rfc3339()),
+        ));
+    }
+    let opens = db::from_db(booking.pickup_time) - early;
+    if record.at < opens {
+        return Err(ApiError::conflict(format!(
+            "Too early: this booking can be picked up from {}",
+            opens.to_rfc3339()
+        )));
+    }
+    Ok(())
 }
 
 fn visible(conn: &mut DbConn, user: AuthUser, id: BookingId) -> Result<BookingRow, ApiError> {

@@ -36,9 +36,20 @@ pub fn held(
         car_holds::table
             .filter(car_holds::car_id.eq(car_id))
             .filter(car_holds::starts_at.lt(to))
-            .filter(car_holds::ends_at.gt(from)),
+            .filter(car_holds::ends_at.gt(from))
+            .filter(in_force()),
     ))
     .get_result(conn)
+}
+
+/// Holds that hold now: all but those of unpaid bookings whose hold has run out.
+fn in_force() -> diesel::dsl::Or<
+    diesel::dsl::IsNull<car_holds::expires_at>,
+    diesel::dsl::Gt<car_holds::expires_at, NaiveDateTime>,
+> {
+    car_holds::expires_at
+        .is_null()
+        .or(car_holds::expires_at.gt(crate::db::to_db(crate::time::now())))
 }
 
 pub fn insert_hold(conn: &mut DbConn, row: &HoldRow) -> QueryResult<()> {
@@ -141,7 +152,9 @@ pub fn transition(
     now: NaiveDateTime,
     handover: Option<&Handed>,
 ) -> QueryResult<usize> {
-    let row = bookings::table.find(id).filter(bookings::status.eq(t.from()));
+    let row = bookings::table
+        .find(id)
+        .filter(bookings::status.eq_any(t.from().to_vec()));
     let change = (bookings::status.eq(t.to()), bookings::updated_at.eq(now));
     match (t, handover) {
         (Transition::Cancel, _) => diesel::update(row.filter(bookings::pickup_time.gt(now)))
@@ -178,6 +191,7 @@ pub fn busy_cars(
     car_holds::table
         .filter(car_holds::starts_at.lt(to))
         .filter(car_holds::ends_at.gt(from))
+        .filter(in_force())
         .group_by(car_holds::car_id)
         .select((car_holds::car_id, diesel::dsl::min(car_holds::starts_at)))
         .load::<(CarId, Option<NaiveDateTime>)>(conn)
@@ -199,16 +213,22 @@ pub fn busy_intervals(
         .filter(car_holds::car_id.eq(car_id))
         .filter(car_holds::starts_at.lt(to))
         .filter(car_holds::ends_at.gt(from))
+        .filter(in_force())
         .order((car_holds::starts_at.asc(), car_holds::id.asc()))
         .select(HoldRow::as_select())
         .load(conn)
 }
 
-/// How many confirmed bookings of the user have their pickup after `now`.
+/// How many confirmed bookings of the user (and unpaid ones still held) have their pickup
+/// after `now`.
 pub fn upcoming_of(conn: &mut DbConn, user_id: UserId, now: NaiveDateTime) -> QueryResult<i64> {
     bookings::table
         .filter(bookings::user_id.eq(user_id))
-        .filter(bookings::status.eq(Status::Confirmed))
+        .filter(
+            bookings::status.eq(Status::Confirmed).or(bookings::status
+                .eq(Status::PendingPayment)
+                .and(bookings::hold_expires_at.gt(now))),
+        )
         .filter(bookings::pickup_time.gt(now))
         .count()
         .get_result(conn)
@@ -300,4 +320,101 @@ pub fn expire_keys(
             ),
     )
     .execute(conn)
+}
+
+/// A held booking whose payment could not be opened: it was never made.
+pub fn discard(conn: &mut DbConn, id: BookingId) -> QueryResult<()> {
+    diesel::delete(car_holds::table.find(HoldId::from(id))).execute(conn)?;
+    diesel::delete(bookings::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Frees the car's slots held by unpaid bookings whose hold ran out by `now` (a constraint
+/// cannot read the clock: the insert that needs the slot frees it first). The bookings are
+/// marked expired by the expiry job, which also tells their renters.
+pub fn free_expired_holds(conn: &mut DbConn, car_id: CarId, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(
+        car_holds::table
+            .filter(car_holds::car_id.eq(car_id))
+            .filter(car_holds::expires_at.le(now)),
+    )
+    .execute(conn)
+}
+
+/// Unpaid bookings whose hold ran out by `now`, oldest first.
+pub fn holds_due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<BookingRow>> {
+    bookings::table
+        .filter(bookings::status.eq(Status::PendingPayment))
+        .filter(bookings::hold_expires_at.le(now))
+        .order(bookings::hold_expires_at.asc())
+        .limit(limit)
+        .select(BookingRow::as_select())
+        .load(conn)
+}
+
+/// Expires an unpaid booking whose hold ran out; 0 when it was paid or changed meanwhile.
+pub fn expire(conn: &mut DbConn, id: BookingId, now: NaiveDateTime) -> QueryResult<usize> {
+    let changed = diesel::update(
+        bookings::table
+            .find(id)
+            .filter(bookings::status.eq(Status::PendingPayment))
+            .filter(bookings::hold_expires_at.le(now)),
+    )
+    .set((bookings::status.eq(Status::Expired), bookings::updated_at.eq(now)))
+    .execute(conn)?;
+    if changed > 0 {
+        release(conn, id)?;
+    }
+    Ok(changed)
+}
+
+/// Confirms an unpaid booking on its payment: its hold no longer expires, and the card it
+/// was paid with is kept for its later charges. 0 when it no longer waits for payment.
+pub fn confirm_paid(
+    conn: &mut DbConn,
+    id: BookingId,
+    card: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let changed = diesel::update(
+        bookings::table
+            .find(id)
+            .filter(bookings::status.eq(Status::PendingPayment)),
+    )
+    .set((
+        bookings::status.eq(Status::Confirmed),
+        bookings::hold_expires_at.eq(None::<NaiveDateTime>),
+        bookings::payment_method.eq(card),
+        bookings::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed > 0 {
+        diesel::update(car_holds::table.find(HoldId::from(id)))
+            .set(car_holds::expires_at.eq(None::<NaiveDateTime>))
+            .execute(conn)?;
+    }
+    Ok(changed)
+}
+
+pub fn set_payment_method(conn: &mut DbConn, id: BookingId, card: &str) -> QueryResult<usize> {
+    diesel::update(bookings::table.find(id))
+        .set(bookings::payment_method.eq(card))
+        .execute(conn)
+}
+
+/// Adds `amount` (negative: takes it away) to what the booking still owes, never below 0.
+pub fn add_balance_due(conn: &mut DbConn, id: BookingId, amount: i64) -> QueryResult<usize> {
+    let Some(current) = get(conn, id)? else {
+        return Ok(0);
+    };
+    diesel::update(bookings::table.find(id))
+        .set(bookings::balance_due.eq((current.balance_due + amount).max(0)))
+        .execute(conn)
+}
+
+/// Sets a booking's lines and total (a cancellation's refund lines).
+pub fn set_lines(conn: &mut DbConn, id: BookingId, lines: &str, total: i64) -> QueryResult<usize> {
+    diesel::update(bookings::table.find(id))
+        .set((bookings::lines.eq(lines), bookings::total_price.eq(total)))
+        .execute(conn)
 }

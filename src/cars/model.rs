@@ -115,6 +115,11 @@ pub struct CarInput {
     #[schema(value_type = i32, minimum = 0, maximum = 1440, example = 60)]
     #[serde(default)]
     pub buffer_minutes: Patch<Integer>,
+    /// Held on the renter's card at pickup and settled at return (with a payment provider),
+    /// in the car's currency: 0 to 100000, at most 2 decimals; 0 when a new car has none.
+    #[schema(value_type = f64, minimum = 0.0, maximum = 100000.0, multiple_of = 0.01, example = 300.0)]
+    #[serde(default)]
+    pub deposit_amount: Patch<f64>,
 }
 
 fn price_schema() -> utoipa::openapi::schema::Schema {
@@ -159,6 +164,7 @@ pub struct CarDraft {
     pub mileage_limit_km_per_day: Option<i32>,
     pub extra_km_price_minor: Option<i64>,
     pub buffer_minutes: i32,
+    pub deposit_minor: i64,
 }
 
 use crate::ports::MAX_BUFFER_MINUTES;
@@ -195,6 +201,15 @@ fn coordinate(lo: f64, hi: f64) -> impl Fn(f64) -> Result<f64, String> {
         } else {
             Err(format!("must be between {lo} and {hi}"))
         }
+    }
+}
+
+/// A deposit: 0 to the highest price, at most 2 decimals.
+fn deposit(v: f64) -> Result<i64, String> {
+    match money::from_major(v) {
+        Some(m) if (0..=MAX_PRICE_MINOR).contains(&m) => Ok(m),
+        Some(_) => Err("must be from 0 to 100000".into()),
+        None => Err("must be a number with at most 2 decimals".into()),
     }
 }
 
@@ -397,6 +412,12 @@ impl CarInput {
             Some(b.map_or(0, |b| b.buffer_minutes)),
             |v| v.within(0, MAX_BUFFER_MINUTES).map(|n| n as i32),
         );
+        let deposit_minor = m.field(
+            "depositAmount",
+            self.deposit_amount,
+            Some(b.map_or(0, |b| b.deposit_minor)),
+            deposit,
+        );
         // Every field is Some exactly when no error was recorded.
         let draft = (|| {
             Some(CarDraft {
@@ -423,6 +444,7 @@ impl CarInput {
                 mileage_limit_km_per_day: mileage_limit_km_per_day?,
                 extra_km_price_minor: extra_km_price_minor?,
                 buffer_minutes: buffer_minutes?,
+                deposit_minor: deposit_minor?,
             })
         })();
         match draft {
@@ -466,6 +488,7 @@ pub struct CarRow {
     pub mileage_limit_km_per_day: Option<i32>,
     pub extra_km_price: Option<i64>,
     pub buffer_minutes: i32,
+    pub deposit_amount: i64,
 }
 
 fn json_list(list: &[String]) -> String {
@@ -519,6 +542,7 @@ impl CarRow {
             mileage_limit_km_per_day: draft.mileage_limit_km_per_day,
             extra_km_price: draft.extra_km_price_minor,
             buffer_minutes: draft.buffer_minutes,
+            deposit_amount: draft.deposit_minor,
         }
     }
 
@@ -556,6 +580,7 @@ impl CarRow {
             mileage_limit_km_per_day: self.mileage_limit_km_per_day,
             extra_km_price_minor: self.extra_km_price,
             buffer_minutes: self.buffer_minutes,
+            deposit_minor: self.deposit_amount,
         }
     }
 
@@ -587,6 +612,7 @@ impl CarRow {
             mileage_limit_km_per_day: self.mileage_limit_km_per_day,
             extra_km_price: self.extra_km_price.map(money::to_major),
             buffer_minutes: self.buffer_minutes,
+            deposit_amount: money::to_major(self.deposit_amount),
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
         }
@@ -632,6 +658,9 @@ pub struct Car {
     pub extra_km_price: Option<f64>,
     /// Minutes the car stays held after each rental's dropoff.
     pub buffer_minutes: i32,
+    /// Held on the renter's card while the car is out (with a payment provider).
+    #[schema(example = 300.0)]
+    pub deposit_amount: f64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -88,6 +88,7 @@ pub fn fleet(n: usize, seed: u64) -> Vec<CarDraft> {
                 mileage_limit_km_per_day: None,
                 extra_km_price_minor: None,
                 buffer_minutes: 0,
+                deposit_minor: 0,
             }
         })
         .collect()

@@ -286,6 +286,7 @@ fn summary(row: &CarRow) -> CarSummary {
         mileage_limit_km_per_day: row.mileage_limit_km_per_day.map(i64::from),
         extra_km_price_minor: row.extra_km_price,
         buffer_minutes: i64::from(row.buffer_minutes),
+        deposit_minor: row.deposit_amount,
     }
 }
 

@@ -59,6 +59,19 @@ const FLAT_NAMES: &[(&str, &str)] = &[
         "bookings.max_upcoming_per_user",
     ),
     ("PICKUP_EARLY_WINDOW", "bookings.pickup_early_window"),
+    ("PAYMENT_PROVIDER", "payments.provider"),
+    ("PAYMENT_HOLD", "payments.hold"),
+    (
+        "CANCELLATION_FREE_HOURS",
+        "payments.cancellation_free_hours",
+    ),
+    (
+        "LATE_CANCELLATION_FEE_PERCENT",
+        "payments.late_cancellation_fee_percent",
+    ),
+    ("STRIPE_API_BASE", "payments.stripe_api_base"),
+    ("STRIPE_SECRET_KEY", "payments.stripe_secret_key"),
+    ("STRIPE_WEBHOOK_SECRET", "payments.stripe_webhook_secret"),
     ("CAR_CACHE_SIZE", "cache.cars"),
     ("ELASTICSEARCH_URL", "search.url"),
     ("OPENSEARCH_URL", "search.url"),
@@ -120,6 +133,7 @@ pub struct Settings {
     pub services: ServiceSettings,
     pub rate_limit: RateLimitSettings,
     pub bookings: BookingSettings,
+    pub payments: PaymentSettings,
     pub cache: CacheSettings,
     /// What start-up should warn about in the settings given (logged once, at start).
     #[serde(skip)]
@@ -316,6 +330,46 @@ pub struct BookingSettings {
     /// How long before its pickup time a booking may be picked up.
     #[serde(deserialize_with = "duration")]
     pub pickup_early_window: Duration,
+}
+
+/// Taking money for bookings (API.md, Payments).
+#[derive(Clone, Deserialize)]
+pub struct PaymentSettings {
+    /// `none` (no online payment), `mock` (in-process) or `stripe`.
+    pub provider: String,
+    /// How long an unpaid booking holds its slot.
+    #[serde(deserialize_with = "duration")]
+    pub hold: Duration,
+    /// A paid booking cancelled at least this many hours before pickup is refunded in full.
+    pub cancellation_free_hours: i64,
+    /// The share of the rental kept when it is cancelled later (but before pickup).
+    pub late_cancellation_fee_percent: i64,
+    pub stripe_api_base: String,
+    pub stripe_secret_key: String,
+    pub stripe_webhook_secret: String,
+    /// One call to the provider.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// How often intents still open after `reconcile_after` are asked about.
+    #[serde(deserialize_with = "duration")]
+    pub reconcile_every: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub reconcile_after: Duration,
+}
+
+impl std::fmt::Debug for PaymentSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentSettings")
+            .field("provider", &self.provider)
+            .field("hold", &self.hold)
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("stripe_secret_key", &!self.stripe_secret_key.is_empty())
+            .field(
+                "stripe_webhook_secret",
+                &!self.stripe_webhook_secret.is_empty(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The in-process read cache of cars and listing pages.
@@ -529,6 +583,7 @@ impl Settings {
                 "cache.version_poll must be longer than zero".into(),
             ));
         }
+        self.payments.check()?;
         if self.bookings.max_upcoming_per_user < 1 {
             return Err(SettingsError(
                 "MAX_UPCOMING_BOOKINGS_PER_USER must be at least 1".into(),
@@ -560,6 +615,52 @@ impl Settings {
             }
             _ => Ok(()),
         }
+    }
+}
+
+impl PaymentSettings {
+    fn check(&self) -> Result<(), SettingsError> {
+        match self.provider.as_str() {
+            "none" | "mock" => {}
+            "stripe" => {
+                for (name, value) in [
+                    ("STRIPE_SECRET_KEY", &self.stripe_secret_key),
+                    ("STRIPE_WEBHOOK_SECRET", &self.stripe_webhook_secret),
+                ] {
+                    if value.trim().is_empty() {
+                        return Err(SettingsError(format!(
+                            "{name} must be set when PAYMENT_PROVIDER=stripe"
+                        )));
+                    }
+                }
+                let url = url::Url::parse(&self.stripe_api_base)
+                    .map_err(|e| SettingsError(format!("STRIPE_API_BASE: not a URL ({e})")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(SettingsError(
+                        "STRIPE_API_BASE must be an http:// or https:// URL".into(),
+                    ));
+                }
+            }
+            other => {
+                return Err(SettingsError(format!(
+                    "PAYMENT_PROVIDER: unknown provider {other:?} (expected none, mock or stripe)"
+                )))
+            }
+        }
+        if self.hold.is_zero() {
+            return Err(SettingsError("PAYMENT_HOLD must be longer than 0".into()));
+        }
+        if self.cancellation_free_hours < 0 {
+            return Err(SettingsError(
+                "CANCELLATION_FREE_HOURS must be 0 or more".into(),
+            ));
+        }
+        if !(0..=100).contains(&self.late_cancellation_fee_percent) {
+            return Err(SettingsError(
+                "LATE_CANCELLATION_FEE_PERCENT must be from 0 to 100".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -57,6 +57,7 @@ diesel::table! {
         mileage_limit_km_per_day -> Nullable<Integer>,
         extra_km_price -> Nullable<BigInt>,
         buffer_minutes -> Integer,
+        deposit_amount -> BigInt,
     }
 }
 
@@ -94,6 +95,10 @@ diesel::table! {
         pickup_record -> Nullable<Text>,
         return_record -> Nullable<Text>,
         day_rate -> Nullable<BigInt>,
+        hold_expires_at -> Nullable<Timestamp>,
+        balance_due -> BigInt,
+        disputed -> Bool,
+        payment_method -> Nullable<Text>,
     }
 }
 
@@ -187,6 +192,7 @@ diesel::table! {
         ends_at -> Timestamp,
         reason -> Nullable<Text>,
         created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -207,5 +213,58 @@ diesel::table! {
     car_counts (active) {
         active -> Bool,
         cars -> BigInt,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        booking_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        status -> Text,
+        amount -> BigInt,
+        captured_amount -> BigInt,
+        refunded_amount -> BigInt,
+        currency -> Text,
+        provider -> Text,
+        provider_ref -> Nullable<Text>,
+        parent_id -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        client_secret -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_setups (id) {
+        id -> Text,
+        booking_id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        provider_ref -> Nullable<Text>,
+        client_secret -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_customers (user_id, provider) {
+        user_id -> Text,
+        provider -> Text,
+        customer_ref -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_events (id) {
+        id -> Text,
+        kind -> Text,
+        received_at -> Timestamp,
     }
 }

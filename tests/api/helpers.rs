@@ -172,7 +172,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Settings as the test environment has them, plus `overrides` (flat names or `APP__…`).
 pub fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
-    let mut vars: HashMap<String, String> = [
+    let mut all = vec![("DATABASE_URL", db_url)];
+    all.extend_from_slice(overrides);
+    test_settings_result(&all).expect("test settings")
+}
+
+/// Settings as the test environment has them with `vars`, or why they are refused.
+pub fn test_settings_result(vars: &[(&str, &str)]) -> Result<Settings, String> {
+    let mut all: HashMap<String, String> = [
         ("APP_ENV", "test"),
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
@@ -186,15 +193,14 @@ pub fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    vars.insert(
+    all.insert(
         "APP_CONFIG_DIR".into(),
         concat!(env!("CARGO_MANIFEST_DIR"), "/config").into(),
     );
-    vars.insert("DATABASE_URL".into(), db_url.to_owned());
-    for (k, v) in overrides {
-        vars.insert((*k).to_owned(), (*v).to_owned());
+    for (k, v) in vars {
+        all.insert((*k).to_owned(), (*v).to_owned());
     }
-    Settings::from_vars(vars).expect("test settings")
+    Settings::from_vars(all).map_err(|e| e.to_string())
 }
 
 pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {

@@ -16,6 +16,7 @@ mod hardening;
 mod notifications;
 mod opensearch;
 mod operations;
+mod payments;
 mod pricing;
 mod search;
 mod smtp;

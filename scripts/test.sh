@@ -61,6 +61,36 @@ ensure_redis() {
   export TEST_REDIS_URL="redis://127.0.0.1:6379"
 }
 
+# The stripe provider's tests talk to localstripe (a stateful fake of Stripe's API, from
+# PyPI), started here from a virtual environment under target/ with Stripe's own Python
+# library beside it (which checks the tests' Stripe stub).
+localstripe_version=1.15.10
+stripe_python_version=16.1.0
+ensure_localstripe() {
+  local venv=target/stripe-venv port
+  if [ -n "${TEST_STRIPE_URL:-}" ]; then return; fi
+  if ! "$venv/bin/pip" show localstripe 2>/dev/null | grep -qx "Version: $localstripe_version" \
+     || ! "$venv/bin/pip" show stripe 2>/dev/null | grep -qx "Version: $stripe_python_version"; then
+    say "installing localstripe $localstripe_version and stripe $stripe_python_version into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "localstripe==$localstripe_version" "stripe==$stripe_python_version"
+  fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$venv/bin/python" tests/stripe/run_localstripe.py --port "$port" \
+    >target/localstripe.log 2>&1 &
+  localstripe_pid=$!
+  trap 'kill "$localstripe_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null -u sk_test_ping: "http://127.0.0.1:$port/v1/balance" 2>/dev/null && break
+    sleep 0.2
+  done
+  curl -fsS -o /dev/null -u sk_test_ping: "http://127.0.0.1:$port/v1/balance" \
+    || { echo "localstripe did not start (target/localstripe.log)" >&2; exit 1; }
+  export TEST_STRIPE_URL="http://127.0.0.1:$port"
+  export TEST_STRIPE_PYTHON="$PWD/$venv/bin/python"
+}
+
 # The docs-page test drives Debian's Chromium; the smoke test needs curl; the fuzz run needs a Python virtual
 # environment and psql (to make its PostgreSQL database).
 ensure_test_tools() {
@@ -86,6 +116,7 @@ ensure_build_tools
 ensure_postgres
 ensure_redis
 ensure_test_tools
+ensure_localstripe
 
 say "cargo fmt --check"
 cargo fmt --check

@@ -403,6 +403,13 @@ pub fn set_payment_method(conn: &mut DbConn, id: BookingId, card: &str) -> Query
 }
 
 /// Adds `amount` (negative: takes it away) to what the booking still owes, never below 0.
+/// Marks the booking's payment disputed; 0 when it already was.
+pub fn set_disputed(conn: &mut DbConn, id: BookingId) -> QueryResult<usize> {
+    diesel::update(bookings::table.find(id).filter(bookings::disputed.eq(false)))
+        .set(bookings::disputed.eq(true))
+        .execute(conn)
+}
+
 pub fn add_balance_due(conn: &mut DbConn, id: BookingId, amount: i64) -> QueryResult<usize> {
     let Some(current) = get(conn, id)? else {
         return Ok(0);

@@ -269,8 +269,13 @@ fn client_key(ip: IpAddr) -> String {
     }
 }
 
+/// Probes, scrapes and payment providers' webhooks (verified by their signature; a
+/// provider's burst must not be turned away).
 fn is_exempt(path: &str) -> bool {
-    path == "/health" || path.starts_with("/health/") || path == "/metrics"
+    path == "/health"
+        || path.starts_with("/health/")
+        || path == "/metrics"
+        || path.starts_with("/payments/webhooks/")
 }
 
 fn is_auth(path: &str) -> bool {

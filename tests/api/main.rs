@@ -13,6 +13,7 @@ mod docs;
 mod fake_opensearch;
 mod handover;
 mod hardening;
+mod localstripe;
 mod notifications;
 mod opensearch;
 mod operations;

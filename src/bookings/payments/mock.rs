@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use super::model::{MockConfirm, Payment, Setup};
 use super::provider::{
     Capture, Intent, IntentStatus, NewIntent, PaymentProvider, ProviderError, ProviderRefund,
-    SetupIntent,
+    RefundState, SetupIntent,
 };
 use super::{Built, Provider};
 use crate::bookings::BookingsService;
@@ -375,7 +375,7 @@ impl PaymentProvider for Mock {
                 )),
                 Some(_) => Ok(ProviderRefund {
                     id: s.id("re"),
-                    succeeded: true,
+                    state: RefundState::Succeeded,
                 }),
             })
         });
@@ -474,6 +474,6 @@ mod tests {
         assert_eq!((taken.status, taken.amount_received), (IntentStatus::Succeeded, 5_000));
         let refund = mock.refund(&held.id, 6_000, "r").await;
         assert!(matches!(refund, Err(ProviderError::Refused(_))), "no more than was taken");
-        assert!(mock.refund(&held.id, 5_000, "r2").await.unwrap().succeeded);
+        assert_eq!(mock.refund(&held.id, 5_000, "r2").await.unwrap().state, RefundState::Succeeded);
     }
 }

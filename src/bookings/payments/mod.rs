@@ -7,6 +7,7 @@ pub mod model;
 pub mod provider;
 pub mod service;
 mod store;
+pub mod stripe;
 
 use std::sync::Arc;
 
@@ -40,7 +41,7 @@ pub struct Built {
 }
 
 /// Every payment provider.
-pub const PROVIDERS: &[Provider] = &[mock::PROVIDER];
+pub const PROVIDERS: &[Provider] = &[mock::PROVIDER, stripe::PROVIDER];
 
 /// The provider `PAYMENT_PROVIDER` names, built; `None` for `none`.
 pub fn provider(settings: &PaymentSettings) -> anyhow::Result<Option<Built>> {
@@ -71,7 +72,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_of_booking, refund, payment_method, list_all, summary, mock::confirm),
+    paths(list_of_booking, refund, payment_method, list_all, summary, mock::confirm, stripe::webhook),
     components(schemas(Payment, PaymentKind, PaymentStatus, RefundInput, Setup, Totals,
                        model::BookingPayment, model::MockConfirm,
                        crate::http::Paginated<Payment>)),

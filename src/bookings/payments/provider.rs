@@ -76,7 +76,33 @@ pub struct SetupIntent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderRefund {
     pub id: String,
-    pub succeeded: bool,
+    pub state: RefundState,
+}
+
+/// Where a refund stands at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundState {
+    /// On its way (some payment methods take days).
+    Pending,
+    Succeeded,
+    /// Refused or cancelled: nothing went back.
+    Failed,
+}
+
+/// What a provider's notification (a webhook) says, once verified and read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// A payment intent changed: paid, failed, cancelled, authorised or captured.
+    Intent(Intent),
+    /// A card was saved.
+    Setup(SetupIntent),
+    /// Money of the intent went back: `refunded` is the total given back so far (minor
+    /// units), whoever asked for it.
+    Refunded { intent: String, refunded: i64 },
+    /// The cardholder disputes the intent's payment with their bank.
+    Disputed { intent: String, reason: String },
+    /// Nothing this server acts on.
+    Other,
 }
 
 /// When an intent's money is taken.

@@ -17,7 +17,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::model::{PaymentKind, PaymentRow, PaymentStatus, SetupRow, Totals};
-use super::provider::{Capture, Intent, IntentStatus, NewIntent, PaymentProvider, SetupIntent};
+use super::provider::{
+    Capture, Intent, IntentStatus, NewIntent, Notification, PaymentProvider, RefundState,
+    SetupIntent,
+};
 use super::store::{self, Filter};
 use crate::bookings::model::{BookingRow, Status};
 use crate::bookings::notice::{message, Notice};
@@ -245,6 +248,7 @@ impl Payments {
             .db
             .write(move |conn| {
                 // Read again inside the write: another path may have applied it meanwhile.
+                store::lock(conn, row.booking_id)?;
                 let mut row = store::get(conn, row.id)?.ok_or(ApiError::NotFound)?;
                 let Some(next) = next_state(&row, &intent) else {
                     return Ok((row, false));
@@ -442,6 +446,7 @@ impl Payments {
         booking: &BookingRow,
         now: DateTime<Utc>,
     ) -> Result<Option<(Vec<Line>, i64)>, ApiError> {
+        store::lock(conn, booking.id)?;
         let records = store::of_booking(conn, booking.id)?;
         for open in records
             .iter()
@@ -527,6 +532,7 @@ impl Payments {
         let provider = self.provider.name();
         self.db
             .write(move |conn| {
+                store::lock(conn, booking)?;
                 let current = bookings::get(conn, booking)?.ok_or(ApiError::NotFound)?;
                 let records = store::of_booking(conn, booking)?;
                 let refundable: i64 = records.iter().map(PaymentRow::refundable).sum();
@@ -615,33 +621,24 @@ impl Payments {
         let row = self
             .db
             .write(move |conn| {
+                store::lock(conn, booking.id)?;
                 let mut refund = store::get(conn, id)?.ok_or(ApiError::NotFound)?;
                 if refund.status != PaymentStatus::Pending {
                     return Ok(refund);
                 }
                 refund.provider_ref = Some(done.id.clone());
-                refund.status = if done.succeeded {
-                    PaymentStatus::Succeeded
-                } else {
-                    PaymentStatus::Pending
-                };
                 refund.updated_at = db::to_db(time::now());
-                store::update(conn, &refund)?;
-                if refund.status == PaymentStatus::Succeeded {
-                    let mut parent =
-                        store::get(conn, parent.id)?.ok_or(ApiError::NotFound)?;
-                    parent.refunded_amount += refund.amount;
-                    if matches!(parent.kind, PaymentKind::Rental | PaymentKind::Charge) {
-                        parent.status = if parent.refunded_amount >= parent.captured_amount {
-                            PaymentStatus::Refunded
-                        } else {
-                            PaymentStatus::PartiallyRefunded
-                        };
+                match done.state {
+                    RefundState::Succeeded => {
+                        refund_done(conn, &mut refund, &booking, contact.as_ref())?
                     }
-                    parent.updated_at = refund.updated_at;
-                    store::update(conn, &parent)?;
-                    if let Some(contact) = &contact {
-                        queue(conn, notice(&booking, contact, Money::Refunded(refund.amount)))?;
+                    RefundState::Pending => {
+                        store::update(conn, &refund)?;
+                    }
+                    RefundState::Failed => {
+                        refund.status = PaymentStatus::Failed;
+                        refund.failure_message = Some("The provider could not refund it".into());
+                        store::update(conn, &refund)?;
                     }
                 }
                 Ok(refund)
@@ -762,6 +759,7 @@ impl Payments {
         let row = self
             .db
             .write(move |conn| {
+                store::lock(conn, id)?;
                 let mut row = store::get(conn, charge.id)?.ok_or(ApiError::NotFound)?;
                 if row.status != PaymentStatus::Pending {
                     return Ok(row);
@@ -845,26 +843,170 @@ impl Payments {
         Ok(expired)
     }
 
-    /// Asks the provider about intents still open after a while (a webhook may never come)
-    /// and applies what it says, through the same path as webhooks.
+    /// Asks the provider about intents and card setups still open after a while (a webhook
+    /// may never come) and applies what it says, through the same path as webhooks. One
+    /// record the provider cannot answer for does not hold up the others.
     pub async fn reconcile(&self) -> Result<usize, ApiError> {
-        let before = time::now()
-            - chrono::Duration::from_std(self.reconcile_after).unwrap_or(chrono::Duration::MAX);
-        let open = self
+        let before = db::to_db(
+            time::now()
+                - chrono::Duration::from_std(self.reconcile_after).unwrap_or(chrono::Duration::MAX),
+        );
+        let (open, setups) = self
             .db
-            .run(move |conn| Ok(store::open_before(conn, db::to_db(before))?))
+            .run(move |conn| {
+                Ok((
+                    store::open_before(conn, before)?,
+                    store::setups_open_before(conn, before)?,
+                ))
+            })
             .await?;
         let mut applied = 0;
         for row in open {
             let Some(reference) = &row.provider_ref else {
                 continue;
             };
-            let intent = self.timed(self.provider.intent(reference)).await?;
-            if self.apply_intent(&intent).await?.is_some_and(|r| r.status != row.status) {
-                applied += 1;
+            let asked = async {
+                let intent = self.timed(self.provider.intent(reference)).await?;
+                self.apply_intent(&intent).await
+            };
+            match asked.await {
+                Ok(now) => applied += usize::from(now.is_some_and(|r| r.status != row.status)),
+                Err(e) => tracing::warn!(error = %e, payment = %row.id, "payments: cannot reconcile"),
+            }
+        }
+        for row in setups {
+            let Some(reference) = &row.provider_ref else {
+                continue;
+            };
+            let asked = async {
+                let setup = self.timed(self.provider.setup(reference)).await?;
+                self.apply_setup(&setup).await
+            };
+            match asked.await {
+                Ok(now) => applied += usize::from(now.is_some_and(|r| r.status != row.status)),
+                Err(e) => tracing::warn!(error = %e, setup = %row.id, "payments: cannot reconcile"),
             }
         }
         Ok(applied)
+    }
+
+    /// Counts a webhook by its event type and what came of it.
+    pub fn count_webhook(&self, kind: &str, result: &str) {
+        self.metrics
+            .webhooks
+            .with_label_values(&[kind, result])
+            .inc();
+    }
+
+    /// Applies a provider's notification once per event id: a replay changes nothing.
+    /// Applying is idempotent by itself (states only move forward), so the event is
+    /// recorded after it is applied: a crash in between replays harmlessly.
+    pub async fn notify(&self, event: &str, kind: &str, what: Notification) -> Result<(), ApiError> {
+        let id = event.to_owned();
+        if self.db.run(move |conn| Ok(store::event_seen(conn, &id)?)).await? {
+            self.count_webhook(kind, "duplicate");
+            return Ok(());
+        }
+        let applied = match what {
+            Notification::Intent(intent) => self.apply_intent(&intent).await?.is_some(),
+            Notification::Setup(setup) => self.apply_setup(&setup).await?.is_some(),
+            Notification::Refunded { intent, refunded } => {
+                self.apply_refunded(&intent, refunded).await?
+            }
+            Notification::Disputed { intent, reason } => self.dispute(&intent, &reason).await?,
+            Notification::Other => false,
+        };
+        let (id, event_kind) = (event.to_owned(), kind.to_owned());
+        self.db
+            .write(move |conn| {
+                store::keep_event(conn, &id, &event_kind, db::to_db(time::now()))?;
+                Ok(())
+            })
+            .await?;
+        self.count_webhook(kind, if applied { "applied" } else { "ignored" });
+        Ok(())
+    }
+
+    /// The provider says `refunded` (minor units) of an intent's money went back: our
+    /// pending refunds it covers are done, and what it gave back without us (from its
+    /// dashboard) is recorded, so that the ledger still matches the provider. A deposit's
+    /// released remainder shows at the provider as refunded, and is not a refund here.
+    async fn apply_refunded(&self, intent: &str, refunded: i64) -> Result<bool, ApiError> {
+        let (provider, reference) = (self.provider.name(), intent.to_owned());
+        let Some(paid) = self
+            .db
+            .run(move |conn| Ok(store::by_ref(conn, provider, &reference)?))
+            .await?
+            .filter(|p| matches!(p.kind, PaymentKind::Rental | PaymentKind::Charge))
+        else {
+            return Ok(false);
+        };
+        let (booking, _, contact) = self.booking_context(paid.booking_id).await?;
+        let refunded = money::from_minor_unit(refunded, &paid.currency);
+        self.db
+            .write(move |conn| {
+                store::lock(conn, paid.booking_id)?;
+                let current = |conn: &mut DbConn| {
+                    store::get(conn, paid.id)?.ok_or(ApiError::NotFound)
+                };
+                let mut changed = false;
+                for mut refund in store::refunds_of(conn, paid.id)?
+                    .into_iter()
+                    .filter(|r| r.status == PaymentStatus::Pending)
+                {
+                    if current(conn)?.refunded_amount + refund.amount > refunded {
+                        break;
+                    }
+                    refund_done(conn, &mut refund, &booking, contact.as_ref())?;
+                    changed = true;
+                }
+                let parent = current(conn)?;
+                if refunded > parent.refunded_amount {
+                    let mut refund = PaymentRow::new(
+                        PaymentKind::Refund,
+                        parent.booking_id,
+                        parent.user_id,
+                        refunded - parent.refunded_amount,
+                        &parent.currency,
+                        &parent.provider,
+                        db::to_db(time::now()),
+                    );
+                    refund.parent_id = Some(parent.id);
+                    refund.reason = Some("refunded at the provider".into());
+                    store::insert(conn, &refund)?;
+                    refund_done(conn, &mut refund, &booking, contact.as_ref())?;
+                    changed = true;
+                }
+                Ok(changed)
+            })
+            .await
+    }
+
+    /// The cardholder disputes a payment with their bank: the booking says so and every
+    /// admin is told, once.
+    async fn dispute(&self, intent: &str, reason: &str) -> Result<bool, ApiError> {
+        let (provider, reference) = (self.provider.name(), intent.to_owned());
+        let Some(paid) = self
+            .db
+            .run(move |conn| Ok(store::by_ref(conn, provider, &reference)?))
+            .await?
+        else {
+            return Ok(false);
+        };
+        let (booking, _, _) = self.booking_context(paid.booking_id).await?;
+        let admins = self.ports.users.admins().await?;
+        let reason = reason.to_owned();
+        self.db
+            .write(move |conn| {
+                if bookings::set_disputed(conn, booking.id)? == 0 {
+                    return Ok(false);
+                }
+                for (user, admin) in &admins {
+                    queue(conn, disputed(&booking, &paid, *user, admin, &reason))?;
+                }
+                Ok(true)
+            })
+            .await
     }
 
     /// Authorises anew the deposits of rentals out longer than an authorisation lasts, then
@@ -1125,6 +1267,65 @@ fn balance_due(booking: &BookingRow, admin: UserId, to: &Contact, amount: i64) -
         &[
             format!("Booking {} owes {:.2} {}.", booking.id, money::to_major(amount), booking.currency),
             "The charge at return was declined; ask the renter for another card.".into(),
+        ],
+    )
+}
+
+/// Within a transaction: a refund the provider made is taken off its payment, and the
+/// renter told.
+fn refund_done(
+    conn: &mut DbConn,
+    refund: &mut PaymentRow,
+    booking: &BookingRow,
+    contact: Option<&Contact>,
+) -> Result<(), ApiError> {
+    refund.status = PaymentStatus::Succeeded;
+    refund.updated_at = db::to_db(time::now());
+    store::update(conn, refund)?;
+    let parent = refund
+        .parent_id
+        .ok_or_else(|| ApiError::internal(format!("refund {} has no payment", refund.id)))?;
+    let mut parent = store::get(conn, parent)?.ok_or(ApiError::NotFound)?;
+    parent.refunded_amount += refund.amount;
+    if matches!(parent.kind, PaymentKind::Rental | PaymentKind::Charge) {
+        parent.status = if parent.refunded_amount >= parent.captured_amount {
+            PaymentStatus::Refunded
+        } else {
+            PaymentStatus::PartiallyRefunded
+        };
+    }
+    parent.updated_at = refund.updated_at;
+    store::update(conn, &parent)?;
+    if let Some(contact) = contact {
+        queue(conn, notice(booking, contact, Money::Refunded(refund.amount)))?;
+    }
+    Ok(())
+}
+
+/// An admin told that a renter disputes a payment with their bank.
+fn disputed(
+    booking: &BookingRow,
+    paid: &PaymentRow,
+    admin: UserId,
+    to: &Contact,
+    reason: &str,
+) -> OutgoingMessage {
+    OutgoingMessage::new(
+        admin,
+        "payment_disputed",
+        &to.email,
+        "A payment is disputed".into(),
+        &[
+            format!(
+                "The {} payment {} of booking {} ({:.2} {}) is disputed at the provider ({}).",
+                paid.kind.name(),
+                paid.provider_ref.as_deref().unwrap_or("-"),
+                booking.id,
+                money::to_major(paid.captured_amount),
+                paid.currency,
+                reason
+            ),
+            "Answer the dispute with the rental's evidence before the provider's deadline.".into(),
         ],
     )
 }

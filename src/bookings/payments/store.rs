@@ -5,9 +5,15 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{PaymentKind, PaymentRow, PaymentStatus, SetupRow};
-use crate::db::schema::{payment_customers, payment_setups, payments};
-use crate::db::DbConn;
+use crate::db::schema::{payment_customers, payment_events, payment_setups, payments};
+use crate::db::{self, DbConn};
 use crate::ids::{BookingId, PaymentId, SetupId, UserId};
+
+/// Takes the lock on a booking's payments until the transaction ends: whatever reads its
+/// records to change them (a refund's limit, a state that only moves forward) does it alone.
+pub fn lock(conn: &mut DbConn, booking: BookingId) -> QueryResult<()> {
+    db::lock(conn, format!("payments:{booking}"))
+}
 
 pub fn insert(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<()> {
     diesel::insert_into(payments::table)
@@ -229,4 +235,48 @@ pub fn update_setup(conn: &mut DbConn, row: &SetupRow) -> QueryResult<usize> {
             payment_setups::updated_at.eq(row.updated_at),
         ))
         .execute(conn)
+}
+
+/// The refunds of a payment, oldest first.
+pub fn refunds_of(conn: &mut DbConn, payment: PaymentId) -> QueryResult<Vec<PaymentRow>> {
+    payments::table
+        .filter(payments::parent_id.eq(payment))
+        .filter(payments::kind.eq(PaymentKind::Refund))
+        .order((payments::created_at.asc(), payments::id.asc()))
+        .select(PaymentRow::as_select())
+        .load(conn)
+}
+
+/// Card setups still waiting at the provider, made before `before`.
+pub fn setups_open_before(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<Vec<SetupRow>> {
+    payment_setups::table
+        .filter(payment_setups::status.eq(PaymentStatus::Pending))
+        .filter(payment_setups::provider_ref.is_not_null())
+        .filter(payment_setups::created_at.lt(before))
+        .select(SetupRow::as_select())
+        .load(conn)
+}
+
+/// Whether a webhook event was already applied.
+pub fn event_seen(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(payment_events::table.find(id))).get_result(conn)
+}
+
+/// Records a webhook event as applied (a second record of it is a no-op).
+pub fn keep_event(conn: &mut DbConn, id: &str, kind: &str, now: NaiveDateTime) -> QueryResult<()> {
+    let row = (
+        payment_events::id.eq(id),
+        payment_events::kind.eq(kind),
+        payment_events::received_at.eq(now),
+    );
+    match conn {
+        DbConn::Pg(c) => diesel::insert_into(payment_events::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c),
+        DbConn::Sqlite(c) => diesel::insert_or_ignore_into(payment_events::table)
+            .values(row)
+            .execute(c),
+    }
+    .map(drop)
 }

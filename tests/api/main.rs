@@ -22,3 +22,4 @@ mod pricing;
 mod search;
 mod smtp;
 mod split;
+mod stripe;

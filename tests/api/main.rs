@@ -23,3 +23,4 @@ mod search;
 mod smtp;
 mod split;
 mod stripe;
+mod stripe_stub;

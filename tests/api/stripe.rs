@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::localstripe;
 use crate::payments::{booking, payments_of, reconciles, records_until, Processor, GOOD};
+use crate::stripe_stub::{self, Fault, StripeStub};
 
 /// A paid booking of a 100-a-day car for two days on the app, and its intent at localstripe.
 async fn paid_booking(app: &TestApp, token: &str, admin: &str) -> (Value, Value) {
@@ -209,5 +210,214 @@ db_test! {
         assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "PAYMENT_UNAVAILABLE").await;
         let list: Value = app.get("/bookings", Some(&token)).await.json().await.unwrap();
         assert_eq!(list["total"], 0, "{list}");
+    }
+}
+
+// What localstripe does not model, on the tests' own Stripe stub: idempotent replays and
+// faults.
+
+/// A server whose Stripe is the stub, answering within `APP__PAYMENTS__TIMEOUT=1s`.
+async fn stub_app(backend: Backend, stub: &StripeStub, more: &[(&str, &str)]) -> TestApp {
+    let mut all = vec![
+        ("PAYMENT_PROVIDER", "stripe"),
+        ("STRIPE_API_BASE", stub.url.as_str()),
+        ("STRIPE_SECRET_KEY", localstripe::SECRET_KEY),
+        ("STRIPE_WEBHOOK_SECRET", localstripe::WEBHOOK_SECRET),
+        ("APP__PAYMENTS__TIMEOUT", "1s"),
+    ];
+    all.extend_from_slice(more);
+    spawn_app_with(backend, &all).await
+}
+
+/// Books, pays at the stub with `card` and tells the server as Stripe would.
+async fn stub_paid(app: &TestApp, stub: &StripeStub, token: &str, car: &str, card: &str) -> Value {
+    let res = app.book(token, car, days_ahead(1), 24).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let made: Value = res.json().await.unwrap();
+    let intent = localstripe::id_of_secret(made["payment"]["clientSecret"].as_str().unwrap());
+    let paid = stub.pay(&intent, card);
+    let res =
+        localstripe::deliver(app, &localstripe::event("payment_intent.succeeded", paid)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        booking(app, token, &id_of(&made)).await["status"],
+        "confirmed"
+    );
+    made
+}
+
+#[tokio::test]
+async fn the_stub_answers_stripes_own_library_as_stripe_would() {
+    let Ok(python) = std::env::var("TEST_STRIPE_PYTHON") else {
+        eprintln!(
+            "skipped: TEST_STRIPE_PYTHON is not set (scripts/test.sh installs stripe-python)"
+        );
+        return;
+    };
+    let stub = StripeStub::start().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stripe/check_stub.py");
+    let url = stub.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(url)
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+db_test! {
+    local:
+    async fn a_late_answer_is_replayed_and_the_money_moves_once(backend) {
+        let stub = StripeStub::start().await;
+        let app = stub_app(backend, &stub, &[]).await;
+        let admin = app.admin_token().await;
+        let token = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({"pricePerDay": 100, "depositAmount": 300})).await);
+        let paid = stub_paid(&app, &stub, &token, &car, stripe_stub::VISA).await;
+        let id = id_of(&paid);
+        assert_eq!(app.post(&format!("/bookings/{id}/pickup"), &json!({}), Some(&admin)).await.status(), StatusCode::OK);
+        let records = payments_of(&app, &token, &id).await;
+        let deposit = records.iter().find(|r| r["kind"] == "deposit").unwrap().clone();
+        let held = deposit["providerRef"].as_str().unwrap().to_owned();
+        // Stripe captures, but its answer comes after the server stopped waiting.
+        let capture = format!("/v1/payment_intents/{held}/capture");
+        stub.fail(&capture, Fault::Slow(Duration::from_millis(1500)));
+        let res = app.post(&format!("/bookings/{id}/return"), &json!({"damages": [{"description": "Scratch", "amount": 80}]}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.json::<Value>().await.unwrap()["status"], "completed");
+        let records = records_until(&app, &token, &id, |r| r.iter().any(|p| p["kind"] == "deposit" && p["status"] == "partially_captured")).await;
+        let deposit = records.iter().find(|r| r["kind"] == "deposit").unwrap();
+        assert_eq!((deposit["status"].as_str(), deposit["capturedAmount"].as_f64()), (Some("partially_captured"), Some(80.0)), "{records:?}");
+        let calls: Vec<_> = stub.seen().into_iter().filter(|s| s.path == capture).collect();
+        assert!(calls.len() >= 2, "retried: {calls:?}");
+        let key = format!("{}:capture", deposit["id"].as_str().unwrap());
+        assert!(calls.iter().all(|c| c.key.as_deref() == Some(key.as_str())), "one key for the attempt: {calls:?}");
+        assert!(calls.iter().skip(1).all(|c| c.replayed), "the retry is a replay: {calls:?}");
+        assert_eq!(stub.moved().iter().filter(|m| m.starts_with("capture")).count(), 1, "{:?}", stub.moved());
+        reconciles(&app, &token, &id, 10_000 + 8_000).await;
+    }
+}
+
+db_test! {
+    local:
+    async fn stripe_down_at_return_is_settled_when_it_is_back(backend) {
+        let stub = StripeStub::start().await;
+        let app = stub_app(backend, &stub, &[]).await;
+        let admin = app.admin_token().await;
+        let token = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({"pricePerDay": 100, "depositAmount": 50})).await);
+        let paid = stub_paid(&app, &stub, &token, &car, stripe_stub::VISA).await;
+        let id = id_of(&paid);
+        assert_eq!(app.post(&format!("/bookings/{id}/pickup"), &json!({}), Some(&admin)).await.status(), StatusCode::OK);
+        for _ in 0..3 {
+            stub.fail("/v1/payment_intents", Fault::Down);
+        }
+        // 80 owed: 50 from the deposit, 30 charged to the card, once Stripe is back.
+        let res = app.post(&format!("/bookings/{id}/return"), &json!({"damages": [{"description": "Dent", "amount": 80}]}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK, "the return does not wait for Stripe");
+        assert_eq!(res.json::<Value>().await.unwrap()["status"], "completed");
+        let records = records_until(&app, &token, &id, |r| r.iter().any(|p| p["kind"] == "charge" && p["status"] == "succeeded")).await;
+        let deposit = records.iter().find(|r| r["kind"] == "deposit").unwrap();
+        assert_eq!((deposit["status"].as_str(), deposit["capturedAmount"].as_f64()), (Some("captured"), Some(50.0)), "{records:?}");
+        let charge = records.iter().find(|r| r["kind"] == "charge").unwrap();
+        assert_eq!(charge["amount"], 30.0, "{records:?}");
+        let moved = stub.moved();
+        assert_eq!((moved.iter().filter(|m| m.starts_with("capture")).count(), moved.iter().filter(|m| m.ends_with(" 3000")).count()), (1, 1), "{moved:?}");
+        reconciles(&app, &token, &id, 10_000 + 8_000).await;
+    }
+}
+
+db_test! {
+    local:
+    async fn stripe_faults_at_booking_free_the_slot_and_say_whose_they_are(backend) {
+        let stub = StripeStub::start().await;
+        let app = stub_app(backend, &stub, &[]).await;
+        let admin = app.admin_token().await;
+        let token = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        for (fault, status, code) in [
+            (Fault::Down, StatusCode::SERVICE_UNAVAILABLE, "PAYMENT_UNAVAILABLE"),
+            (Fault::ApiError, StatusCode::SERVICE_UNAVAILABLE, "PAYMENT_UNAVAILABLE"),
+            (Fault::Slow(Duration::from_millis(1500)), StatusCode::SERVICE_UNAVAILABLE, "PAYMENT_UNAVAILABLE"),
+            (Fault::Refused, StatusCode::BAD_GATEWAY, "PAYMENT_PROVIDER_ERROR"),
+        ] {
+            stub.fail("/v1/payment_intents", fault);
+            assert_error(app.book(&token, &car, days_ahead(2), 24).await, status, code).await;
+        }
+        let list: Value = app.get("/bookings", Some(&token)).await.json().await.unwrap();
+        assert_eq!(list["total"], 0, "no booking was made: {list}");
+        let res = app.book(&token, &car, days_ahead(2), 24).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "the slot is free");
+        // Every call in the pinned version, with the secret key; every POST with a key of
+        // its own (a payment record's id and the operation, or the user's customer).
+        let seen = stub.seen();
+        assert!(seen.iter().all(|s| s.version.as_deref() == Some("2024-06-20")), "{seen:?}");
+        for post in seen.iter().filter(|s| s.method == "POST") {
+            let key = post.key.as_deref().unwrap_or_default();
+            let (record, operation) = key.rsplit_once(':').unwrap_or_default();
+            assert!(matches!((record, operation), ("customer", _) | (_, "create")) || uuid::Uuid::parse_str(record).is_ok(), "{key}");
+            if post.path == "/v1/payment_intents" {
+                assert!(uuid::Uuid::parse_str(record).is_ok() && operation == "create", "{key}");
+            } else {
+                assert!(key.starts_with("customer:"), "{key}");
+            }
+        }
+        let intents: Vec<_> = seen.iter().filter(|s| s.path == "/v1/payment_intents").collect();
+        let keys: std::collections::HashSet<_> = intents.iter().map(|s| s.key.clone()).collect();
+        assert_eq!(keys.len(), intents.len(), "each attempt has its own record, so its own key: {intents:?}");
+    }
+}
+
+db_test! {
+    local:
+    async fn a_declined_deposit_is_a_402_with_stripes_message(backend) {
+        let stub = StripeStub::start().await;
+        let app = stub_app(backend, &stub, &[]).await;
+        let admin = app.admin_token().await;
+        let token = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({"pricePerDay": 100, "depositAmount": 300})).await);
+        let paid = stub_paid(&app, &stub, &token, &car, stripe_stub::INSUFFICIENT_FUNDS).await;
+        let id = id_of(&paid);
+        let res = app.post(&format!("/bookings/{id}/pickup"), &json!({}), Some(&admin)).await;
+        let body = assert_error(res, StatusCode::PAYMENT_REQUIRED, "PAYMENT_REQUIRED").await;
+        assert_eq!(body["error"]["message"], "Your card has insufficient funds.");
+        assert_eq!(booking(&app, &token, &id).await["status"], "confirmed");
+        let records = payments_of(&app, &token, &id).await;
+        let deposit = records.iter().find(|r| r["kind"] == "deposit").unwrap();
+        assert_eq!((deposit["status"].as_str(), deposit["failureMessage"].as_str()),
+                   (Some("failed"), Some("Your card has insufficient funds.")), "{records:?}");
+        reconciles(&app, &token, &id, 10_000).await;
+    }
+}
+
+db_test! {
+    local:
+    async fn a_payment_that_lands_after_the_hold_expired_is_refunded_in_full(backend) {
+        let stub = StripeStub::start().await;
+        let app = stub_app(backend, &stub, &[("PAYMENT_HOLD", "1s")]).await;
+        let admin = app.admin_token().await;
+        let token = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({"pricePerDay": 100})).await);
+        let made: Value = app.book(&token, &car, days_ahead(2), 24).await.json().await.unwrap();
+        let id = id_of(&made);
+        let intent = localstripe::id_of_secret(made["payment"]["clientSecret"].as_str().unwrap());
+        // Paid at Stripe, but the server has not heard of it when the hold runs out: its
+        // cancellation is refused (the intent succeeded), and what it then reads is applied.
+        stub.pay(&intent, stripe_stub::VISA);
+        let records = records_until(&app, &token, &id, |r| r.iter().any(|p| p["kind"] == "refund" && p["status"] == "succeeded")).await;
+        let rental = records.iter().find(|r| r["kind"] == "rental").unwrap();
+        assert_eq!((rental["status"].as_str(), rental["refundedAmount"].as_f64()), (Some("refunded"), Some(100.0)), "{records:?}");
+        assert_eq!(booking(&app, &token, &id).await["status"], "expired");
+        assert!(stub.moved().contains(&format!("refund {intent} 10000")), "{:?}", stub.moved());
+        reconciles(&app, &token, &id, 0).await;
     }
 }

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{PaymentKind, PaymentRow, PaymentStatus, SetupRow, Totals};
 use super::provider::{
-    Capture, Intent, IntentStatus, NewIntent, Notification, PaymentProvider, RefundState,
-    SetupIntent,
+    Capture, Intent, IntentStatus, NewIntent, Notification, PaymentProvider, ProviderError,
+    RefundState, SetupIntent,
 };
 use super::store::{self, Filter};
 use crate::bookings::model::{BookingRow, Status};
@@ -425,7 +425,10 @@ impl Payments {
             }
             Err(e) => {
                 row.status = PaymentStatus::Failed;
-                row.failure_message = Some(e.to_string());
+                row.failure_message = Some(match &e {
+                    ProviderError::Declined(message) => message.clone(),
+                    other => other.to_string(),
+                });
                 Err(ApiError::from(e))
             }
         };
@@ -665,7 +668,7 @@ impl Payments {
         {
             Ok(intent) => self.apply_intent(&intent).await.map(drop),
             // Paid meanwhile: the success, when it is applied, refunds it.
-            Err(super::provider::ProviderError::Refused(_)) => {
+            Err(ProviderError::Refused(_)) => {
                 let intent = self.timed(self.provider.intent(&intent)).await?;
                 self.apply_intent(&intent).await.map(drop)
             }
@@ -722,7 +725,7 @@ impl Payments {
         };
         let customer = self.customer(booking.user_id).await?;
         let charged = match &booking.payment_method {
-            None => Err(super::provider::ProviderError::Declined(
+            None => Err(ProviderError::Declined(
                 "No card is saved for this booking".into(),
             )),
             Some(card) => {
@@ -746,7 +749,7 @@ impl Payments {
                 charge.amount,
             ),
             Ok(intent) => (PaymentStatus::Failed, Some(intent.id), intent.error, 0),
-            Err(super::provider::ProviderError::Declined(message)) => {
+            Err(ProviderError::Declined(message)) => {
                 (PaymentStatus::Failed, None, Some(message), 0)
             }
             Err(e) => return Err(e.into()),
@@ -799,10 +802,23 @@ impl Payments {
                 money::to_minor_unit(take, &deposit.currency),
                 &deposit.key("capture"),
             ))
-            .await?
+            .await
         } else {
             self.timed(self.provider.cancel(&intent, &deposit.key("release")))
-                .await?
+                .await
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            // Done already (an earlier try whose answer was lost, under a key since expired):
+            // what the intent now is says what happened.
+            Err(ProviderError::Refused(why)) => {
+                let now = self.timed(self.provider.intent(&intent)).await?;
+                if now.status == IntentStatus::RequiresCapture {
+                    return Err(ProviderError::Refused(why).into());
+                }
+                now
+            }
+            Err(e) => return Err(e.into()),
         };
         self.apply_intent(&answer).await?;
         Ok(self.record(deposit.id).await?.unwrap_or_else(|| deposit.clone()))
@@ -1371,10 +1387,12 @@ pub fn spawn_call_worker(
     payments: Arc<Payments>,
     stop: Stop,
 ) -> tokio::task::JoinHandle<()> {
+    // Stripe replays a 500 to the same idempotency key for 24 hours: retries go on for
+    // longer than that (about two days), so a call is never given up before its key is free.
     let policy = Policy {
-        max_attempts: 50,
+        max_attempts: 300,
         backoff: Duration::from_millis(500),
-        max_backoff: Duration::from_secs(300),
+        max_backoff: Duration::from_secs(600),
         lease: Duration::from_secs(120),
         poll: Duration::from_millis(250),
         batch: 10,

@@ -4,7 +4,7 @@
 //!
 //!   cargo bench --bench load                  # both backends
 //!   BENCH_BACKENDS=sqlite cargo bench --bench load
-//!   BENCH_SCENARIOS=gateway cargo bench --bench load   # bookings, gateway, search, logins
+//!   BENCH_SCENARIOS=gateway cargo bench --bench load   # bookings, payments, gateway, search, logins
 //!   BENCH_CARS=1000000 BENCH_SCENARIOS=search cargo bench --bench load   # search and listing
 //!   BENCH_ONLY="list,10 km" BENCH_SCENARIOS=search ...   # only the named search/listing scenarios
 //!
@@ -47,7 +47,7 @@ impl Drop for Server {
     }
 }
 
-async fn start(backend: &str) -> Server {
+async fn start(backend: &str, more: &[(&str, &str)]) -> Server {
     let (url, pg_drop, dir) = if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
         (url, None, None)
     } else if backend == "postgres" {
@@ -69,7 +69,9 @@ async fn start(backend: &str) -> Server {
             Some(dir),
         )
     };
-    let (base, db) = serve(&[("DATABASE_URL", url.as_str())]).await;
+    let mut vars = vec![("DATABASE_URL", url.as_str())];
+    vars.extend_from_slice(more);
+    let (base, db) = serve(&vars).await;
     let (pg_drop, dir) = if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
         println!("  kept database: {url}");
         (None, dir.map(|d| d.keep()).and(None))
@@ -251,7 +253,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-fn report(name: &str, elapsed: Duration, results: &[(u16, Duration)], counted: u16) {
+/// Prints a scenario's figures; answers its rate of `counted` answers per second and its p99.
+fn report(name: &str, elapsed: Duration, results: &[(u16, Duration)], counted: u16) -> (f64, f64) {
     let mut lat: Vec<Duration> = results.iter().map(|r| r.1).collect();
     lat.sort();
     let ok = results.iter().filter(|r| r.0 == counted).count();
@@ -273,6 +276,7 @@ fn report(name: &str, elapsed: Duration, results: &[(u16, Duration)], counted: u
         percentile(&lat, 0.99),
         results.len(),
     );
+    (ok as f64 / secs, percentile(&lat, 0.99))
 }
 
 fn pickup_base() -> chrono::DateTime<Utc> {
@@ -375,6 +379,75 @@ async fn bookings(server: &Arc<Server>) {
     })
     .await;
     report("GET /cars/{id}", elapsed, &results, 200);
+}
+
+/// A booking with `PAYMENT_PROVIDER=mock` and its confirmation with a test card, against
+/// the unpaid booking (`none`) on the same database engine: bookings per second and p99 of
+/// each step, and what a paid booking (both steps) costs against an unpaid one.
+async fn payments(backend: &str) {
+    let mut steps = Vec::new();
+    for provider in ["none", "mock"] {
+        let vars = [
+            ("PAYMENT_PROVIDER", provider),
+            ("MAX_UPCOMING_BOOKINGS_PER_USER", "100000"),
+        ];
+        let server = Arc::new(start(backend, &vars).await);
+        let admin = server.token(ADMIN).await;
+        let mut tokens = Vec::new();
+        for i in 0..CLIENTS {
+            tokens.push(server.token(&format!("pay{i}@example.com")).await);
+        }
+        let (tokens, cars) = (Arc::new(tokens), Arc::new(server.cars(&admin, 64).await));
+        let base = pickup_base();
+        let payments = Arc::new(std::sync::Mutex::new(vec![String::new(); 2000]));
+        let (s, t, p) = (server.clone(), tokens.clone(), payments.clone());
+        let (elapsed, results) = drive(2000, move |i| {
+            let (s, t, c, p) = (s.clone(), t.clone(), cars.clone(), p.clone());
+            async move {
+                let pickup = base + TimeDelta::days(2 * (i / c.len()) as i64);
+                let body = json!({"carId": c[i % c.len()], "pickupTime": pickup.to_rfc3339(),
+                                  "dropoffTime": (pickup + TimeDelta::hours(24)).to_rfc3339()});
+                let (status, booking) = s.post("/bookings", &body, Some(&t[i % t.len()])).await;
+                if let Some(id) = booking["payment"]["id"].as_str() {
+                    p.lock().unwrap_or_else(|e| e.into_inner())[i] = id.to_owned();
+                }
+                status
+            }
+        })
+        .await;
+        let name = if provider == "none" {
+            "booking, unpaid"
+        } else {
+            "booking, mock: held"
+        };
+        steps.push((elapsed, report(name, elapsed, &results, 201)));
+        if provider == "none" {
+            continue;
+        }
+        let (s, p) = (server.clone(), payments.clone());
+        let (elapsed, results) = drive(2000, move |i| {
+            let (s, t, p) = (s.clone(), tokens.clone(), p.clone());
+            async move {
+                let payment = p.lock().unwrap_or_else(|e| e.into_inner())[i].clone();
+                let card = json!({"card": "4242424242424242"});
+                let path = format!("/payments/mock/{payment}/confirm");
+                s.post(&path, &card, Some(&t[i % t.len()])).await.0
+            }
+        })
+        .await;
+        steps.push((
+            elapsed,
+            report("booking, mock: confirmed", elapsed, &results, 200),
+        ));
+    }
+    let (unpaid, held, confirmed) = (steps[0], steps[1], steps[2]);
+    let paid = (held.0 + confirmed.0).as_secs_f64();
+    println!(
+        "  paid booking (held + confirmed) / unpaid booking: {:.2}x the time per booking, p99 {:.2}x and {:.2}x (goal: within 1.5x)",
+        paid / unpaid.0.as_secs_f64(),
+        held.1 .1 / unpaid.1 .1,
+        confirmed.1 .1 / unpaid.1 .1,
+    );
 }
 
 /// One gateway hop: `GET /cars/{id}` straight to the server, then through a process that
@@ -656,16 +729,25 @@ async fn cold_listing(server: &Arc<Server>) {
 async fn main() {
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let scenarios = std::env::var("BENCH_SCENARIOS")
-        .unwrap_or_else(|_| "bookings,gateway,search,logins".into());
+        .unwrap_or_else(|_| "bookings,payments,gateway,search,logins".into());
     println!("load benchmark: server and clients on this machine ({CLIENTS} clients for bookings and reads, {SEARCH_CLIENTS} for search)");
-    let per_backend = ["bookings", "gateway", "search"];
+    let per_backend = ["bookings", "payments", "gateway", "search"];
     for backend in backends
         .split(',')
         .map(str::trim)
         .filter(|_| per_backend.iter().any(|s| scenarios.contains(s)))
     {
         println!("{backend}:");
-        let server = Arc::new(start(backend).await);
+        if scenarios.contains("payments") {
+            payments(backend).await;
+        }
+        if !["bookings", "gateway", "search"]
+            .iter()
+            .any(|s| scenarios.contains(s))
+        {
+            continue;
+        }
+        let server = Arc::new(start(backend, &[]).await);
         if scenarios.contains("bookings") {
             bookings(&server).await;
         }

@@ -224,8 +224,9 @@ fn complete(doc: &mut Value) {
                 );
                 add(
                     "503",
-                    "A service this request needs is down: the database, or in a split \
-                     deployment the module that serves it",
+                    "A service this request needs is down: the database, in a split \
+                     deployment the module that serves it, or the payment provider where the \
+                     operation calls it (`PAYMENT_UNAVAILABLE`: nothing was made)",
                 );
                 add(
                     "504",

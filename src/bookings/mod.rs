@@ -184,7 +184,9 @@ pub struct InternalApi;
               (status = 404, body = crate::error::ErrorBody, description = "No such car, or it was deleted"),
               (status = 409, body = crate::error::ErrorBody,
                description = "The car is taken for part of the window, or inactive, or the customer already holds the most upcoming bookings allowed"),
-              (status = 422, body = crate::error::ErrorBody, description = "Idempotency-Key reused with another body")))]
+              (status = 422, body = crate::error::ErrorBody, description = "Idempotency-Key reused with another body"),
+              (status = 502, body = crate::error::ErrorBody,
+               description = "PAYMENT_PROVIDER_ERROR: the payment provider refused to open the payment for a reason that is not the customer's; no booking was made")))]
 async fn create(
     req: HttpRequest,
     bookings: web::Data<BookingsService>,
@@ -271,8 +273,12 @@ async fn update(
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body(content = Option<model::HandoverInput>, description = "Optional: time, odometer, fuel, notes"),
     responses((status = 200, body = Booking),
+              (status = 402, body = crate::error::ErrorBody,
+               description = "PAYMENT_REQUIRED: the deposit was declined (the provider's message), or no card is saved; the booking stays confirmed"),
               (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
-              (status = 409, body = crate::error::ErrorBody, description = "Not confirmed")))]
+              (status = 409, body = crate::error::ErrorBody, description = "Not confirmed"),
+              (status = 502, body = crate::error::ErrorBody,
+               description = "PAYMENT_PROVIDER_ERROR: the provider refused the deposit for a reason that is not the customer's")))]
 async fn pick_up(
     bookings: web::Data<BookingsService>,
     admin: AdminUser,

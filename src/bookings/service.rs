@@ -140,6 +140,7 @@ impl BookingsService {
                 let row = BookingRow::new(user.id, &req, &car, extras, now, hold);
                 let held = HoldRow::of_booking(&row, &car);
                 let notifier = self.ports.notifier.clone();
+                let payments = self.payments.clone();
                 Ok(move |conn: &mut DbConn| {
                     if let Some(cap) = cap {
                         if store::upcoming_of(conn, row.user_id, db::to_db(now))? >= cap {
@@ -150,29 +151,25 @@ impl BookingsService {
                     store::free_expired_holds(conn, row.car_id, db::to_db(now))?;
                     hold_car(conn, &held)?;
                     // With a payment provider it is confirmed when it is paid.
+                    let payment = match &payments {
+                        Some(payments) => Some(payments.record_rental(conn, &row)?),
+                        None => None,
+                    };
                     if let (None, Some(contact)) = (hold, &contact) {
                         notifier.queue(conn, message(&row, &car, contact, Notice::Confirmed))?;
                     }
-                    Ok((row.to_api(Some(&car)), row))
+                    Ok((row.to_api(Some(&car)), row, payment))
                 })
             })
             .await;
         let result = match (result, &self.payments) {
-            (Ok((mut booking, row)), Some(payments)) => match payments.open_rental(&row).await {
-                Ok(payment) => {
-                    booking.payment = Some(payment.to_booking_payment());
-                    Ok(booking)
-                }
-                Err(e) => {
-                    // The provider could not be reached: the booking is not made.
-                    let id = row.id;
-                    self.db
-                        .write(move |conn| Ok(store::discard(conn, id)?))
-                        .await?;
-                    Err(e)
-                }
-            },
-            (result, _) => result.map(|(booking, _)| booking),
+            (Ok((mut booking, row, Some(record))), Some(payments)) => {
+                // The provider could not be reached: the booking is not made.
+                let payment = payments.open_rental(&row, record).await?;
+                booking.payment = Some(payment.to_booking_payment());
+                Ok(booking)
+            }
+            (result, _) => result.map(|(booking, _, _)| booking),
         };
         match &result {
             Ok(_) => self.metrics.bookings_created.inc(),

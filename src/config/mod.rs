@@ -355,6 +355,9 @@ pub struct PaymentSettings {
     pub reconcile_every: Duration,
     #[serde(deserialize_with = "duration")]
     pub reconcile_after: Duration,
+    /// A deposit held this long is authorised anew (processors let one lapse after 7 days).
+    #[serde(deserialize_with = "duration")]
+    pub reauthorize_after: Duration,
 }
 
 impl std::fmt::Debug for PaymentSettings {
@@ -647,8 +650,15 @@ impl PaymentSettings {
                 )))
             }
         }
-        if self.hold.is_zero() {
-            return Err(SettingsError("PAYMENT_HOLD must be longer than 0".into()));
+        for (name, value) in [
+            ("PAYMENT_HOLD", self.hold),
+            ("APP__PAYMENTS__TIMEOUT", self.timeout),
+            ("APP__PAYMENTS__RECONCILE_EVERY", self.reconcile_every),
+            ("APP__PAYMENTS__REAUTHORIZE_AFTER", self.reauthorize_after),
+        ] {
+            if value.is_zero() {
+                return Err(SettingsError(format!("{name} must be longer than 0")));
+            }
         }
         if self.cancellation_free_hours < 0 {
             return Err(SettingsError(

@@ -18,8 +18,8 @@ pub const NO_FUNDS: &str = "4000000000009995";
 pub const LATER_DECLINED: &str = "4000000000000341";
 
 /// Runs a scenario with each provider on each database: `sqlite_mock`, `postgres_mock`,
-/// `sqlite_stripe`, `postgres_stripe` (the last two on localstripe, when the test script
-/// started it).
+/// `split_mock` (a gateway and a process per module), `sqlite_stripe`, `postgres_stripe` (on
+/// localstripe, when the test script started it).
 macro_rules! payment_test {
     (async fn $name:ident($backend:ident, $pay:ident) $body:block) => {
         mod $name {
@@ -36,6 +36,11 @@ macro_rules! payment_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres_mock() {
                 run(Backend::Postgres, Processor::Mock).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn split_mock() {
+                run(Backend::Split, Processor::Mock).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,5 +632,34 @@ fn payment_settings_are_checked_at_start() {
     ] {
         let err = test_settings_result(&pairs).unwrap_err();
         assert!(err.contains(named), "{err}");
+    }
+}
+
+db_test! {
+    local:
+    async fn a_deposit_held_long_is_authorised_anew_before_it_lapses(backend) {
+        // Authorisations lapse at the processor after 7 days; here "long" is a second.
+        let app = mock_app(backend, &[("APP__PAYMENTS__REAUTHORIZE_AFTER", "1s"),
+                                      ("APP__PAYMENTS__RECONCILE_EVERY", "1s")]).await;
+        let admin = app.admin_token().await;
+        let token = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({"pricePerDay": 100, "depositAmount": 300})).await);
+        let paid = book_paid(&app, Processor::Mock, &token, &car, 1).await;
+        let id = id_of(&paid);
+        assert_eq!(app.post(&format!("/bookings/{id}/pickup"), &json!({}), Some(&admin)).await.status(), StatusCode::OK);
+        let records = records_until(&app, &token, &id, |r| {
+            r.iter().any(|p| p["kind"] == "deposit" && p["status"] == "released")
+                && r.iter().any(|p| p["kind"] == "deposit" && p["status"] == "authorized")
+        }).await;
+        let deposits: Vec<&Value> = records.iter().filter(|r| r["kind"] == "deposit").collect();
+        assert!(deposits.len() >= 2, "{records:?}");
+        assert_eq!(deposits[0]["status"], "released", "the first hold is let go: {records:?}");
+        assert_eq!(deposits.last().unwrap()["status"], "authorized", "{records:?}");
+        // The return settles from the newest hold.
+        let res = app.post(&format!("/bookings/{id}/return"), &json!({"damages": [{"description": "Scratch", "amount": 80}]}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let records = records_until(&app, &token, &id, |r| r.iter().any(|p| p["kind"] == "deposit" && p["status"] == "partially_captured")).await;
+        assert_eq!(records.iter().filter(|r| r["kind"] == "deposit" && r["capturedAmount"] == 80.0).count(), 1, "{records:?}");
+        reconciles(&app, &token, &id, 20_000 + 8_000).await;
     }
 }

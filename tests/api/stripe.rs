@@ -421,3 +421,26 @@ db_test! {
         reconciles(&app, &token, &id, 0).await;
     }
 }
+
+/// Through a gateway the raw body reaches the bookings process unchanged, so its signature
+/// still verifies there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_reaches_bookings_through_the_gateway() {
+    let Some(app) = Processor::Stripe.app(Backend::Split, &[]).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let token = app.customer_token().await;
+    let (paid, _) = paid_booking(&app, &token, &admin).await;
+    assert_eq!(
+        booking(&app, &token, &id_of(&paid)).await["status"],
+        "confirmed"
+    );
+    let metrics = app.metrics_of("bookings").await;
+    assert!(
+        metrics.contains(
+            "carrental_webhooks_total{result=\"applied\",type=\"payment_intent.succeeded\"}"
+        ),
+        "{metrics}"
+    );
+}

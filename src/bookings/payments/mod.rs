@@ -153,7 +153,8 @@ async fn refund(
 #[utoipa::path(post, path = "/bookings/{id}/payment-method", tag = "payments", operation_id = "setBookingPaymentMethod",
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     responses((status = 201, body = Setup),
-              (status = 409, body = crate::error::ErrorBody, description = "No payment provider, or the booking is over")))]
+              (status = 409, body = crate::error::ErrorBody, description = "No payment provider, or the booking is over"),
+              (status = 502, body = crate::error::ErrorBody, description = "PAYMENT_PROVIDER_ERROR: the provider refused to start the card's setup")))]
 async fn payment_method(
     bookings: web::Data<BookingsService>,
     user: AuthUser,

@@ -73,11 +73,12 @@ pub struct Payments {
     free_hours: i64,
     fee_percent: i64,
     reconcile_after: Duration,
+    /// Processors let an authorisation lapse after 7 days: a deposit held this long is
+    /// authorised anew.
+    reauthorize_after: chrono::Duration,
+    /// Each user's customer at the provider, once read (it never changes).
+    customers: std::sync::Mutex<std::collections::HashMap<UserId, String>>,
 }
-
-/// Processors let an authorisation lapse after 7 days: a rental longer than this
-/// authorises its deposit anew.
-const REAUTHORIZE_AFTER: chrono::Duration = chrono::Duration::days(6);
 
 impl Payments {
     pub fn new(
@@ -96,6 +97,9 @@ impl Payments {
             free_hours: settings.cancellation_free_hours,
             fee_percent: settings.late_cancellation_fee_percent,
             reconcile_after: settings.reconcile_after,
+            reauthorize_after: chrono::Duration::from_std(settings.reauthorize_after)
+                .unwrap_or(chrono::Duration::MAX),
+            customers: Default::default(),
         }
     }
 
@@ -127,14 +131,34 @@ impl Payments {
 
     /// The user's customer at the provider, made on first need.
     async fn customer(&self, user: UserId) -> Result<String, ApiError> {
-        let provider = self.provider.name();
-        if let Some(found) = self
-            .db
-            .run(move |conn| Ok(store::customer(conn, user, provider)?))
-            .await?
-        {
+        let known = |user| {
+            let customers = self.customers.lock().unwrap_or_else(|e| e.into_inner());
+            customers.get(&user).cloned()
+        };
+        if let Some(found) = known(user) {
             return Ok(found);
         }
+        let found = self.stored_customer(user).await?;
+        if let Some(found) = &found {
+            let mut customers = self.customers.lock().unwrap_or_else(|e| e.into_inner());
+            customers.insert(user, found.clone());
+        }
+        match found {
+            Some(found) => Ok(found),
+            None => self.new_customer(user).await,
+        }
+    }
+
+    async fn stored_customer(&self, user: UserId) -> Result<Option<String>, ApiError> {
+        let provider = self.provider.name();
+        self.db
+            .run(move |conn| Ok(store::customer(conn, user, provider)?))
+            .await
+    }
+
+    /// Makes the user's customer at the provider; of two made at once, the first kept wins.
+    async fn new_customer(&self, user: UserId) -> Result<String, ApiError> {
+        let provider = self.provider.name();
         let made = self
             .timed(
                 self.provider
@@ -150,24 +174,26 @@ impl Payments {
             .await
     }
 
-    /// Opens the payment of a booking just held: a record, then the intent the client
-    /// confirms. When the provider cannot be reached the record is gone and the error says
-    /// so (the caller frees the slot).
-    pub async fn open_rental(&self, booking: &BookingRow) -> Result<PaymentRow, ApiError> {
-        let now = db::to_db(time::now());
-        let mut row = PaymentRow::new(
+    /// The rental's payment record of a booking being held, written in the booking's own
+    /// transaction (so that a booking never exists without it).
+    pub fn record_rental(&self, conn: &mut DbConn, booking: &BookingRow) -> Result<PaymentRow, ApiError> {
+        let row = PaymentRow::new(
             PaymentKind::Rental,
             booking.id,
             booking.user_id,
             booking.total_price,
             &booking.currency,
             self.provider.name(),
-            now,
+            booking.created_at,
         );
-        let insert = row.clone();
-        self.db
-            .write(move |conn| Ok(store::insert(conn, &insert)?))
-            .await?;
+        store::insert(conn, &row)?;
+        Ok(row)
+    }
+
+    /// Opens the intent of a booking just held, which the client confirms. When the
+    /// provider cannot be reached the booking and its record are gone and the error says so:
+    /// the slot is free again.
+    pub async fn open_rental(&self, booking: &BookingRow, mut row: PaymentRow) -> Result<PaymentRow, ApiError> {
         let opened = async {
             let customer = self.customer(booking.user_id).await?;
             let new = NewIntent {
@@ -184,7 +210,7 @@ impl Payments {
             )
         }
         .await;
-        let id = row.id;
+        let (id, booking) = (row.id, booking.id);
         match opened {
             Ok(intent) => {
                 row.provider_ref = Some(intent.id);
@@ -198,7 +224,11 @@ impl Payments {
             }
             Err(e) => {
                 self.db
-                    .write(move |conn| Ok(store::delete(conn, id)?))
+                    .write(move |conn| {
+                        store::delete(conn, id)?;
+                        bookings::discard(conn, booking)?;
+                        Ok(())
+                    })
                     .await?;
                 Err(e)
             }
@@ -232,15 +262,20 @@ impl Payments {
     /// the mock's confirmation, webhooks and the reconciliation poll.
     pub async fn apply_intent(&self, intent: &Intent) -> Result<Option<PaymentRow>, ApiError> {
         let (provider, reference) = (self.provider.name(), intent.id.clone());
-        let Some(row) = self
+        match self
             .db
             .run(move |conn| Ok(store::by_ref(conn, provider, &reference)?))
             .await?
-        else {
-            return Ok(None);
-        };
+        {
+            Some(row) => self.apply_to(row, intent).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Payments::apply_intent`] for the record of the intent, already read.
+    pub async fn apply_to(&self, row: PaymentRow, intent: &Intent) -> Result<PaymentRow, ApiError> {
         if next_state(&row, intent).is_none() {
-            return Ok(Some(row));
+            return Ok(row);
         }
         let (_, car, contact) = self.booking_context(row.booking_id).await?;
         let intent = intent.clone();
@@ -277,7 +312,7 @@ impl Payments {
         if row.1 {
             self.count(&row.0);
         }
-        Ok(Some(row.0))
+        Ok(row.0)
     }
 
     /// The booking with its car and its renter's address, read before a write that tells
@@ -906,6 +941,15 @@ impl Payments {
         Ok(applied)
     }
 
+    /// Forgets webhook events older than a week: Stripe retries an event for three days, so
+    /// no replay of them can come any more.
+    pub async fn forget_old_events(&self) -> Result<usize, ApiError> {
+        let before = db::to_db(time::now() - chrono::Duration::days(7));
+        self.db
+            .write(move |conn| Ok(store::forget_events(conn, before)?))
+            .await
+    }
+
     /// Counts a webhook by its event type and what came of it.
     pub fn count_webhook(&self, kind: &str, result: &str) {
         self.metrics
@@ -1028,7 +1072,7 @@ impl Payments {
     /// Authorises anew the deposits of rentals out longer than an authorisation lasts, then
     /// releases the old hold; the new record names the one it replaces.
     pub async fn reauthorize_deposits(&self) -> Result<usize, ApiError> {
-        let before = db::to_db(time::now() - REAUTHORIZE_AFTER);
+        let before = db::to_db(time::now() - self.reauthorize_after);
         let old = self
             .db
             .run(move |conn| Ok(store::deposits_authorized_before(conn, before)?))
@@ -1046,10 +1090,19 @@ impl Payments {
                 .hold_deposit(&booking, deposit.amount, &card, Some(deposit.id))
                 .await
             {
-                Ok(_) => {
-                    let id = deposit.id;
+                Ok(new) => {
+                    let (old, booking) = (deposit.id, booking.id);
                     self.db
-                        .write(move |conn| Call::Cancel { payment: id }.queue(conn))
+                        .write(move |conn| {
+                            Call::Cancel { payment: old }.queue(conn)?;
+                            // Returned meanwhile: its settlement used the old hold, so the
+                            // new one is let go too.
+                            let now = bookings::get(conn, booking)?.ok_or(ApiError::NotFound)?;
+                            if now.status != Status::Active {
+                                Call::Cancel { payment: new.id }.queue(conn)?;
+                            }
+                            Ok(())
+                        })
                         .await?;
                     renewed += 1;
                 }
@@ -1163,7 +1216,11 @@ fn effects(
             {
                 if let Some(contact) = contact {
                     if let Some(car) = car {
-                        let confirmed = bookings::get(conn, booking.id)?.unwrap_or(booking.clone());
+                        let confirmed = BookingRow {
+                            status: Status::Confirmed,
+                            hold_expires_at: None,
+                            ..booking.clone()
+                        };
                         queue(conn, message(&confirmed, car, contact, Notice::Confirmed))?;
                     }
                     queue(conn, notice(&booking, contact, Money::Received(row.captured_amount)))?;
@@ -1437,6 +1494,9 @@ pub fn spawn_clock(
                 }
                 if let Err(e) = payments.reauthorize_deposits().await {
                     tracing::warn!(error = %e, "payments: re-authorising deposits failed");
+                }
+                if let Err(e) = payments.forget_old_events().await {
+                    tracing::warn!(error = %e, "payments: cannot forget old webhook events");
                 }
             }
             stop.sleep(Duration::from_secs(1)).await;

@@ -140,17 +140,27 @@ pub fn created_between(
         .load(conn)
 }
 
-/// Deposits authorised before `before` whose booking may still be out (to re-authorise).
+/// Deposits authorised before `before` whose booking may still be out and that no hold
+/// has replaced yet (to re-authorise).
 pub fn deposits_authorized_before(
     conn: &mut DbConn,
     before: NaiveDateTime,
 ) -> QueryResult<Vec<PaymentRow>> {
-    payments::table
+    let mut old: Vec<PaymentRow> = payments::table
         .filter(payments::kind.eq(PaymentKind::Deposit))
         .filter(payments::status.eq(PaymentStatus::Authorized))
         .filter(payments::created_at.lt(before))
         .select(PaymentRow::as_select())
-        .load(conn)
+        .load(conn)?;
+    let ids: Vec<PaymentId> = old.iter().map(|d| d.id).collect();
+    let replaced: Vec<Option<PaymentId>> = payments::table
+        .filter(payments::kind.eq(PaymentKind::Deposit))
+        .filter(payments::parent_id.eq_any(&ids))
+        .filter(payments::status.ne(PaymentStatus::Failed))
+        .select(payments::parent_id)
+        .load(conn)?;
+    old.retain(|d| !replaced.contains(&Some(d.id)));
+    Ok(old)
 }
 
 /// Records still waiting at the provider, made before `before` (the reconciliation poll).
@@ -279,4 +289,10 @@ pub fn keep_event(conn: &mut DbConn, id: &str, kind: &str, now: NaiveDateTime) -
             .execute(c),
     }
     .map(drop)
+}
+
+/// Forgets the events received before `before` (the provider stops retrying long before).
+pub fn forget_events(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(payment_events::table.filter(payment_events::received_at.lt(before)))
+        .execute(conn)
 }

@@ -61,7 +61,9 @@ pub(super) struct WebhookSecret(String);
             description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"{t}.{body}\">[,v1=…]`")),
     request_body(content = serde_json::Value, content_type = "application/json",
                  description = "A Stripe event, exactly as Stripe sent it"),
-    responses((status = 200, description = "Applied, or already applied, or of a type this server ignores"),
+    responses((status = 200, description = "Applied, or already applied, or of a type this server ignores",
+               body = serde_json::Value, example = json!({"received": true})),
+              (status = 404, body = crate::error::ErrorBody, description = "The payment provider is not Stripe: the route does not exist"),
               (status = 400, body = crate::error::ErrorBody,
                description = "The signature does not verify or is too old, or the body is not a Stripe event: nothing changed")))]
 pub(super) async fn webhook(

@@ -202,6 +202,8 @@ fn complete(doc: &mut Value) {
                     "Invalid input: malformed JSON, a missing or invalid field or parameter \
                      (`details` names each)",
                 );
+            } else if has_id {
+                add("400", "The path holds dot-segments or backslashes");
             }
             if secured {
                 add("401", "No access token, or a bad, expired or revoked one");

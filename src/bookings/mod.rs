@@ -67,14 +67,15 @@ pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
     let mut served = Served::new(service, routes, internal_routes).with_check(Arc::new(
         payments::service::Readiness(payments.as_ref().map(|p| p.provider().clone())),
     ));
+    let public = served.routes.clone();
+    served.routes = Arc::new(move |cfg| {
+        public(cfg);
+        if let Some(own) = &provider_routes {
+            own(cfg);
+        }
+        payments::routes_of_absent_providers(cfg);
+    });
     if let Some(payments) = payments {
-        let public = served.routes.clone();
-        served.routes = Arc::new(move |cfg| {
-            public(cfg);
-            if let Some(own) = &provider_routes {
-                own(cfg);
-            }
-        });
         served = served
             .with_worker(payments::service::spawn_call_worker(
                 ctx.db.clone(),

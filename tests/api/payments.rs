@@ -613,6 +613,24 @@ db_test! {
     }
 }
 
+db_test! {
+    async fn a_providers_routes_are_404_where_another_is_in_use(backend) {
+        for (provider, absent) in [
+            ("none", ["/payments/mock/00000000-0000-4000-8000-000000000000/confirm", "/payments/webhooks/stripe"]),
+            ("mock", ["/payments/webhooks/stripe", "/payments/webhooks/stripe"]),
+        ] {
+            let app = spawn_app_with(backend, &[("PAYMENT_PROVIDER", provider)]).await;
+            let token = app.customer_token().await;
+            for path in absent {
+                let res = app.post(path, &json!({"card": GOOD}), Some(&token)).await;
+                assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+                let res = app.send(Method::GET, path, &json!({}), Some(&token)).await;
+                assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{provider}: GET {path}");
+            }
+        }
+    }
+}
+
 #[test]
 fn payment_settings_are_checked_at_start() {
     for (pairs, named) in [

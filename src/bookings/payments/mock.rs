@@ -24,8 +24,11 @@ use crate::ids::{PaymentId, SetupId, UserId};
 /// `PAYMENT_PROVIDER=mock`.
 pub const PROVIDER: Provider = Provider {
     name: "mock",
+    paths: &[CONFIRM],
     build,
 };
+
+const CONFIRM: &str = "/payments/mock/{id}/confirm";
 
 fn build(_: &PaymentSettings) -> anyhow::Result<Built> {
     let mock = Arc::new(Mock::default());
@@ -34,7 +37,7 @@ fn build(_: &PaymentSettings) -> anyhow::Result<Built> {
         port: mock,
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone()).service(
-                web::resource("/payments/mock/{id}/confirm").route(web::post().to(confirm)),
+                web::resource(CONFIRM).route(web::post().to(confirm)),
             );
         }),
     })
@@ -112,6 +115,15 @@ enum Card {
 
 /// The cards the mock knows: number, what it does, and the decline message when it declines
 /// at once.
+/// The document's schema of a test card: one of [`CARDS`].
+pub fn card_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(CARDS.iter().map(|(number, _)| *number)))
+        .examples([serde_json::json!(CARDS[0].0)])
+        .into()
+}
+
 const CARDS: &[(&str, Result<Card, &str>)] = &[
     ("4242424242424242", Ok(Card::Good)),
     ("4000000000000002", Err("Your card was declined.")),

@@ -30,6 +30,8 @@ pub use service::Payments;
 /// in [`PROVIDERS`]. (`none`, the default, is the absence of one.)
 pub struct Provider {
     pub name: &'static str,
+    /// The paths of its own routes (each taking `POST`).
+    pub paths: &'static [&'static str],
     pub build: fn(&PaymentSettings) -> anyhow::Result<Built>,
 }
 
@@ -42,6 +44,17 @@ pub struct Built {
 
 /// Every payment provider.
 pub const PROVIDERS: &[Provider] = &[mock::PROVIDER, stripe::PROVIDER];
+
+/// Every provider's own routes, answering 404 (and 405 to another method than `POST`) where
+/// that provider is not the one in use: they are in the document whichever it is. Registered
+/// after the provider's own, which match first.
+pub fn routes_of_absent_providers(cfg: &mut web::ServiceConfig) {
+    for path in PROVIDERS.iter().flat_map(|p| p.paths) {
+        cfg.service(web::resource(*path).route(web::post().to(|| async {
+            Err::<HttpResponse, _>(ApiError::NotFound)
+        })));
+    }
+}
 
 /// The provider `PAYMENT_PROVIDER` names, built; `None` for `none`.
 pub fn provider(settings: &PaymentSettings) -> anyhow::Result<Option<Built>> {
@@ -124,11 +137,11 @@ async fn refund(
             None
         }
         Some(a) => crate::money::from_major(a)
-            .filter(|m| *m > 0)
+            .filter(|m| (1..=crate::money::MAX_MINOR).contains(m))
             .or_else(|| {
                 errors.push(FieldError::new(
                     "amount",
-                    "must be more than 0, with at most 2 decimals",
+                    "must be more than 0 and at most 9999999999999.99, with at most 2 decimals",
                 ));
                 None
             }),

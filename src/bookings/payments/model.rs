@@ -269,7 +269,7 @@ pub struct Setup {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RefundInput {
     /// More than 0, at most what was captured less what was refunded (else 409).
-    #[schema(required = true, value_type = f64, exclusive_minimum = 0.0, multiple_of = 0.01)]
+    #[schema(required = true, value_type = f64, exclusive_minimum = 0.0, maximum = 9_999_999_999_999.99, multiple_of = 0.01)]
     pub amount: Option<f64>,
     /// Why, for the records: 1 to 500 characters.
     #[schema(required = true, schema_with = crate::http::schema::text_schema::<500>)]
@@ -282,7 +282,7 @@ pub struct MockConfirm {
     /// One of the mock's test cards: `4242424242424242` succeeds, `4000000000000002` is
     /// declined, `4000000000009995` is declined for insufficient funds, `4000000000000341`
     /// succeeds but declines every later charge made without the customer.
-    #[schema(required = true, example = "4242424242424242")]
+    #[schema(required = true, schema_with = super::mock::card_schema)]
     pub card: Option<String>,
 }
 

@@ -26,8 +26,11 @@ use crate::ids::UserId;
 /// `PAYMENT_PROVIDER=stripe`.
 pub const PROVIDER: Provider = Provider {
     name: "stripe",
+    paths: &[WEBHOOK],
     build,
 };
+
+const WEBHOOK: &str = "/payments/webhooks/stripe";
 
 /// The version of Stripe's API every call is made in (`Stripe-Version`): the objects read
 /// here have its shapes. Webhook events come in the endpoint's own version, so the endpoint
@@ -44,7 +47,7 @@ fn build(settings: &PaymentSettings) -> anyhow::Result<Built> {
         port: stripe,
         routes: Arc::new(move |cfg| {
             cfg.service(
-                web::resource("/payments/webhooks/stripe")
+                web::resource(WEBHOOK)
                     .app_data(secret.clone())
                     .route(web::post().to(webhook)),
             );

@@ -159,7 +159,7 @@ pub async fn watch_versions(db: Db, cache: Arc<ReadCache>, every: Duration, mut 
                 Ok(data_versions::table
                     .find("cars")
                     .select(data_versions::version)
-                    .first::<i64>(conn)
+                    .get_result::<i64>(conn)
                     .optional()?)
             })
             .await;

@@ -20,7 +20,7 @@ pub fn user_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserR
     users::table
         .filter(users::email.eq(email))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -28,7 +28,7 @@ pub fn user_by_id(conn: &mut DbConn, id: UserId) -> QueryResult<Option<UserRow>>
     users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -72,7 +72,7 @@ pub fn refresh_by_hash(conn: &mut DbConn, hash: &str) -> QueryResult<Option<Refr
     refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(hash))
         .select(RefreshRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -20,7 +20,7 @@ pub fn get(conn: &mut DbConn, id: BookingId) -> QueryResult<Option<BookingRow>> 
     bookings::table
         .find(id)
         .select(BookingRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -270,7 +270,7 @@ pub fn get_key(conn: &mut DbConn, user_id: UserId, key: &str) -> QueryResult<Opt
     idempotency_keys::table
         .find((user_id, key))
         .select(KeyRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

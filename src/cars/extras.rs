@@ -253,7 +253,7 @@ pub fn get(conn: &mut DbConn, code: &str) -> QueryResult<Option<ExtraRow>> {
     extras::table
         .find(code)
         .select(ExtraRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -207,7 +207,7 @@ pub fn get(conn: &mut DbConn, id: CarId) -> QueryResult<Option<CarRow>> {
     cars::table
         .find(id)
         .select(CarRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -13,7 +13,7 @@ pub fn message(conn: &mut DbConn, id: MessageId) -> QueryResult<Option<MessageRo
     messages::table
         .find(id)
         .select(MessageRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -68,7 +68,7 @@ pub fn subscription_by_token(
         .filter(push_subscriptions::user_id.eq(user_id))
         .filter(push_subscriptions::token.eq(token))
         .select(SubscriptionRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

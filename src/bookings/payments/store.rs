@@ -26,7 +26,7 @@ pub fn get(conn: &mut DbConn, id: PaymentId) -> QueryResult<Option<PaymentRow>> 
     payments::table
         .find(id)
         .select(PaymentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -35,7 +35,7 @@ pub fn by_ref(conn: &mut DbConn, provider: &str, reference: &str) -> QueryResult
         .filter(payments::provider.eq(provider))
         .filter(payments::provider_ref.eq(reference))
         .select(PaymentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -178,7 +178,7 @@ pub fn customer(conn: &mut DbConn, user: UserId, provider: &str) -> QueryResult<
     payment_customers::table
         .find((user, provider))
         .select(payment_customers::customer_ref)
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -219,7 +219,7 @@ pub fn setup(conn: &mut DbConn, id: SetupId) -> QueryResult<Option<SetupRow>> {
     payment_setups::table
         .find(id)
         .select(SetupRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -232,7 +232,7 @@ pub fn setup_by_ref(
         .filter(payment_setups::provider.eq(provider))
         .filter(payment_setups::provider_ref.eq(reference))
         .select(SetupRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

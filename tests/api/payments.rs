@@ -393,6 +393,44 @@ payment_test! {
     }
 }
 
+// 30 requests for one slot at once with a payment provider: one hold wins, the others are
+// 409 and leave no payment record behind; the winner is paid and confirmed.
+payment_test! {
+    async fn simultaneous_bookings_of_one_slot_hold_it_once(backend, pay) {
+        let Some(app) = pay.app(backend, &[]).await else { return };
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({"pricePerDay": 80})).await);
+        let mut tokens = Vec::new();
+        for _ in 0..6 {
+            tokens.push(app.customer_token().await);
+        }
+        let body = json!({"carId": car, "pickupTime": days_ahead(5).to_rfc3339(),
+                          "dropoffTime": (days_ahead(5) + chrono::TimeDelta::hours(24)).to_rfc3339()});
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(30));
+        let requests = (0..30).map(|i| {
+            let (client, url, token, body, barrier) =
+                (app.client.clone(), app.url("/bookings"), tokens[i % 6].clone(), body.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let res = client.post(url).bearer_auth(&token).json(&body).send().await.unwrap();
+                (res.status(), token, res.json::<Value>().await.unwrap())
+            })
+        });
+        let answers: Vec<_> = futures_util::future::join_all(requests).await.into_iter().map(Result::unwrap).collect();
+        let statuses: Vec<StatusCode> = answers.iter().map(|a| a.0).collect();
+        let won: Vec<_> = answers.iter().filter(|a| a.0 == StatusCode::CREATED).collect();
+        let conflicts = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+        assert_eq!((won.len(), conflicts), (1, 29), "{statuses:?}");
+        let (_, token, booking) = won[0];
+        assert_eq!(booking["status"], "pending_payment");
+        let all: Value = app.get("/admin/payments", Some(&admin)).await.json().await.unwrap();
+        assert_eq!(all["total"], 1, "{all}");
+        assert_eq!(pay.pay(&app, token, booking, GOOD).await, Ok(()));
+        assert_eq!(booking_of(&app, token, &id_of(booking)).await["status"], "confirmed");
+        reconciles(&app, token, &id_of(booking), 8_000).await;
+    }
+}
+
 async fn booking_of(app: &TestApp, token: &str, id: &str) -> Value {
     booking(app, token, id).await
 }

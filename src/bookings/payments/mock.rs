@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{web, HttpResponse};
 use async_trait::async_trait;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::model::{MockConfirm, Payment, Setup};
+use super::model::{Payment, Setup};
 use super::provider::{
     Capture, Intent, IntentStatus, NewIntent, PaymentProvider, ProviderError, ProviderRefund,
     RefundState, SetupIntent,
@@ -41,6 +43,16 @@ fn build(_: &PaymentSettings) -> anyhow::Result<Built> {
             );
         }),
     })
+}
+
+/// `POST /payments/mock/{id}/confirm`: what a browser would confirm with.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct MockConfirm {
+    /// One of the mock's test cards: `4242424242424242` succeeds, `4000000000000002` is
+    /// declined, `4000000000009995` is declined for insufficient funds, `4000000000000341`
+    /// succeeds but declines every later charge made without the customer.
+    #[schema(required = true, schema_with = card_schema)]
+    pub card: Option<String>,
 }
 
 /// Confirm a payment, or a card being saved, with one of the mock's test cards: what a

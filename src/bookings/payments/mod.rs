@@ -87,7 +87,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(
     paths(list_of_booking, refund, payment_method, list_all, summary, mock::confirm, stripe::webhook),
     components(schemas(Payment, PaymentKind, PaymentStatus, RefundInput, Setup, Totals,
-                       model::BookingPayment, model::MockConfirm,
+                       model::BookingPayment, mock::MockConfirm,
                        crate::http::Paginated<Payment>)),
     tags((name = "payments", description = "Paying for bookings: the ledger, deposits, refunds"))
 )]

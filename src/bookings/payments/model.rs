@@ -276,15 +276,6 @@ pub struct RefundInput {
     pub reason: Option<String>,
 }
 
-/// `POST /payments/mock/{id}/confirm`: what a browser would confirm with.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct MockConfirm {
-    /// One of the mock's test cards: `4242424242424242` succeeds, `4000000000000002` is
-    /// declined, `4000000000009995` is declined for insufficient funds, `4000000000000341`
-    /// succeeds but declines every later charge made without the customer.
-    #[schema(required = true, schema_with = super::mock::card_schema)]
-    pub card: Option<String>,
-}
 
 /// What a currency's records add up to over a span (`GET /admin/payments/summary`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -772,7 +772,7 @@ fn modules_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, 
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pub(super) fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -129,15 +129,9 @@ pub fn prisma_url(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::vars;
     use super::super::Settings;
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn prisma_urls_become_libpq_urls_and_settings() {

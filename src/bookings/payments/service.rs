@@ -76,9 +76,13 @@ pub struct Payments {
     /// Processors let an authorisation lapse after 7 days: a deposit held this long is
     /// authorised anew.
     reauthorize_after: chrono::Duration,
-    /// Each user's customer at the provider, once read (it never changes).
-    customers: std::sync::Mutex<std::collections::HashMap<UserId, String>>,
+    /// Users' customers at the provider, once read (they never change); the most used
+    /// [`CUSTOMERS_KEPT`], so that memory does not grow with the user base.
+    customers: quick_cache::sync::Cache<UserId, String>,
 }
+
+/// How many users' customers at the provider are kept in memory.
+const CUSTOMERS_KEPT: usize = 10_000;
 
 impl Payments {
     pub fn new(
@@ -99,7 +103,7 @@ impl Payments {
             reconcile_after: settings.reconcile_after,
             reauthorize_after: chrono::Duration::from_std(settings.reauthorize_after)
                 .unwrap_or(chrono::Duration::MAX),
-            customers: Default::default(),
+            customers: quick_cache::sync::Cache::new(CUSTOMERS_KEPT),
         }
     }
 
@@ -131,22 +135,15 @@ impl Payments {
 
     /// The user's customer at the provider, made on first need.
     async fn customer(&self, user: UserId) -> Result<String, ApiError> {
-        let known = |user| {
-            let customers = self.customers.lock().unwrap_or_else(|e| e.into_inner());
-            customers.get(&user).cloned()
-        };
-        if let Some(found) = known(user) {
+        if let Some(found) = self.customers.get(&user) {
             return Ok(found);
         }
-        let found = self.stored_customer(user).await?;
-        if let Some(found) = &found {
-            let mut customers = self.customers.lock().unwrap_or_else(|e| e.into_inner());
-            customers.insert(user, found.clone());
-        }
-        match found {
-            Some(found) => Ok(found),
-            None => self.new_customer(user).await,
-        }
+        let found = match self.stored_customer(user).await? {
+            Some(found) => found,
+            None => self.new_customer(user).await?,
+        };
+        self.customers.insert(user, found.clone());
+        Ok(found)
     }
 
     async fn stored_customer(&self, user: UserId) -> Result<Option<String>, ApiError> {
@@ -277,7 +274,8 @@ impl Payments {
         if next_state(&row, intent).is_none() {
             return Ok(row);
         }
-        let (_, car, contact) = self.booking_context(row.booking_id).await?;
+        let (booking, contact) = self.booking_and_contact(row.booking_id).await?;
+        let car = self.ports.catalog.car(booking.car_id).await?;
         let intent = intent.clone();
         let row = self
             .db
@@ -315,19 +313,17 @@ impl Payments {
         Ok(row.0)
     }
 
-    /// The booking with its car and its renter's address, read before a write that tells
-    /// them something.
-    async fn booking_context(
-        &self,
-        id: BookingId,
-    ) -> Result<(BookingRow, Option<CarSummary>, Option<Contact>), ApiError> {
-        let booking = self
-            .db
+    async fn booking(&self, id: BookingId) -> Result<BookingRow, ApiError> {
+        self.db
             .run(move |conn| bookings::get(conn, id)?.ok_or(ApiError::NotFound))
-            .await?;
-        let car = self.ports.catalog.car(booking.car_id).await?;
+            .await
+    }
+
+    /// The booking and its renter's address, read before a write that tells them something.
+    async fn booking_and_contact(&self, id: BookingId) -> Result<(BookingRow, Option<Contact>), ApiError> {
+        let booking = self.booking(id).await?;
         let contact = self.ports.users.contact(booking.user_id).await?;
-        Ok((booking, car, contact))
+        Ok((booking, contact))
     }
 
     /// Applies a saved card: once set up, it is the booking's card for later charges.
@@ -655,7 +651,7 @@ impl Payments {
                 &refund.key("refund"),
             ))
             .await?;
-        let (booking, _, contact) = self.booking_context(refund.booking_id).await?;
+        let (booking, contact) = self.booking_and_contact(refund.booking_id).await?;
         let row = self
             .db
             .write(move |conn| {
@@ -714,7 +710,7 @@ impl Payments {
     /// Settles a returned booking from its deposit, then its saved card. Each step looks at
     /// what is already done, so running it again does nothing twice.
     async fn settle(&self, id: BookingId) -> Result<(), ApiError> {
-        let (booking, _, contact) = self.booking_context(id).await?;
+        let (booking, contact) = self.booking_and_contact(id).await?;
         let owed: i64 = booking
             .lines()
             .iter()
@@ -1001,7 +997,7 @@ impl Payments {
         else {
             return Ok(false);
         };
-        let (booking, _, contact) = self.booking_context(paid.booking_id).await?;
+        let (booking, contact) = self.booking_and_contact(paid.booking_id).await?;
         let refunded = money::from_minor_unit(refunded, &paid.currency);
         self.db
             .write(move |conn| {
@@ -1053,7 +1049,7 @@ impl Payments {
         else {
             return Ok(false);
         };
-        let (booking, _, _) = self.booking_context(paid.booking_id).await?;
+        let booking = self.booking(paid.booking_id).await?;
         let admins = self.ports.users.admins().await?;
         let reason = reason.to_owned();
         self.db
@@ -1079,7 +1075,7 @@ impl Payments {
             .await?;
         let mut renewed = 0;
         for deposit in old {
-            let (booking, _, _) = self.booking_context(deposit.booking_id).await?;
+            let booking = self.booking(deposit.booking_id).await?;
             let Some(card) = booking.payment_method.clone() else {
                 continue;
             };
@@ -1137,10 +1133,7 @@ impl Payments {
             match row.kind {
                 PaymentKind::Refund if row.status == PaymentStatus::Succeeded => entry.1 += row.amount,
                 PaymentKind::Refund => {}
-                PaymentKind::Deposit if row.status == PaymentStatus::Authorized => {
-                    entry.0 += 0;
-                    entry.2 += row.amount;
-                }
+                PaymentKind::Deposit if row.status == PaymentStatus::Authorized => entry.2 += row.amount,
                 _ => entry.0 += row.captured_amount,
             }
         }

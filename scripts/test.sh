@@ -64,6 +64,8 @@ ensure_redis() {
 # The stripe provider's tests talk to localstripe (a stateful fake of Stripe's API, from
 # PyPI), started here from a virtual environment under target/ with Stripe's own Python
 # library beside it (which checks the tests' Stripe stub).
+background_pids=()
+trap 'kill "${background_pids[@]}" 2>/dev/null || true' EXIT
 localstripe_version=1.15.10
 stripe_python_version=16.1.0
 ensure_localstripe() {
@@ -79,8 +81,7 @@ ensure_localstripe() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "$venv/bin/python" tests/stripe/run_localstripe.py --port "$port" \
     >target/localstripe.log 2>&1 &
-  localstripe_pid=$!
-  trap 'kill "$localstripe_pid" 2>/dev/null || true' EXIT
+  background_pids+=($!)
   for _ in $(seq 1 50); do
     curl -fsS -o /dev/null -u sk_test_ping: "http://127.0.0.1:$port/v1/balance" 2>/dev/null && break
     sleep 0.2
@@ -89,6 +90,34 @@ ensure_localstripe() {
     || { echo "localstripe did not start (target/localstripe.log)" >&2; exit 1; }
   export TEST_STRIPE_URL="http://127.0.0.1:$port"
   export TEST_STRIPE_PYTHON="$PWD/$venv/bin/python"
+}
+
+# The s3 storage provider's tests talk to moto's S3 server (PyPI), started here like
+# localstripe, with botocore beside it: its SigV4 signer checks the presigned URLs the server
+# makes (moto itself accepts any signature).
+moto_version=5.2.6
+botocore_version=1.44.18
+ensure_moto() {
+  local venv=target/s3-venv port
+  if [ -n "${TEST_S3_URL:-}" ]; then return; fi
+  if ! "$venv/bin/pip" show moto 2>/dev/null | grep -qx "Version: $moto_version" \
+     || ! "$venv/bin/pip" show botocore 2>/dev/null | grep -qx "Version: $botocore_version"; then
+    say "installing moto $moto_version and botocore $botocore_version into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "moto[server]==$moto_version" "botocore==$botocore_version"
+  fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+  background_pids+=($!)
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null && break
+    sleep 0.2
+  done
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" \
+    || { echo "moto did not start (target/moto.log)" >&2; exit 1; }
+  export TEST_S3_URL="http://127.0.0.1:$port"
+  export TEST_S3_PYTHON="$PWD/$venv/bin/python"
 }
 
 # The docs-page test drives Debian's Chromium; the smoke test needs curl; the fuzz run needs a Python virtual
@@ -117,6 +146,7 @@ ensure_postgres
 ensure_redis
 ensure_test_tools
 ensure_localstripe
+ensure_moto
 
 say "cargo fmt --check"
 cargo fmt --check

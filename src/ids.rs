@@ -123,6 +123,8 @@ ids! {
     PaymentId;
     /// A card being saved at the payment provider for a booking.
     SetupId;
+    /// A file offered for upload, then a car photo, a damage photo or a licence.
+    UploadId;
 }
 
 impl From<BookingId> for HoldId {

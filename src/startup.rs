@@ -99,6 +99,9 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        // `PORT=0` asks for any free port: what was bound is what links must name.
+        let mut settings = settings;
+        settings.server.port = port;
 
         let metrics = web::Data::new(Metrics::new()?);
         let jwt = web::Data::new(Jwt::from_settings(&settings.auth));

@@ -1,6 +1,8 @@
 //! Car routes: the inventory, public reads and admin writes.
 
 pub mod extras;
+pub mod media;
+pub mod uploads;
 pub mod model;
 pub mod seed;
 pub mod service;
@@ -31,7 +33,11 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::IntoParams;
 /// Cars, as the registry ([`crate::MODULES`]) starts it.
 pub const BUILD: Build = Build {
-    api: || CarsApi::openapi(),
+    api: || {
+        let mut api = CarsApi::openapi();
+        api.merge(media::MediaApi::openapi());
+        api
+    },
     internal_api: || InternalApi::openapi(),
     provide,
     serve: |ctx| Box::pin(serve(ctx)),
@@ -40,12 +46,24 @@ pub const BUILD: Build = Build {
 
 /// Cars as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
-    let service = CarsService::new(ctx.db.clone(), ctx.ports.clone(), ctx.cache.clone());
-    Ok(Served::new(
-        web::Data::new(service),
-        routes,
-        internal_routes,
-    ))
+    let media = Arc::new(uploads::Media::new(ctx.db.clone(), &ctx.settings)?);
+    let service = CarsService::new(
+        ctx.db.clone(),
+        ctx.ports.clone(),
+        ctx.cache.clone(),
+        media.clone(),
+    );
+    let mut served = Served::new(web::Data::new(service), routes, internal_routes);
+    served.workers.push(uploads::spawn_deleter(
+        ctx.db.clone(),
+        media.clone(),
+        ctx.stop.clone(),
+    ));
+    served
+        .workers
+        .push(uploads::spawn_sweeper(media.clone(), ctx.stop.clone()));
+    served.checks.push(Arc::new(uploads::Readiness(media)));
+    Ok(served)
 }
 
 /// Answers the car catalogue in-process.
@@ -136,6 +154,7 @@ async fn internal_ids(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    media::routes(cfg);
     cfg.service(
         web::resource("/cars")
             .route(web::get().to(list))

@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Utc};
 use diesel::prelude::{AsChangeset, Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use crate::ids::CarId;
+use crate::ids::{CarId, UploadId};
 
 use crate::db::functions::normalize;
 use crate::db::schema::cars;
@@ -489,6 +489,54 @@ pub struct CarRow {
     pub extra_km_price: Option<i64>,
     pub buffer_minutes: i32,
     pub deposit_amount: i64,
+    /// [`StoredPhoto`]s as JSON, in position order.
+    pub photos: String,
+}
+
+/// A car photo as the car row keeps it: its upload's id, the keys and public URLs of its
+/// derivatives, and what describes the `large` one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPhoto {
+    pub id: UploadId,
+    pub sha256: String,
+    pub url: String,
+    pub thumb_url: String,
+    pub keys: Vec<String>,
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
+}
+
+impl StoredPhoto {
+    pub fn to_api(&self, position: usize) -> Photo {
+        Photo {
+            id: self.id,
+            url: self.url.clone(),
+            thumb_url: self.thumb_url.clone(),
+            width: self.width,
+            height: self.height,
+            content_type: "image/webp".into(),
+            size: self.size,
+            position,
+        }
+    }
+}
+
+/// A photo of a car, as answers show it: `url`, size and type are those of its `large`
+/// WebP version.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Photo {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: UploadId,
+    pub url: String,
+    pub thumb_url: String,
+    pub width: u32,
+    pub height: u32,
+    pub content_type: String,
+    pub size: u64,
+    /// From 0; the first is the cover.
+    pub position: usize,
 }
 
 fn json_list(list: &[String]) -> String {
@@ -543,7 +591,23 @@ impl CarRow {
             extra_km_price: draft.extra_km_price_minor,
             buffer_minutes: draft.buffer_minutes,
             deposit_amount: draft.deposit_minor,
+            photos: "[]".into(),
         }
+    }
+
+    pub fn photos(&self) -> Vec<StoredPhoto> {
+        serde_json::from_str(&self.photos).unwrap_or_default()
+    }
+
+    pub fn set_photos(&mut self, photos: &[StoredPhoto]) {
+        self.photos = serde_json::to_string(photos).unwrap_or_else(|_| "[]".into());
+    }
+
+    /// The photos' `large` URLs in order, then the URLs given directly.
+    pub fn all_images(&self) -> Vec<String> {
+        let mut images: Vec<String> = self.photos().into_iter().map(|p| p.url).collect();
+        images.extend(self.images());
+        images
     }
 
     pub fn pricing(&self) -> Option<Pricing> {
@@ -596,7 +660,13 @@ impl CarRow {
             seats: self.seats,
             price_per_day: money::to_major(self.price_per_day),
             currency: self.currency.clone(),
-            images: self.images(),
+            images: self.all_images(),
+            photos: self
+                .photos()
+                .iter()
+                .enumerate()
+                .map(|(i, p)| p.to_api(i))
+                .collect(),
             features: parse_list(&self.features),
             location: Location {
                 latitude: self.latitude,
@@ -648,7 +718,9 @@ pub struct Car {
     #[schema(example = 120.5)]
     pub price_per_day: f64,
     pub currency: String,
+    /// The photos' `large` URLs in order, then the URLs given directly.
     pub images: Vec<String>,
+    pub photos: Vec<Photo>,
     pub features: Vec<String>,
     pub location: Location,
     pub is_active: bool,

@@ -10,6 +10,8 @@ use super::extras::{self, Extra, ExtraInput, ExtraRow};
 use super::model::{
     Car, CarAvailability, CarFilter, CarInput, CarRow, Quote, QuoteRequest, Window,
 };
+use super::uploads::{self as media, Media};
+use super::model::StoredPhoto;
 use super::store;
 use crate::cache::{ReadCache, CACHED_PAGES};
 use crate::db::{self, Db, DbConn};
@@ -23,6 +25,7 @@ pub struct CarsService {
     db: Db,
     ports: Ports,
     cache: Arc<ReadCache>,
+    media: Arc<Media>,
 }
 
 /// A car that exists and is not deleted.
@@ -33,8 +36,56 @@ fn live(conn: &mut DbConn, id: CarId) -> Result<CarRow, ApiError> {
 }
 
 impl CarsService {
-    pub fn new(db: Db, ports: Ports, cache: Arc<ReadCache>) -> Self {
-        CarsService { db, ports, cache }
+    pub fn new(db: Db, ports: Ports, cache: Arc<ReadCache>, media: Arc<Media>) -> Self {
+        CarsService {
+            db,
+            ports,
+            cache,
+            media,
+        }
+    }
+
+    pub fn media(&self) -> &Arc<Media> {
+        &self.media
+    }
+
+    /// Whether the car exists and is not deleted.
+    pub async fn exists(&self, id: CarId) -> Result<bool, ApiError> {
+        self.db
+            .run(move |conn| Ok(store::get(conn, id)?.is_some_and(|c| c.deleted_at.is_none())))
+            .await
+    }
+
+    /// The car as answers show it, read now.
+    pub async fn get_api(&self, id: CarId) -> Result<Car, ApiError> {
+        self.db.run(move |conn| Ok(live(conn, id)?.to_api())).await
+    }
+
+    /// Changes the car's photos under its lock: `change` edits the list and names the
+    /// objects no longer used, which are deleted through the outbox once this commits.
+    pub async fn change_photos<T, F>(&self, id: CarId, change: F) -> Result<(Car, T), ApiError>
+    where
+        F: FnOnce(&mut Vec<StoredPhoto>) -> Result<(T, Vec<String>), ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let indexer = self.ports.indexer.clone();
+        let _writing = self.cache.writing();
+        self.db
+            .write(move |conn| {
+                ports::lock(conn, Lock::Car(id))?;
+                let mut row = live(conn, id)?;
+                let mut photos = row.photos();
+                let (answer, unused) = change(&mut photos)?;
+                row.set_photos(&photos);
+                row.updated_at = db::to_db(time::now());
+                if store::update(conn, &row)? == 0 {
+                    return Err(ApiError::NotFound);
+                }
+                media::delete_later(conn, &unused)?;
+                indexer.car_changed(conn, id)?;
+                Ok((row.to_api(), answer))
+            })
+            .await
     }
 
     /// The catalogue as this module answers it (the internal routes serve it).
@@ -125,11 +176,16 @@ impl CarsService {
             .write(move |conn| {
                 ports::lock(conn, Lock::Car(id))?;
                 let current = live(conn, id)?;
-                let draft = input
+                let mut draft = input
                     .apply_to(current.draft())
                     .map_err(ApiError::Validation)?;
+                // A car read and written back sends its photos' URLs in `images`: they are
+                // the photos', not URLs given directly.
+                let photos = current.photos();
+                draft.images.retain(|url| photos.iter().all(|p| &p.url != url));
                 let mut row = CarRow::new(id, draft, time::now());
                 row.created_at = current.created_at;
+                row.photos = current.photos.clone();
                 if store::update(conn, &row)? == 0 {
                     return Err(ApiError::NotFound);
                 }
@@ -162,6 +218,13 @@ impl CarsService {
         }
         let indexer = self.ports.indexer.clone();
         tx.run(move |conn| {
+            // Its photos' objects go with it; the row keeps the list for the records.
+            let keys: Vec<String> = live(conn, id)?
+                .photos()
+                .into_iter()
+                .flat_map(|p| p.keys)
+                .collect();
+            media::delete_later(conn, &keys)?;
             store::soft_delete(conn, id, db::to_db(now))?;
             indexer.car_changed(conn, id)
         })

@@ -72,6 +72,17 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("STRIPE_API_BASE", "payments.stripe_api_base"),
     ("STRIPE_SECRET_KEY", "payments.stripe_secret_key"),
     ("STRIPE_WEBHOOK_SECRET", "payments.stripe_webhook_secret"),
+    ("STORAGE_PROVIDER", "storage.provider"),
+    ("MEDIA_DIR", "storage.media_dir"),
+    ("MEDIA_MAX_BYTES", "storage.max_bytes"),
+    ("MEDIA_PUBLIC_BASE_URL", "storage.public_base_url"),
+    ("PUBLIC_URL", "storage.public_url"),
+    ("S3_BUCKET", "storage.s3_bucket"),
+    ("S3_REGION", "storage.s3_region"),
+    ("S3_ENDPOINT", "storage.s3_endpoint"),
+    ("S3_ACCESS_KEY_ID", "storage.s3_access_key_id"),
+    ("S3_SECRET_ACCESS_KEY", "storage.s3_secret_access_key"),
+    ("S3_FORCE_PATH_STYLE", "storage.s3_force_path_style"),
     ("CAR_CACHE_SIZE", "cache.cars"),
     ("ELASTICSEARCH_URL", "search.url"),
     ("OPENSEARCH_URL", "search.url"),
@@ -134,6 +145,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub bookings: BookingSettings,
     pub payments: PaymentSettings,
+    pub storage: StorageSettings,
     pub cache: CacheSettings,
     /// What start-up should warn about in the settings given (logged once, at start).
     #[serde(skip)]
@@ -375,6 +387,116 @@ impl std::fmt::Debug for PaymentSettings {
     }
 }
 
+/// Where photos and documents are kept (API.md, Photos and documents).
+#[derive(Clone, Deserialize)]
+pub struct StorageSettings {
+    /// `local` (files under `media_dir`, served here) or `s3`.
+    pub provider: String,
+    pub media_dir: String,
+    /// The largest upload accepted, in bytes.
+    pub max_bytes: u64,
+    /// Where clients reach this server (the `local` provider's links); empty:
+    /// `http://localhost:{PORT}`.
+    pub public_url: String,
+    /// Where public objects are read with `s3` (a CDN in front of the bucket); empty: the
+    /// bucket's own URL.
+    pub public_base_url: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    /// Empty: AWS; set for MinIO, R2, Spaces and the like.
+    pub s3_endpoint: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    pub s3_force_path_style: bool,
+    /// One call to the store.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Uploads not completed this long after they were offered are deleted.
+    #[serde(deserialize_with = "duration")]
+    pub abandon_after: Duration,
+}
+
+impl std::fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSettings")
+            .field("provider", &self.provider)
+            .field("media_dir", &self.media_dir)
+            .field("max_bytes", &self.max_bytes)
+            .field("public_url", &self.public_url)
+            .field("public_base_url", &self.public_base_url)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_region", &self.s3_region)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_access_key_id", &!self.s3_access_key_id.is_empty())
+            .field(
+                "s3_secret_access_key",
+                &!self.s3_secret_access_key.is_empty(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl StorageSettings {
+    fn check(&self) -> Result<(), SettingsError> {
+        match self.provider.as_str() {
+            "local" => {
+                if self.media_dir.trim().is_empty() {
+                    return Err(SettingsError("MEDIA_DIR must not be empty".into()));
+                }
+            }
+            "s3" => {
+                for (name, value) in [
+                    ("S3_BUCKET", &self.s3_bucket),
+                    ("S3_ACCESS_KEY_ID", &self.s3_access_key_id),
+                    ("S3_SECRET_ACCESS_KEY", &self.s3_secret_access_key),
+                ] {
+                    if value.trim().is_empty() {
+                        return Err(SettingsError(format!(
+                            "{name} must be set when STORAGE_PROVIDER=s3"
+                        )));
+                    }
+                }
+                for (name, value) in [
+                    ("S3_ENDPOINT", &self.s3_endpoint),
+                    ("MEDIA_PUBLIC_BASE_URL", &self.public_base_url),
+                ] {
+                    check_http_url(name, value)?;
+                }
+            }
+            other => {
+                return Err(SettingsError(format!(
+                    "STORAGE_PROVIDER: unknown provider {other:?} (expected local or s3)"
+                )))
+            }
+        }
+        check_http_url("PUBLIC_URL", &self.public_url)?;
+        if self.max_bytes == 0 {
+            return Err(SettingsError("MEDIA_MAX_BYTES must be at least 1".into()));
+        }
+        if self.timeout.is_zero() || self.abandon_after.is_zero() {
+            return Err(SettingsError(
+                "storage.timeout and storage.abandon_after must be longer than 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An optional setting that, when given, must be an http(s) URL.
+fn check_http_url(name: &str, value: &str) -> Result<(), SettingsError> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    let url =
+        url::Url::parse(value).map_err(|e| SettingsError(format!("{name}: not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(SettingsError(format!(
+            "{name} must be an http:// or https:// URL"
+        )));
+    }
+    Ok(())
+}
+
 /// The in-process read cache of cars and listing pages.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CacheSettings {
@@ -587,6 +709,7 @@ impl Settings {
             ));
         }
         self.payments.check()?;
+        self.storage.check()?;
         if self.bookings.max_upcoming_per_user < 1 {
             return Err(SettingsError(
                 "MAX_UPCOMING_BOOKINGS_PER_USER must be at least 1".into(),

@@ -58,6 +58,7 @@ diesel::table! {
         extra_km_price -> Nullable<BigInt>,
         buffer_minutes -> Integer,
         deposit_amount -> BigInt,
+        photos -> Text,
     }
 }
 
@@ -266,5 +267,23 @@ diesel::table! {
         id -> Text,
         kind -> Text,
         received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    uploads (id) {
+        id -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        car_id -> Nullable<Text>,
+        booking_id -> Nullable<Text>,
+        status -> Text,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        sha256 -> Nullable<Text>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
     }
 }

@@ -166,6 +166,15 @@ pub struct TestApp {
     pub db: std::sync::Arc<TestDatabase>,
 }
 
+/// Where the tests' `local` store keeps files: one folder for the run, outside the checkout
+/// (keys are random, so servers can share it).
+pub fn media_dir() -> String {
+    std::env::temp_dir()
+        .join("carrental-test-media")
+        .to_string_lossy()
+        .into_owned()
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, &[]).await
 }
@@ -193,6 +202,7 @@ pub fn test_settings_result(vars: &[(&str, &str)]) -> Result<Settings, String> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    all.insert("MEDIA_DIR".into(), media_dir());
     all.insert(
         "APP_CONFIG_DIR".into(),
         concat!(env!("CARGO_MANIFEST_DIR"), "/config").into(),
@@ -300,6 +310,8 @@ impl Topology {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         env.push(("DATABASE_URL".into(), db.url.clone()));
+        env.push(("MEDIA_DIR".into(), media_dir()));
+        env.push(("PUBLIC_URL".into(), url("gateway")));
         for (var, name) in [
             ("AUTH_SERVICE_URL", "auth"),
             ("CAR_SERVICE_URL", "cars"),

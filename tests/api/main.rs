@@ -14,6 +14,7 @@ mod fake_opensearch;
 mod handover;
 mod hardening;
 mod localstripe;
+mod media;
 mod notifications;
 mod opensearch;
 mod operations;

@@ -1,0 +1,2 @@
+DROP TABLE uploads;
+ALTER TABLE cars DROP COLUMN photos;

@@ -1,0 +1,203 @@
+//! The routes of uploads and car photos (API.md, Photos and documents); the rules are in
+//! [`super::uploads`].
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::model::{Car, Photo};
+use super::service::CarsService;
+use super::uploads::{AttachPhoto, MovePhoto, NewUpload, Upload, UploadTicket};
+use crate::error::ApiError;
+use crate::http::auth::{AdminUser, AuthUser};
+use crate::http::{parse_id, Json};
+use crate::ids::{CarId, UploadId};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/uploads").route(web::post().to(offer)))
+        .service(web::resource("/uploads/{id}/content").route(web::put().to(receive)))
+        .service(web::resource("/uploads/{id}/complete").route(web::post().to(complete)))
+        .service(web::resource("/media/{key:.*}").route(web::get().to(serve_object)))
+        .service(web::resource("/cars/{id}/photos").route(web::post().to(attach)))
+        .service(
+            web::resource("/cars/{id}/photos/{photo}")
+                .route(web::patch().to(move_photo))
+                .route(web::delete().to(remove_photo)),
+        );
+}
+
+/// Offers an upload: a URL to send the bytes to, with the headers to send.
+#[utoipa::path(post, path = "/uploads", operation_id = "createUpload", tag = "media", request_body = NewUpload,
+    security(("bearer" = [])),
+    responses((status = 201, body = UploadTicket), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 503, body = crate::error::ErrorBody)))]
+async fn offer(
+    cars: web::Data<CarsService>,
+    user: AuthUser,
+    Json(input): Json<NewUpload>,
+) -> Result<HttpResponse, ApiError> {
+    let car = input.car_id.as_deref().and_then(|c| c.parse::<CarId>().ok());
+    let exists = async {
+        match car {
+            Some(id) => cars.exists(id).await,
+            None => Ok(false),
+        }
+    };
+    let ticket = cars.media().offer(user, input, exists).await?;
+    Ok(HttpResponse::Created().json(ticket))
+}
+
+/// The bytes of an upload, on the signed link `POST /uploads` gave (`local` store only).
+#[utoipa::path(put, path = "/uploads/{id}/content", operation_id = "putUploadContent", tag = "media",
+    params(("id" = String, Path), ("expires" = i64, Query), ("signature" = String, Query)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 413, body = crate::error::ErrorBody)))]
+async fn receive(
+    cars: web::Data<CarsService>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    cars.media().receive(&req, id, body).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Completes an upload: its bytes are checked, decoded and made into derivatives.
+#[utoipa::path(post, path = "/uploads/{id}/complete", operation_id = "completeUpload", tag = "media", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Upload), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+async fn complete(
+    cars: web::Data<CarsService>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(cars.media().complete(user, id).await?))
+}
+
+/// A stored object (`local` store only): public ones to anyone, private ones on a signed link.
+#[utoipa::path(get, path = "/media/{key}", operation_id = "getMediaObject", tag = "media", params(("key" = String, Path)),
+    responses((status = 200, content_type = "image/webp"), (status = 404, body = crate::error::ErrorBody)))]
+async fn serve_object(
+    cars: web::Data<CarsService>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    cars.media().serve(&req, &key).await
+}
+
+/// Adds a completed upload to the car's photos, last.
+#[utoipa::path(post, path = "/cars/{id}/photos", operation_id = "addCarPhoto", tag = "cars", params(("id" = String, Path)),
+    request_body = AttachPhoto, security(("bearer" = [])),
+    responses((status = 201, body = Photo), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn attach(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    id: web::Path<String>,
+    Json(input): Json<AttachPhoto>,
+) -> Result<HttpResponse, ApiError> {
+    let car: CarId = parse_id(&id)?;
+    let upload: UploadId = match input.upload_id.as_deref() {
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| ApiError::field("uploadId", "must be a UUID"))?,
+        None => return Err(ApiError::field("uploadId", "is required")),
+    };
+    cars.exists(car)
+        .await?
+        .then_some(())
+        .ok_or(ApiError::NotFound)?;
+    let photo = cars.media().photo_of(upload, car).await?;
+    let (_, position) = cars
+        .change_photos(car, move |photos| {
+            if photos.iter().any(|p| p.id == photo.id) {
+                return Err(ApiError::conflict("The upload is already one of the car's photos"));
+            }
+            photos.push(photo);
+            Ok((photos.len() - 1, Vec::new()))
+        })
+        .await?;
+    let car_now = cars.get_api(car).await?;
+    let added = car_now
+        .photos
+        .into_iter()
+        .find(|p| p.position == position)
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Created().json(added))
+}
+
+/// Moves a photo; the others shift.
+#[utoipa::path(patch, path = "/cars/{id}/photos/{photoId}", operation_id = "moveCarPhoto", tag = "cars",
+    params(("id" = String, Path), ("photoId" = String, Path)),
+    request_body = MovePhoto, security(("bearer" = [])),
+    responses((status = 200, body = Car), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+async fn move_photo(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    path: web::Path<(String, String)>,
+    Json(input): Json<MovePhoto>,
+) -> Result<HttpResponse, ApiError> {
+    let car: CarId = parse_id(&path.0)?;
+    let photo: UploadId = parse_id(&path.1)?;
+    let position = match &input.position {
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| ApiError::field("position", "must be a whole number from 0"))?,
+        None => return Err(ApiError::field("position", "is required")),
+    };
+    let (car, ()) = cars
+        .change_photos(car, move |photos| {
+            let from = photos
+                .iter()
+                .position(|p| p.id == photo)
+                .ok_or(ApiError::NotFound)?;
+            let moved = photos.remove(from);
+            let to = usize::try_from(position).unwrap_or(usize::MAX).min(photos.len());
+            photos.insert(to, moved);
+            Ok(((), Vec::new()))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(car))
+}
+
+/// Removes a photo; its objects are deleted unless another photo of the car shares them.
+#[utoipa::path(delete, path = "/cars/{id}/photos/{photoId}", operation_id = "deleteCarPhoto", tag = "cars",
+    params(("id" = String, Path), ("photoId" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+async fn remove_photo(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let car: CarId = parse_id(&path.0)?;
+    let photo: UploadId = parse_id(&path.1)?;
+    cars.change_photos(car, move |photos| {
+        let at = photos
+            .iter()
+            .position(|p| p.id == photo)
+            .ok_or(ApiError::NotFound)?;
+        let gone = photos.remove(at);
+        let shared = photos.iter().any(|p| p.sha256 == gone.sha256);
+        Ok(((), if shared { Vec::new() } else { gone.keys }))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(offer, receive, complete, serve_object, attach, move_photo, remove_photo),
+    components(schemas(NewUpload, UploadTicket, Upload, AttachPhoto, MovePhoto, Photo)),
+    tags((name = "media", description = "Uploads of photos and documents"))
+)]
+pub struct MediaApi;

@@ -1,0 +1,661 @@
+//! Uploads and car photos (API.md, Photos and documents): an upload is offered with a
+//! presigned URL, sent straight to the store, then completed here — its bytes read back,
+//! checked and turned into derivatives — before a car can show it. Objects are deleted
+//! through the outbox, so a store that is down delays a deletion and never loses it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use utoipa::ToSchema;
+
+use super::model::StoredPhoto;
+use crate::db::schema::uploads;
+use crate::db::{self, Db, DbConn};
+use crate::error::{ApiError, FieldError};
+use crate::http::auth::AuthUser;
+use crate::http::check;
+use crate::ids::{CarId, UploadId};
+use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
+use crate::outbox::{self, Job, Outcome, Policy, Stop};
+use crate::storage::images::{self, Processed};
+use crate::storage::local::LocalStore;
+use crate::storage::{Store, IMMUTABLE};
+use crate::time;
+
+/// The outbox topic of object deletions.
+const DELETE_TOPIC: &str = "media.delete";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = uploads)]
+pub struct UploadRow {
+    pub id: UploadId,
+    pub user_id: crate::ids::UserId,
+    pub purpose: String,
+    pub content_type: String,
+    pub size: i64,
+    pub car_id: Option<CarId>,
+    pub booking_id: Option<crate::ids::BookingId>,
+    pub status: String,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub sha256: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub completed_at: Option<NaiveDateTime>,
+}
+
+impl UploadRow {
+    /// Where the uploaded bytes themselves are kept: a random id, never a client's name.
+    pub fn key(&self) -> String {
+        format!("uploads/{}", self.id)
+    }
+
+    fn to_api(&self) -> Upload {
+        Upload {
+            id: self.id,
+            purpose: self.purpose.clone(),
+            content_type: self.content_type.clone(),
+            size: self.size,
+            width: self.width,
+            height: self.height,
+            status: self.status.clone(),
+        }
+    }
+}
+
+/// `POST /uploads`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUpload {
+    /// `car_photo` (admin, with `carId`), `damage_photo` (admin, with `bookingId`) or
+    /// `licence` (the caller's own).
+    #[schema(required = true, value_type = String, example = "car_photo")]
+    pub purpose: Option<String>,
+    /// `image/jpeg`, `image/png`, `image/webp`; `application/pdf` for a licence. Exactly
+    /// one of these, without parameters.
+    #[schema(required = true, value_type = String, example = "image/jpeg")]
+    pub content_type: Option<String>,
+    /// In bytes: 1 to `MEDIA_MAX_BYTES`.
+    #[schema(required = true, value_type = i64, minimum = 1)]
+    pub size: Option<serde_json::Value>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub car_id: Option<String>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub booking_id: Option<String>,
+}
+
+/// Where and how to send an upload's bytes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadTicket {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: UploadId,
+    #[schema(example = "PUT")]
+    pub method: &'static str,
+    pub url: String,
+    /// Headers to send exactly as given (they are part of the signature).
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub max_size: u64,
+}
+
+/// An upload once completed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: UploadId,
+    pub purpose: String,
+    pub content_type: String,
+    pub size: i64,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    #[schema(example = "ready")]
+    pub status: String,
+}
+
+/// `POST /cars/{id}/photos`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachPhoto {
+    /// A completed `car_photo` upload for this car.
+    #[schema(required = true, value_type = uuid::Uuid)]
+    pub upload_id: Option<String>,
+}
+
+/// `PATCH /cars/{id}/photos/{photoId}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MovePhoto {
+    /// From 0; past the end means last.
+    #[schema(required = true, value_type = i64, minimum = 0)]
+    pub position: Option<serde_json::Value>,
+}
+
+const PURPOSES: [&str; 3] = ["car_photo", "damage_photo", "licence"];
+
+/// The store and what uploads need besides the database.
+pub struct Media {
+    db: Db,
+    pub store: Arc<dyn Store>,
+    /// The same store when it is `local`: this server takes its uploads and serves it.
+    local: Option<Arc<LocalStore>>,
+    max_bytes: u64,
+    /// Images decoded at once: each holds a core and up to hundreds of megabytes.
+    decoding: Arc<Semaphore>,
+    abandon_after: Duration,
+}
+
+impl Media {
+    pub fn new(db: Db, settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        let storage = &settings.storage;
+        let (store, local): (Arc<dyn Store>, Option<Arc<LocalStore>>) =
+            if storage.provider == "s3" {
+                (Arc::new(crate::storage::s3::S3Store::new(storage)?), None)
+            } else {
+                let local = Arc::new(LocalStore::new(
+                    storage,
+                    &settings.auth.jwt_secret,
+                    settings.server.port,
+                )?);
+                (local.clone(), Some(local))
+            };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Media {
+            db,
+            store,
+            local,
+            max_bytes: storage.max_bytes,
+            decoding: Arc::new(Semaphore::new(cores)),
+            abandon_after: storage.abandon_after,
+        })
+    }
+
+    /// `POST /uploads`: checks what is offered and who offers it, records it, signs the URL.
+    pub async fn offer(
+        &self,
+        user: AuthUser,
+        input: NewUpload,
+        car_exists: impl std::future::Future<Output = Result<bool, ApiError>>,
+    ) -> Result<UploadTicket, ApiError> {
+        let mut errors = Vec::new();
+        let purpose = match input.purpose.as_deref() {
+            Some(p) if PURPOSES.contains(&p) => Some(p),
+            Some(_) => {
+                errors.push(FieldError::new("purpose", format!("must be one of {}", PURPOSES.join(", "))));
+                None
+            }
+            None => {
+                errors.push(FieldError::new("purpose", "is required"));
+                None
+            }
+        };
+        let allowed: &[&str] = match purpose {
+            Some("licence") => images::TYPES,
+            _ => &images::TYPES[..3],
+        };
+        match input.content_type.as_deref() {
+            Some(t) if allowed.contains(&t) => {}
+            Some(_) => errors.push(FieldError::new(
+                "contentType",
+                format!("must be one of {}", allowed.join(", ")),
+            )),
+            None => errors.push(FieldError::new("contentType", "is required")),
+        }
+        let size = match &input.size {
+            Some(v) => match v.as_u64() {
+                Some(n) if (1..=self.max_bytes).contains(&n) => Some(n),
+                _ => {
+                    errors.push(FieldError::new(
+                        "size",
+                        format!("must be a whole number of bytes from 1 to {}", self.max_bytes),
+                    ));
+                    None
+                }
+            },
+            None => {
+                errors.push(FieldError::new("size", "is required"));
+                None
+            }
+        };
+        let mut car_id = None;
+        let mut booking_id = None;
+        match purpose {
+            Some("car_photo") => match input.car_id.as_deref() {
+                Some(raw) => match raw.parse::<CarId>() {
+                    Ok(id) => car_id = Some(id),
+                    Err(_) => errors.push(FieldError::new("carId", "must be a UUID")),
+                },
+                None => errors.push(FieldError::new("carId", "is required for a car photo")),
+            },
+            Some("damage_photo") => match input.booking_id.as_deref() {
+                Some(raw) => match raw.parse() {
+                    Ok(id) => booking_id = Some(id),
+                    Err(_) => errors.push(FieldError::new("bookingId", "must be a UUID")),
+                },
+                None => errors.push(FieldError::new("bookingId", "is required for a damage photo")),
+            },
+            _ => {}
+        }
+        check(errors)?;
+        let purpose = purpose.unwrap_or_default();
+        if purpose != "licence" && !user.is_admin() {
+            return Err(ApiError::Forbidden);
+        }
+        if car_id.is_some() && !car_exists.await? {
+            return Err(ApiError::field("carId", "is not a car"));
+        }
+        let row = UploadRow {
+            id: UploadId::random(),
+            user_id: user.id,
+            purpose: purpose.to_owned(),
+            content_type: input.content_type.unwrap_or_default(),
+            size: i64::try_from(size.unwrap_or(0)).unwrap_or(i64::MAX),
+            car_id,
+            booking_id,
+            status: "pending".into(),
+            width: None,
+            height: None,
+            sha256: None,
+            created_at: db::to_db(time::now()),
+            completed_at: None,
+        };
+        // The store answers before anything is promised: down, this is a 503.
+        self.store.ping().await?;
+        let signed = self
+            .store
+            .presign_put(&row.key(), &row.content_type, size.unwrap_or(0));
+        let ticket = UploadTicket {
+            id: row.id,
+            method: "PUT",
+            url: signed.url,
+            headers: signed.headers,
+            expires_at: signed.expires_at,
+            max_size: self.max_bytes,
+        };
+        self.db
+            .write(move |conn| {
+                diesel::insert_into(uploads::table)
+                    .values(&row)
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await?;
+        Ok(ticket)
+    }
+
+    /// The caller's upload; someone else's is not found.
+    async fn own(&self, user: AuthUser, id: UploadId) -> Result<UploadRow, ApiError> {
+        self.get(id)
+            .await?
+            .filter(|u| u.user_id == user.id)
+            .ok_or(ApiError::NotFound)
+    }
+
+    pub async fn get(&self, id: UploadId) -> Result<Option<UploadRow>, ApiError> {
+        self.db
+            .run(move |conn| {
+                Ok(uploads::table
+                    .find(id)
+                    .select(UploadRow::as_select())
+                    .get_result(conn)
+                    .optional()?)
+            })
+            .await
+    }
+
+    /// `POST /uploads/{id}/complete`.
+    pub async fn complete(&self, user: AuthUser, id: UploadId) -> Result<Upload, ApiError> {
+        let mut row = self.own(user, id).await?;
+        if row.status != "pending" {
+            return Err(ApiError::conflict("The upload is already complete"));
+        }
+        let key = row.key();
+        let head = self.store.head(&key).await?;
+        let Some(head) = head else {
+            return Err(ApiError::field("upload", "no file was uploaded"));
+        };
+        let declared = u64::try_from(row.size).unwrap_or(0);
+        if head.size != declared {
+            return Err(ApiError::field(
+                "size",
+                format!("the file has {} bytes, not the {declared} declared", head.size),
+            ));
+        }
+        if head
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t != row.content_type)
+        {
+            return Err(ApiError::field("contentType", "the file was stored with another type"));
+        }
+        let bytes = self
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::field("upload", "no file was uploaded"))?;
+        if bytes.len() as u64 != declared {
+            return Err(ApiError::field("size", "the file is not the size declared"));
+        }
+        if !images::magic_matches(&row.content_type, &bytes) {
+            return Err(ApiError::field(
+                "contentType",
+                format!("the file is not {}", row.content_type),
+            ));
+        }
+        let mut written = Vec::new();
+        if row.content_type.starts_with("image/") {
+            let processed = self.process(&row.content_type, bytes).await?;
+            let place = match row.car_id {
+                Some(car) if row.purpose == "car_photo" => format!("cars/{car}/{}", processed.sha256),
+                _ => format!("private/{}/{}", row.purpose, row.id),
+            };
+            for d in &processed.derivatives {
+                let derivative = format!("{place}-{}.webp", d.variant);
+                let cache = if row.purpose == "car_photo" { IMMUTABLE } else { "private, no-store" };
+                self.store
+                    .put(&derivative, d.bytes.clone(), "image/webp", cache)
+                    .await?;
+                written.push((derivative, d.width, d.height, d.bytes.len() as u64));
+            }
+            row.width = i32::try_from(processed.width).ok();
+            row.height = i32::try_from(processed.height).ok();
+            row.sha256 = Some(processed.sha256);
+            // The original keeps the metadata the derivatives shed: it goes.
+            self.store.delete(&key).await?;
+        } else {
+            row.sha256 = Some(images::sha256_hex(&bytes));
+        }
+        row.status = "ready".into();
+        row.completed_at = Some(db::to_db(time::now()));
+        let done = row.clone();
+        let changed = self
+            .db
+            .write(move |conn| {
+                Ok(diesel::update(
+                    uploads::table
+                        .find(done.id)
+                        .filter(uploads::status.eq("pending")),
+                )
+                .set((
+                    uploads::status.eq(&done.status),
+                    uploads::width.eq(done.width),
+                    uploads::height.eq(done.height),
+                    uploads::sha256.eq(&done.sha256),
+                    uploads::completed_at.eq(done.completed_at),
+                ))
+                .execute(conn)?)
+            })
+            .await?;
+        if changed == 0 {
+            return Err(ApiError::conflict("The upload is already complete"));
+        }
+        Ok(row.to_api())
+    }
+
+    /// Decodes and re-encodes off the async workers, a core at a time.
+    async fn process(&self, content_type: &str, bytes: Vec<u8>) -> Result<Processed, ApiError> {
+        let _turn = self
+            .decoding
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
+        let content_type = content_type.to_owned();
+        tokio::task::spawn_blocking(move || images::process(&content_type, &bytes))
+            .await
+            .map_err(|e| ApiError::internal(format!("image worker: {e}")))?
+            .map_err(|e| ApiError::field("upload", format!("the file {e}")))
+    }
+
+    /// The photo a completed upload makes for `car`.
+    pub async fn photo_of(&self, upload: UploadId, car: CarId) -> Result<StoredPhoto, ApiError> {
+        let row = self
+            .get(upload)
+            .await?
+            .filter(|u| u.purpose == "car_photo")
+            .ok_or_else(|| ApiError::field("uploadId", "is not a car photo upload"))?;
+        if row.car_id != Some(car) {
+            return Err(ApiError::field("uploadId", "was uploaded for another car"));
+        }
+        let Some(sha) = row.sha256.filter(|_| row.status == "ready") else {
+            return Err(ApiError::field("uploadId", "is not complete yet"));
+        };
+        let place = format!("cars/{car}/{sha}");
+        let keys: Vec<String> = images::VARIANTS
+            .iter()
+            .map(|(v, _)| format!("{place}-{v}.webp"))
+            .collect();
+        let large = self
+            .store
+            .head(&keys[1])
+            .await?
+            .ok_or_else(|| ApiError::field("uploadId", "its files are gone"))?;
+        let (width, height) = scaled(row.width, row.height, images::VARIANTS[1].1);
+        Ok(StoredPhoto {
+            id: upload,
+            url: self.store.public_url(&keys[1]),
+            thumb_url: self.store.public_url(&keys[0]),
+            sha256: sha,
+            keys,
+            width,
+            height,
+            size: large.size,
+        })
+    }
+
+    /// `PUT /uploads/{id}/content` (local store): the bytes of an upload, on a signed link.
+    pub async fn receive(
+        &self,
+        req: &HttpRequest,
+        id: UploadId,
+        mut body: web::Payload,
+    ) -> Result<(), ApiError> {
+        let local = self.local.as_ref().ok_or(ApiError::NotFound)?;
+        let row = self.get(id).await?.ok_or(ApiError::NotFound)?;
+        let size = u64::try_from(row.size).unwrap_or(0);
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let (expires, signature) = signed_query(req);
+        if row.status != "pending"
+            || !local.verify("PUT", &row.key(), content_type, size, expires, &signature)
+            || content_type != row.content_type
+        {
+            return Err(ApiError::Forbidden);
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|_| ApiError::field("body", "the upload broke off"))?;
+            if (bytes.len() + chunk.len()) as u64 > size {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if bytes.len() as u64 != size {
+            return Err(ApiError::field("body", format!("must be exactly {size} bytes")));
+        }
+        local.put(&row.key(), bytes, &row.content_type, "").await?;
+        Ok(())
+    }
+
+    /// `GET /media/{key}` (local store): public objects to anyone, private ones on a signed
+    /// link.
+    pub async fn serve(&self, req: &HttpRequest, key: &str) -> Result<HttpResponse, ApiError> {
+        let local = self.local.as_ref().ok_or(ApiError::NotFound)?;
+        if !crate::storage::is_key(key) {
+            return Err(ApiError::NotFound);
+        }
+        let public = key.starts_with("cars/");
+        if !public {
+            let (expires, signature) = signed_query(req);
+            if !local.verify("GET", key, "", 0, expires, &signature) {
+                return Err(ApiError::NotFound);
+            }
+        }
+        let bytes = local.get(key).await?.ok_or(ApiError::NotFound)?;
+        let content_type = ["image/webp", "image/jpeg", "image/png", "application/pdf"]
+            .into_iter()
+            .find(|t| images::magic_matches(t, &bytes))
+            .unwrap_or("application/octet-stream");
+        let cache = if public { IMMUTABLE } else { "private, no-store" };
+        Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, content_type))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .body(bytes))
+    }
+
+    /// Deletes uploads never completed, with their objects.
+    pub async fn forget_abandoned(&self) -> Result<usize, ApiError> {
+        let before = db::to_db(
+            time::now() - chrono::TimeDelta::from_std(self.abandon_after).unwrap_or_default(),
+        );
+        let stale: Vec<UploadRow> = self
+            .db
+            .run(move |conn| {
+                Ok(uploads::table
+                    .filter(uploads::status.eq("pending"))
+                    .filter(uploads::created_at.lt(before))
+                    .select(UploadRow::as_select())
+                    .limit(500)
+                    .load(conn)?)
+            })
+            .await?;
+        for row in &stale {
+            self.store.delete(&row.key()).await?;
+            let id = row.id;
+            self.db
+                .write(move |conn| {
+                    diesel::delete(uploads::table.find(id)).execute(conn)?;
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(stale.len())
+    }
+}
+
+/// A derivative's size: the image's, scaled down to fit `side`, never up.
+fn scaled(width: Option<i32>, height: Option<i32>, side: u32) -> (u32, u32) {
+    let (w, h) = (
+        u32::try_from(width.unwrap_or(0)).unwrap_or(0),
+        u32::try_from(height.unwrap_or(0)).unwrap_or(0),
+    );
+    let longest = w.max(h);
+    if longest <= side || longest == 0 {
+        return (w, h);
+    }
+    let scale = |v: u32| ((u64::from(v) * u64::from(side) + u64::from(longest) / 2) / u64::from(longest)).max(1) as u32;
+    (scale(w), scale(h))
+}
+
+/// `expires` and `signature` of a signed link's query.
+fn signed_query(req: &HttpRequest) -> (i64, String) {
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    // A parameter given twice is no signature at all.
+    let find = |name: &str| {
+        let mut values = query.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (Some(v), None) => v.clone(),
+            _ => String::new(),
+        }
+    };
+    (find("expires").parse().unwrap_or(0), find("signature"))
+}
+
+/// Queues the deletion of objects, in the caller's transaction.
+pub fn delete_later(conn: &mut DbConn, keys: &[String]) -> Result<(), ApiError> {
+    for key in keys {
+        outbox::enqueue(conn, DELETE_TOPIC, key)?;
+    }
+    Ok(())
+}
+
+/// Deletes the objects queued for deletion, retrying while the store is down.
+pub fn spawn_deleter(db: Db, media: Arc<Media>, stop: Stop) -> tokio::task::JoinHandle<()> {
+    let policy = Policy {
+        max_attempts: 200,
+        backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(600),
+        lease: Duration::from_secs(120),
+        poll: Duration::from_millis(500),
+        batch: 20,
+        keep_done: false,
+    };
+    tokio::spawn(outbox::run_worker(
+        db,
+        DELETE_TOPIC,
+        policy,
+        stop,
+        move |jobs: Vec<Job>| {
+            let media = media.clone();
+            async move {
+                let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    outcomes.push(
+                        media
+                            .store
+                            .delete(&job.payload)
+                            .await
+                            .map_err(|e| e.to_string().into()),
+                    );
+                }
+                outcomes
+            }
+        },
+        |_| {},
+    ))
+}
+
+/// Every ten minutes: uploads left incomplete past `abandon_after` go, with their objects.
+pub fn spawn_sweeper(media: Arc<Media>, mut stop: Stop) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.requested() {
+            if let Err(e) = media.forget_abandoned().await {
+                tracing::warn!(error = %e, "cannot delete abandoned uploads");
+            }
+            stop.sleep(Duration::from_secs(600)).await;
+        }
+    })
+}
+
+/// `/health/ready`'s `storage`.
+pub struct Readiness(pub Arc<Media>);
+
+impl ReadinessCheck for Readiness {
+    fn name(&self) -> &'static str {
+        "storage"
+    }
+
+    fn check(&self) -> CheckFuture<'_> {
+        Box::pin(async move {
+            let store = &self.0.store;
+            let start = std::time::Instant::now();
+            match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+                Ok(Ok(())) => (
+                    json!({"status": "up", "provider": store.name(),
+                           "latencyMs": start.elapsed().as_millis() as u64}),
+                    CheckState::Up,
+                ),
+                Ok(Err(e)) => (
+                    json!({"status": "down", "provider": store.name(), "reason": e.to_string()}),
+                    CheckState::Degraded,
+                ),
+                Err(_) => (
+                    json!({"status": "down", "provider": store.name(), "reason": "did not answer in time"}),
+                    CheckState::Degraded,
+                ),
+            }
+        })
+    }
+}

@@ -4,7 +4,7 @@
 //!
 //!   cargo bench --bench load                  # both backends
 //!   BENCH_BACKENDS=sqlite cargo bench --bench load
-//!   BENCH_SCENARIOS=gateway cargo bench --bench load   # bookings, payments, gateway, search, logins
+//!   BENCH_SCENARIOS=gateway cargo bench --bench load   # bookings, payments, gateway, search, logins, uploads
 //!   BENCH_CARS=1000000 BENCH_SCENARIOS=search cargo bench --bench load   # search and listing
 //!   BENCH_ONLY="list,10 km" BENCH_SCENARIOS=search ...   # only the named search/listing scenarios
 //!
@@ -725,6 +725,91 @@ async fn cold_listing(server: &Arc<Server>) {
     report("list, first page after a write", reading, &results, 200);
 }
 
+/// `GET /cars/{id}` while 4 large photos (about 10 MiB of JPEG each) are completed at once:
+/// decoding and re-encoding run off the HTTP workers, so reads keep their latency. p99 of
+/// the reads alone, then during the completes.
+async fn uploads() {
+    let media = tempfile::tempdir().expect("tempdir");
+    let dir = media.path().display().to_string();
+    let server = Arc::new(start("sqlite", &[("MEDIA_DIR", dir.as_str())]).await);
+    let admin = server.token(ADMIN).await;
+    let cars = Arc::new(server.cars(&admin, 64).await);
+    let read = |cars: Arc<Vec<String>>, s: Arc<Server>| {
+        move |i: usize| {
+            let (s, c) = (s.clone(), cars.clone());
+            async move { s.get(&format!("{}/cars/{}", s.base, c[i % c.len()])).await }
+        }
+    };
+    let length = Duration::from_secs(8);
+    let pause = Duration::from_millis(5);
+    let (elapsed, alone) = drive_for(8, length, pause, read(cars.clone(), server.clone())).await;
+    report("GET /cars/{id}, alone", elapsed, &alone, 200);
+
+    // Noise compresses badly: a 3600×2700 JPEG at quality 95 is about 10 MiB.
+    let mut seed = 0x2545_f491_u32;
+    let photo = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(3600, 2700, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let b = seed.to_le_bytes();
+        image::Rgb([b[0], b[1], b[2]])
+    }));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
+        .encode_image(&photo)
+        .expect("jpeg");
+    let jpeg = Arc::new(jpeg);
+    let mut tickets = Vec::new();
+    for car in cars.iter().take(4) {
+        let body = json!({"purpose": "car_photo", "contentType": "image/jpeg",
+                          "size": jpeg.len(), "carId": car});
+        let (status, ticket) = server.post("/uploads", &body, Some(&admin)).await;
+        assert_eq!(status, 201, "{ticket}");
+        let res = server
+            .client
+            .put(ticket["url"].as_str().expect("url"))
+            .header("Content-Type", "image/jpeg")
+            .body(jpeg.to_vec())
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(res.status().as_u16(), 204);
+        tickets.push(ticket["id"].as_str().expect("id").to_owned());
+    }
+    let reads = tokio::spawn(drive_for(
+        8,
+        length,
+        pause,
+        read(cars.clone(), server.clone()),
+    ));
+    let started = Instant::now();
+    let completes: Vec<_> = tickets
+        .into_iter()
+        .map(|id| {
+            let (s, admin) = (server.clone(), admin.clone());
+            tokio::spawn(async move {
+                s.post(&format!("/uploads/{id}/complete"), &json!({}), Some(&admin))
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for c in completes {
+        statuses.push(c.await.expect("complete"));
+    }
+    let completing = started.elapsed();
+    let (elapsed, during) = reads.await.expect("reads");
+    println!(
+        "  {:<30} 4 × {:.1} MiB completed at once in {:.2} s, statuses {statuses:?}",
+        "  uploads",
+        jpeg.len() as f64 / 1_048_576.0,
+        completing.as_secs_f64()
+    );
+    let during: Vec<_> = during.into_iter().collect();
+    report("GET /cars/{id}, during them", elapsed, &during, 200);
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
@@ -761,5 +846,9 @@ async fn main() {
     if scenarios.contains("logins") {
         println!("logins (sqlite):");
         logins().await;
+    }
+    if scenarios.contains("uploads") {
+        println!("uploads (sqlite, local store):");
+        uploads().await;
     }
 }

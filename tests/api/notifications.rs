@@ -90,7 +90,7 @@ db_test! {
         let app = spawn_app_with(backend, &[("NOTIFICATION_PROVIDER", "smtp"), ("SMTP_URL", &url), ("NOTIFY_BACKOFF", "200ms")]).await;
         let token = token_of(&app.signup("ada@example.com").await);
 
-        let list = wait_until(&app, &token, 10, |l| l[0]["attempts"].as_i64().unwrap_or(0) >= 3).await;
+        let list = wait_until(&app, &token, 30, |l| l[0]["attempts"].as_i64().unwrap_or(0) >= 3).await;
         assert_eq!(list[0]["status"], "pending", "still pending while the server is down");
         assert!(list[0]["attempts"].as_i64().unwrap() >= 3);
         assert_eq!(list[0]["sentAt"], Value::Null);

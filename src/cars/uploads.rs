@@ -225,23 +225,35 @@ impl Media {
                 None
             }
         };
-        let mut car_id = None;
-        let mut booking_id = None;
+        // Ids are checked whenever given; which one the purpose needs, after.
+        let car_id = match input.car_id.as_deref().map(str::parse::<CarId>) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => {
+                errors.push(FieldError::new("carId", "must be a UUID"));
+                None
+            }
+            None => None,
+        };
+        let booking_id = match input
+            .booking_id
+            .as_deref()
+            .map(str::parse::<crate::ids::BookingId>)
+        {
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => {
+                errors.push(FieldError::new("bookingId", "must be a UUID"));
+                None
+            }
+            None => None,
+        };
         match purpose {
-            Some("car_photo") => match input.car_id.as_deref() {
-                Some(raw) => match raw.parse::<CarId>() {
-                    Ok(id) => car_id = Some(id),
-                    Err(_) => errors.push(FieldError::new("carId", "must be a UUID")),
-                },
-                None => errors.push(FieldError::new("carId", "is required for a car photo")),
-            },
-            Some("damage_photo") => match input.booking_id.as_deref() {
-                Some(raw) => match raw.parse() {
-                    Ok(id) => booking_id = Some(id),
-                    Err(_) => errors.push(FieldError::new("bookingId", "must be a UUID")),
-                },
-                None => errors.push(FieldError::new("bookingId", "is required for a damage photo")),
-            },
+            Some("car_photo") if input.car_id.is_none() => {
+                errors.push(FieldError::new("carId", "is required for a car photo"))
+            }
+            Some("damage_photo") if input.booking_id.is_none() => errors.push(FieldError::new(
+                "bookingId",
+                "is required for a damage photo",
+            )),
             _ => {}
         }
         check(errors)?;

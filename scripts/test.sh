@@ -61,61 +61,58 @@ ensure_redis() {
   export TEST_REDIS_URL="redis://127.0.0.1:6379"
 }
 
-# The stripe provider's tests talk to localstripe (a stateful fake of Stripe's API, from
-# PyPI), started here from a virtual environment under target/ with Stripe's own Python
-# library beside it (which checks the tests' Stripe stub).
+# Fakes of outside services, each from PyPI in a virtual environment under target/, started
+# on a free port for the run and stopped with it.
 background_pids=()
 trap 'kill "${background_pids[@]}" 2>/dev/null || true' EXIT
-localstripe_version=1.15.10
-stripe_python_version=16.1.0
+
+# venv_with DIR PACKAGE==VERSION...: DIR holds exactly these versions (installed if not).
+venv_with() {
+  local venv=$1 spec; shift
+  for spec in "$@"; do
+    "$venv/bin/pip" show "${spec%%[[=]*}" 2>/dev/null | grep -qx "Version: ${spec##*==}" && continue
+    say "installing $* into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+    return
+  done
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for NAME LOG CURL-ARGS...: until the service answers (10 s), or the run stops.
+wait_for() {
+  local name=$1 log=$2; shift 2
+  for _ in $(seq 1 50); do curl -fsS -o /dev/null "$@" 2>/dev/null && return; sleep 0.2; done
+  curl -fsS -o /dev/null "$@" || { echo "$name did not start ($log)" >&2; exit 1; }
+}
+
+# The stripe provider's tests talk to localstripe (a stateful fake of Stripe's API), with
+# Stripe's own Python library beside it (which checks the tests' Stripe stub).
 ensure_localstripe() {
   local venv=target/stripe-venv port
   if [ -n "${TEST_STRIPE_URL:-}" ]; then return; fi
-  if ! "$venv/bin/pip" show localstripe 2>/dev/null | grep -qx "Version: $localstripe_version" \
-     || ! "$venv/bin/pip" show stripe 2>/dev/null | grep -qx "Version: $stripe_python_version"; then
-    say "installing localstripe $localstripe_version and stripe $stripe_python_version into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check \
-      "localstripe==$localstripe_version" "stripe==$stripe_python_version"
-  fi
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$venv/bin/python" tests/stripe/run_localstripe.py --port "$port" \
-    >target/localstripe.log 2>&1 &
+  venv_with "$venv" localstripe==1.15.10 stripe==16.1.0
+  port=$(free_port)
+  "$venv/bin/python" tests/stripe/run_localstripe.py --port "$port" >target/localstripe.log 2>&1 &
   background_pids+=($!)
-  for _ in $(seq 1 50); do
-    curl -fsS -o /dev/null -u sk_test_ping: "http://127.0.0.1:$port/v1/balance" 2>/dev/null && break
-    sleep 0.2
-  done
-  curl -fsS -o /dev/null -u sk_test_ping: "http://127.0.0.1:$port/v1/balance" \
-    || { echo "localstripe did not start (target/localstripe.log)" >&2; exit 1; }
+  wait_for localstripe target/localstripe.log -u sk_test_ping: "http://127.0.0.1:$port/v1/balance"
   export TEST_STRIPE_URL="http://127.0.0.1:$port"
   export TEST_STRIPE_PYTHON="$PWD/$venv/bin/python"
 }
 
-# The s3 storage provider's tests talk to moto's S3 server (PyPI), started here like
-# localstripe, with botocore beside it: its SigV4 signer checks the presigned URLs the server
-# makes (moto itself accepts any signature).
-moto_version=5.2.6
-botocore_version=1.44.18
+# The s3 storage provider's tests talk to moto's S3 server, with botocore beside it: its
+# SigV4 signer checks the presigned URLs the server makes (moto accepts any signature).
 ensure_moto() {
   local venv=target/s3-venv port
   if [ -n "${TEST_S3_URL:-}" ]; then return; fi
-  if ! "$venv/bin/pip" show moto 2>/dev/null | grep -qx "Version: $moto_version" \
-     || ! "$venv/bin/pip" show botocore 2>/dev/null | grep -qx "Version: $botocore_version"; then
-    say "installing moto $moto_version and botocore $botocore_version into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check \
-      "moto[server]==$moto_version" "botocore==$botocore_version"
-  fi
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  venv_with "$venv" "moto[server]==5.2.6" botocore==1.44.18
+  port=$(free_port)
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
   background_pids+=($!)
-  for _ in $(seq 1 50); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null && break
-    sleep 0.2
-  done
-  curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" \
-    || { echo "moto did not start (target/moto.log)" >&2; exit 1; }
+  wait_for moto target/moto.log "http://127.0.0.1:$port/moto-api/"
   export TEST_S3_URL="http://127.0.0.1:$port"
   export TEST_S3_PYTHON="$PWD/$venv/bin/python"
 }

@@ -178,6 +178,9 @@ fn complete(doc: &mut Value) {
             };
             let operations_route = path.starts_with("/health");
             let has_body = op.contains_key("requestBody");
+            let json_body = op
+                .get("requestBody")
+                .is_some_and(|b| b["content"].get("application/json").is_some());
             let params = op
                 .get("parameters")
                 .and_then(Value::as_array)
@@ -217,6 +220,8 @@ fn complete(doc: &mut Value) {
                     "The body stopped arriving for the body timeout (10 s by default)",
                 );
                 add("413", "The body is over the limit (64 KiB by default)");
+            }
+            if json_body {
                 add("415", "The body is not `application/json`");
             }
             if !operations_route {

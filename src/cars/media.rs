@@ -27,9 +27,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Offers an upload: a URL to send the bytes to, with the headers to send.
 #[utoipa::path(post, path = "/uploads", operation_id = "createUpload", tag = "media", request_body = NewUpload,
     security(("bearer" = [])),
-    responses((status = 201, body = UploadTicket), (status = 400, body = crate::error::ErrorBody),
-              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-              (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = UploadTicket, description = "Where to send the bytes, and how"),
+              (status = 403, body = crate::error::ErrorBody, description = "A car or damage photo offered by someone not an admin"),
+              (status = 503, body = crate::error::ErrorBody, description = "The store is down")))]
 async fn offer(
     cars: web::Data<CarsService>,
     user: AuthUser,
@@ -48,11 +48,12 @@ async fn offer(
 
 /// The bytes of an upload, on the signed link `POST /uploads` gave (`local` store only).
 #[utoipa::path(put, path = "/uploads/{id}/content", operation_id = "putUploadContent", tag = "media",
-    params(("id" = String, Path), ("expires" = i64, Query), ("signature" = String, Query)),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-              (status = 413, body = crate::error::ErrorBody)))]
+    params(("id" = uuid::Uuid, Path), ("expires" = i64, Query), ("signature" = String, Query)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+                 description = "Exactly the declared size, with the declared `Content-Type`"),
+    responses((status = 204, description = "Stored"),
+              (status = 403, body = crate::error::ErrorBody, description = "The link's signature, expiry or content type does not hold"),
+              (status = 413, body = crate::error::ErrorBody, description = "More bytes than were declared")))]
 async fn receive(
     cars: web::Data<CarsService>,
     req: HttpRequest,
@@ -65,11 +66,12 @@ async fn receive(
 }
 
 /// Completes an upload: its bytes are checked, decoded and made into derivatives.
-#[utoipa::path(post, path = "/uploads/{id}/complete", operation_id = "completeUpload", tag = "media", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/uploads/{id}/complete", operation_id = "completeUpload", tag = "media", params(("id" = uuid::Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = Upload), (status = 400, body = crate::error::ErrorBody),
-              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Upload, description = "Checked, with its derivatives written"),
+              (status = 400, body = crate::error::ErrorBody, description = "Nothing uploaded, another size, bytes not of the declared type, or an image that does not decode"),
+              (status = 409, body = crate::error::ErrorBody, description = "Already complete"),
+              (status = 503, body = crate::error::ErrorBody, description = "The store is down")))]
 async fn complete(
     cars: web::Data<CarsService>,
     user: AuthUser,
@@ -81,7 +83,7 @@ async fn complete(
 
 /// A stored object (`local` store only): public ones to anyone, private ones on a signed link.
 #[utoipa::path(get, path = "/media/{key}", operation_id = "getMediaObject", tag = "media", params(("key" = String, Path)),
-    responses((status = 200, content_type = "image/webp"), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, content_type = "image/webp", description = "The object; public ones `immutable`")))]
 async fn serve_object(
     cars: web::Data<CarsService>,
     req: HttpRequest,
@@ -91,11 +93,11 @@ async fn serve_object(
 }
 
 /// Adds a completed upload to the car's photos, last.
-#[utoipa::path(post, path = "/cars/{id}/photos", operation_id = "addCarPhoto", tag = "cars", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/cars/{id}/photos", operation_id = "addCarPhoto", tag = "cars", params(("id" = uuid::Uuid, Path)),
     request_body = AttachPhoto, security(("bearer" = [])),
-    responses((status = 201, body = Photo), (status = 400, body = crate::error::ErrorBody),
-              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Photo, description = "Added, last"),
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin"),
+              (status = 409, body = crate::error::ErrorBody, description = "Already one of the car's photos")))]
 async fn attach(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -114,31 +116,31 @@ async fn attach(
         .then_some(())
         .ok_or(ApiError::NotFound)?;
     let photo = cars.media().photo_of(upload, car).await?;
-    let (_, position) = cars
+    let (car_now, position) = cars
         .change_photos(car, move |photos| {
             if photos.iter().any(|p| p.id == photo.id) {
-                return Err(ApiError::conflict("The upload is already one of the car's photos"));
+                return Err(ApiError::conflict(
+                    "The upload is already one of the car's photos",
+                ));
             }
             photos.push(photo);
             Ok((photos.len() - 1, Vec::new()))
         })
         .await?;
-    let car_now = cars.get_api(car).await?;
     let added = car_now
         .photos
         .into_iter()
-        .find(|p| p.position == position)
-        .ok_or(ApiError::NotFound)?;
+        .nth(position)
+        .ok_or_else(|| ApiError::internal("the photo just added is missing"))?;
     Ok(HttpResponse::Created().json(added))
 }
 
 /// Moves a photo; the others shift.
 #[utoipa::path(patch, path = "/cars/{id}/photos/{photoId}", operation_id = "moveCarPhoto", tag = "cars",
-    params(("id" = String, Path), ("photoId" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("photoId" = uuid::Uuid, Path)),
     request_body = MovePhoto, security(("bearer" = [])),
-    responses((status = 200, body = Car), (status = 400, body = crate::error::ErrorBody),
-              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Car, description = "The car, its photos in their new order"),
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin")))]
 async fn move_photo(
     cars: web::Data<CarsService>,
     _: AdminUser,
@@ -170,10 +172,9 @@ async fn move_photo(
 
 /// Removes a photo; its objects are deleted unless another photo of the car shares them.
 #[utoipa::path(delete, path = "/cars/{id}/photos/{photoId}", operation_id = "deleteCarPhoto", tag = "cars",
-    params(("id" = String, Path), ("photoId" = String, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
-              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+    params(("id" = uuid::Uuid, Path), ("photoId" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Removed; its objects are deleted in the background"),
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin")))]
 async fn remove_photo(
     cars: web::Data<CarsService>,
     _: AdminUser,

@@ -56,11 +56,6 @@ impl CarsService {
             .await
     }
 
-    /// The car as answers show it, read now.
-    pub async fn get_api(&self, id: CarId) -> Result<Car, ApiError> {
-        self.db.run(move |conn| Ok(live(conn, id)?.to_api())).await
-    }
-
     /// Changes the car's photos under its lock: `change` edits the list and names the
     /// objects no longer used, which are deleted through the outbox once this commits.
     pub async fn change_photos<T, F>(&self, id: CarId, change: F) -> Result<(Car, T), ApiError>

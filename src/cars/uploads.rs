@@ -47,8 +47,20 @@ pub struct UploadRow {
     pub width: Option<i32>,
     pub height: Option<i32>,
     pub sha256: Option<String>,
+    /// [`Variant`]s as JSON.
+    pub derivatives: Option<String>,
     pub created_at: NaiveDateTime,
     pub completed_at: Option<NaiveDateTime>,
+}
+
+/// A WebP version of a completed image upload, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Variant {
+    pub variant: String,
+    pub key: String,
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
 }
 
 impl UploadRow {
@@ -276,6 +288,7 @@ impl Media {
             width: None,
             height: None,
             sha256: None,
+            derivatives: None,
             created_at: db::to_db(time::now()),
             completed_at: None,
         };
@@ -362,24 +375,32 @@ impl Media {
                 format!("the file is not {}", row.content_type),
             ));
         }
-        let mut written = Vec::new();
         if row.content_type.starts_with("image/") {
             let processed = self.process(&row.content_type, bytes).await?;
-            let place = match row.car_id {
-                Some(car) if row.purpose == "car_photo" => format!("cars/{car}/{}", processed.sha256),
-                _ => format!("private/{}/{}", row.purpose, row.id),
+            let (place, cache) = match row.car_id {
+                Some(car) if row.purpose == "car_photo" => {
+                    (format!("cars/{car}/{}", processed.sha256), IMMUTABLE)
+                }
+                _ => (format!("private/{}/{}", row.purpose, row.id), "private, no-store"),
             };
-            for d in &processed.derivatives {
-                let derivative = format!("{place}-{}.webp", d.variant);
-                let cache = if row.purpose == "car_photo" { IMMUTABLE } else { "private, no-store" };
+            let mut variants = Vec::new();
+            for d in processed.derivatives {
+                let variant = Variant {
+                    variant: d.variant.to_owned(),
+                    key: format!("{place}-{}.webp", d.variant),
+                    width: d.width,
+                    height: d.height,
+                    size: d.bytes.len() as u64,
+                };
                 self.store
-                    .put(&derivative, d.bytes.clone(), "image/webp", cache)
+                    .put(&variant.key, d.bytes, "image/webp", cache)
                     .await?;
-                written.push((derivative, d.width, d.height, d.bytes.len() as u64));
+                variants.push(variant);
             }
             row.width = i32::try_from(processed.width).ok();
             row.height = i32::try_from(processed.height).ok();
             row.sha256 = Some(processed.sha256);
+            row.derivatives = serde_json::to_string(&variants).ok();
             // The original keeps the metadata the derivatives shed: it goes.
             self.store.delete(&key).await?;
         } else {
@@ -401,6 +422,7 @@ impl Media {
                     uploads::width.eq(done.width),
                     uploads::height.eq(done.height),
                     uploads::sha256.eq(&done.sha256),
+                    uploads::derivatives.eq(&done.derivatives),
                     uploads::completed_at.eq(done.completed_at),
                 ))
                 .execute(conn)?)
@@ -440,25 +462,23 @@ impl Media {
         let Some(sha) = row.sha256.filter(|_| row.status == "ready") else {
             return Err(ApiError::field("uploadId", "is not complete yet"));
         };
-        let place = format!("cars/{car}/{sha}");
-        let keys: Vec<String> = images::VARIANTS
-            .iter()
-            .map(|(v, _)| format!("{place}-{v}.webp"))
-            .collect();
-        let large = self
-            .store
-            .head(&keys[1])
-            .await?
-            .ok_or_else(|| ApiError::field("uploadId", "its files are gone"))?;
-        let (width, height) = scaled(row.width, row.height, images::VARIANTS[1].1);
+        let variants: Vec<Variant> = row
+            .derivatives
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
+        let of = |name: &str| variants.iter().find(|v| v.variant == name);
+        let (Some(thumb), Some(large)) = (of("thumb"), of("large")) else {
+            return Err(ApiError::internal(format!("upload {upload} has no derivatives")));
+        };
         Ok(StoredPhoto {
             id: upload,
-            url: self.store.public_url(&keys[1]),
-            thumb_url: self.store.public_url(&keys[0]),
+            url: self.store.public_url(&large.key),
+            thumb_url: self.store.public_url(&thumb.key),
             sha256: sha,
-            keys,
-            width,
-            height,
+            keys: variants.iter().map(|v| v.key.clone()).collect(),
+            width: large.width,
+            height: large.height,
             size: large.size,
         })
     }
@@ -554,20 +574,6 @@ impl Media {
         }
         Ok(stale.len())
     }
-}
-
-/// A derivative's size: the image's, scaled down to fit `side`, never up.
-fn scaled(width: Option<i32>, height: Option<i32>, side: u32) -> (u32, u32) {
-    let (w, h) = (
-        u32::try_from(width.unwrap_or(0)).unwrap_or(0),
-        u32::try_from(height.unwrap_or(0)).unwrap_or(0),
-    );
-    let longest = w.max(h);
-    if longest <= side || longest == 0 {
-        return (w, h);
-    }
-    let scale = |v: u32| ((u64::from(v) * u64::from(side) + u64::from(longest) / 2) / u64::from(longest)).max(1) as u32;
-    (scale(w), scale(h))
 }
 
 /// `expires` and `signature` of a signed link's query.

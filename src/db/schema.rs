@@ -283,6 +283,7 @@ diesel::table! {
         width -> Nullable<Integer>,
         height -> Nullable<Integer>,
         sha256 -> Nullable<Text>,
+        derivatives -> Nullable<Text>,
         created_at -> Timestamp,
         completed_at -> Nullable<Timestamp>,
     }

@@ -15,6 +15,8 @@ CREATE TABLE uploads (
     width        INTEGER,
     height       INTEGER,
     sha256       TEXT,
+    -- the WebP versions written at completion: [{variant, key, width, height, size}]
+    derivatives  TEXT,
     created_at   TIMESTAMP NOT NULL,
     completed_at TIMESTAMP
 );

@@ -16,7 +16,7 @@ pub mod outbox;
 pub mod ports;
 pub mod pricing;
 pub mod startup;
-#[cfg(feature = "cars")]
+#[cfg(any(feature = "cars", feature = "bookings"))]
 pub mod storage;
 pub mod telemetry;
 pub mod time;
@@ -52,7 +52,8 @@ macro_rules! modules {
 
 modules! {
     "auth" in auth: "AUTH_SERVICE_URL", routes ["/auth"], ports [Port::Users];
-    "cars" in cars: "CAR_SERVICE_URL", routes ["/cars", "/extras", "/uploads", "/media"], ports [Port::Catalog];
+    "cars" in cars: "CAR_SERVICE_URL", routes ["/cars", "/extras", "/uploads", "/media", "/me/licence", "/admin/users/*/licence"],
+        ports [Port::Catalog];
     "search" in search: "SEARCH_SERVICE_URL", routes ["/search"], ports [];
     "bookings" in bookings: "BOOKING_SERVICE_URL",
         routes ["/bookings", "/admin/bookings", "/cars/*/blocks", "/payments", "/admin/payments"],

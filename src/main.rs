@@ -57,6 +57,11 @@ enum Command {
         #[arg(long)]
         input: std::path::PathBuf,
     },
+    /// Photos and documents in the store.
+    Media {
+        #[command(subcommand)]
+        action: MediaAction,
+    },
     /// Print the OpenAPI document as JSON.
     Openapi,
     /// Exit 0 when the server on this machine answers `/health` (a container health check
@@ -72,6 +77,15 @@ enum MigrateAction {
     Revert,
     /// List migrations and whether each is applied.
     Status,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum MediaAction {
+    /// List the stored objects no row needs, older than a day; delete them with --apply.
+    Gc {
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +180,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => create_admin(settings, &email, &password, name.as_deref()).await?,
         Command::Seed { cars } => seed(settings, cars).await?,
         Command::Reindex => reindex(settings).await?,
+        Command::Media {
+            action: MediaAction::Gc { apply },
+        } => media_gc(settings, apply).await?,
         Command::Backup {
             output,
             keep,
@@ -350,6 +367,41 @@ async fn reindex(settings: Settings) -> anyhow::Result<()> {
         settings.search.index
     );
     Ok(())
+}
+
+/// `carrental media gc`: a dry run unless `apply`.
+#[cfg(feature = "cars")]
+async fn media_gc(settings: Settings, apply: bool) -> anyhow::Result<()> {
+    let db = connect(&settings).await?;
+    let ports = ports(&settings, &db)?;
+    let media = carrental::cars::uploads::Media::new(db, &settings, ports.availability)?;
+    let garbage = media
+        .garbage(std::time::Duration::from_secs(24 * 3600))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot list the store: {e}"))?;
+    for object in &garbage {
+        if apply {
+            media
+                .store
+                .delete(&object.key)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot delete {}: {e}", object.key))?;
+            println!("deleted {}", object.key);
+        } else {
+            println!("{}  {}", object.modified.to_rfc3339(), object.key);
+        }
+    }
+    match (apply, garbage.len()) {
+        (_, 0) => println!("no object is left without a row"),
+        (true, n) => println!("deleted {n} object(s) no row needs"),
+        (false, n) => println!("{n} object(s) no row needs; run with --apply to delete them"),
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "cars"))]
+async fn media_gc(_: Settings, _: bool) -> anyhow::Result<()> {
+    anyhow::bail!("this binary was built without the cars feature")
 }
 
 #[cfg(not(feature = "search"))]

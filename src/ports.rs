@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::ids::{CarId, MessageId, UserId};
+use crate::ids::{BookingId, CarId, MessageId, UploadId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use diesel::deserialize::FromSqlRow;
@@ -142,6 +142,25 @@ pub trait CarCatalog: Send + Sync {
         &self,
         codes: &[String],
     ) -> Result<HashMap<String, crate::pricing::ExtraPrice>, ApiError>;
+    /// Which of `ids` are completed damage photos of `booking`, each with the key of its
+    /// `large` version (what its links open).
+    async fn damage_photos(
+        &self,
+        booking: BookingId,
+        ids: &[UploadId],
+    ) -> Result<HashMap<UploadId, String>, ApiError>;
+    /// Whether the user has a driving licence the desk verified.
+    async fn licence_verified(&self, user: UserId) -> Result<bool, ApiError>;
+}
+
+/// `POST /internal/cars/damage-photos`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DamagePhotos {
+    #[schema(value_type = uuid::Uuid)]
+    pub booking_id: BookingId,
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    pub ids: Vec<UploadId>,
 }
 
 /// What [`lock`] serialises.
@@ -236,6 +255,9 @@ pub trait Availability: Send + Sync {
         car_id: CarId,
         now: DateTime<Utc>,
     ) -> Result<bool, ApiError>;
+    /// Whether the booking exists and its car was picked up (`active` or `completed`): the
+    /// bookings damage photos may be taken for.
+    async fn was_picked_up(&self, booking: BookingId) -> Result<bool, ApiError>;
 }
 
 /// How to reach a user.
@@ -479,6 +501,22 @@ impl CarCatalog for Remote {
         };
         self.0.read("/internal/cars/extras", &codes).await
     }
+
+    async fn damage_photos(
+        &self,
+        booking: BookingId,
+        ids: &[UploadId],
+    ) -> Result<HashMap<UploadId, String>, ApiError> {
+        let asked = DamagePhotos {
+            booking_id: booking,
+            ids: ids.to_vec(),
+        };
+        self.0.read("/internal/cars/damage-photos", &asked).await
+    }
+
+    async fn licence_verified(&self, user: UserId) -> Result<bool, ApiError> {
+        self.0.get(&format!("/internal/cars/licences/{user}")).await
+    }
 }
 
 #[async_trait]
@@ -518,6 +556,12 @@ impl Availability for Remote {
             .get(&format!(
                 "/internal/bookings/cars/{car_id}/upcoming?now={now}"
             ))
+            .await
+    }
+
+    async fn was_picked_up(&self, booking: BookingId) -> Result<bool, ApiError> {
+        self.0
+            .get(&format!("/internal/bookings/{booking}/picked-up"))
             .await
     }
 }

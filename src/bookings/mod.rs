@@ -62,6 +62,7 @@ pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
         ctx.metrics.clone(),
         &ctx.settings.bookings,
         payments.clone(),
+        crate::storage::open(&ctx.settings)?.0,
     ));
     let provider_routes = provider.map(|built| built.routes);
     let mut served = Served::new(service, routes, internal_routes).with_check(Arc::new(
@@ -123,7 +124,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub fn internal_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/bookings/busy-cars").route(web::get().to(busy_cars)))
         .service(web::resource("/bookings/cars/{id}/busy").route(web::get().to(busy_intervals)))
-        .service(web::resource("/bookings/cars/{id}/upcoming").route(web::get().to(upcoming)));
+        .service(web::resource("/bookings/cars/{id}/upcoming").route(web::get().to(upcoming)))
+        .service(web::resource("/bookings/{id}/picked-up").route(web::get().to(picked_up)));
 }
 
 #[derive(OpenApi)]
@@ -175,7 +177,7 @@ struct AdminFilterParams {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(busy_cars, busy_intervals, upcoming))]
+#[openapi(paths(busy_cars, busy_intervals, upcoming, picked_up))]
 pub struct InternalApi;
 
 /// Book a car.
@@ -418,6 +420,17 @@ async fn busy_intervals(
     let id = parse_id(&id)?;
     let (from, to) = window(&query)?;
     Ok(HttpResponse::Ok().json(bookings.schedule().busy_intervals(id, from, to).await?))
+}
+
+/// Whether the booking exists and its car was picked up (`active` or `completed`).
+#[utoipa::path(get, path = "/internal/bookings/{id}/picked-up", tag = "internal",
+    params(("id" = uuid::Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = bool)))]
+async fn picked_up(
+    bookings: web::Data<BookingsService>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(bookings.schedule().was_picked_up(id).await?))
 }
 
 /// Whether the car has a confirmed or active booking that has not ended by `now`.

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::AsExpression;
 
-use crate::ids::{BlockId, BookingId, CarId, HoldId, UserId};
+use crate::ids::{BlockId, BookingId, CarId, HoldId, UploadId, UserId};
 
 use crate::db::schema::{bookings, car_holds};
 use crate::db::{from_db, to_db};
@@ -474,7 +474,27 @@ pub struct Damage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = damage_amount_schema)]
     pub amount: Option<f64>,
+    /// Completed `damage_photo` uploads of this booking, at most 10.
+    #[serde(default, rename = "photoIds", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 10)]
+    pub photo_ids: Option<Vec<UploadId>>,
+    /// Links to the photos (5 minutes), in a booking read by its owner or an admin.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub photos: Option<Vec<DamagePhoto>>,
 }
+
+/// A link to a damage photo (its `large` WebP version), valid until `expiresAt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DamagePhoto {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: UploadId,
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The most photos one damage may carry.
+pub const MAX_DAMAGE_PHOTOS: usize = 10;
 
 /// The most a damage may be charged, in the major unit.
 pub const MAX_DAMAGE: i64 = 10_000_000;
@@ -578,6 +598,14 @@ impl HandoverInput {
                         "must be 1 to 500 characters",
                     ));
                 }
+                let photos = d.photo_ids.as_deref().unwrap_or_default();
+                let mut seen = std::collections::HashSet::new();
+                if photos.len() > MAX_DAMAGE_PHOTOS || !photos.iter().all(|p| seen.insert(p)) {
+                    errors.push(FieldError::new(
+                        format!("damages[{i}].photoIds"),
+                        "at most 10 photos, each once",
+                    ));
+                }
                 let amount = d.amount.map(money::from_major);
                 if amount.is_some_and(|a| !a.is_some_and(|m| (1..=MAX_DAMAGE * 100).contains(&m))) {
                     errors.push(FieldError::new(
@@ -600,6 +628,8 @@ impl HandoverInput {
                     .map(|d| Damage {
                         description: d.description.trim().to_owned(),
                         amount: d.amount,
+                        photo_ids: d.photo_ids,
+                        photos: None,
                     })
                     .collect()
             }),

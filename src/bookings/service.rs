@@ -15,10 +15,10 @@ use super::model::{
 use super::store;
 use crate::config::BookingSettings;
 use crate::db::{self, Backend, Db, DbConn};
-use crate::error::{violated_constraint, ApiError};
+use crate::error::{violated_constraint, ApiError, FieldError};
 use crate::http::auth::AuthUser;
 use crate::http::{from_json_value, PageRequest, Paginated};
-use crate::ids::{BlockId, BookingId, CarId, UserId};
+use crate::ids::{BlockId, BookingId, CarId, UploadId, UserId};
 use crate::ports::{
     self, Availability, Busy, BusyCar, CarSummary, Contact, Lock, Ports,
 };
@@ -26,7 +26,8 @@ use crate::telemetry::Metrics;
 use crate::{pricing, time};
 use std::sync::Arc;
 
-use super::model::{Handover, Status};
+use super::model::{DamagePhoto, Handover, Status};
+use crate::storage::Store;
 use super::payments::service::{Call, Payments};
 
 const OVERLAP: &str = "The car is booked or blocked for part of that time";
@@ -43,6 +44,9 @@ pub struct BookingsService {
     max_upcoming: i64,
     /// How long before its pickup time a booking may be picked up.
     pickup_early_window: chrono::Duration,
+    require_verified_licence: bool,
+    /// Where damage photos are, for the links the booking's answer shows.
+    store: Arc<dyn Store>,
 }
 
 impl BookingsService {
@@ -52,6 +56,7 @@ impl BookingsService {
         metrics: web::Data<Metrics>,
         settings: &BookingSettings,
         payments: Option<Arc<Payments>>,
+        store: Arc<dyn Store>,
     ) -> Self {
         BookingsService {
             db,
@@ -61,6 +66,8 @@ impl BookingsService {
             max_upcoming: settings.max_upcoming_per_user,
             pickup_early_window: chrono::Duration::from_std(settings.pickup_early_window)
                 .unwrap_or(chrono::Duration::MAX),
+            require_verified_licence: settings.require_verified_licence,
+            store,
         }
     }
 
@@ -196,11 +203,71 @@ impl BookingsService {
         Ok(bookings)
     }
 
-    async fn answer(&self, booking: Booking) -> Result<Booking, ApiError> {
+    async fn answer(&self, mut booking: Booking) -> Result<Booking, ApiError> {
+        self.link_damage_photos(&mut booking).await?;
         self.with_payments(vec![booking])
             .await?
             .pop()
             .ok_or(ApiError::NotFound)
+    }
+
+    /// Every photo a return's damages name must be a completed damage photo of the booking.
+    async fn check_damage_photos(&self, id: BookingId, input: &HandoverInput) -> Result<(), ApiError> {
+        let named: Vec<(String, UploadId)> = input
+            .damages
+            .iter()
+            .flatten()
+            .enumerate()
+            .flat_map(|(i, d)| {
+                d.photo_ids
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .map(move |(j, p)| (format!("damages[{i}].photoIds[{j}]"), *p))
+            })
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<UploadId> = named.iter().map(|(_, p)| *p).collect();
+        let found = self.ports.catalog.damage_photos(id, &ids).await?;
+        crate::http::check(
+            named
+                .into_iter()
+                .filter(|(_, p)| !found.contains_key(p))
+                .map(|(field, _)| {
+                    FieldError::new(field, "is not a completed damage photo of this booking")
+                })
+                .collect(),
+        )
+    }
+
+    /// Fresh links (5 minutes) to the return's damage photos, for the owner and admins who
+    /// read the booking.
+    async fn link_damage_photos(&self, booking: &mut Booking) -> Result<(), ApiError> {
+        let Some(damages) = booking.handed_back.as_mut().and_then(|r| r.damages.as_mut()) else {
+            return Ok(());
+        };
+        let ids: Vec<UploadId> = damages.iter().flat_map(|d| d.photo_ids.iter().flatten().copied()).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let keys = self.ports.catalog.damage_photos(booking.id, &ids).await?;
+        for damage in damages {
+            damage.photos = damage.photo_ids.as_ref().map(|ids| {
+                ids.iter()
+                    .filter_map(|id| {
+                        let link = self.store.presign_get(keys.get(id)?);
+                        Some(DamagePhoto {
+                            id: *id,
+                            url: link.url,
+                            expires_at: link.expires_at,
+                        })
+                    })
+                    .collect()
+            });
+        }
+        Ok(())
     }
 
     /// The payments of `payments`, for the routes that need them.
@@ -297,6 +364,14 @@ impl BookingsService {
             .validate(now, None, false)
             .map_err(ApiError::Validation)?;
         let (row, car) = self.visible_with_car(admin, id).await?;
+        if self.require_verified_licence
+            && row.status == Status::Confirmed
+            && !self.ports.catalog.licence_verified(row.user_id).await?
+        {
+            return Err(ApiError::conflict(
+                "The customer has no verified driving licence (REQUIRE_VERIFIED_LICENCE)",
+            ));
+        }
         let early = self.pickup_early_window;
         // The deposit is held once the pickup is known to be allowed, and released again if
         // the pickup does not happen after all.
@@ -337,6 +412,7 @@ impl BookingsService {
     ) -> Result<Booking, ApiError> {
         let now = time::now();
         let (row, car) = self.visible_with_car(admin, id).await?;
+        self.check_damage_photos(id, &input).await?;
         let contact = self.ports.users.contact(row.user_id).await?;
         let summary = car.clone();
         self.change(row, car, Transition::Return, contact, move |current| {
@@ -596,6 +672,15 @@ impl Availability for Schedule {
     ) -> Result<bool, ApiError> {
         self.db
             .run(move |conn| Ok(store::has_upcoming(conn, car_id, db::to_db(now))?))
+            .await
+    }
+
+    async fn was_picked_up(&self, booking: BookingId) -> Result<bool, ApiError> {
+        self.db
+            .run(move |conn| {
+                Ok(store::get(conn, booking)?
+                    .is_some_and(|b| matches!(b.status, Status::Active | Status::Completed)))
+            })
             .await
     }
 }

@@ -4,6 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::model::{Car, Photo};
+use super::licences::{Licence, ReviewLicence, SetLicence};
 use super::service::CarsService;
 use super::uploads::{AttachPhoto, MovePhoto, NewUpload, Upload, UploadTicket};
 use crate::error::ApiError;
@@ -12,6 +13,16 @@ use crate::http::{parse_id, Json};
 use crate::ids::{CarId, UploadId};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/me/licence")
+            .route(web::put().to(set_licence))
+            .route(web::get().to(my_licence)),
+    )
+    .service(
+        web::resource("/admin/users/{id}/licence")
+            .route(web::get().to(users_licence))
+            .route(web::post().to(review_licence)),
+    );
     cfg.service(web::resource("/uploads").route(web::post().to(offer)))
         .service(web::resource("/uploads/{id}/content").route(web::put().to(receive)))
         .service(web::resource("/uploads/{id}/complete").route(web::post().to(complete)))
@@ -35,14 +46,7 @@ async fn offer(
     user: AuthUser,
     Json(input): Json<NewUpload>,
 ) -> Result<HttpResponse, ApiError> {
-    let car = input.car_id.as_deref().and_then(|c| c.parse::<CarId>().ok());
-    let exists = async {
-        match car {
-            Some(id) => cars.exists(id).await,
-            None => Ok(false),
-        }
-    };
-    let ticket = cars.media().offer(user, input, exists).await?;
+    let ticket = cars.media().offer(user, input).await?;
     Ok(HttpResponse::Created().json(ticket))
 }
 
@@ -195,10 +199,61 @@ async fn remove_photo(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Sets the caller's driving licence to a completed `licence` upload; the desk checks it again.
+#[utoipa::path(put, path = "/me/licence", operation_id = "setMyLicence", tag = "media",
+    request_body = SetLicence, security(("bearer" = [])),
+    responses((status = 200, body = Licence, description = "Set, `pending` until the desk checks it")))]
+async fn set_licence(
+    cars: web::Data<CarsService>,
+    user: AuthUser,
+    Json(input): Json<SetLicence>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.media().set_licence(user.id, input).await?))
+}
+
+/// The caller's driving licence, with a link to it valid 5 minutes.
+#[utoipa::path(get, path = "/me/licence", operation_id = "getMyLicence", tag = "media",
+    security(("bearer" = [])),
+    responses((status = 200, body = Licence, description = "The licence and a fresh link"),
+              (status = 404, body = crate::error::ErrorBody, description = "No licence yet")))]
+async fn my_licence(cars: web::Data<CarsService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.media().licence(user.id).await?))
+}
+
+/// A customer's driving licence (admins), with a link to it valid 5 minutes.
+#[utoipa::path(get, path = "/admin/users/{id}/licence", operation_id = "getUserLicence", tag = "media",
+    params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Licence, description = "The licence and a fresh link"),
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin")))]
+async fn users_licence(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cars.media().licence(parse_id(&id)?).await?))
+}
+
+/// Verifies or rejects a customer's driving licence (admins).
+#[utoipa::path(post, path = "/admin/users/{id}/licence", operation_id = "reviewUserLicence", tag = "media",
+    params(("id" = uuid::Uuid, Path)), request_body = ReviewLicence, security(("bearer" = [])),
+    responses((status = 200, body = Licence, description = "The licence with its new status"),
+              (status = 403, body = crate::error::ErrorBody, description = "Not an admin")))]
+async fn review_licence(
+    cars: web::Data<CarsService>,
+    _: AdminUser,
+    id: web::Path<String>,
+    Json(input): Json<ReviewLicence>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(cars.media().review_licence(user, input).await?))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(offer, receive, complete, serve_object, attach, move_photo, remove_photo),
-    components(schemas(NewUpload, UploadTicket, Upload, AttachPhoto, MovePhoto, Photo)),
+    paths(offer, receive, complete, serve_object, attach, move_photo, remove_photo,
+          set_licence, my_licence, users_licence, review_licence),
+    components(schemas(NewUpload, UploadTicket, Upload, AttachPhoto, MovePhoto, Photo,
+                       Licence, SetLicence, ReviewLicence)),
     tags((name = "media", description = "Uploads of photos and documents"))
 )]
 pub struct MediaApi;

@@ -1,6 +1,7 @@
 //! Car routes: the inventory, public reads and admin writes.
 
 pub mod extras;
+pub mod licences;
 pub mod media;
 pub mod uploads;
 pub mod model;
@@ -46,7 +47,11 @@ pub const BUILD: Build = Build {
 
 /// Cars as this process serves them.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
-    let media = Arc::new(uploads::Media::new(ctx.db.clone(), &ctx.settings)?);
+    let media = Arc::new(uploads::Media::new(
+        ctx.db.clone(),
+        &ctx.settings,
+        ctx.ports.availability.clone(),
+    )?);
     let service = CarsService::new(
         ctx.db.clone(),
         ctx.ports.clone(),
@@ -78,6 +83,8 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/cars/summaries").route(web::post().to(internal_summaries)))
         .service(web::resource("/cars/documents").route(web::post().to(internal_documents)))
         .service(web::resource("/cars/extras").route(web::post().to(internal_extras)))
+        .service(web::resource("/cars/damage-photos").route(web::post().to(internal_damage_photos)))
+        .service(web::resource("/cars/licences/{user}").route(web::get().to(internal_licence)))
         .service(web::resource("/cars/{id}").route(web::get().to(internal_car)));
 }
 
@@ -88,9 +95,11 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
         internal_summaries,
         internal_documents,
         internal_ids,
-        internal_extras
+        internal_extras,
+        internal_damage_photos,
+        internal_licence
     ),
-    components(schemas(CarSummary, CarDocument, Ids))
+    components(schemas(CarSummary, CarDocument, Ids, crate::ports::DamagePhotos))
 )]
 pub struct InternalApi;
 
@@ -133,6 +142,34 @@ async fn internal_extras(
     Json(codes): Json<crate::ports::Codes>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(cars.catalog().extra_prices(&codes.codes).await?))
+}
+
+/// Which of the ids are completed damage photos of the booking, each with the key of its
+/// `large` version.
+#[utoipa::path(post, path = "/internal/cars/damage-photos", tag = "internal",
+    request_body = crate::ports::DamagePhotos, security(("bearer" = [])),
+    responses((status = 200, body = std::collections::HashMap<String, String>)))]
+async fn internal_damage_photos(
+    cars: web::Data<CarsService>,
+    Json(asked): Json<crate::ports::DamagePhotos>,
+) -> Result<HttpResponse, ApiError> {
+    let found = cars
+        .catalog()
+        .damage_photos(asked.booking_id, &asked.ids)
+        .await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// Whether the user has a driving licence the desk verified.
+#[utoipa::path(get, path = "/internal/cars/licences/{user}", tag = "internal",
+    params(("user" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = bool)))]
+async fn internal_licence(
+    cars: web::Data<CarsService>,
+    user: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_id(&user)?;
+    Ok(HttpResponse::Ok().json(cars.catalog().licence_verified(user).await?))
 }
 
 /// Ids of undeleted cars after `after`, in id order.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use crate::ids::CarId;
+use crate::ids::{BookingId, CarId, UploadId, UserId};
 
 use super::extras::{self, Extra, ExtraInput, ExtraRow};
 use super::model::{
@@ -420,6 +420,28 @@ impl CarCatalog for Catalog {
             .run(move |conn| Ok(extras::get_many(conn, &codes)?))
             .await?;
         Ok(rows.iter().map(|r| (r.code.clone(), r.price())).collect())
+    }
+
+    async fn damage_photos(
+        &self,
+        booking: BookingId,
+        ids: &[UploadId],
+    ) -> Result<HashMap<UploadId, String>, ApiError> {
+        let ids = ids.to_vec();
+        let rows = self
+            .db
+            .run(move |conn| Ok(media::damage_photos_of(conn, booking, &ids)?))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| Some((row.id, row.variant_key("large")?)))
+            .collect())
+    }
+
+    async fn licence_verified(&self, user: UserId) -> Result<bool, ApiError> {
+        self.db
+            .run(move |conn| Ok(super::licences::is_verified(conn, user)?))
+            .await
     }
 
     async fn ids_after(&self, after: Option<CarId>, limit: i64) -> Result<Vec<CarId>, ApiError> {

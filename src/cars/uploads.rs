@@ -27,7 +27,7 @@ use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
 use crate::outbox::{self, Job, Outcome, Policy, Stop};
 use crate::storage::images::{self, Processed};
 use crate::storage::local::LocalStore;
-use crate::storage::{Store, IMMUTABLE};
+use crate::storage::{Listed, Store, IMMUTABLE};
 use crate::time;
 
 /// The outbox topic of object deletions.
@@ -67,6 +67,25 @@ impl UploadRow {
     /// Where the uploaded bytes themselves are kept: a random id, never a client's name.
     pub fn key(&self) -> String {
         format!("uploads/{}", self.id)
+    }
+
+    /// The key of one of its WebP versions, once completed.
+    pub fn variant_key(&self, name: &str) -> Option<String> {
+        self.variants().into_iter().find(|v| v.variant == name).map(|v| v.key)
+    }
+
+    pub fn variants(&self) -> Vec<Variant> {
+        self.derivatives
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default()
+    }
+
+    /// Every object it may have in the store.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys = vec![self.key()];
+        keys.extend(self.variants().into_iter().map(|v| v.key));
+        keys
     }
 
     fn to_api(&self) -> Upload {
@@ -163,22 +182,18 @@ pub struct Media {
     /// Images decoded at once: each holds a core and up to hundreds of megabytes.
     decoding: Arc<Semaphore>,
     abandon_after: Duration,
+    /// Bookings' answers: which bookings damage photos may be taken for.
+    availability: Arc<dyn crate::ports::Availability>,
 }
 
 impl Media {
-    pub fn new(db: Db, settings: &crate::config::Settings) -> anyhow::Result<Self> {
+    pub fn new(
+        db: Db,
+        settings: &crate::config::Settings,
+        availability: Arc<dyn crate::ports::Availability>,
+    ) -> anyhow::Result<Self> {
         let storage = &settings.storage;
-        let (store, local): (Arc<dyn Store>, Option<Arc<LocalStore>>) =
-            if storage.provider == "s3" {
-                (Arc::new(crate::storage::s3::S3Store::new(storage)?), None)
-            } else {
-                let local = Arc::new(LocalStore::new(
-                    storage,
-                    &settings.auth.jwt_secret,
-                    settings.server.port,
-                )?);
-                (local.clone(), Some(local))
-            };
+        let (store, local) = crate::storage::open(settings)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Media {
             db,
@@ -187,6 +202,7 @@ impl Media {
             max_bytes: storage.max_bytes,
             decoding: Arc::new(Semaphore::new(cores)),
             abandon_after: storage.abandon_after,
+            availability,
         })
     }
 
@@ -195,7 +211,6 @@ impl Media {
         &self,
         user: AuthUser,
         input: NewUpload,
-        car_exists: impl std::future::Future<Output = Result<bool, ApiError>>,
     ) -> Result<UploadTicket, ApiError> {
         let mut errors = Vec::new();
         let purpose = match input.purpose.as_deref() {
@@ -273,8 +288,22 @@ impl Media {
         if purpose != "licence" && !user.is_admin() {
             return Err(ApiError::Forbidden);
         }
-        if car_id.is_some() && !car_exists.await? {
-            return Err(ApiError::field("carId", "is not a car"));
+        if let Some(car) = car_id.filter(|_| purpose == "car_photo") {
+            let exists = self
+                .db
+                .run(move |conn| Ok(super::store::get(conn, car)?.is_some_and(|c| c.deleted_at.is_none())))
+                .await?;
+            if !exists {
+                return Err(ApiError::field("carId", "is not a car"));
+            }
+        }
+        if let Some(booking) = booking_id.filter(|_| purpose == "damage_photo") {
+            if !self.availability.was_picked_up(booking).await? {
+                return Err(ApiError::field(
+                    "bookingId",
+                    "is not a booking whose car was picked up (active or completed)",
+                ));
+            }
         }
         let row = UploadRow {
             id: UploadId::random(),
@@ -314,6 +343,10 @@ impl Media {
             })
             .await?;
         Ok(ticket)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// The caller's upload; someone else's is not found.
@@ -459,14 +492,10 @@ impl Media {
         if row.car_id != Some(car) {
             return Err(ApiError::field("uploadId", "was uploaded for another car"));
         }
-        let Some(sha) = row.sha256.filter(|_| row.status == "ready") else {
+        let Some(sha) = row.sha256.clone().filter(|_| row.status == "ready") else {
             return Err(ApiError::field("uploadId", "is not complete yet"));
         };
-        let variants: Vec<Variant> = row
-            .derivatives
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .unwrap_or_default();
+        let variants = row.variants();
         let of = |name: &str| variants.iter().find(|v| v.variant == name);
         let (Some(thumb), Some(large)) = (of("thumb"), of("large")) else {
             return Err(ApiError::internal(format!("upload {upload} has no derivatives")));
@@ -546,6 +575,18 @@ impl Media {
             .body(bytes))
     }
 
+    /// Objects in the store that no row needs and that are older than `older_than` (so an
+    /// upload being completed right now is never taken): what `carrental media gc` lists.
+    pub async fn garbage(&self, older_than: Duration) -> Result<Vec<Listed>, ApiError> {
+        let before = time::now() - chrono::TimeDelta::from_std(older_than).unwrap_or_default();
+        let listed = self.store.list("").await?;
+        let needed = self.db.run(|conn| Ok(referenced(conn)?)).await?;
+        Ok(listed
+            .into_iter()
+            .filter(|o| o.modified < before && !needed.contains(&o.key))
+            .collect())
+    }
+
     /// Deletes uploads never completed, with their objects.
     pub async fn forget_abandoned(&self) -> Result<usize, ApiError> {
         let before = db::to_db(
@@ -589,6 +630,44 @@ fn signed_query(req: &HttpRequest) -> (i64, String) {
         }
     };
     (find("expires").parse().unwrap_or(0), find("signature"))
+}
+
+/// Every key a row still needs: uploads waiting for their bytes, damage photos (kept with
+/// their bookings), licences, and the photos of cars not deleted.
+fn referenced(conn: &mut DbConn) -> QueryResult<std::collections::HashSet<String>> {
+    use crate::db::schema::{cars, licences};
+    let mut keys = std::collections::HashSet::new();
+    let kept: Vec<UploadRow> = uploads::table
+        .filter(uploads::status.eq("pending").or(uploads::purpose.eq("damage_photo")))
+        .select(UploadRow::as_select())
+        .load(conn)?;
+    keys.extend(kept.iter().flat_map(UploadRow::keys));
+    keys.extend(licences::table.select(licences::object_key).load::<String>(conn)?);
+    let photos: Vec<String> = cars::table
+        .filter(cars::deleted_at.is_null())
+        .filter(cars::photos.ne("[]"))
+        .select(cars::photos)
+        .load(conn)?;
+    for list in photos {
+        let list: Vec<StoredPhoto> = serde_json::from_str(&list).unwrap_or_default();
+        keys.extend(list.into_iter().flat_map(|p| p.keys));
+    }
+    Ok(keys)
+}
+
+/// The completed damage photos of `booking` among `ids`.
+pub fn damage_photos_of(
+    conn: &mut DbConn,
+    booking: crate::ids::BookingId,
+    ids: &[UploadId],
+) -> QueryResult<Vec<UploadRow>> {
+    uploads::table
+        .filter(uploads::id.eq_any(ids))
+        .filter(uploads::purpose.eq("damage_photo"))
+        .filter(uploads::status.eq("ready"))
+        .filter(uploads::booking_id.eq(booking))
+        .select(UploadRow::as_select())
+        .load(conn)
 }
 
 /// Queues the deletion of objects, in the caller's transaction.

@@ -59,6 +59,10 @@ const FLAT_NAMES: &[(&str, &str)] = &[
         "bookings.max_upcoming_per_user",
     ),
     ("PICKUP_EARLY_WINDOW", "bookings.pickup_early_window"),
+    (
+        "REQUIRE_VERIFIED_LICENCE",
+        "bookings.require_verified_licence",
+    ),
     ("PAYMENT_PROVIDER", "payments.provider"),
     ("PAYMENT_HOLD", "payments.hold"),
     (
@@ -342,6 +346,8 @@ pub struct BookingSettings {
     /// How long before its pickup time a booking may be picked up.
     #[serde(deserialize_with = "duration")]
     pub pickup_early_window: Duration,
+    /// A pickup needs the customer's driving licence verified by the desk.
+    pub require_verified_licence: bool,
 }
 
 /// Taking money for bookings (API.md, Payments).

@@ -288,3 +288,14 @@ diesel::table! {
         completed_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    licences (user_id) {
+        user_id -> Text,
+        upload_id -> Text,
+        object_key -> Text,
+        status -> Text,
+        note -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}

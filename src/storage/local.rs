@@ -18,12 +18,12 @@ pub struct LocalStore {
     key: Vec<u8>,
 }
 
-/// Where a signed link points on this server: uploads at `/uploads/{id}/content` (API.md),
-/// everything else under `/media/`.
-fn path_of(key: &str) -> String {
+/// Where a link points on this server: an upload's bytes are sent to
+/// `/uploads/{id}/content` (API.md); every object is read under `/media/`.
+fn path_of(method: &str, key: &str) -> String {
     match key.strip_prefix("uploads/") {
-        Some(id) => format!("/uploads/{id}/content"),
-        None => format!("/media/{key}"),
+        Some(id) if method == "PUT" => format!("/uploads/{id}/content"),
+        _ => format!("/media/{key}"),
     }
 }
 
@@ -90,7 +90,7 @@ impl LocalStore {
             url: format!(
                 "{}{}?expires={expires}&signature={signature}",
                 self.public_url,
-                path_of(key)
+                path_of(method, key)
             ),
             headers,
             expires_at,
@@ -148,7 +148,7 @@ impl Store for LocalStore {
     }
 
     fn public_url(&self, key: &str) -> String {
-        format!("{}{}", self.public_url, path_of(key))
+        format!("{}{}", self.public_url, path_of("GET", key))
     }
 
     async fn head(&self, key: &str) -> Result<Option<Head>, StoreError> {

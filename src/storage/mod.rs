@@ -8,6 +8,7 @@ pub mod local;
 pub mod s3;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -82,6 +83,24 @@ pub trait Store: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, StoreError>;
     /// Whether the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A store as the port, and the `local` one also as itself, for the routes that take its
+/// uploads and serve its files.
+pub type Opened = (Arc<dyn Store>, Option<Arc<local::LocalStore>>);
+
+/// The store `STORAGE_PROVIDER` names.
+pub fn open(settings: &crate::config::Settings) -> anyhow::Result<Opened> {
+    let storage = &settings.storage;
+    if storage.provider == "s3" {
+        return Ok((Arc::new(s3::S3Store::new(storage)?), None));
+    }
+    let local = Arc::new(local::LocalStore::new(
+        storage,
+        &settings.auth.jwt_secret,
+        settings.server.port,
+    )?);
+    Ok((local.clone(), Some(local)))
 }
 
 /// Whether `key` is one the server could have made: lower-case letters, digits, `-`, `_`

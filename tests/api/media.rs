@@ -508,3 +508,212 @@ async fn a_store_that_is_down_stops_uploads_only() {
         .expect("json");
     assert_eq!(ready["checks"]["storage"]["status"], "down", "{ready}");
 }
+
+/// A small PDF, as a scanned licence would start.
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+/// Offers, sends and completes an upload of `purpose`; its id.
+async fn completed(app: &TestApp, token: &str, mut body: Value, bytes: Vec<u8>) -> String {
+    body["size"] = json!(bytes.len());
+    let res = offer(app, token, body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let ticket: Value = res.json().await.expect("json");
+    assert!(send(&ticket, bytes).await.is_success());
+    let res = app
+        .post(
+            &format!("/uploads/{}/complete", id_of(&ticket)),
+            &json!({}),
+            Some(token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    id_of(&ticket)
+}
+
+async fn user_id(app: &TestApp, token: &str) -> String {
+    id_of(
+        &app.get("/auth/me", Some(token))
+            .await
+            .json::<Value>()
+            .await
+            .expect("json"),
+    )
+}
+
+storage_test! {
+    async fn a_licence_is_private_and_checked_by_the_desk(backend, store) {
+        let Some(app) = app_on(backend, store, &[]).await else { return };
+        let admin = app.admin_token().await;
+        let ada = app.customer_token().await;
+        let ada_id = user_id(&app, &ada).await;
+        let pdf = json!({"purpose": "licence", "contentType": "application/pdf"});
+        let upload = completed(&app, &ada, pdf.clone(), PDF.to_vec()).await;
+
+        assert_error(app.get("/me/licence", Some(&ada)).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+        let bob = app.customer_token().await;
+        let res = app.send(reqwest::Method::PUT, "/me/licence", &json!({"uploadId": upload}), Some(&bob)).await;
+        assert_eq!(validation_fields(res).await, ["uploadId"], "someone else's upload");
+        let res = app.send(reqwest::Method::PUT, "/me/licence", &json!({"uploadId": upload}), Some(&ada)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let licence: Value = res.json().await.expect("json");
+        assert_eq!(licence["status"], "pending");
+        let (status, _, bytes) = fetch(licence["url"].as_str().expect("url")).await;
+        assert_eq!((status, bytes.as_slice()), (StatusCode::OK, PDF));
+        let expires: chrono::DateTime<chrono::Utc> =
+            licence["expiresAt"].as_str().expect("expiresAt").parse().expect("a time");
+        assert!(expires - chrono::Utc::now() <= chrono::TimeDelta::seconds(300));
+        if store == Store::Local {
+            // Not reachable without its signature.
+            let bare = licence["url"].as_str().expect("url").split('?').next().expect("path").to_owned();
+            assert_eq!(fetch(&bare).await.0, StatusCode::NOT_FOUND);
+        }
+        assert_error(app.get("/me/licence", Some(&bob)).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+
+        let desk = format!("/admin/users/{ada_id}/licence");
+        assert_error(app.get(&desk, Some(&bob)).await, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+        let seen: Value = app.get(&desk, Some(&admin)).await.json().await.expect("json");
+        assert_eq!(seen["status"], "pending");
+        for body in [json!({"status": "pending"}), json!({}), json!({"status": "verified", "note": "x".repeat(501)})] {
+            let res = app.post(&desk, &body, Some(&admin)).await;
+            assert_eq!(validation_fields(res).await.len(), 1, "{body}");
+        }
+        let res = app.post(&desk, &json!({"status": "verified", "note": "Checked at the desk"}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let verified: Value = res.json().await.expect("json");
+        assert_eq!((verified["status"].as_str(), verified["note"].as_str()), (Some("verified"), Some("Checked at the desk")));
+        let bob_id = user_id(&app, &bob).await;
+        assert_error(app.post(&format!("/admin/users/{bob_id}/licence"), &json!({"status": "verified"}), Some(&admin)).await,
+                     StatusCode::NOT_FOUND, "NOT_FOUND").await;
+
+        // A new licence (a photo this time) puts it back to pending.
+        let photo = completed(&app, &ada, json!({"purpose": "licence", "contentType": "image/png"}), small_png()).await;
+        let res = app.send(reqwest::Method::PUT, "/me/licence", &json!({"uploadId": photo}), Some(&ada)).await;
+        let replaced: Value = res.json().await.expect("json");
+        assert_eq!(replaced["status"], "pending");
+        let (status, _, bytes) = fetch(replaced["url"].as_str().expect("url")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(image::load_from_memory_with_format(&bytes, ImageFormat::WebP).is_ok());
+    }
+}
+
+db_test! {
+    async fn a_pickup_can_require_a_verified_licence(backend) {
+        let app = spawn_app_with(backend, &[("REQUIRE_VERIFIED_LICENCE", "true")]).await;
+        let admin = app.admin_token().await;
+        let ada = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let booking = id_of(&app.book(&ada, &car, days_ahead(1), 24).await.json::<Value>().await.expect("json"));
+        let pickup = format!("/bookings/{booking}/pickup");
+        let body = assert_error(app.post(&pickup, &json!({}), Some(&admin)).await, StatusCode::CONFLICT, "CONFLICT").await;
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("licence")), "{body}");
+        let upload = completed(&app, &ada, json!({"purpose": "licence", "contentType": "application/pdf"}), PDF.to_vec()).await;
+        let res = app.send(reqwest::Method::PUT, "/me/licence", &json!({"uploadId": upload}), Some(&ada)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_error(app.post(&pickup, &json!({}), Some(&admin)).await, StatusCode::CONFLICT, "CONFLICT").await;
+        let ada_id = user_id(&app, &ada).await;
+        let res = app.post(&format!("/admin/users/{ada_id}/licence"), &json!({"status": "verified"}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(app.post(&pickup, &json!({}), Some(&admin)).await.status(), StatusCode::OK);
+    }
+}
+
+storage_test! {
+    async fn damage_photos_go_with_the_return(backend, store) {
+        let Some(app) = app_on(backend, store, &[]).await else { return };
+        let admin = app.admin_token().await;
+        let ada = app.customer_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let booking = id_of(&app.book(&ada, &car, days_ahead(1), 24).await.json::<Value>().await.expect("json"));
+        let damage = json!({"purpose": "damage_photo", "contentType": "image/png", "bookingId": booking, "size": 10});
+        // Not picked up yet: no damage photos for it.
+        assert_eq!(validation_fields(offer(&app, &admin, damage.clone()).await).await, ["bookingId"]);
+        assert_eq!(app.post(&format!("/bookings/{booking}/pickup"), &json!({}), Some(&admin)).await.status(), StatusCode::OK);
+        let photo = completed(&app, &admin, damage.clone(), small_png()).await;
+
+        let other = id_of(&app.create_car(&admin, json!({})).await);
+        let elsewhere = id_of(&app.book(&ada, &other, days_ahead(1), 24).await.json::<Value>().await.expect("json"));
+        let unknown = uuid::Uuid::new_v4().to_string();
+        let back = format!("/bookings/{booking}/return");
+        let res = app.post(&back, &json!({"damages": [{"description": "Dent", "photoIds": [photo, unknown]}]}), Some(&admin)).await;
+        assert_eq!(validation_fields(res).await, ["damages[0].photoIds[1]"]);
+        let res = app.post(&back, &json!({"damages": [{"description": "Dent", "photoIds": [photo, photo]}]}), Some(&admin)).await;
+        assert_eq!(validation_fields(res).await, ["damages[0].photoIds"]);
+        let res = app.post(&format!("/bookings/{elsewhere}/return"), &json!({"damages": [{"description": "Dent", "photoIds": [photo]}]}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "another booking's photo");
+
+        let res = app.post(&back, &json!({"damages": [{"description": "Dent", "photoIds": [photo]}]}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let returned: Value = res.json().await.expect("json");
+        assert_eq!(returned["return"]["damages"][0]["photoIds"], json!([photo]));
+        let shown: Value = app.get(&format!("/bookings/{booking}"), Some(&ada)).await.json().await.expect("json");
+        let link = &shown["return"]["damages"][0]["photos"][0];
+        assert_eq!(link["id"], photo.as_str());
+        let (status, _, bytes) = fetch(link["url"].as_str().expect("url")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(image::load_from_memory_with_format(&bytes, ImageFormat::WebP).is_ok());
+        let bob = app.customer_token().await;
+        assert_error(app.get(&format!("/bookings/{booking}"), Some(&bob)).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    }
+}
+
+db_test! {
+    local: async fn media_gc_lists_then_deletes_what_no_row_needs(backend) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let media = dir.path().to_string_lossy().into_owned();
+        let app = spawn_app_with(backend, &[("MEDIA_DIR", &media)]).await;
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let photo = completed(&app, &admin, json!({"purpose": "car_photo", "contentType": "image/png", "carId": car}), small_png()).await;
+        let res = app.post(&format!("/cars/{car}/photos"), &json!({"uploadId": photo}), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        // Nobody attaches this one: its objects are garbage once old enough.
+        completed(&app, &admin, json!({"purpose": "car_photo", "contentType": "image/jpeg", "carId": car}), photo_jpeg()).await;
+        let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
+        let mut old = Vec::new();
+        for entry in walk(dir.path()) {
+            std::fs::File::options().append(true).open(&entry).expect("open")
+                .set_modified(two_days_ago).expect("age it");
+            old.push(entry);
+        }
+        let stray = dir.path().join("cars").join(&car).join("stray-large.webp");
+        std::fs::write(&stray, b"fresh").expect("write");
+
+        let gc = |apply: bool| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_carrental"));
+            cmd.args(["media", "gc"]).env("APP_ENV", "test")
+                .env("APP_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+                .env("DATABASE_URL", &app.db.url).env("MEDIA_DIR", &media).env("LOG_LEVEL", "error");
+            if apply {
+                cmd.arg("--apply");
+            }
+            let out = cmd.output().expect("the command runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let listed = gc(false);
+        let garbage: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|k| k.contains('/')).collect();
+        assert_eq!(garbage.len(), 2, "the unused upload's two versions: {listed}");
+        assert!(garbage.iter().all(|k| !k.contains("stray")), "too new to be garbage: {listed}");
+        assert_eq!(walk(dir.path()).len(), old.len() + 1, "a dry run deletes nothing");
+        let applied = gc(true);
+        assert!(applied.contains("deleted 2 object(s)"), "{applied}");
+        assert_eq!(walk(dir.path()).len(), old.len() - 1, "{applied}");
+        let shown: Value = app.get(&format!("/cars/{car}"), None).await.json().await.expect("json");
+        assert_eq!(fetch(shown["photos"][0]["url"].as_str().expect("url")).await.0, StatusCode::OK);
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -21,3 +21,13 @@ CREATE TABLE uploads (
     completed_at TIMESTAMP
 );
 CREATE INDEX uploads_pending_idx ON uploads (created_at) WHERE status = 'pending';
+
+-- A customer's driving licence: the object of a completed licence upload, checked by the desk.
+CREATE TABLE licences (
+    user_id    TEXT PRIMARY KEY,
+    upload_id  TEXT NOT NULL,
+    object_key TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('pending', 'verified', 'rejected')),
+    note       TEXT,
+    updated_at TIMESTAMP NOT NULL
+);

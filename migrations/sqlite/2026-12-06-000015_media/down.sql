@@ -1,2 +1,3 @@
+DROP TABLE licences;
 DROP TABLE uploads;
 ALTER TABLE cars DROP COLUMN photos;

@@ -3,6 +3,7 @@
 //! server through signed links; `s3` talks SigV4 to any S3-compatible store. Keys are always
 //! made by the server ([`is_key`]): nothing a client sends chooses where an object lands.
 
+#[cfg(feature = "cars")]
 pub mod images;
 pub mod local;
 pub mod s3;

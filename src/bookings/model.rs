@@ -18,7 +18,7 @@ use crate::money;
 use crate::ports::{hold_end, Busy, CarSummary, HoldKind};
 
 use crate::http::schema::Integer;
-use crate::http::{parse_time, required_time};
+use crate::http::{body_id, parse_time, required_time};
 pub use crate::pricing::{rental_days, rental_window, MAX_RENTAL_DAYS};
 use crate::pricing::{rental_price, ExtraRequest, Line, LineKind, LineView, Pricing, RentalPrice};
 
@@ -168,17 +168,7 @@ pub struct NewBooking {
 impl CreateBooking {
     pub fn validate(&self, now: DateTime<Utc>) -> Result<NewBooking, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let required = |field: &str, v: &Option<String>, errors: &mut Vec<FieldError>| {
-            if v.is_none() {
-                errors.push(FieldError::new(field, "is required"));
-            }
-        };
-        required("carId", &self.car_id, &mut errors);
-        let car_id = self.car_id.as_deref().and_then(|s| {
-            s.parse::<CarId>()
-                .map_err(|e| errors.push(FieldError::new("carId", e.to_string())))
-                .ok()
-        });
+        let car_id: Option<CarId> = body_id("carId", self.car_id.as_deref(), true, &mut errors);
         let window = rental_window(
             self.pickup_time.as_deref(),
             self.dropoff_time.as_deref(),

@@ -8,10 +8,11 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::uploads::{delete_later, Media, UploadRow};
+use super::uploads::{delete_later, get as uploads_get, Media};
 use crate::db::schema::licences;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
+use crate::http::required_id;
 use crate::ids::{UploadId, UserId};
 use crate::time;
 
@@ -83,12 +84,7 @@ impl Media {
     /// earlier one (whose objects go) and waiting for the desk again.
     pub async fn set_licence(&self, user: UserId, input: SetLicence) -> Result<Licence, ApiError> {
         let not_usable = || ApiError::field("uploadId", "must be a completed licence upload of yours");
-        let upload: UploadId = match input.upload_id.as_deref() {
-            Some(raw) => raw
-                .parse()
-                .map_err(|_| ApiError::field("uploadId", "must be a UUID"))?,
-            None => return Err(ApiError::field("uploadId", "is required")),
-        };
+        let upload: UploadId = required_id("uploadId", input.upload_id.as_deref())?;
         let row = self
             .get(upload)
             .await?
@@ -106,25 +102,23 @@ impl Media {
             updated_at: db::to_db(time::now()),
         };
         let written = licence.clone();
-        let earlier = self
-            .db()
+        self.db()
             .write(move |conn| {
-                let earlier = get(conn, written.user_id)?;
+                // The licence it replaces goes, objects and all.
+                if let Some(earlier) = get(conn, written.user_id)?
+                    .filter(|e| e.upload_id != written.upload_id)
+                {
+                    if let Some(old) = uploads_get(conn, earlier.upload_id)? {
+                        delete_later(conn, &old.keys())?;
+                    }
+                }
                 diesel::delete(licences::table.find(written.user_id)).execute(conn)?;
                 diesel::insert_into(licences::table)
                     .values(&written)
                     .execute(conn)?;
-                Ok(earlier.filter(|e| e.upload_id != written.upload_id))
+                Ok(())
             })
             .await?;
-        if let Some(earlier) = earlier {
-            let old: Option<UploadRow> = self.get(earlier.upload_id).await?;
-            if let Some(old) = old {
-                self.db()
-                    .write(move |conn| delete_later(conn, &old.keys()))
-                    .await?;
-            }
-        }
         Ok(self.licence_view(licence))
     }
 

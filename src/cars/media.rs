@@ -6,11 +6,30 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::model::{Car, Photo};
 use super::licences::{Licence, ReviewLicence, SetLicence};
 use super::service::CarsService;
-use super::uploads::{AttachPhoto, MovePhoto, NewUpload, Upload, UploadTicket};
+use super::uploads::{NewUpload, Upload, UploadTicket};
+use utoipa::ToSchema;
 use crate::error::ApiError;
 use crate::http::auth::{AdminUser, AuthUser};
-use crate::http::{parse_id, Json};
+use crate::http::{parse_id, required_id, Json};
 use crate::ids::{CarId, UploadId};
+
+/// `POST /cars/{id}/photos`.
+#[derive(Debug, Clone, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachPhoto {
+    /// A completed `car_photo` upload for this car.
+    #[schema(required = true, value_type = uuid::Uuid)]
+    pub upload_id: Option<String>,
+}
+
+/// `PATCH /cars/{id}/photos/{photoId}`.
+#[derive(Debug, Clone, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MovePhoto {
+    /// From 0; past the end means last.
+    #[schema(required = true, value_type = i64, minimum = 0)]
+    pub position: Option<serde_json::Value>,
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -109,12 +128,7 @@ async fn attach(
     Json(input): Json<AttachPhoto>,
 ) -> Result<HttpResponse, ApiError> {
     let car: CarId = parse_id(&id)?;
-    let upload: UploadId = match input.upload_id.as_deref() {
-        Some(raw) => raw
-            .parse()
-            .map_err(|_| ApiError::field("uploadId", "must be a UUID"))?,
-        None => return Err(ApiError::field("uploadId", "is required")),
-    };
+    let upload: UploadId = required_id("uploadId", input.upload_id.as_deref())?;
     cars.exists(car)
         .await?
         .then_some(())

@@ -52,7 +52,7 @@ impl CarsService {
     /// Whether the car exists and is not deleted.
     pub async fn exists(&self, id: CarId) -> Result<bool, ApiError> {
         self.db
-            .run(move |conn| Ok(store::get(conn, id)?.is_some_and(|c| c.deleted_at.is_none())))
+            .run(move |conn| Ok(store::is_live(conn, id)?))
             .await
     }
 

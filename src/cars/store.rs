@@ -247,6 +247,11 @@ pub fn update(conn: &mut DbConn, row: &CarRow) -> QueryResult<usize> {
     Ok(changed)
 }
 
+/// Whether the car exists and is not deleted.
+pub fn is_live(conn: &mut DbConn, id: CarId) -> QueryResult<bool> {
+    Ok(get(conn, id)?.is_some_and(|c| c.deleted_at.is_none()))
+}
+
 pub fn soft_delete(conn: &mut DbConn, id: CarId, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(cars::table.find(id).filter(cars::deleted_at.is_null()))
         .set((cars::deleted_at.eq(now), cars::updated_at.eq(now)))

@@ -21,7 +21,7 @@ use crate::db::schema::uploads;
 use crate::db::{self, Db, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::http::auth::AuthUser;
-use crate::http::check;
+use crate::http::{body_id, check};
 use crate::ids::{CarId, UploadId};
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
 use crate::outbox::{self, Job, Outcome, Policy, Stop};
@@ -152,24 +152,6 @@ pub struct Upload {
     pub status: String,
 }
 
-/// `POST /cars/{id}/photos`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AttachPhoto {
-    /// A completed `car_photo` upload for this car.
-    #[schema(required = true, value_type = uuid::Uuid)]
-    pub upload_id: Option<String>,
-}
-
-/// `PATCH /cars/{id}/photos/{photoId}`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MovePhoto {
-    /// From 0; past the end means last.
-    #[schema(required = true, value_type = i64, minimum = 0)]
-    pub position: Option<serde_json::Value>,
-}
-
 const PURPOSES: [&str; 3] = ["car_photo", "damage_photo", "licence"];
 
 /// The store and what uploads need besides the database.
@@ -252,52 +234,36 @@ impl Media {
                 None
             }
         };
-        // Ids are checked whenever given; which one the purpose needs, after.
-        let car_id = match input.car_id.as_deref().map(str::parse::<CarId>) {
-            Some(Ok(id)) => Some(id),
-            Some(Err(_)) => {
-                errors.push(FieldError::new("carId", "must be a UUID"));
-                None
-            }
-            None => None,
-        };
-        let booking_id = match input
-            .booking_id
-            .as_deref()
-            .map(str::parse::<crate::ids::BookingId>)
-        {
-            Some(Ok(id)) => Some(id),
-            Some(Err(_)) => {
-                errors.push(FieldError::new("bookingId", "must be a UUID"));
-                None
-            }
-            None => None,
-        };
-        match purpose {
-            Some("car_photo") if input.car_id.is_none() => {
-                errors.push(FieldError::new("carId", "is required for a car photo"))
-            }
-            Some("damage_photo") if input.booking_id.is_none() => errors.push(FieldError::new(
-                "bookingId",
-                "is required for a damage photo",
-            )),
-            _ => {}
-        }
+        // An id is checked whenever given, and kept only where the purpose uses it.
+        let car_id: Option<CarId> = body_id(
+            "carId",
+            input.car_id.as_deref(),
+            purpose == Some("car_photo"),
+            &mut errors,
+        )
+        .filter(|_| purpose == Some("car_photo"));
+        let booking_id: Option<crate::ids::BookingId> = body_id(
+            "bookingId",
+            input.booking_id.as_deref(),
+            purpose == Some("damage_photo"),
+            &mut errors,
+        )
+        .filter(|_| purpose == Some("damage_photo"));
         check(errors)?;
         let purpose = purpose.unwrap_or_default();
         if purpose != "licence" && !user.is_admin() {
             return Err(ApiError::Forbidden);
         }
-        if let Some(car) = car_id.filter(|_| purpose == "car_photo") {
+        if let Some(car) = car_id {
             let exists = self
                 .db
-                .run(move |conn| Ok(super::store::get(conn, car)?.is_some_and(|c| c.deleted_at.is_none())))
+                .run(move |conn| Ok(super::store::is_live(conn, car)?))
                 .await?;
             if !exists {
                 return Err(ApiError::field("carId", "is not a car"));
             }
         }
-        if let Some(booking) = booking_id.filter(|_| purpose == "damage_photo") {
+        if let Some(booking) = booking_id {
             if !self.availability.was_picked_up(booking).await? {
                 return Err(ApiError::field(
                     "bookingId",
@@ -358,15 +324,7 @@ impl Media {
     }
 
     pub async fn get(&self, id: UploadId) -> Result<Option<UploadRow>, ApiError> {
-        self.db
-            .run(move |conn| {
-                Ok(uploads::table
-                    .find(id)
-                    .select(UploadRow::as_select())
-                    .get_result(conn)
-                    .optional()?)
-            })
-            .await
+        self.db.run(move |conn| Ok(get(conn, id)?)).await
     }
 
     /// `POST /uploads/{id}/complete`.
@@ -630,6 +588,14 @@ fn signed_query(req: &HttpRequest) -> (i64, String) {
         }
     };
     (find("expires").parse().unwrap_or(0), find("signature"))
+}
+
+pub fn get(conn: &mut DbConn, id: UploadId) -> QueryResult<Option<UploadRow>> {
+    uploads::table
+        .find(id)
+        .select(UploadRow::as_select())
+        .get_result(conn)
+        .optional()
 }
 
 /// Every key a row still needs: uploads waiting for their bytes, damage photos (kept with

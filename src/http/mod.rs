@@ -581,6 +581,36 @@ pub fn required_time(
     }
 }
 
+/// An id field of a body: `None`, with the error added, when it is malformed or, if
+/// `required`, missing.
+pub fn body_id<T: FromStr>(
+    field: &str,
+    raw: Option<&str>,
+    required: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    match raw {
+        None if required => {
+            errors.push(FieldError::new(field, "is required"));
+            None
+        }
+        None => None,
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| errors.push(FieldError::new(field, "must be a UUID")))
+            .ok(),
+    }
+}
+
+/// A body's one required id field, or the 400 that names it.
+pub fn required_id<T: FromStr>(field: &str, raw: Option<&str>) -> Result<T, ApiError> {
+    let mut errors = Vec::new();
+    match body_id(field, raw, true, &mut errors) {
+        Some(id) => Ok(id),
+        None => Err(ApiError::Validation(errors)),
+    }
+}
+
 /// A path id: anything that is not a UUID names no resource, so it is a 404.
 pub fn parse_id<T: FromStr>(raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)

@@ -680,14 +680,16 @@ pub fn spawn_deleter(db: Db, media: Arc<Media>, stop: Stop) -> tokio::task::Join
     ))
 }
 
-/// Every ten minutes: uploads left incomplete past `abandon_after` go, with their objects.
+/// Every ten minutes (or `abandon_after`, when shorter): uploads left incomplete past
+/// `abandon_after` go, with their objects.
 pub fn spawn_sweeper(media: Arc<Media>, mut stop: Stop) -> tokio::task::JoinHandle<()> {
+    let every = media.abandon_after.min(Duration::from_secs(600));
     tokio::spawn(async move {
         while !stop.requested() {
             if let Err(e) = media.forget_abandoned().await {
                 tracing::warn!(error = %e, "cannot delete abandoned uploads");
             }
-            stop.sleep(Duration::from_secs(600)).await;
+            stop.sleep(every).await;
         }
     })
 }

@@ -717,3 +717,58 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+db_test! {
+    async fn uploads_never_completed_are_swept_with_their_objects(backend) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let media = dir.path().to_string_lossy().into_owned();
+        let app = spawn_app_with(backend, &[("MEDIA_DIR", &media), ("APP__STORAGE__ABANDON_AFTER", "1s")]).await;
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let png = small_png();
+        let res = offer(&app, &admin, json!({"purpose": "car_photo", "contentType": "image/png",
+                                             "size": png.len(), "carId": car})).await;
+        let ticket: Value = res.json().await.expect("json");
+        assert!(send(&ticket, png).await.is_success());
+        assert_eq!(walk(dir.path()).len(), 1, "the bytes are stored");
+        let mut swept = false;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if walk(dir.path()).is_empty() {
+                swept = true;
+                break;
+            }
+        }
+        assert!(swept, "the abandoned upload's object is deleted");
+        let res = app.post(&format!("/uploads/{}/complete", id_of(&ticket)), &json!({}), Some(&admin)).await;
+        assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    }
+}
+
+storage_test! {
+    async fn deleting_a_car_deletes_its_photos_objects(backend, store) {
+        let Some(app) = app_on(backend, store, &[]).await else { return };
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let upload = completed(&app, &admin, json!({"purpose": "car_photo", "contentType": "image/png", "carId": car}), small_png()).await;
+        let res = app.post(&format!("/cars/{car}/photos"), &json!({"uploadId": upload}), Some(&admin)).await;
+        let photo: Value = res.json().await.expect("json");
+        let urls = [photo["url"].as_str().expect("url").to_owned(), photo["thumbUrl"].as_str().expect("thumbUrl").to_owned()];
+        for url in &urls {
+            assert_eq!(fetch(url).await.0, StatusCode::OK);
+        }
+        let res = app.send(reqwest::Method::DELETE, &format!("/cars/{car}"), &json!(null), Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        for url in &urls {
+            let mut gone = false;
+            for _ in 0..50 {
+                if fetch(url).await.0 == StatusCode::NOT_FOUND {
+                    gone = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert!(gone, "{url} is deleted with the car");
+        }
+    }
+}

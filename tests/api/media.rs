@@ -309,6 +309,8 @@ storage_test! {
             (json!({"purpose": "car_photo", "contentType": "image/png", "size": 1.5, "carId": car}), "size"),
             (json!({"purpose": "car_photo", "contentType": "image/png", "size": 10}), "carId"),
             (json!({"purpose": "car_photo", "contentType": "image/png", "size": 10, "carId": "../x"}), "carId"),
+            (json!({"purpose": "car_photo", "contentType": "image/png", "size": 10, "carId": "/etc/passwd"}), "carId"),
+            (json!({"purpose": "car_photo", "contentType": "image/png ", "size": 10, "carId": car}), "contentType"),
             (json!({"purpose": "damage_photo", "contentType": "image/png", "size": 10}), "bookingId"),
         ] {
             assert_eq!(validation_fields(offer(&app, &admin, body.clone()).await).await, [field], "{body}");
@@ -771,4 +773,131 @@ storage_test! {
             assert!(gone, "{url} is deleted with the car");
         }
     }
+}
+
+/// A TCP proxy in front of moto that the test can cut: down, it drops every connection,
+/// open ones included, as a store that went away would.
+struct Cut {
+    address: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Cut {
+    async fn to(target: &str) -> Cut {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("addr"));
+        let target = target.trim_start_matches("http://").to_owned();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, tasks) = (up.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut store) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut store).await;
+                    }
+                });
+                tasks.lock().expect("lock").push(task.abort_handle());
+            }
+        });
+        Cut { address, up, open }
+    }
+
+    fn set(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+        if !up {
+            for task in self.open.lock().expect("lock").drain(..) {
+                task.abort();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_waits_for_a_store_that_is_down() {
+    let Some(moto_url) = moto() else { return };
+    let cut = Cut::to(&moto_url).await;
+    let bucket = format!("carrental-{}", uuid::Uuid::new_v4().simple());
+    let res = reqwest::Client::new()
+        .put(format!("{moto_url}/{bucket}"))
+        .header("x-amz-acl", "public-read")
+        .send()
+        .await
+        .expect("moto");
+    assert!(res.status().is_success());
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("STORAGE_PROVIDER", "s3"),
+            ("S3_ENDPOINT", &cut.address),
+            ("S3_BUCKET", &bucket),
+            ("S3_REGION", REGION),
+            ("S3_FORCE_PATH_STYLE", "true"),
+            ("S3_ACCESS_KEY_ID", ACCESS_KEY),
+            ("S3_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("APP__STORAGE__TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    let car = id_of(&app.create_car(&admin, json!({})).await);
+    let upload = completed(
+        &app,
+        &admin,
+        json!({"purpose": "car_photo", "contentType": "image/png", "carId": car}),
+        small_png(),
+    )
+    .await;
+    let res = app
+        .post(
+            &format!("/cars/{car}/photos"),
+            &json!({"uploadId": upload}),
+            Some(&admin),
+        )
+        .await;
+    let photo: Value = res.json().await.expect("json");
+    // Read straight from moto, past the cut.
+    let object = photo["url"]
+        .as_str()
+        .expect("url")
+        .replace(&cut.address, &moto_url);
+    assert_eq!(fetch(&object).await.0, StatusCode::OK);
+
+    cut.set(false);
+    let res = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/cars/{car}/photos/{upload}"),
+            &json!(null),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NO_CONTENT,
+        "the photo goes at once, its objects later"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        fetch(&object).await.0,
+        StatusCode::OK,
+        "kept while the store is unreachable"
+    );
+    cut.set(true);
+    let mut gone = false;
+    for _ in 0..100 {
+        if fetch(&object).await.0 == StatusCode::NOT_FOUND {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(gone, "deleted once the store answers again");
 }

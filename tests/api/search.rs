@@ -498,7 +498,8 @@ search_test! {
 db_test! {
     async fn the_database_engine_reports_itself(backend) {
         let app = spawn_app(backend).await;
-        app.get("/search?lat=1&lng=1", None).await;
+        let res = app.get("/search?lat=1&lng=1", None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{:?}", res.text().await);
         let text = app.metrics_of("search").await;
         assert!(text.contains(r#"carrental_searches_total{engine="database"} 1"#), "{text}");
         let ready = app.ready_of("search").await;

@@ -70,7 +70,9 @@ trap 'kill "${background_pids[@]}" 2>/dev/null || true' EXIT
 venv_with() {
   local venv=$1 spec; shift
   for spec in "$@"; do
-    "$venv/bin/pip" show "${spec%%[[=]*}" 2>/dev/null | grep -qx "Version: ${spec##*==}" && continue
+    # grep reads all of pip's output (no -q): a pip cut off by SIGPIPE fails the pipe.
+    "$venv/bin/pip" show "${spec%%[[=]*}" 2>/dev/null | grep -x "Version: ${spec##*==}" >/dev/null \
+      && continue
     say "installing $* into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"

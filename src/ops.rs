@@ -37,6 +37,28 @@ pub trait ReadinessCheck: Send + Sync {
     fn check(&self) -> CheckFuture<'_>;
 }
 
+/// An outside provider's entry in `/health/ready`: `up` with its latency when `ping`
+/// answers within 2 s, else `down` with why. A provider down degrades the process; it never
+/// unreadies it (what does not need the provider keeps working).
+pub async fn provider_check<E: std::fmt::Display>(
+    provider: &str,
+    ping: impl Future<Output = Result<(), E>>,
+) -> (serde_json::Value, CheckState) {
+    let start = Instant::now();
+    let (reason, state) = match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(())) => {
+            let latency = start.elapsed().as_millis() as u64;
+            let up =
+                serde_json::json!({"status": "up", "provider": provider, "latencyMs": latency});
+            return (up, CheckState::Up);
+        }
+        Ok(Err(e)) => (e.to_string(), CheckState::Degraded),
+        Err(_) => ("did not answer in time".to_owned(), CheckState::Degraded),
+    };
+    let down = serde_json::json!({"status": "down", "provider": provider, "reason": reason});
+    (down, state)
+}
+
 /// The API documents as served: the public one and the internal routes' one.
 pub struct ApiDocument {
     pub json: String,

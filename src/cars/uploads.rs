@@ -12,7 +12,6 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
@@ -23,7 +22,7 @@ use crate::error::{ApiError, FieldError};
 use crate::http::auth::AuthUser;
 use crate::http::{body_id, check};
 use crate::ids::{CarId, UploadId};
-use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
+use crate::ops::{CheckFuture, ReadinessCheck};
 use crate::outbox::{self, Job, Outcome, Policy, Stop};
 use crate::storage::images::{self, Processed};
 use crate::storage::local::LocalStore;
@@ -705,22 +704,7 @@ impl ReadinessCheck for Readiness {
     fn check(&self) -> CheckFuture<'_> {
         Box::pin(async move {
             let store = &self.0.store;
-            let start = std::time::Instant::now();
-            match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
-                Ok(Ok(())) => (
-                    json!({"status": "up", "provider": store.name(),
-                           "latencyMs": start.elapsed().as_millis() as u64}),
-                    CheckState::Up,
-                ),
-                Ok(Err(e)) => (
-                    json!({"status": "down", "provider": store.name(), "reason": e.to_string()}),
-                    CheckState::Degraded,
-                ),
-                Err(_) => (
-                    json!({"status": "down", "provider": store.name(), "reason": "did not answer in time"}),
-                    CheckState::Degraded,
-                ),
-            }
+            crate::ops::provider_check(store.name(), store.ping()).await
         })
     }
 }

@@ -1410,22 +1410,7 @@ impl ReadinessCheck for Readiness {
             let Some(provider) = &self.0 else {
                 return (json!({"status": "up", "provider": "none"}), CheckState::Up);
             };
-            let start = Instant::now();
-            match tokio::time::timeout(Duration::from_secs(2), provider.ping()).await {
-                Ok(Ok(())) => (
-                    json!({"status": "up", "provider": provider.name(),
-                           "latencyMs": start.elapsed().as_millis() as u64}),
-                    CheckState::Up,
-                ),
-                Ok(Err(e)) => (
-                    json!({"status": "down", "provider": provider.name(), "reason": e.to_string()}),
-                    CheckState::Degraded,
-                ),
-                Err(_) => (
-                    json!({"status": "down", "provider": provider.name(), "reason": "did not answer in time"}),
-                    CheckState::Degraded,
-                ),
-            }
+            crate::ops::provider_check(provider.name(), provider.ping()).await
         })
     }
 }

@@ -46,6 +46,12 @@ pub enum ApiError {
     Auth(&'static str),
     #[error("forbidden")]
     Forbidden,
+    /// An email-verification or password-reset token that is unknown, used or expired.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// The action needs a verified email (`REQUIRE_VERIFIED_EMAIL`).
+    #[error("email not verified")]
+    EmailNotVerified,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -110,6 +116,8 @@ impl ApiError {
             Self::Validation(_) => "VALIDATION_ERROR",
             Self::Auth(_) => "AUTH_ERROR",
             Self::Forbidden => "FORBIDDEN",
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",
@@ -134,6 +142,8 @@ impl ApiError {
             Self::Validation(_) => "Invalid input".into(),
             Self::Auth(m) => (*m).into(),
             Self::Forbidden => "You are not allowed to do this".into(),
+            Self::InvalidToken => "The link is invalid, already used or expired".into(),
+            Self::EmailNotVerified => "Verify your email address first".into(),
             Self::NotFound => "Not found".into(),
             Self::MethodNotAllowed => "Method not allowed".into(),
             Self::Conflict(m) => m.clone(),
@@ -199,7 +209,8 @@ impl ResponseError for ApiError {
         match self {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::EmailNotVerified => StatusCode::FORBIDDEN,
+            Self::InvalidToken => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,

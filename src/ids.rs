@@ -105,6 +105,8 @@ ids! {
     SessionId;
     /// One refresh token of a session.
     RefreshTokenId;
+    /// A single-use token sent by email (verification, password reset).
+    AccountTokenId;
     /// A car.
     CarId;
     /// A booking.

@@ -308,7 +308,8 @@ async fn create_admin(
     let service = tokio::task::spawn_blocking(move || -> anyhow::Result<AuthService> {
         let jwt = actix_web::web::Data::new(Jwt::from_settings(&settings.auth));
         let metrics = actix_web::web::Data::new(Metrics::new()?);
-        AuthService::new(db, ports, jwt, metrics, &settings.auth)
+        let link_base = settings.link_base();
+        AuthService::new(db, ports, jwt, metrics, &settings.auth, link_base)
             .map_err(|e| anyhow::anyhow!("{e}"))
     })
     .await??;
@@ -317,7 +318,11 @@ async fn create_admin(
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let verb = if created { "created" } else { "promoted" };
-    println!("{verb} admin {} ({})", user.email, user.id);
+    println!(
+        "{verb} admin {} ({})",
+        user.email.as_deref().unwrap_or_default(),
+        user.id
+    );
     Ok(())
 }
 

@@ -42,7 +42,7 @@ use utoipa::ToSchema;
 use crate::db::schema::messages;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
-use crate::http::auth::Accounts;
+use crate::http::auth::{Accounts, AuthUser};
 use crate::http::client::ServiceClient;
 use crate::http::Choice;
 
@@ -265,6 +265,9 @@ pub trait Availability: Send + Sync {
 pub struct Contact {
     pub email: String,
     pub name: Option<String>,
+    /// Whether the owner proved the address is theirs.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// Who users are; answered by auth. (Whether one still exists, every authenticated request
@@ -348,6 +351,10 @@ pub trait Notifier: Send + Sync {
     /// Writes the message within the caller's transaction.
     fn queue(&self, conn: &mut DbConn, message: OutgoingMessage) -> Result<(), ApiError>;
 }
+
+/// Messages carrying a secret (a link or a code): their body is kept only until it is sent
+/// (or given up on), and no route ever shows it.
+pub const SECURITY_MESSAGES: &[&str] = &["verify_email", "password_reset", "phone_code"];
 
 /// The outbox topic of messages to deliver.
 pub const MESSAGE_TOPIC: &str = "email";
@@ -568,8 +575,17 @@ impl Availability for Remote {
 
 #[async_trait]
 impl Accounts for Remote {
-    async fn exists(&self, user_id: UserId) -> Result<bool, ApiError> {
-        Ok(self.contact(user_id).await?.is_some())
+    async fn accepts(&self, token: &AuthUser) -> Result<bool, ApiError> {
+        let session = token
+            .session
+            .map(|s| format!("&sid={s}"))
+            .unwrap_or_default();
+        self.0
+            .get(&format!(
+                "/internal/users/{}/accepts?iat={}{session}",
+                token.id, token.issued_at
+            ))
+            .await
     }
 }
 

@@ -7,18 +7,20 @@ mod store;
 use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse, HttpResponseBuilder};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use utoipa::OpenApi;
 
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
-use crate::http::rate_limit::Limits;
+use crate::http::rate_limit::{Limits, Policy};
 use crate::http::{parse_id, Json};
 use crate::module::{Build, Context, Served};
+use crate::http::auth::Accounts;
 use crate::ports::{Contact, Ports, UserDirectory};
 use model::{
-    parse_name, Email, LoginRequest, Password, RefreshRequest, SignupRequest, TokenPair, User,
+    parse_name, ChangeRequest, Email, ForgotRequest, LoginRequest, Origin, Password,
+    RefreshRequest, ResetRequest, Session, SignupRequest, TokenPair, TokenRequest, User,
 };
 pub use service::{AuthService, Directory};
 /// Auth, as the registry ([`crate::MODULES`]) starts it.
@@ -32,16 +34,18 @@ pub const BUILD: Build = Build {
 
 /// Auth as this process serves it.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
-    let (db, ports, jwt, metrics, settings) = (
+    let (db, ports, jwt, metrics, settings, link_base) = (
         ctx.db.clone(),
         ctx.ports.clone(),
         ctx.jwt.clone(),
         ctx.metrics.clone(),
         ctx.settings.auth.clone(),
+        ctx.settings.link_base(),
     );
-    let service =
-        tokio::task::spawn_blocking(move || AuthService::new(db, ports, jwt, metrics, &settings))
-            .await??;
+    let service = tokio::task::spawn_blocking(move || {
+        AuthService::new(db, ports, jwt, metrics, &settings, link_base)
+    })
+    .await??;
     Ok(Served::new(
         web::Data::new(service),
         routes,
@@ -59,18 +63,53 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/login").route(web::post().to(login)))
         .service(web::resource("/auth/refresh").route(web::post().to(refresh)))
         .service(web::resource("/auth/logout").route(web::post().to(logout)))
+        .service(web::resource("/auth/logout-all").route(web::post().to(logout_all)))
+        .service(web::resource("/auth/verify-email").route(web::post().to(verify_email)))
+        .service(web::resource("/auth/verify-email/resend").route(web::post().to(resend)))
+        .service(web::resource("/auth/password/forgot").route(web::post().to(forgot)))
+        .service(web::resource("/auth/password/reset").route(web::post().to(reset)))
+        .service(web::resource("/auth/password/change").route(web::post().to(change)))
+        .service(web::resource("/auth/sessions").route(web::get().to(sessions)))
+        .service(web::resource("/auth/sessions/{id}").route(web::delete().to(revoke_session)))
         .service(web::resource("/auth/me").route(web::get().to(me)));
 }
 
 /// The routes other modules' processes call (under `/internal`).
 pub fn internal_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/users/admins").route(web::get().to(admins)))
-        .service(web::resource("/users/{id}/contact").route(web::get().to(contact)));
+        .service(web::resource("/users/{id}/contact").route(web::get().to(contact)))
+        .service(web::resource("/users/{id}/accepts").route(web::get().to(accepts)));
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(contact, admins), components(schemas(Contact)))]
+#[openapi(paths(contact, admins, accepts), components(schemas(Contact)))]
 pub struct InternalApi;
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+struct TokenFacts {
+    /// The token's `iat`.
+    iat: i64,
+    /// The token's `sid`, when it has one.
+    sid: Option<String>,
+}
+
+/// Whether a validly signed access token of the user still stands (see [`Accounts`]).
+#[utoipa::path(get, path = "/internal/users/{id}/accepts", tag = "internal",
+    params(("id" = String, Path), TokenFacts),
+    security(("bearer" = [])), responses((status = 200, body = bool)))]
+async fn accepts(
+    auth: web::Data<AuthService>,
+    id: web::Path<String>,
+    facts: web::Query<TokenFacts>,
+) -> Result<HttpResponse, ApiError> {
+    let token = AuthUser {
+        id: parse_id(&id)?,
+        role: crate::http::auth::Role::Customer,
+        session: facts.sid.as_deref().map(parse_id).transpose()?,
+        issued_at: facts.iat,
+    };
+    Ok(HttpResponse::Ok().json(auth.directory().accepts(&token).await?))
+}
 
 /// Every admin, as `[userId, contact]` pairs.
 #[utoipa::path(get, path = "/internal/users/admins", tag = "internal",
@@ -92,8 +131,10 @@ async fn contact(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(signup, login, refresh, logout, me),
-    components(schemas(SignupRequest, LoginRequest, RefreshRequest, TokenPair, User)),
+    paths(signup, login, refresh, logout, logout_all, verify_email, resend, forgot, reset, change,
+          sessions, revoke_session, me),
+    components(schemas(SignupRequest, LoginRequest, RefreshRequest, TokenPair, User, Session,
+                       TokenRequest, ForgotRequest, ResetRequest, ChangeRequest, Accepted)),
     tags((name = "auth", description = "Accounts and tokens"))
 )]
 pub struct AuthApi;
@@ -103,6 +144,7 @@ pub struct AuthApi;
     responses((status = 201, body = TokenPair, description = "The account, signed in"),
               (status = 409, body = crate::error::ErrorBody, description = "The email is taken")))]
 async fn signup(
+    req: HttpRequest,
     auth: web::Data<AuthService>,
     limits: web::Data<Limits>,
     Json(body): Json<SignupRequest>,
@@ -119,7 +161,9 @@ async fn signup(
             return Err(ApiError::Validation(errors.into_iter().flatten().collect()));
         }
     };
-    let pair = auth.signup(email, password, name).await?;
+    let pair = auth
+        .signup(email, password, name, origin(&req, &limits))
+        .await?;
     Ok(tokens(HttpResponse::Created(), &pair))
 }
 
@@ -128,13 +172,31 @@ async fn signup(
     responses((status = 200, body = TokenPair, description = "Signed in"),
               (status = 401, body = crate::error::ErrorBody, description = "Wrong email or password")))]
 async fn login(
+    req: HttpRequest,
     auth: web::Data<AuthService>,
     limits: web::Data<Limits>,
     Json(body): Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     limits.check_email(&Email::normalize(&body.email)).await?;
-    let pair = auth.login(&body.email, body.password).await?;
+    let pair = auth
+        .login(&body.email, body.password, origin(&req, &limits))
+        .await?;
     Ok(tokens(HttpResponse::Ok(), &pair))
+}
+
+/// Where a login comes from: the client's address and its `User-Agent` (at most 255
+/// characters, control characters dropped), kept with the session.
+fn origin(req: &HttpRequest, limits: &Limits) -> Origin {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().filter(|c| !c.is_control()).take(255).collect::<String>())
+        .filter(|ua| !ua.is_empty());
+    Origin {
+        user_agent,
+        ip: Some(limits.client(req).to_string()),
+    }
 }
 
 /// An answer carrying tokens, which no cache may keep (RFC 6749, 5.1).
@@ -160,7 +222,8 @@ async fn refresh(
     ))
 }
 
-/// Revoke a refresh token.
+/// End the login session of a refresh token: the token and the session's access tokens
+/// stop working.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout", request_body = RefreshRequest,
     responses((status = 204, description = "Revoked, or was not known")))]
 async fn logout(
@@ -176,4 +239,152 @@ async fn logout(
     responses((status = 200, body = User)))]
 async fn me(auth: web::Data<AuthService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(auth.me(user.id).await?))
+}
+
+/// The answer of a request whose work goes on after it (an email on its way, or not).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Accepted {
+    #[schema(example = "If an account uses this address, an email is on its way")]
+    message: &'static str,
+}
+
+fn accepted(message: &'static str) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(Accepted { message })
+}
+
+/// Prove the account's email address with the token of the emailed link.
+#[utoipa::path(post, path = "/auth/verify-email", tag = "auth", operation_id = "verifyEmail",
+    request_body = TokenRequest,
+    responses((status = 200, body = User, description = "The account, its email verified"),
+              (status = 400, body = crate::error::ErrorBody,
+               description = "`INVALID_TOKEN`: unknown, used, expired, or sent to an address the account no longer has")))]
+async fn verify_email(
+    auth: web::Data<AuthService>,
+    Json(body): Json<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(auth.verify_email(&body.token).await?))
+}
+
+/// At most 3 verification emails an hour per account.
+const RESEND: Policy = Policy {
+    name: "verify_email",
+    max: 3,
+    window: std::time::Duration::from_secs(3600),
+};
+
+/// Send a new verification link (the earlier one stops working). An address already
+/// verified gets nothing.
+#[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", operation_id = "resendVerification",
+    security(("bearer" = [])),
+    responses((status = 202, body = Accepted, description = "A new link is on its way (none when the address is verified already)"),
+              (status = 429, body = crate::error::ErrorBody, description = "More than 3 in an hour")))]
+async fn resend(
+    auth: web::Data<AuthService>,
+    limits: web::Data<Limits>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    limits.check(RESEND, &format!("verify:{}", user.id)).await?;
+    auth.resend_verification(user.id).await?;
+    Ok(accepted("A new verification link is on its way"))
+}
+
+const FORGOT: &str = "If an account uses this address, a reset link is on its way";
+
+/// Ask for a password-reset link. The answer is the same, and as quick, whether or not an
+/// account uses the address.
+#[utoipa::path(post, path = "/auth/password/forgot", tag = "auth", operation_id = "forgotPassword",
+    request_body = ForgotRequest,
+    responses((status = 202, body = Accepted, description = "The same answer whether or not the account exists")))]
+async fn forgot(
+    auth: web::Data<AuthService>,
+    limits: web::Data<Limits>,
+    Json(body): Json<ForgotRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(&body.email).map_err(|e| ApiError::Validation(vec![e]))?;
+    limits.check_email(email.as_str()).await?;
+    let email = email.as_str().to_owned();
+    actix_web::rt::spawn(async move {
+        if let Err(error) = auth.forgot_password(email).await {
+            tracing::warn!(%error, "password reset email not queued");
+        }
+    });
+    Ok(accepted(FORGOT))
+}
+
+/// Choose a new password with the token of the emailed link: a new session; every other
+/// session and every earlier access token stop working.
+#[utoipa::path(post, path = "/auth/password/reset", tag = "auth", operation_id = "resetPassword",
+    request_body = ResetRequest,
+    responses((status = 200, body = TokenPair, description = "The account, signed in on a new session"),
+              (status = 400, body = crate::error::ErrorBody,
+               description = "`INVALID_TOKEN` (unknown, used or expired), or `VALIDATION_ERROR` naming `password`")))]
+async fn reset(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    limits: web::Data<Limits>,
+    Json(body): Json<ResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let password = Password::parse(&body.password).map_err(|e| ApiError::Validation(vec![e]))?;
+    let pair = auth
+        .reset_password(&body.token, password, origin(&req, &limits))
+        .await?;
+    Ok(tokens(HttpResponse::Ok(), &pair))
+}
+
+/// Change the password: every session and every earlier access token stop working, and the
+/// caller goes on in a new session, whose pair is the answer.
+#[utoipa::path(post, path = "/auth/password/change", tag = "auth", operation_id = "changePassword",
+    request_body = ChangeRequest, security(("bearer" = [])),
+    responses((status = 200, body = TokenPair, description = "A new pair, without `user`"),
+              (status = 400, body = crate::error::ErrorBody,
+               description = "`currentPassword` is wrong, or `newPassword` breaks the password rules"),
+              (status = 409, body = crate::error::ErrorBody,
+               description = "The account signs in through its identity provider and has no password")))]
+async fn change(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    limits: web::Data<Limits>,
+    user: AuthUser,
+    Json(body): Json<ChangeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = Password::parse(&body.new_password)
+        .map_err(|e| ApiError::field("newPassword", e.message))?;
+    let pair = auth
+        .change_password(user, body.current_password, new, origin(&req, &limits))
+        .await?;
+    Ok(tokens(HttpResponse::Ok(), &pair))
+}
+
+/// The caller's live sessions, newest first.
+#[utoipa::path(get, path = "/auth/sessions", tag = "auth", operation_id = "listSessions",
+    security(("bearer" = [])), responses((status = 200, body = Vec<Session>)))]
+async fn sessions(auth: web::Data<AuthService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(auth.sessions(user).await?))
+}
+
+/// Revoke one of the caller's sessions: its refresh token and its access tokens stop
+/// working at once.
+#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "auth", operation_id = "revokeSession",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Revoked"),
+              (status = 404, body = crate::error::ErrorBody, description = "No such session of the caller's")))]
+async fn revoke_session(
+    auth: web::Data<AuthService>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.revoke_session(user.id, parse_id(&id)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revoke every session of the caller, this one included.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", operation_id = "logoutAll",
+    security(("bearer" = [])), responses((status = 204, description = "Every session revoked")))]
+async fn logout_all(auth: web::Data<AuthService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    auth.logout_all(user.id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use crate::ids::{RefreshTokenId, SessionId, UserId};
+use crate::ids::{AccountTokenId, RefreshTokenId, SessionId, UserId};
 
-use crate::db::schema::{refresh_tokens, users};
+use crate::db::schema::{account_tokens, refresh_tokens, sessions, users};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::error::FieldError;
@@ -135,7 +135,9 @@ pub struct RefreshRequest {
 pub struct User {
     #[schema(value_type = uuid::Uuid)]
     pub id: UserId,
-    pub email: String,
+    /// `null` for an identity-provider user whose provider vouched for no address.
+    pub email: Option<String>,
+    pub email_verified: bool,
     pub name: Option<String>,
     pub role: Role,
     pub created_at: DateTime<Utc>,
@@ -158,19 +160,46 @@ pub struct TokenPair {
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: UserId,
-    pub email: String,
+    pub email: Option<String>,
     pub name: Option<String>,
-    pub password_hash: String,
+    /// `None` for a user who signs in only through the identity provider.
+    pub password_hash: Option<String>,
     pub role: Role,
     pub created_at: chrono::NaiveDateTime,
     pub updated_at: chrono::NaiveDateTime,
+    pub email_verified: bool,
+    /// Access tokens issued before this instant are refused (a password reset or change).
+    pub tokens_valid_after: Option<chrono::NaiveDateTime>,
+    pub deleted_at: Option<chrono::NaiveDateTime>,
+    pub oidc_issuer: Option<String>,
+    pub oidc_subject: Option<String>,
 }
 
 impl UserRow {
+    /// A new local account.
+    pub fn local(email: &Email, name: Option<String>, hash: String, role: Role) -> UserRow {
+        let now = crate::db::to_db(crate::time::now());
+        UserRow {
+            id: UserId::random(),
+            email: Some(email.as_str().to_owned()),
+            name,
+            password_hash: Some(hash),
+            role,
+            created_at: now,
+            updated_at: now,
+            email_verified: false,
+            tokens_valid_after: None,
+            deleted_at: None,
+            oidc_issuer: None,
+            oidc_subject: None,
+        }
+    }
+
     pub fn to_api(&self) -> User {
         User {
             id: self.id,
             email: self.email.clone(),
+            email_verified: self.email_verified,
             name: self.name.clone(),
             role: self.role,
             created_at: crate::db::from_db(self.created_at),
@@ -189,6 +218,117 @@ pub struct RefreshRow {
     pub rotated_at: Option<chrono::NaiveDateTime>,
     pub revoked_at: Option<chrono::NaiveDateTime>,
     pub created_at: chrono::NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: chrono::NaiveDateTime,
+    pub last_used_at: chrono::NaiveDateTime,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub revoked_at: Option<chrono::NaiveDateTime>,
+}
+
+impl SessionRow {
+    pub fn to_api(&self, current: Option<SessionId>) -> Session {
+        Session {
+            id: self.id,
+            created_at: crate::db::from_db(self.created_at),
+            last_used_at: crate::db::from_db(self.last_used_at),
+            user_agent: self.user_agent.clone(),
+            ip: self.ip.clone(),
+            current: current == Some(self.id),
+        }
+    }
+}
+
+/// One login and the refresh tokens rotated from it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: SessionId,
+    pub created_at: DateTime<Utc>,
+    /// When it last signed in or refreshed.
+    pub last_used_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// Whether the access token of this request belongs to it.
+    pub current: bool,
+}
+
+/// Where a login came from, kept with its session.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// What a single-use emailed token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    VerifyEmail,
+    PasswordReset,
+}
+
+impl TokenKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenKind::VerifyEmail => "verify_email",
+            TokenKind::PasswordReset => "password_reset",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = account_tokens)]
+pub struct AccountTokenRow {
+    pub id: AccountTokenId,
+    pub user_id: UserId,
+    pub kind: String,
+    /// The address it was sent to: it proves that address only.
+    pub email: String,
+    pub token_hash: String,
+    pub expires_at: chrono::NaiveDateTime,
+    pub used_at: Option<chrono::NaiveDateTime>,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRequest {
+    /// The token of the link in the email.
+    #[schema(schema_with = schema::plain_text_schema)]
+    pub token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ForgotRequest {
+    #[schema(schema_with = schema::plain_text_schema, example = "ada@example.com")]
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetRequest {
+    /// The token of the link in the email.
+    #[schema(schema_with = schema::plain_text_schema)]
+    pub token: String,
+    #[schema(schema_with = password_schema, example = "Secret123")]
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeRequest {
+    #[schema(schema_with = schema::plain_text_schema)]
+    pub current_password: String,
+    #[schema(schema_with = password_schema, example = "Secret456")]
+    pub new_password: String,
 }
 
 use diesel::prelude::{Insertable, Queryable, Selectable};

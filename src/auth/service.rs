@@ -5,25 +5,30 @@ use std::time::Duration;
 
 use actix_web::web;
 use async_trait::async_trait;
+use chrono::Timelike;
 use diesel::Connection;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 use tokio::sync::Semaphore;
-use crate::ids::{RefreshTokenId, SessionId, UserId};
+use crate::ids::{AccountTokenId, RefreshTokenId, SessionId, UserId};
 
-use super::model::{Email, Password, RefreshRow, TokenPair, User, UserRow};
+use super::model::{
+    AccountTokenRow, Email, Origin, Password, RefreshRow, Session, SessionRow, TokenKind,
+    TokenPair, User, UserRow,
+};
 use super::store;
 use crate::config::AuthSettings;
 use crate::db::{self, Db, DbConn};
 use crate::error::{is_unique_violation, ApiError};
-use crate::http::auth::{Accounts, Jwt, Role};
+use crate::http::auth::{Accounts, AuthUser, Jwt, Role};
 use crate::ports::{Contact, OutgoingMessage, Ports, UserDirectory};
 use crate::telemetry::Metrics;
 use crate::time;
 
 const WRONG_CREDENTIALS: &str = "Invalid email or password";
 const BAD_REFRESH: &str = "Invalid or expired refresh token";
+const GONE: &str = "Account no longer exists";
 
 pub struct AuthService {
     db: Db,
@@ -40,6 +45,10 @@ pub struct AuthService {
     admin_emails: Vec<String>,
     /// Compared against when the email is unknown, so that costs what a wrong password costs.
     dummy_hash: String,
+    /// Where links in emails point.
+    link_base: String,
+    verify_ttl: Duration,
+    reset_ttl: Duration,
 }
 
 enum Refreshed {
@@ -55,6 +64,7 @@ impl AuthService {
         jwt: web::Data<Jwt>,
         metrics: web::Data<Metrics>,
         settings: &AuthSettings,
+        link_base: String,
     ) -> Result<Self, ApiError> {
         let dummy_hash = bcrypt::hash("not-a-real-password-0", settings.bcrypt_rounds)
             .map_err(|e| ApiError::internal(format!("bcrypt: {e}")))?;
@@ -74,6 +84,9 @@ impl AuthService {
                 .map(|e| Email::normalize(e))
                 .collect(),
             dummy_hash,
+            link_base,
+            verify_ttl: settings.verify_email_ttl,
+            reset_ttl: settings.reset_password_ttl,
         })
     }
 
@@ -81,29 +94,19 @@ impl AuthService {
         Directory::new(self.db.clone())
     }
 
+    /// Creates a customer account with its address still to verify. `ADMIN_EMAILS` grants
+    /// nothing here: whoever signs up first with an admin's address is not its owner.
     pub async fn signup(
         &self,
         email: Email,
         password: Password,
         name: Option<String>,
+        origin: Origin,
     ) -> Result<TokenPair, ApiError> {
         let hash = self.hash_password(password).await?;
-        let role = if self.admin_emails.iter().any(|a| a == email.as_str()) {
-            Role::Admin
-        } else {
-            Role::Customer
-        };
-        let now = db::to_db(time::now());
-        let row = UserRow {
-            id: UserId::random(),
-            email: email.as_str().to_owned(),
-            name,
-            password_hash: hash,
-            role,
-            created_at: now,
-            updated_at: now,
-        };
-        let tokens = self.new_session_tokens();
+        let row = UserRow::local(&email, name, hash, Role::Customer);
+        let tokens = self.new_session_tokens(origin);
+        let verify = self.emailed_token(TokenKind::VerifyEmail);
         let notifier = self.ports.notifier.clone();
         let pair = self
             .db
@@ -116,7 +119,9 @@ impl AuthService {
                             e.into()
                         }
                     })?;
-                    notifier.queue(conn, welcome(&row))?;
+                    notifier.queue(conn, welcome(&row, email.as_str()))?;
+                    let message = verify(conn, &row, email.as_str())?;
+                    notifier.queue(conn, message)?;
                     tokens(conn, &row)
                 })
             })
@@ -125,7 +130,12 @@ impl AuthService {
         Ok(pair)
     }
 
-    pub async fn login(&self, email: &str, password: String) -> Result<TokenPair, ApiError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        origin: Origin,
+    ) -> Result<TokenPair, ApiError> {
         let email = Email::normalize(email);
         let user = self
             .db
@@ -133,7 +143,8 @@ impl AuthService {
             .await?;
         let hash = user
             .as_ref()
-            .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.clone());
         // Past 72 bytes bcrypt would compare only the first 72: such a password (which no
         // signup accepts) never matches.
         let matches = password.len() <= Password::MAX_BYTES
@@ -141,13 +152,13 @@ impl AuthService {
                 .with_bcrypt(move || bcrypt::verify(password, &hash).unwrap_or(false))
                 .await?;
         let user = match user {
-            Some(user) if matches => user,
+            Some(user) if matches && user.password_hash.is_some() => user,
             _ => {
                 self.metrics.logins.with_label_values(&["failure"]).inc();
                 return Err(ApiError::Auth(WRONG_CREDENTIALS));
             }
         };
-        let tokens = self.new_session_tokens();
+        let tokens = self.new_session_tokens(origin);
         let pair = self.db.run(move |conn| tokens(conn, &user)).await?;
         self.metrics.logins.with_label_values(&["success"]).inc();
         Ok(pair)
@@ -168,16 +179,17 @@ impl AuthService {
                     store::refresh_by_hash(conn, &hash)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
                 let now = time::now();
                 if row.rotated_at.is_some() {
-                    store::revoke_session(conn, row.session_id, db::to_db(now))?;
+                    store::end_session(conn, row.session_id, db::to_db(now))?;
                     return Ok(Refreshed::Reused);
                 }
                 if row.revoked_at.is_some() || db::from_db(row.expires_at) <= now {
                     return Err(ApiError::Auth(BAD_REFRESH));
                 }
                 if store::mark_rotated(conn, row.id, db::to_db(now))? == 0 {
-                    store::revoke_session(conn, row.session_id, db::to_db(now))?;
+                    store::end_session(conn, row.session_id, db::to_db(now))?;
                     return Ok(Refreshed::Reused);
                 }
+                store::touch_session(conn, row.session_id, db::to_db(now))?;
                 let user =
                     store::user_by_id(conn, row.user_id)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
                 store::insert_refresh(
@@ -185,7 +197,7 @@ impl AuthService {
                     &refresh_row(user.id, row.session_id, fresh_hash, expiry),
                 )?;
                 Ok(Refreshed::Rotated(Box::new(TokenPair {
-                    access_token: jwt.issue(user.id, user.role)?,
+                    access_token: jwt.issue(user.id, user.role, row.session_id)?,
                     refresh_token: fresh,
                     token_type: "Bearer",
                     expires_in: jwt.expires_in_secs(),
@@ -202,12 +214,17 @@ impl AuthService {
         }
     }
 
+    /// Ends the login session of the refresh token (its access tokens stop too).
     pub async fn logout(&self, token: &str) -> Result<(), ApiError> {
         let hash = self.hash_refresh(token);
         self.db
-            .run(move |conn| Ok(store::revoke_token(conn, &hash, db::to_db(time::now()))?))
+            .write(move |conn| {
+                if let Some(row) = store::refresh_by_hash(conn, &hash)? {
+                    store::end_session(conn, row.session_id, db::to_db(time::now()))?;
+                }
+                Ok(())
+            })
             .await
-            .map(drop)
     }
 
     pub async fn me(&self, id: UserId) -> Result<User, ApiError> {
@@ -215,7 +232,7 @@ impl AuthService {
             .run(move |conn| store::user_by_id(conn, id).map_err(ApiError::from))
             .await?
             .map(|u| u.to_api())
-            .ok_or(ApiError::Auth("Account no longer exists"))
+            .ok_or(ApiError::Auth(GONE))
     }
 
     /// Creates an admin, or promotes an existing account and sets its password.
@@ -230,24 +247,203 @@ impl AuthService {
         self.db
             .write(move |conn| {
                 let now = db::to_db(time::now());
+                // Whoever runs this command holds the database: the address counts as theirs.
                 if let Some(user) = store::user_by_email(conn, email.as_str())? {
-                    store::set_password_and_role(conn, user.id, &hash, Role::Admin, now)?;
+                    store::set_password(conn, user.id, &hash, now, now)?;
+                    store::set_role(conn, user.id, Role::Admin, now)?;
+                    store::set_email_verified(conn, user.id, now)?;
+                    store::revoke_sessions(conn, user.id, None, now)?;
                     let user = store::user_by_id(conn, user.id)?.ok_or(ApiError::NotFound)?;
                     return Ok((user.to_api(), false));
                 }
-                let row = UserRow {
-                    id: UserId::random(),
-                    email: email.as_str().to_owned(),
-                    name,
-                    password_hash: hash,
-                    role: Role::Admin,
-                    created_at: now,
-                    updated_at: now,
-                };
+                let mut row = UserRow::local(&email, name, hash, Role::Admin);
+                row.email_verified = true;
                 store::insert_user(conn, &row)?;
                 Ok((row.to_api(), true))
             })
             .await
+    }
+
+    /// Marks the address the token was sent to as verified.
+    pub async fn verify_email(&self, token: &str) -> Result<User, ApiError> {
+        let hash = self.hash_refresh(token);
+        self.db
+            .write(move |conn| {
+                let now = db::to_db(time::now());
+                let used = store::use_token(conn, TokenKind::VerifyEmail, &hash, now)?
+                    .ok_or(ApiError::InvalidToken)?;
+                let user = store::user_by_id(conn, used.user_id)?.ok_or(ApiError::InvalidToken)?;
+                // A link sent to an address the account no longer has proves nothing.
+                if user.email.as_deref() != Some(used.email.as_str()) {
+                    return Err(ApiError::InvalidToken);
+                }
+                store::set_email_verified(conn, user.id, now)?;
+                let user = store::user_by_id(conn, user.id)?.ok_or(ApiError::InvalidToken)?;
+                Ok(user.to_api())
+            })
+            .await
+    }
+
+    /// Sends a new verification link (the earlier one dies); nothing when the address is
+    /// verified already or the account has none.
+    pub async fn resend_verification(&self, user: UserId) -> Result<(), ApiError> {
+        let verify = self.emailed_token(TokenKind::VerifyEmail);
+        let notifier = self.ports.notifier.clone();
+        self.db
+            .write(move |conn| {
+                let user = store::user_by_id(conn, user)?.ok_or(ApiError::NotFound)?;
+                match user.email.clone() {
+                    Some(email) if !user.email_verified => {
+                        let message = verify(conn, &user, &email)?;
+                        notifier.queue(conn, message)
+                    }
+                    _ => Ok(()),
+                }
+            })
+            .await
+    }
+
+    /// Sends a reset link when the address has a local account. The caller answers the
+    /// same at once either way: this runs after the answer, so neither the body nor the time
+    /// tells whether the account exists.
+    pub async fn forgot_password(&self, email: String) -> Result<(), ApiError> {
+        let reset = self.emailed_token(TokenKind::PasswordReset);
+        let notifier = self.ports.notifier.clone();
+        self.db
+            .write(move |conn| {
+                let Some(user) = store::user_by_email(conn, &email)? else {
+                    return Ok(());
+                };
+                if user.oidc_issuer.is_some() && user.password_hash.is_none() {
+                    return Ok(());
+                }
+                let message = reset(conn, &user, &email)?;
+                notifier.queue(conn, message)
+            })
+            .await
+    }
+
+    /// Sets a new password from a reset link: the mailbox's owner is now proven, so the
+    /// address counts as verified and, when `ADMIN_EMAILS` lists it, the account becomes an
+    /// admin; every earlier session and access token stops working. Answers a new session.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: Password,
+        origin: Origin,
+    ) -> Result<TokenPair, ApiError> {
+        let hash = self.hash_refresh(token);
+        let password_hash = self.hash_password(password).await?;
+        let tokens = self.new_session_tokens(origin);
+        let admins = self.admin_emails.clone();
+        let notifier = self.ports.notifier.clone();
+        self.db
+            .write(move |conn| {
+                let now = time::now();
+                let at = db::to_db(now);
+                let used = store::use_token(conn, TokenKind::PasswordReset, &hash, at)?
+                    .ok_or(ApiError::InvalidToken)?;
+                let user = store::user_by_id(conn, used.user_id)?.ok_or(ApiError::InvalidToken)?;
+                if user.email.as_deref() != Some(used.email.as_str()) {
+                    return Err(ApiError::InvalidToken);
+                }
+                store::set_password(conn, user.id, &password_hash, whole_second(now), at)?;
+                store::set_email_verified(conn, user.id, at)?;
+                if admins.contains(&used.email) {
+                    store::set_role(conn, user.id, Role::Admin, at)?;
+                }
+                store::revoke_sessions(conn, user.id, None, at)?;
+                notifier.queue(conn, password_changed(&user, &used.email))?;
+                let user = store::user_by_id(conn, user.id)?.ok_or(ApiError::InvalidToken)?;
+                tokens(conn, &user)
+            })
+            .await
+    }
+
+    /// Changes the caller's password. Every session and every access token issued before
+    /// stops working; the caller goes on in a new session, whose pair is the answer.
+    pub async fn change_password(
+        &self,
+        caller: AuthUser,
+        current: String,
+        new: Password,
+        origin: Origin,
+    ) -> Result<TokenPair, ApiError> {
+        let user = self.user(caller.id).await?;
+        let Some(stored) = user.password_hash.clone() else {
+            return Err(ApiError::conflict(
+                "This account signs in through its identity provider and has no password here",
+            ));
+        };
+        let matches = current.len() <= Password::MAX_BYTES
+            && self
+                .with_bcrypt(move || bcrypt::verify(current, &stored).unwrap_or(false))
+                .await?;
+        if !matches {
+            return Err(ApiError::field("currentPassword", "is not the account's password"));
+        }
+        let password_hash = self.hash_password(new).await?;
+        let tokens = self.new_session_tokens(origin);
+        let notifier = self.ports.notifier.clone();
+        let mut pair = self
+            .db
+            .write(move |conn| {
+                let now = time::now();
+                let at = db::to_db(now);
+                let user = store::user_by_id(conn, caller.id)?.ok_or(ApiError::Auth(GONE))?;
+                store::set_password(conn, user.id, &password_hash, whole_second(now), at)?;
+                store::revoke_sessions(conn, user.id, None, at)?;
+                if let Some(email) = &user.email {
+                    notifier.queue(conn, password_changed(&user, email))?;
+                }
+                tokens(conn, &user)
+            })
+            .await?;
+        pair.user = None;
+        Ok(pair)
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn sessions(&self, caller: AuthUser) -> Result<Vec<Session>, ApiError> {
+        let since = time::now()
+            - chrono::Duration::from_std(self.refresh_expiry).unwrap_or(chrono::Duration::days(7));
+        let rows = self
+            .db
+            .run(move |conn| Ok(store::sessions_of(conn, caller.id, db::to_db(since))?))
+            .await?;
+        Ok(rows.iter().map(|r| r.to_api(caller.session)).collect())
+    }
+
+    /// Revokes one of the caller's sessions; another user's is not found.
+    pub async fn revoke_session(&self, caller: UserId, session: SessionId) -> Result<(), ApiError> {
+        let theirs = self
+            .db
+            .write(move |conn| {
+                Ok(store::revoke_session(conn, caller, session, db::to_db(time::now()))?)
+            })
+            .await?;
+        if theirs {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+
+    /// Revokes every session of the caller, the current one included.
+    pub async fn logout_all(&self, caller: UserId) -> Result<(), ApiError> {
+        self.db
+            .write(move |conn| {
+                Ok(store::revoke_sessions(conn, caller, None, db::to_db(time::now()))?)
+            })
+            .await
+            .map(drop)
+    }
+
+    async fn user(&self, id: UserId) -> Result<UserRow, ApiError> {
+        self.db
+            .run(move |conn| Ok(store::user_by_id(conn, id)?))
+            .await?
+            .ok_or(ApiError::Auth(GONE))
     }
 
     async fn hash_password(&self, password: Password) -> Result<String, ApiError> {
@@ -281,20 +477,68 @@ impl AuthService {
     /// What a new login session needs, ready to run inside the caller's transaction.
     fn new_session_tokens(
         &self,
+        origin: Origin,
     ) -> impl FnOnce(&mut DbConn, &UserRow) -> Result<TokenPair, ApiError> + Send + 'static {
         let refresh = self.random_token();
         let hash = self.hash_refresh(&refresh);
         let expiry = self.refresh_expiry;
         let jwt = self.jwt.clone();
         move |conn, user| {
-            let session = SessionId::random();
-            store::insert_refresh(conn, &refresh_row(user.id, session, hash, expiry))?;
+            let now = db::to_db(time::now());
+            let session = SessionRow {
+                id: SessionId::random(),
+                user_id: user.id,
+                created_at: now,
+                last_used_at: now,
+                user_agent: origin.user_agent,
+                ip: origin.ip,
+                revoked_at: None,
+            };
+            store::insert_session(conn, &session)?;
+            store::insert_refresh(conn, &refresh_row(user.id, session.id, hash, expiry))?;
             Ok(TokenPair {
-                access_token: jwt.issue(user.id, user.role)?,
+                access_token: jwt.issue(user.id, user.role, session.id)?,
                 refresh_token: refresh,
                 token_type: "Bearer",
                 expires_in: jwt.expires_in_secs(),
                 user: Some(user.to_api()),
+            })
+        }
+    }
+
+    /// A single-use token of `kind` for the user's address and the message carrying its
+    /// link, ready to run inside the caller's transaction.
+    fn emailed_token(
+        &self,
+        kind: TokenKind,
+    ) -> impl FnOnce(&mut DbConn, &UserRow, &str) -> Result<OutgoingMessage, ApiError> + Send + 'static
+    {
+        let token = self.random_token();
+        let hash = self.hash_refresh(&token);
+        let (ttl, base) = match kind {
+            TokenKind::VerifyEmail => (self.verify_ttl, &self.link_base),
+            TokenKind::PasswordReset => (self.reset_ttl, &self.link_base),
+        };
+        let base = base.clone();
+        move |conn, user, email| {
+            let now = time::now();
+            let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
+            store::issue_token(
+                conn,
+                &AccountTokenRow {
+                    id: AccountTokenId::random(),
+                    user_id: user.id,
+                    kind: kind.name().to_owned(),
+                    email: email.to_owned(),
+                    token_hash: hash,
+                    expires_at: db::to_db(expires),
+                    used_at: None,
+                    created_at: db::to_db(now),
+                },
+            )?;
+            Ok(match kind {
+                TokenKind::VerifyEmail => verify_message(user, email, &format!("{base}/verify-email?token={token}"), ttl),
+                TokenKind::PasswordReset => reset_message(user, email, &format!("{base}/reset-password?token={token}"), ttl),
             })
         }
     }
@@ -315,19 +559,88 @@ impl AuthService {
     }
 }
 
-fn welcome(user: &UserRow) -> OutgoingMessage {
-    let greeting = user.name.as_deref().unwrap_or(&user.email);
+fn greeting(user: &UserRow, email: &str) -> String {
+    format!("Hello {},", user.name.as_deref().unwrap_or(email))
+}
+
+fn welcome(user: &UserRow, email: &str) -> OutgoingMessage {
     OutgoingMessage::new(
         user.id,
         "welcome",
-        &user.email,
+        email,
         "Welcome to Car Rental".into(),
         &[
-            format!("Hello {greeting},"),
-            format!("your Car Rental account {} is ready.", user.email),
+            greeting(user, email),
+            format!("your Car Rental account {email} is ready."),
             "You can now find a car near you and book it.".into(),
         ],
     )
+}
+
+fn verify_message(user: &UserRow, email: &str, link: &str, ttl: Duration) -> OutgoingMessage {
+    OutgoingMessage::new(
+        user.id,
+        "verify_email",
+        email,
+        "Confirm your email address".into(),
+        &[
+            greeting(user, email),
+            "please confirm that this address is yours by opening this link:".into(),
+            link.to_owned(),
+            format!("It works once, for {}.", for_people(ttl)),
+        ],
+    )
+}
+
+fn reset_message(user: &UserRow, email: &str, link: &str, ttl: Duration) -> OutgoingMessage {
+    OutgoingMessage::new(
+        user.id,
+        "password_reset",
+        email,
+        "Reset your Car Rental password".into(),
+        &[
+            greeting(user, email),
+            "someone asked to reset the password of this account. To choose a new one, open:"
+                .into(),
+            link.to_owned(),
+            format!(
+                "It works once, for {}. If it was not you, ignore this message.",
+                for_people(ttl)
+            ),
+        ],
+    )
+}
+
+fn password_changed(user: &UserRow, email: &str) -> OutgoingMessage {
+    OutgoingMessage::new(
+        user.id,
+        "password_changed",
+        email,
+        "Your Car Rental password was changed".into(),
+        &[
+            greeting(user, email),
+            "the password of your account was just changed, and every other session signed out."
+                .into(),
+            "If it was not you, reset your password at once.".into(),
+        ],
+    )
+}
+
+/// "48 hours", "30 minutes", "1 hour".
+fn for_people(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = match secs {
+        s if s >= 3600 && s % 3600 == 0 => (s / 3600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Access tokens carry whole seconds: the instant from which they count, rounded down, so
+/// that a token issued in the same second as a reset still counts.
+fn whole_second(t: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
+    db::to_db(t).with_nanosecond(0).unwrap_or(db::to_db(t))
 }
 
 /// The in-process `UserDirectory`.
@@ -343,25 +656,30 @@ impl Directory {
 
 #[async_trait]
 impl Accounts for Directory {
-    async fn exists(&self, user_id: UserId) -> Result<bool, ApiError> {
+    async fn accepts(&self, token: &AuthUser) -> Result<bool, ApiError> {
+        let (user, session) = (token.id, token.session);
+        let issued = chrono::DateTime::from_timestamp(token.issued_at, 0)
+            .map(db::to_db)
+            .ok_or(ApiError::Auth("Invalid or expired token"))?;
         self.db
-            .run(move |conn| Ok(store::user_exists(conn, user_id)?))
+            .run(move |conn| Ok(store::accepts(conn, user, session, issued)?))
             .await
     }
+}
+
+fn contact_of(user: UserRow) -> Option<Contact> {
+    Some(Contact {
+        email: user.email?,
+        name: user.name,
+        email_verified: user.email_verified,
+    })
 }
 
 #[async_trait]
 impl UserDirectory for Directory {
     async fn contact(&self, user_id: UserId) -> Result<Option<Contact>, ApiError> {
         self.db
-            .run(move |conn| {
-                Ok(
-                    store::user_by_id(conn, user_id)?.map(|u| Contact {
-                        email: u.email,
-                        name: u.name,
-                    }),
-                )
-            })
+            .run(move |conn| Ok(store::user_by_id(conn, user_id)?.and_then(contact_of)))
             .await
     }
 
@@ -370,15 +688,7 @@ impl UserDirectory for Directory {
             .run(move |conn| {
                 Ok(store::admins(conn)?
                     .into_iter()
-                    .map(|u| {
-                        (
-                            u.id,
-                            Contact {
-                                email: u.email,
-                                name: u.name,
-                            },
-                        )
-                    })
+                    .filter_map(|u| Some((u.id, contact_of(u)?)))
                     .collect())
             })
             .await

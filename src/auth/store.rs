@@ -1,10 +1,10 @@
-//! Auth queries: the `users` and `refresh_tokens` tables.
+//! Auth queries: the `users`, `sessions`, `refresh_tokens` and `account_tokens` tables.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::model::{RefreshRow, UserRow};
-use crate::db::schema::{refresh_tokens, users};
+use super::model::{AccountTokenRow, RefreshRow, SessionRow, TokenKind, UserRow};
+use crate::db::schema::{account_tokens, refresh_tokens, sessions, users};
 use crate::db::DbConn;
 use crate::http::auth::Role;
 use crate::ids::{RefreshTokenId, SessionId, UserId};
@@ -19,14 +19,17 @@ pub fn insert_user(conn: &mut DbConn, row: &UserRow) -> QueryResult<()> {
 pub fn user_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(users::email.eq(email))
+        .filter(users::deleted_at.is_null())
         .select(UserRow::as_select())
         .get_result(conn)
         .optional()
 }
 
+/// The account, unless it left.
 pub fn user_by_id(conn: &mut DbConn, id: UserId) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
+        .filter(users::deleted_at.is_null())
         .select(UserRow::as_select())
         .get_result(conn)
         .optional()
@@ -35,30 +38,148 @@ pub fn user_by_id(conn: &mut DbConn, id: UserId) -> QueryResult<Option<UserRow>>
 pub fn admins(conn: &mut DbConn) -> QueryResult<Vec<UserRow>> {
     users::table
         .filter(users::role.eq(Role::Admin))
+        .filter(users::deleted_at.is_null())
         .order(users::created_at.asc())
         .select(UserRow::as_select())
         .load(conn)
 }
 
-pub fn user_exists(conn: &mut DbConn, id: UserId) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)
+/// Whether a token of `user` issued at `issued_at` (seconds) for `session` still stands.
+pub fn accepts(
+    conn: &mut DbConn,
+    user: UserId,
+    session: Option<SessionId>,
+    issued_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let valid_after: Option<Option<NaiveDateTime>> = users::table
+        .find(user)
+        .filter(users::deleted_at.is_null())
+        .select(users::tokens_valid_after)
+        .get_result(conn)
+        .optional()?;
+    let Some(valid_after) = valid_after else {
+        return Ok(false);
+    };
+    if valid_after.is_some_and(|after| issued_at < after) {
+        return Ok(false);
+    }
+    match session {
+        None => Ok(true),
+        Some(session) => diesel::select(diesel::dsl::exists(
+            sessions::table
+                .find(session)
+                .filter(sessions::user_id.eq(user))
+                .filter(sessions::revoked_at.is_null()),
+        ))
+        .get_result(conn),
+    }
 }
 
-pub fn set_password_and_role(
+/// Sets the password; access tokens issued before `valid_after` stop working.
+pub fn set_password(
     conn: &mut DbConn,
     id: UserId,
     password_hash: &str,
-    role: Role,
+    valid_after: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set((
             users::password_hash.eq(password_hash),
-            users::role.eq(role),
+            users::tokens_valid_after.eq(valid_after),
             users::updated_at.eq(now),
         ))
         .execute(conn)
         .map(drop)
+}
+
+pub fn set_role(conn: &mut DbConn, id: UserId, role: Role, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((users::role.eq(role), users::updated_at.eq(now)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn set_email_verified(conn: &mut DbConn, id: UserId, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((users::email_verified.eq(true), users::updated_at.eq(now)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_session(conn: &mut DbConn, row: &SessionRow) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn touch_session(conn: &mut DbConn, id: SessionId, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(sessions::table.find(id))
+        .set(sessions::last_used_at.eq(now))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The user's live sessions (not revoked, used since `since`), newest first.
+pub fn sessions_of(
+    conn: &mut DbConn,
+    user: UserId,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::last_used_at.gt(since))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// Revokes one session of `user` and its refresh tokens; `false` when it is not theirs.
+pub fn revoke_session(
+    conn: &mut DbConn,
+    user: UserId,
+    session: SessionId,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let theirs: bool = diesel::select(diesel::dsl::exists(
+        sessions::table
+            .find(session)
+            .filter(sessions::user_id.eq(user)),
+    ))
+    .get_result(conn)?;
+    if theirs {
+        end_session(conn, session, now)?;
+    }
+    Ok(theirs)
+}
+
+/// Revokes every session of `user` but `except`, with their refresh tokens.
+pub fn revoke_sessions(
+    conn: &mut DbConn,
+    user: UserId,
+    except: Option<SessionId>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let live: Vec<SessionId> = sessions::table
+        .filter(sessions::user_id.eq(user))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::id)
+        .load(conn)?;
+    let gone: Vec<SessionId> = live.into_iter().filter(|s| Some(*s) != except).collect();
+    diesel::update(sessions::table.filter(sessions::id.eq_any(&gone)))
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)?;
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user))
+            .filter(refresh_tokens::revoked_at.is_null())
+            .filter(refresh_tokens::session_id.ne_all(except.into_iter().collect::<Vec<_>>())),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(gone.len())
 }
 
 pub fn insert_refresh(conn: &mut DbConn, row: &RefreshRow) -> QueryResult<()> {
@@ -92,26 +213,66 @@ pub fn mark_rotated(
     .execute(conn)
 }
 
-pub fn revoke_session(
-    conn: &mut DbConn,
-    session_id: SessionId,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+/// Ends a login session: the session and every refresh token of it.
+pub fn end_session(conn: &mut DbConn, session: SessionId, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(sessions::table.find(session).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)?;
+    revoke_refresh_of(conn, session, now).map(drop)
+}
+
+fn revoke_refresh_of(conn: &mut DbConn, session: SessionId, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         refresh_tokens::table
-            .filter(refresh_tokens::session_id.eq(session_id))
+            .filter(refresh_tokens::session_id.eq(session))
             .filter(refresh_tokens::revoked_at.is_null()),
     )
     .set(refresh_tokens::revoked_at.eq(now))
     .execute(conn)
 }
 
-pub fn revoke_token(conn: &mut DbConn, hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+/// Stores a new single-use token; the user's earlier unused ones of its kind die.
+pub fn issue_token(conn: &mut DbConn, row: &AccountTokenRow) -> QueryResult<()> {
     diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(hash))
-            .filter(refresh_tokens::revoked_at.is_null()),
+        account_tokens::table
+            .filter(account_tokens::user_id.eq(row.user_id))
+            .filter(account_tokens::kind.eq(&row.kind))
+            .filter(account_tokens::used_at.is_null()),
     )
-    .set(refresh_tokens::revoked_at.eq(now))
-    .execute(conn)
+    .set(account_tokens::used_at.eq(row.created_at))
+    .execute(conn)?;
+    diesel::insert_into(account_tokens::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Uses a live token of `kind` once: its row, or `None` when it is unknown, used or
+/// expired (a token used by another request at the same moment counts as used).
+pub fn use_token(
+    conn: &mut DbConn,
+    kind: TokenKind,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<AccountTokenRow>> {
+    let Some(row) = account_tokens::table
+        .filter(account_tokens::token_hash.eq(hash))
+        .filter(account_tokens::kind.eq(kind.name()))
+        .select(AccountTokenRow::as_select())
+        .get_result(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if row.used_at.is_some() || row.expires_at <= now {
+        return Ok(None);
+    }
+    let used = diesel::update(
+        account_tokens::table
+            .find(row.id)
+            .filter(account_tokens::used_at.is_null()),
+    )
+    .set(account_tokens::used_at.eq(now))
+    .execute(conn)?;
+    Ok((used == 1).then_some(row))
 }

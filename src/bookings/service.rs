@@ -45,6 +45,7 @@ pub struct BookingsService {
     /// How long before its pickup time a booking may be picked up.
     pickup_early_window: chrono::Duration,
     require_verified_licence: bool,
+    require_verified_email: bool,
     /// Where damage photos are, for the links the booking's answer shows.
     store: Arc<dyn Store>,
 }
@@ -67,6 +68,7 @@ impl BookingsService {
             pickup_early_window: chrono::Duration::from_std(settings.pickup_early_window)
                 .unwrap_or(chrono::Duration::MAX),
             require_verified_licence: settings.require_verified_licence,
+            require_verified_email: settings.require_verified_email,
             store,
         }
     }
@@ -112,6 +114,11 @@ impl BookingsService {
     /// in force when the booking commits.
     pub async fn create(&self, user: AuthUser, input: CreateBooking) -> Result<Booking, ApiError> {
         let now = time::now();
+        // Who may book is settled before what they asked for is read.
+        let contact = self.ports.users.contact(user.id).await?;
+        if self.require_verified_email && !contact.as_ref().is_some_and(|c| c.email_verified) {
+            return Err(ApiError::EmailNotVerified);
+        }
         let req = input.validate(now).map_err(ApiError::Validation)?;
         // A customer's upcoming bookings are counted under the user's lock, so that
         // simultaneous bookings cannot each see room for one more. Saying no needs no lock:
@@ -127,7 +134,6 @@ impl BookingsService {
                 return Err(at_cap(cap));
             }
         }
-        let contact = self.ports.users.contact(user.id).await?;
         let codes: Vec<String> = req.extras.iter().map(|e| e.code.clone()).collect();
         let catalogue = self.ports.catalog.extra_prices(&codes).await?;
         let result = self

@@ -36,6 +36,10 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("REFRESH_EXPIRY", "auth.refresh_expiry"),
     ("BCRYPT_ROUNDS", "auth.bcrypt_rounds"),
     ("ADMIN_EMAILS", "auth.admin_emails"),
+    ("VERIFY_EMAIL_TTL", "auth.verify_email_ttl"),
+    ("RESET_PASSWORD_TTL", "auth.reset_password_ttl"),
+    ("APP_LINK_BASE", "auth.link_base"),
+    ("REQUIRE_VERIFIED_EMAIL", "bookings.require_verified_email"),
     ("LOG_LEVEL", "log.level"),
     ("FRONTEND_URL", "http.frontend_url"),
     ("METRICS_TOKEN", "http.metrics_token"),
@@ -203,8 +207,17 @@ pub struct AuthSettings {
     /// How long a login or signup waits for a turn before it is a 503.
     #[serde(deserialize_with = "duration")]
     pub bcrypt_wait: Duration,
+    /// Promoted to admin when a password reset for the address is completed.
     #[serde(deserialize_with = "comma_list")]
     pub admin_emails: Vec<String>,
+    /// How long an email-verification link works.
+    #[serde(deserialize_with = "duration")]
+    pub verify_email_ttl: Duration,
+    /// How long a password-reset link works.
+    #[serde(deserialize_with = "duration")]
+    pub reset_password_ttl: Duration,
+    /// Where links in emails point (`APP_LINK_BASE`); empty: the first `FRONTEND_URL`.
+    pub link_base: String,
 }
 
 impl AuthSettings {
@@ -231,6 +244,9 @@ impl std::fmt::Debug for AuthSettings {
             .field("bcrypt_rounds", &self.bcrypt_rounds)
             .field("bcrypt_concurrency", &self.bcrypt_concurrency)
             .field("admin_emails", &self.admin_emails)
+            .field("verify_email_ttl", &self.verify_email_ttl)
+            .field("reset_password_ttl", &self.reset_password_ttl)
+            .field("link_base", &self.link_base)
             .finish()
     }
 }
@@ -348,6 +364,8 @@ pub struct BookingSettings {
     pub pickup_early_window: Duration,
     /// A pickup needs the customer's driving licence verified by the desk.
     pub require_verified_licence: bool,
+    /// Booking needs the customer's email verified.
+    pub require_verified_email: bool,
 }
 
 /// Taking money for bookings (API.md, Payments).
@@ -594,6 +612,16 @@ pub struct LogSettings {
 pub struct SettingsError(pub String);
 
 impl Settings {
+    /// Where links in emails point: `APP_LINK_BASE`, else the first `FRONTEND_URL`, without
+    /// a trailing slash.
+    pub fn link_base(&self) -> String {
+        let base = match self.auth.link_base.trim() {
+            "" => self.http.frontend_url.first().map_or("", String::as_str),
+            set => set,
+        };
+        base.trim_end_matches('/').to_owned()
+    }
+
     /// Settings from the process environment.
     pub fn load() -> Result<Self, SettingsError> {
         Self::from_vars(std::env::vars().collect())
@@ -689,6 +717,15 @@ impl Settings {
         }
         for origin in &self.http.frontend_url {
             check_origin(origin)?;
+        }
+        if !self.auth.link_base.trim().is_empty() {
+            let parsed = url::Url::parse(self.auth.link_base.trim())
+                .map_err(|e| SettingsError(format!("APP_LINK_BASE: not a URL ({e})")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(SettingsError(
+                    "APP_LINK_BASE must be an http:// or https:// URL".into(),
+                ));
+            }
         }
         if self.rate_limit.window.is_zero() || self.rate_limit.auth_window.is_zero() {
             return Err(SettingsError(

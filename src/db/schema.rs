@@ -3,12 +3,42 @@
 diesel::table! {
     users (id) {
         id -> Text,
-        email -> Text,
+        email -> Nullable<Text>,
         name -> Nullable<Text>,
-        password_hash -> Text,
+        password_hash -> Nullable<Text>,
         role -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_verified -> Bool,
+        tokens_valid_after -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+        oidc_issuer -> Nullable<Text>,
+        oidc_subject -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    account_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        email -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
     }
 }
 
@@ -159,7 +189,7 @@ diesel::table! {
 }
 
 diesel::joinable!(refresh_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens);
+diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens, sessions);
 
 diesel::table! {
     text_words (word, text) {

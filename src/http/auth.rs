@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::ids::UserId;
+use crate::ids::{SessionId, UserId};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -47,6 +47,9 @@ pub struct Claims {
     pub role: Role,
     pub iat: i64,
     pub exp: i64,
+    /// The login session the token belongs to (tokens from before sessions have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Signs and verifies access tokens (HS256).
@@ -92,7 +95,12 @@ impl Jwt {
         self.expiry.as_secs()
     }
 
-    pub fn issue(&self, user_id: UserId, role: Role) -> Result<String, ApiError> {
+    pub fn issue(
+        &self,
+        user_id: UserId,
+        role: Role,
+        session: SessionId,
+    ) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let exp = now.saturating_add(i64::try_from(self.expiry.as_secs()).unwrap_or(i64::MAX));
         let claims = Claims {
@@ -100,6 +108,7 @@ impl Jwt {
             role,
             iat: now,
             exp,
+            sid: Some(session.to_string()),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal(format!("signing token: {e}")))
@@ -116,14 +125,19 @@ impl Jwt {
             (decoded, _) => decoded,
         }
         .map_err(|_| ApiError::Auth("Invalid or expired token"))?;
-        let id: UserId = data
+        let bad = |_| ApiError::Auth("Invalid or expired token");
+        let id: UserId = data.claims.sub.parse().map_err(bad)?;
+        let session = data
             .claims
-            .sub
-            .parse()
-            .map_err(|_| ApiError::Auth("Invalid or expired token"))?;
+            .sid
+            .map(|sid| sid.parse::<SessionId>())
+            .transpose()
+            .map_err(bad)?;
         Ok(AuthUser {
             id,
             role: data.claims.role,
+            session,
+            issued_at: data.claims.iat,
         })
     }
 }
@@ -168,6 +182,10 @@ pub async fn internal_only(
 pub struct AuthUser {
     pub id: UserId,
     pub role: Role,
+    /// The login session of the token (`sid`).
+    pub session: Option<SessionId>,
+    /// The token's `iat`, in seconds since the epoch.
+    pub issued_at: i64,
 }
 
 impl AuthUser {
@@ -184,11 +202,12 @@ impl AuthUser {
     }
 }
 
-/// Tells whether an account still exists; answered by auth, wherever it runs. A token
-/// stays validly signed after its user is gone, so every authenticated request asks.
+/// Tells whether a validly signed token still stands: its account exists and has not left,
+/// it was issued after the account's last password reset or change, and its session was
+/// not revoked. Answered by auth, wherever it runs, on every authenticated request.
 #[async_trait::async_trait]
 pub trait Accounts: Send + Sync {
-    async fn exists(&self, user: UserId) -> Result<bool, ApiError>;
+    async fn accepts(&self, token: &AuthUser) -> Result<bool, ApiError>;
 }
 
 type Extracted<T> = LocalBoxFuture<'static, Result<T, ApiError>>;
@@ -242,10 +261,12 @@ fn authenticate(req: &HttpRequest) -> Extracted<AuthUser> {
     Box::pin(async move {
         let user = verified?;
         let accounts = accounts.ok_or_else(|| ApiError::internal("Accounts is not registered"))?;
-        if accounts.exists(user.id).await? {
+        if accounts.accepts(&user).await? {
             Ok(user)
         } else {
-            Err(ApiError::Auth("Account no longer exists"))
+            Err(ApiError::Auth(
+                "The token was revoked or its account no longer exists",
+            ))
         }
     })
 }
@@ -315,7 +336,7 @@ mod tests {
     fn round_trip_and_rejections() {
         let jwt = Jwt::new("secret-one", Duration::from_secs(60));
         let id = UserId::random();
-        let token = jwt.issue(id, Role::Admin).unwrap();
+        let token = jwt.issue(id, Role::Admin, SessionId::random()).unwrap();
         let user = jwt.verify(&token).unwrap();
         assert_eq!(user.id, id);
         assert_eq!(user.role, Role::Admin);
@@ -324,7 +345,7 @@ mod tests {
         assert!(other.verify(&token).is_err());
 
         let expired = Jwt::new("secret-one", Duration::ZERO)
-            .issue(id, Role::Customer)
+            .issue(id, Role::Customer, SessionId::random())
             .unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         assert!(jwt.verify(&expired).is_err());
@@ -334,10 +355,12 @@ mod tests {
     fn a_rotation_keeps_the_previous_secrets_tokens() {
         let id = UserId::random();
         let old = Jwt::new("secret-one", Duration::from_secs(60));
-        let issued_before = old.issue(id, Role::Customer).unwrap();
+        let issued_before = old.issue(id, Role::Customer, SessionId::random()).unwrap();
         let rotated = Jwt::new("secret-two", Duration::from_secs(60)).accepting("secret-one");
         assert_eq!(rotated.verify(&issued_before).unwrap().id, id);
-        let issued_after = rotated.issue(id, Role::Customer).unwrap();
+        let issued_after = rotated
+            .issue(id, Role::Customer, SessionId::random())
+            .unwrap();
         assert!(
             old.verify(&issued_after).is_err(),
             "signed with the new secret"
@@ -349,7 +372,11 @@ mod tests {
         assert!(rotated.verify("not.a.token").is_err());
         let stranger = Jwt::new("secret-three", Duration::from_secs(60));
         assert!(rotated
-            .verify(&stranger.issue(id, Role::Admin).unwrap())
+            .verify(
+                &stranger
+                    .issue(id, Role::Admin, SessionId::random())
+                    .unwrap()
+            )
             .is_err());
     }
 }

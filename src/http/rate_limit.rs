@@ -213,11 +213,20 @@ impl Limits {
         None
     }
 
-    /// The signup and login limit for one email, counted by their handlers.
+    /// The auth limit for one email (signup, login, password reset), counted by their
+    /// handlers.
     pub async fn check_email(&self, email: &str) -> Result<(), ApiError> {
-        match self.count(self.auth, &format!("email:{email}")).await {
+        self.check(self.auth, &format!("email:{email}")).await
+    }
+
+    /// Counts one request against `policy` under `key`; 429 past it.
+    pub async fn check(&self, policy: Policy, key: &str) -> Result<(), ApiError> {
+        match self.count(policy, key).await {
             Some(q) if !q.allowed => {
-                self.metrics.rate_limited.with_label_values(&["auth"]).inc();
+                self.metrics
+                    .rate_limited
+                    .with_label_values(&[policy.name])
+                    .inc();
                 Err(Quota::refusal(&[q]))
             }
             _ => Ok(()),
@@ -278,8 +287,17 @@ fn is_exempt(path: &str) -> bool {
         || path.starts_with("/payments/webhooks/")
 }
 
+/// The public routes that take credentials or send mail: the auth limit counts them per
+/// client.
 fn is_auth(path: &str) -> bool {
-    path == "/auth/login" || path == "/auth/signup"
+    matches!(
+        path,
+        "/auth/login"
+            | "/auth/signup"
+            | "/auth/verify-email"
+            | "/auth/password/forgot"
+            | "/auth/password/reset"
+    )
 }
 
 /// Counts the request against the limits that apply to it and answers 429 past any.

@@ -7,7 +7,7 @@ use super::model::{MessageRow, SubscriptionRow};
 use crate::db::schema::{messages, push_subscriptions};
 use crate::db::DbConn;
 use crate::ids::{MessageId, SubscriptionId, UserId};
-use crate::ports::MessageStatus;
+use crate::ports::{MessageStatus, SECURITY_MESSAGES};
 
 pub fn message(conn: &mut DbConn, id: MessageId) -> QueryResult<Option<MessageRow>> {
     messages::table
@@ -18,7 +18,7 @@ pub fn message(conn: &mut DbConn, id: MessageId) -> QueryResult<Option<MessageRo
 }
 
 /// Records one delivery attempt: `sent`, or still `pending` (or `failed` when it was the
-/// last) with the error.
+/// last) with the error. A security message's body goes once it is settled.
 pub fn record_attempt(
     conn: &mut DbConn,
     id: MessageId,
@@ -28,7 +28,7 @@ pub fn record_attempt(
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     let sent_at = (status == MessageStatus::Sent).then_some(now);
-    diesel::update(messages::table.find(id))
+    let updated = diesel::update(messages::table.find(id))
         .set((
             messages::status.eq(status),
             messages::attempts.eq(attempts),
@@ -36,7 +36,17 @@ pub fn record_attempt(
             messages::updated_at.eq(now),
             messages::sent_at.eq(sent_at),
         ))
-        .execute(conn)
+        .execute(conn)?;
+    if status != MessageStatus::Pending {
+        diesel::update(
+            messages::table
+                .find(id)
+                .filter(messages::kind.eq_any(SECURITY_MESSAGES)),
+        )
+        .set((messages::text_body.eq(""), messages::html_body.eq("")))
+        .execute(conn)?;
+    }
+    Ok(updated)
 }
 
 pub fn list_for(

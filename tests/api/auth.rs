@@ -67,16 +67,6 @@ db_test! {
 }
 
 db_test! {
-    async fn admin_emails_get_the_admin_role(backend) {
-        let app = spawn_app_with(backend, &[("ADMIN_EMAILS", "boss@example.com, other@example.com")]).await;
-        let body = app.signup("Boss@Example.com").await;
-        assert_eq!(body["user"]["role"], "admin");
-        let body = app.signup("clerk@example.com").await;
-        assert_eq!(body["user"]["role"], "customer");
-    }
-}
-
-db_test! {
     async fn login_folds_email_and_rejects_bad_credentials_alike(backend) {
         let app = spawn_app(backend).await;
         app.signup("ada@example.com").await;

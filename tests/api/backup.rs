@@ -9,20 +9,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-fn cli(db_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carrental"))
-        .args(args)
-        .env("APP_ENV", "test")
-        .env(
-            "APP_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-        )
-        .env("DATABASE_URL", db_url)
-        .env_remove("BACKUP_KEEP")
-        .output()
-        .expect("the command runs")
-}
-
 fn said(out: &Output) -> String {
     format!(
         "{}{}",

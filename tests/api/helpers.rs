@@ -11,7 +11,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 pub const PASSWORD: &str = "Secret123";
-/// Listed in ADMIN_EMAILS for every test app.
+/// The admin [`TestApp::admin_token`] makes with `carrental admin create`.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// The test environment's JWT secret (config/default.toml), for crafting tokens.
 pub const JWT_SECRET: &str = "dev-jwt-secret-change-me";
@@ -133,6 +133,26 @@ impl TestDatabase {
         }
     }
 
+    /// The `n` a query like `SELECT COUNT(*) AS n FROM …` answers, on either backend.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let found: Count = match self.url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut c = diesel::SqliteConnection::establish(path).expect("sqlite connection");
+                diesel::sql_query(sql).get_result(&mut c).expect(sql)
+            }
+            None => {
+                let mut c = PgConnection::establish(&self.url).expect("postgres connection");
+                diesel::sql_query(sql).get_result(&mut c).expect(sql)
+            }
+        };
+        found.n
+    }
+
     /// Runs SQL as the server's superuser against the server holding this database.
     pub fn admin_sql(&self, sql: &str) {
         let (base, _) = self.pg.as_ref().expect("PostgreSQL only");
@@ -197,7 +217,6 @@ pub fn test_settings_result(vars: &[(&str, &str)]) -> Result<Settings, String> {
         ("APP__DATABASE__POOL_SIZE", "8"),
         ("APP__DATABASE__CONNECT_TIMEOUT", "3s"),
         ("APP__DATABASE__CONNECT_RETRIES", "2"),
-        ("ADMIN_EMAILS", ADMIN_EMAIL),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -298,7 +317,6 @@ impl Topology {
             ("APP__SERVICES__TIMEOUT", "10s"),
             ("APP__SERVICES__INTERNAL_TIMEOUT", "3s"),
             ("LOG_LEVEL", "error"),
-            ("ADMIN_EMAILS", ADMIN_EMAIL),
             ("INTERNAL_TOKEN", INTERNAL_TOKEN),
             (
                 "APP_CONFIG_DIR",
@@ -481,13 +499,37 @@ impl TestApp {
         token_of(&self.signup(&email).await)
     }
 
-    /// An access token for the admin (signed up on first use).
+    /// An access token for the admin, made on first use with `carrental admin create` (as
+    /// an operator would: signing up with an address never makes an admin).
     pub async fn admin_token(&self) -> String {
         let res = self.login(ADMIN_EMAIL, PASSWORD).await;
         if res.status() == StatusCode::OK {
             return token_of(&res.json().await.expect("json"));
         }
-        token_of(&self.signup(ADMIN_EMAIL).await)
+        let url = self.db.url.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            cli(
+                &url,
+                &[
+                    "admin",
+                    "create",
+                    "--email",
+                    ADMIN_EMAIL,
+                    "--password",
+                    PASSWORD,
+                ],
+            )
+        })
+        .await
+        .expect("admin create ran");
+        assert!(
+            out.status.success(),
+            "admin create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let res = self.login(ADMIN_EMAIL, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "admin login");
+        token_of(&res.json().await.expect("json"))
     }
 
     /// Creates a car from [`car_body`] with `changes` merged in; returns it.
@@ -519,6 +561,35 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// Runs the `carrental` command on the database at `db_url`, as an operator would.
+pub fn cli(db_url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_carrental"))
+        .args(args)
+        .env("APP_ENV", "test")
+        .env(
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        )
+        .env("DATABASE_URL", db_url)
+        .env_remove("BACKUP_KEEP")
+        .output()
+        .expect("the command runs")
+}
+
+/// The token of the first `{path}?token=…` link in a mail (its quoted-printable undone).
+pub fn link_token(mail: &str, path: &str) -> Option<String> {
+    let plain = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let start = plain.find(&format!("{path}?token="))? + path.len() + "?token=".len();
+    let token: String = plain[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    (token.len() == 64).then_some(token)
 }
 
 pub fn car_body() -> Value {

@@ -7,6 +7,13 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::smtp::{free_port, SmtpServer};
 
+/// The messages but the signup's verification link (which every signup also queues).
+fn without_verification(list: Vec<Value>) -> Vec<Value> {
+    list.into_iter()
+        .filter(|m| m["kind"] != "verify_email")
+        .collect()
+}
+
 fn kinds(list: &[Value]) -> Vec<String> {
     list.iter()
         .map(|m| m["kind"].as_str().unwrap().to_owned())
@@ -23,6 +30,7 @@ db_test! {
         let car = id_of(&app.create_car(&admin, json!({})).await);
 
         let list = wait_until(&app, &token, 5, |l| l.iter().all(|m| m["status"] == "sent")).await;
+        let list = without_verification(list);
         assert_eq!(kinds(&list), ["welcome"]);
         let welcome = &list[0];
         assert_eq!(welcome["channel"], "email");
@@ -40,10 +48,11 @@ db_test! {
         let res = app.send(Method::PATCH, &format!("/bookings/{}", id_of(&booking)), &json!({"status": "cancelled"}), Some(&token)).await;
         assert_eq!(res.status(), StatusCode::OK);
 
-        let list = wait_until(&app, &token, 5, |l| l.len() == 3 && l.iter().all(|m| m["status"] == "sent")).await;
+        let list = wait_until(&app, &token, 5, |l| l.len() == 4 && l.iter().all(|m| m["status"] == "sent")).await;
+        let list = without_verification(list);
         assert_eq!(kinds(&list), ["booking_cancelled", "booking_confirmed", "welcome"], "newest first");
         assert!(list[1]["subject"].as_str().unwrap().starts_with("Booking confirmed"));
-        assert_eq!(kinds(&messages(&app, &other).await), ["welcome"], "each sees only their own");
+        assert_eq!(kinds(&without_verification(messages(&app, &other).await)), ["welcome"], "each sees only their own");
         assert_error(app.get("/notifications", None).await, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
 
         let metrics = app.metrics_of("notifications").await;
@@ -63,10 +72,11 @@ db_test! {
         let pickup = days_ahead(3);
         let booking: Value = app.book(&token, &id_of(&car), pickup, 25).await.json().await.unwrap();
 
-        // The admin's welcome, Ada's welcome, Ada's confirmation.
+        // Ada's welcome, her verification link, her confirmation (the admin was made on the
+        // command line).
         let mails = smtp.wait_for(3, 10).await;
         let to_ada: Vec<_> = mails.iter().filter(|m| m.to == ["ada@example.com"]).collect();
-        assert_eq!(to_ada.len(), 2, "{mails:?}");
+        assert_eq!(to_ada.len(), 3, "{mails:?}");
         assert_eq!(to_ada.iter().filter(|m| m.subject == "Welcome to Car Rental").count(), 1);
         let confirm = to_ada.iter().find(|m| m.subject == "Booking confirmed: Tesla Model 3").expect("confirmation");
         let data = &confirm.data;
@@ -96,11 +106,12 @@ db_test! {
         assert_eq!(list[0]["sentAt"], Value::Null);
 
         let smtp = SmtpServer::start_on(port).await;
-        let mails = smtp.wait_for(1, 15).await;
-        assert_eq!(mails.len(), 1);
-        assert_eq!(mails[0].to, ["ada@example.com"]);
-        let list = wait_until(&app, &token, 5, |l| l[0]["status"] == "sent").await;
-        assert_eq!(list[0]["status"], "sent");
+        // The welcome and the verification link.
+        let mails = smtp.wait_for(2, 15).await;
+        assert_eq!(mails.len(), 2);
+        assert!(mails.iter().all(|m| m.to == ["ada@example.com"]));
+        let list = wait_until(&app, &token, 5, |l| l.iter().all(|m| m["status"] == "sent")).await;
+        assert!(list.iter().all(|m| m["status"] == "sent"), "{list:?}");
     }
 }
 
@@ -110,12 +121,17 @@ db_test! {
         let app = spawn_app_with(backend, &[("NOTIFICATION_PROVIDER", "smtp"), ("SMTP_URL", &url),
                                             ("NOTIFY_BACKOFF", "100ms"), ("NOTIFY_MAX_ATTEMPTS", "3")]).await;
         let token = token_of(&app.signup("ada@example.com").await);
-        let list = wait_until(&app, &token, 10, |l| l[0]["status"] == "failed").await;
-        assert_eq!((list[0]["status"].as_str(), list[0]["attempts"].as_i64()), (Some("failed"), Some(3)));
+        // The welcome and the verification link.
+        let list = wait_until(&app, &token, 10, |l| l.iter().all(|m| m["status"] == "failed")).await;
+        assert_eq!(list.len(), 2);
+        for m in &list {
+            assert_eq!((m["status"].as_str(), m["attempts"].as_i64()), (Some("failed"), Some(3)));
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(messages(&app, &token).await[0]["attempts"], 3, "no attempt after the last");
+        let again = messages(&app, &token).await;
+        assert!(again.iter().all(|m| m["attempts"] == 3), "no attempt after the last");
         let metrics = app.metrics_of("notifications").await;
-        assert!(metrics.contains(r#"carrental_notifications_total{status="failed"} 1"#), "{metrics}");
+        assert!(metrics.contains(r#"carrental_notifications_total{status="failed"} 2"#), "{metrics}");
     }
 }
 
@@ -177,18 +193,21 @@ async fn two_workers_on_one_database_send_each_message_once_postgres() {
             assert_eq!(res.status(), StatusCode::CREATED);
         }
     }
-    smtp.wait_for(200, 60).await;
+    // A welcome and a verification link each.
+    smtp.wait_for(400, 60).await;
     // Room for any duplicate to arrive before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mails = smtp.mails();
-    assert!(mails.len() >= 200, "only {} of 200 arrived", mails.len());
+    assert!(mails.len() >= 400, "only {} of 400 arrived", mails.len());
     let mut per_recipient: HashMap<String, usize> = HashMap::new();
     for m in &mails {
-        *per_recipient.entry(m.to.join(",")).or_default() += 1;
+        *per_recipient
+            .entry(format!("{} {}", m.to.join(","), m.subject))
+            .or_default() += 1;
     }
     let twice: Vec<_> = per_recipient.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent more than once: {twice:?}");
-    assert_eq!(per_recipient.len(), 200);
+    assert_eq!(per_recipient.len(), 400);
 }
 
 /// SIGKILL with messages pending: after a restart they all go out.
@@ -247,7 +266,8 @@ async fn messages_survive_a_killed_process() {
     let port = free_port();
     let mut child = start(port);
     wait_up(port).await;
-    let mails = smtp.wait_for(20, 30).await;
+    // A welcome and a verification link each.
+    let mails = smtp.wait_for(40, 30).await;
     let _ = child.kill();
     let _ = child.wait();
     let mut recipients: Vec<String> = mails.iter().map(|m| m.to.join(",")).collect();

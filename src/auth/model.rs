@@ -308,7 +308,7 @@ pub struct TokenRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ForgotRequest {
-    #[schema(schema_with = schema::plain_text_schema, example = "ada@example.com")]
+    #[schema(schema_with = email_schema, example = "ada@example.com")]
     pub email: String,
 }
 

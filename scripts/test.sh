@@ -133,6 +133,17 @@ ensure_test_tools() {
   fi
 }
 
+# AUTH_PROVIDER=oidc is tested against node-oidc-provider, a certified OpenID Provider: the
+# tests start it themselves (they restart it with new keys to rotate them).
+ensure_oidc_provider() {
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+  if ! [ -d tests/oidc/node_modules/oidc-provider ]; then
+    say "installing oidc-provider into tests/oidc (npm ci)"
+    npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+  export TEST_OIDC_PROVIDER="$PWD/tests/oidc/provider.mjs"
+}
+
 ensure_build_tools() {
   # libpq and OpenSSL are built from source (no system libraries needed at run time).
   local missing=()
@@ -146,6 +157,7 @@ ensure_redis
 ensure_test_tools
 ensure_localstripe
 ensure_moto
+ensure_oidc_provider
 
 say "cargo fmt --check"
 cargo fmt --check

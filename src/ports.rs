@@ -39,11 +39,12 @@ use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::schema::messages;
+use crate::db::schema::{messages, push_subscriptions};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::http::auth::{Accounts, AuthUser};
 use crate::http::client::ServiceClient;
+use crate::http::oidc::Identity;
 use crate::http::Choice;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -151,6 +152,8 @@ pub trait CarCatalog: Send + Sync {
     ) -> Result<HashMap<UploadId, String>, ApiError>;
     /// Whether the user has a driving licence the desk verified.
     async fn licence_verified(&self, user: UserId) -> Result<bool, ApiError>;
+    /// Removes the user's driving licence and its objects (the account is leaving).
+    async fn forget_licence(&self, user: UserId) -> Result<(), ApiError>;
 }
 
 /// `POST /internal/cars/damage-photos`.
@@ -258,6 +261,21 @@ pub trait Availability: Send + Sync {
     /// Whether the booking exists and its car was picked up (`active` or `completed`): the
     /// bookings damage photos may be taken for.
     async fn was_picked_up(&self, booking: BookingId) -> Result<bool, ApiError>;
+    /// What keeps the user's account open, if anything: a booking that holds a car
+    /// (`pending_payment`, `active`, or `confirmed` with its dropoff ahead), a deposit held,
+    /// or a balance due.
+    async fn outstanding(&self, user: UserId) -> Result<Option<String>, ApiError>;
+    /// What bookings keeps about the user: `{"bookings": [...], "payments": [...]}`.
+    async fn personal_data(&self, user: UserId) -> Result<serde_json::Value, ApiError>;
+}
+
+/// `POST /internal/users/oidc`: an identity provider's user, and whether their token makes
+/// them an admin.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcUser {
+    pub identity: Identity,
+    pub admin: bool,
 }
 
 /// How to reach a user.
@@ -350,6 +368,13 @@ crate::stored_as_name!(MessageStatus);
 pub trait Notifier: Send + Sync {
     /// Writes the message within the caller's transaction.
     fn queue(&self, conn: &mut DbConn, message: OutgoingMessage) -> Result<(), ApiError>;
+    /// The user's messages (a security message without its body) and push subscriptions:
+    /// `{"messages": [...], "subscriptions": [...]}`.
+    fn personal_data(&self, conn: &mut DbConn, user: UserId)
+        -> Result<serde_json::Value, ApiError>;
+    /// Deletes the user's push subscriptions, in the caller's transaction (the account is
+    /// leaving; its messages stay, as the record of what was sent).
+    fn forget(&self, conn: &mut DbConn, user: UserId) -> Result<(), ApiError>;
 }
 
 /// Messages carrying a secret (a link or a code): their body is kept only until it is sent
@@ -385,6 +410,77 @@ impl Notifier for MessageQueue {
             ))
             .execute(conn)?;
         crate::outbox::enqueue(conn, MESSAGE_TOPIC, &id.to_string())?;
+        Ok(())
+    }
+
+    fn personal_data(
+        &self,
+        conn: &mut DbConn,
+        user: UserId,
+    ) -> Result<serde_json::Value, ApiError> {
+        type Sent = (
+            MessageId,
+            String,
+            String,
+            String,
+            String,
+            String,
+            MessageStatus,
+            chrono::NaiveDateTime,
+            Option<chrono::NaiveDateTime>,
+        );
+        let sent: Vec<Sent> = messages::table
+            .filter(messages::user_id.eq(user))
+            .order((messages::created_at.asc(), messages::id.asc()))
+            .select((
+                messages::id,
+                messages::kind,
+                messages::channel,
+                messages::recipient,
+                messages::subject,
+                messages::text_body,
+                messages::status,
+                messages::created_at,
+                messages::sent_at,
+            ))
+            .load(conn)?;
+        let messages: Vec<serde_json::Value> = sent
+            .into_iter()
+            .map(
+                |(id, kind, channel, recipient, subject, text, status, created, sent)| {
+                    let body = (!SECURITY_MESSAGES.contains(&kind.as_str())).then_some(text);
+                    serde_json::json!({
+                        "id": id, "kind": kind, "channel": channel, "recipient": recipient,
+                        "subject": subject, "text": body, "status": status,
+                        "createdAt": db::from_db(created), "sentAt": sent.map(db::from_db),
+                    })
+                },
+            )
+            .collect();
+        let subscriptions: Vec<(String, String, String, chrono::NaiveDateTime)> =
+            push_subscriptions::table
+                .filter(push_subscriptions::user_id.eq(user))
+                .order(push_subscriptions::created_at.asc())
+                .select((
+                    push_subscriptions::id,
+                    push_subscriptions::token,
+                    push_subscriptions::platform,
+                    push_subscriptions::created_at,
+                ))
+                .load(conn)?;
+        let subscriptions: Vec<serde_json::Value> = subscriptions
+            .into_iter()
+            .map(|(id, token, platform, created)| {
+                serde_json::json!({"id": id, "token": token, "platform": platform,
+                                   "createdAt": db::from_db(created)})
+            })
+            .collect();
+        Ok(serde_json::json!({"messages": messages, "subscriptions": subscriptions}))
+    }
+
+    fn forget(&self, conn: &mut DbConn, user: UserId) -> Result<(), ApiError> {
+        diesel::delete(push_subscriptions::table.filter(push_subscriptions::user_id.eq(user)))
+            .execute(conn)?;
         Ok(())
     }
 }
@@ -524,6 +620,14 @@ impl CarCatalog for Remote {
     async fn licence_verified(&self, user: UserId) -> Result<bool, ApiError> {
         self.0.get(&format!("/internal/cars/licences/{user}")).await
     }
+
+    async fn forget_licence(&self, user: UserId) -> Result<(), ApiError> {
+        // Forgetting twice is forgetting once: safe to retry, as reads are.
+        self.0
+            .read::<_, bool>(&format!("/internal/cars/licences/{user}/forget"), &())
+            .await
+            .map(drop)
+    }
 }
 
 #[async_trait]
@@ -571,10 +675,35 @@ impl Availability for Remote {
             .get(&format!("/internal/bookings/{booking}/picked-up"))
             .await
     }
+
+    async fn outstanding(&self, user: UserId) -> Result<Option<String>, ApiError> {
+        self.0
+            .get(&format!("/internal/bookings/users/{user}/outstanding"))
+            .await
+    }
+
+    async fn personal_data(&self, user: UserId) -> Result<serde_json::Value, ApiError> {
+        self.0
+            .get(&format!("/internal/bookings/users/{user}/data"))
+            .await
+    }
 }
 
 #[async_trait]
 impl Accounts for Remote {
+    async fn oidc_user(
+        &self,
+        identity: &Identity,
+        admin: bool,
+    ) -> Result<Option<UserId>, ApiError> {
+        // Finding or making the account again finds the same one: safe to retry.
+        let asked = OidcUser {
+            identity: identity.clone(),
+            admin,
+        };
+        self.0.read("/internal/users/oidc", &asked).await
+    }
+
     async fn accepts(&self, token: &AuthUser) -> Result<bool, ApiError> {
         let session = token
             .session

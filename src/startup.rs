@@ -20,6 +20,7 @@ use crate::gateway::{self, Gateway};
 use crate::http::auth::{internal_only, Accounts, InternalToken, Jwt};
 use crate::http::client::{http_client, Services};
 use crate::http::middleware::{self, RequestSpan, X_REQUEST_ID};
+use crate::http::oidc::OidcVerifier;
 use crate::http::rate_limit::{rate_limit, Limits};
 use crate::http::BodyConfig;
 use crate::module::{Configure, Context, Module};
@@ -105,6 +106,15 @@ impl Application {
 
         let metrics = web::Data::new(Metrics::new()?);
         let jwt = web::Data::new(Jwt::from_settings(&settings.auth));
+        let oidc = settings.auth.oidc().then(|| {
+            web::Data::new(OidcVerifier::new(
+                &settings.auth,
+                reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(5))
+                    .build()
+                    .unwrap_or_default(),
+            ))
+        });
         let services = services(&settings)?;
         let gateway = Arc::new(Gateway::new(
             served.clone(),
@@ -216,6 +226,9 @@ impl Application {
                 .wrap(from_fn(middleware::head_as_get))
                 .wrap(middleware::security_headers(s.env == AppEnv::Production))
                 .configure(ops::routes);
+            if let Some(oidc) = &oidc {
+                app = app.app_data(oidc.clone());
+            }
             for configure in &routes {
                 app = app.configure(|cfg| configure(cfg));
             }

@@ -78,6 +78,7 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     pub signups: IntCounter,
+    pub accounts_closed: IntCounter,
     pub logins: IntCounterVec,
     pub bookings_created: IntCounter,
     pub booking_conflicts: IntCounter,
@@ -132,6 +133,10 @@ impl Metrics {
             &["method", "route"],
         )?;
         let signups = IntCounter::new("carrental_signups_total", "Accounts created")?;
+        let accounts_closed = IntCounter::new(
+            "carrental_accounts_closed_total",
+            "Accounts closed by their owner",
+        )?;
         let logins = IntCounterVec::new(
             Opts::new("carrental_logins_total", "Login attempts"),
             &["result"],
@@ -237,6 +242,7 @@ impl Metrics {
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(signups.clone()))?;
+        registry.register(Box::new(accounts_closed.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(bookings_created.clone()))?;
         registry.register(Box::new(booking_conflicts.clone()))?;
@@ -251,6 +257,7 @@ impl Metrics {
             http_requests,
             http_duration,
             signups,
+            accounts_closed,
             logins,
             bookings_created,
             booking_conflicts,

@@ -14,13 +14,15 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
 use crate::http::rate_limit::{Limits, Policy};
-use crate::http::{parse_id, Json};
+use crate::http::{parse_id, Json, OptionalJson};
 use crate::module::{Build, Context, Served};
 use crate::http::auth::Accounts;
-use crate::ports::{Contact, Ports, UserDirectory};
+use crate::http::oidc::Identity;
+use crate::ports::{Contact, OidcUser, Ports, UserDirectory};
 use model::{
     parse_name, ChangeRequest, Email, ForgotRequest, LoginRequest, Origin, Password,
-    RefreshRequest, ResetRequest, Session, SignupRequest, TokenPair, TokenRequest, User,
+    LeaveRequest, RefreshRequest, ResetRequest, Session, SignupRequest, TokenPair, TokenRequest,
+    User,
 };
 pub use service::{AuthService, Directory};
 /// Auth, as the registry ([`crate::MODULES`]) starts it.
@@ -71,18 +73,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/password/change").route(web::post().to(change)))
         .service(web::resource("/auth/sessions").route(web::get().to(sessions)))
         .service(web::resource("/auth/sessions/{id}").route(web::delete().to(revoke_session)))
-        .service(web::resource("/auth/me").route(web::get().to(me)));
+        .service(web::resource("/auth/me/export").route(web::get().to(export)))
+        .service(
+            web::resource("/auth/me")
+                .route(web::get().to(me))
+                .route(web::delete().to(leave)),
+        );
 }
 
 /// The routes other modules' processes call (under `/internal`).
 pub fn internal_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/users/admins").route(web::get().to(admins)))
         .service(web::resource("/users/{id}/contact").route(web::get().to(contact)))
-        .service(web::resource("/users/{id}/accepts").route(web::get().to(accepts)));
+        .service(web::resource("/users/{id}/accepts").route(web::get().to(accepts)))
+        .service(web::resource("/users/oidc").route(web::post().to(oidc_user)));
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(contact, admins, accepts), components(schemas(Contact)))]
+#[openapi(paths(contact, admins, accepts, oidc_user), components(schemas(Contact, OidcUser, Identity)))]
 pub struct InternalApi;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -91,6 +99,20 @@ struct TokenFacts {
     iat: i64,
     /// The token's `sid`, when it has one.
     sid: Option<String>,
+}
+
+/// The account of an identity provider's user (made on first sight); `null` when closed.
+#[utoipa::path(post, path = "/internal/users/oidc", tag = "internal", request_body = OidcUser,
+    security(("bearer" = [])), responses((status = 200, body = Option<String>)))]
+async fn oidc_user(
+    auth: web::Data<AuthService>,
+    web::Json(asked): web::Json<OidcUser>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(
+        auth.directory()
+            .oidc_user(&asked.identity, asked.admin)
+            .await?,
+    ))
 }
 
 /// Whether a validly signed access token of the user still stands (see [`Accounts`]).
@@ -132,9 +154,10 @@ async fn contact(
 #[derive(OpenApi)]
 #[openapi(
     paths(signup, login, refresh, logout, logout_all, verify_email, resend, forgot, reset, change,
-          sessions, revoke_session, me),
+          sessions, revoke_session, me, leave, export),
     components(schemas(SignupRequest, LoginRequest, RefreshRequest, TokenPair, User, Session,
-                       TokenRequest, ForgotRequest, ResetRequest, ChangeRequest, Accepted)),
+                       TokenRequest, ForgotRequest, ResetRequest, ChangeRequest, Accepted,
+                       LeaveRequest)),
     tags((name = "auth", description = "Accounts and tokens"))
 )]
 pub struct AuthApi;
@@ -149,6 +172,7 @@ async fn signup(
     limits: web::Data<Limits>,
     Json(body): Json<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.local_accounts()?;
     limits.check_email(&Email::normalize(&body.email)).await?;
     let (email, password, name) = match (
         Email::parse(&body.email),
@@ -177,6 +201,7 @@ async fn login(
     limits: web::Data<Limits>,
     Json(body): Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.local_accounts()?;
     limits.check_email(&Email::normalize(&body.email)).await?;
     let pair = auth
         .login(&body.email, body.password, origin(&req, &limits))
@@ -216,6 +241,7 @@ async fn refresh(
     auth: web::Data<AuthService>,
     Json(body): Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.local_accounts()?;
     Ok(tokens(
         HttpResponse::Ok(),
         &auth.refresh(&body.refresh_token).await?,
@@ -264,6 +290,7 @@ async fn verify_email(
     auth: web::Data<AuthService>,
     Json(body): Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.local_accounts()?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(auth.verify_email(&body.token).await?))
@@ -287,6 +314,7 @@ async fn resend(
     limits: web::Data<Limits>,
     user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
+    auth.local_accounts()?;
     limits.check(RESEND, &format!("verify:{}", user.id)).await?;
     auth.resend_verification(user.id).await?;
     Ok(accepted("A new verification link is on its way"))
@@ -304,6 +332,7 @@ async fn forgot(
     limits: web::Data<Limits>,
     Json(body): Json<ForgotRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.local_accounts()?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::Validation(vec![e]))?;
     limits.check_email(email.as_str()).await?;
     let email = email.as_str().to_owned();
@@ -328,6 +357,7 @@ async fn reset(
     limits: web::Data<Limits>,
     Json(body): Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.local_accounts()?;
     let password = Password::parse(&body.password).map_err(|e| ApiError::Validation(vec![e]))?;
     let pair = auth
         .reset_password(&body.token, password, origin(&req, &limits))
@@ -351,6 +381,7 @@ async fn change(
     user: AuthUser,
     Json(body): Json<ChangeRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.local_accounts()?;
     let new = Password::parse(&body.new_password)
         .map_err(|e| ApiError::field("newPassword", e.message))?;
     let pair = auth
@@ -387,4 +418,34 @@ async fn revoke_session(
 async fn logout_all(auth: web::Data<AuthService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     auth.logout_all(user.id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Close the caller's account: it is anonymised (email, name and licence removed, sessions
+/// revoked, push subscriptions deleted) and can no longer sign in; its bookings stay, under
+/// its anonymous id.
+#[utoipa::path(delete, path = "/auth/me", tag = "auth", operation_id = "deleteMe",
+    request_body(content = Option<LeaveRequest>, description = "The password (accounts of the identity provider send none)"),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Closed"),
+              (status = 400, body = crate::error::ErrorBody, description = "`password` is missing or wrong"),
+              (status = 409, body = crate::error::ErrorBody,
+               description = "A booking still holds a car (`pending_payment`, `active`, or `confirmed` with its dropoff ahead), a deposit is held or a balance is due")))]
+async fn leave(
+    auth: web::Data<AuthService>,
+    user: AuthUser,
+    OptionalJson(body): OptionalJson<LeaveRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let password = body.and_then(|b| b.password);
+    auth.leave(user.id, password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Everything stored about the caller: profile, sessions, bookings with their lines,
+/// payment records, messages (a security message without its body) and push subscriptions.
+#[utoipa::path(get, path = "/auth/me/export", tag = "auth", operation_id = "exportMe",
+    security(("bearer" = [])), responses((status = 200, body = Object, description = "The caller's data")))]
+async fn export(auth: web::Data<AuthService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"carrental-export.json\""))
+        .json(auth.export(user.id).await?))
 }

@@ -331,6 +331,14 @@ pub struct ChangeRequest {
     pub new_password: String,
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaveRequest {
+    /// The account's password (accounts of the identity provider send none).
+    #[schema(schema_with = schema::plain_text_schema)]
+    pub password: Option<String>,
+}
+
 use diesel::prelude::{Insertable, Queryable, Selectable};
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use crate::config::AuthSettings;
 use crate::db::{self, Db, DbConn};
 use crate::error::{is_unique_violation, ApiError};
 use crate::http::auth::{Accounts, AuthUser, Jwt, Role};
+use crate::http::oidc::Identity;
 use crate::ports::{Contact, OutgoingMessage, Ports, UserDirectory};
 use crate::telemetry::Metrics;
 use crate::time;
@@ -47,6 +48,8 @@ pub struct AuthService {
     dummy_hash: String,
     /// Where links in emails point.
     link_base: String,
+    /// This server's own accounts are on (`AUTH_PROVIDER` has `local`).
+    local: bool,
     verify_ttl: Duration,
     reset_ttl: Duration,
 }
@@ -85,9 +88,19 @@ impl AuthService {
                 .collect(),
             dummy_hash,
             link_base,
+            local: settings.local(),
             verify_ttl: settings.verify_email_ttl,
             reset_ttl: settings.reset_password_ttl,
         })
+    }
+
+    /// The routes of this server's own accounts are not there without them (404).
+    pub fn local_accounts(&self) -> Result<(), ApiError> {
+        if self.local {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        }
     }
 
     pub fn directory(&self) -> Directory {
@@ -185,11 +198,14 @@ impl AuthService {
                 if row.revoked_at.is_some() || db::from_db(row.expires_at) <= now {
                     return Err(ApiError::Auth(BAD_REFRESH));
                 }
+                // The session's row first, then its tokens', as every path that ends a
+                // session takes them: two refreshes of one token never wait on each other
+                // in opposite orders.
+                store::touch_session(conn, row.session_id, db::to_db(now))?;
                 if store::mark_rotated(conn, row.id, db::to_db(now))? == 0 {
                     store::end_session(conn, row.session_id, db::to_db(now))?;
                     return Ok(Refreshed::Reused);
                 }
-                store::touch_session(conn, row.session_id, db::to_db(now))?;
                 let user =
                     store::user_by_id(conn, row.user_id)?.ok_or(ApiError::Auth(BAD_REFRESH))?;
                 store::insert_refresh(
@@ -439,6 +455,79 @@ impl AuthService {
             .map(drop)
     }
 
+    /// Closes the caller's account: refused while bookings says something is outstanding;
+    /// the licence goes (with its documents), then the account is anonymised, its sessions
+    /// revoked and its push subscriptions deleted in one transaction. Bookings and payment
+    /// records stay, under the anonymous id.
+    pub async fn leave(&self, caller: UserId, password: Option<String>) -> Result<(), ApiError> {
+        let user = self.user(caller).await?;
+        if let Some(stored) = user.password_hash.clone() {
+            let Some(given) = password else {
+                return Err(ApiError::field("password", "is required to close the account"));
+            };
+            let matches = given.len() <= Password::MAX_BYTES
+                && self
+                    .with_bcrypt(move || bcrypt::verify(given, &stored).unwrap_or(false))
+                    .await?;
+            if !matches {
+                return Err(ApiError::field("password", "is not the account's password"));
+            }
+        }
+        if let Some(why) = self.ports.availability.outstanding(caller).await? {
+            return Err(ApiError::conflict(format!(
+                "The account cannot be closed while it has {why}"
+            )));
+        }
+        self.ports.catalog.forget_licence(caller).await?;
+        let notifier = self.ports.notifier.clone();
+        self.db
+            .write(move |conn| {
+                store::anonymise(conn, caller, db::to_db(time::now()))?;
+                notifier.forget(conn, caller)
+            })
+            .await?;
+        self.metrics.accounts_closed.inc();
+        Ok(())
+    }
+
+    /// Everything stored about the caller, as one JSON document.
+    pub async fn export(&self, caller: UserId) -> Result<serde_json::Value, ApiError> {
+        let booked = self.ports.availability.personal_data(caller).await?;
+        let notifier = self.ports.notifier.clone();
+        let (user, sessions, sent) = self
+            .db
+            .run(move |conn| {
+                let user = store::user_by_id(conn, caller)?.ok_or(ApiError::Auth(GONE))?;
+                let sessions = store::all_sessions_of(conn, caller)?;
+                let sent = notifier.personal_data(conn, caller)?;
+                Ok((user, sessions, sent))
+            })
+            .await?;
+        let sessions: Vec<serde_json::Value> = sessions
+            .iter()
+            .map(|s| {
+                let mut one = serde_json::json!(s.to_api(None));
+                if let Some(object) = one.as_object_mut() {
+                    object.remove("current");
+                    object.insert(
+                        "revokedAt".into(),
+                        serde_json::json!(s.revoked_at.map(db::from_db)),
+                    );
+                }
+                one
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "exportedAt": time::now(),
+            "profile": user.to_api(),
+            "sessions": sessions,
+            "bookings": booked["bookings"],
+            "payments": booked["payments"],
+            "messages": sent["messages"],
+            "subscriptions": sent["subscriptions"],
+        }))
+    }
+
     async fn user(&self, id: UserId) -> Result<UserRow, ApiError> {
         self.db
             .run(move |conn| Ok(store::user_by_id(conn, id)?))
@@ -656,6 +745,63 @@ impl Directory {
 
 #[async_trait]
 impl Accounts for Directory {
+    async fn oidc_user(&self, identity: &Identity, admin: bool) -> Result<Option<UserId>, ApiError> {
+        let role = if admin { Role::Admin } else { Role::Customer };
+        let (issuer, subject) = (identity.issuer.clone(), identity.subject.clone());
+        let found = self
+            .db
+            .run(move |conn| Ok(store::user_by_subject(conn, &issuer, &subject)?))
+            .await?;
+        match found {
+            Some(user) if user.deleted_at.is_some() => return Ok(None),
+            Some(user) if user.role == role => return Ok(Some(user.id)),
+            _ => {}
+        }
+        let identity = identity.clone();
+        self.db
+            .write(move |conn| {
+                let now = db::to_db(time::now());
+                if let Some(user) = store::user_by_subject(conn, &identity.issuer, &identity.subject)? {
+                    if user.deleted_at.is_some() {
+                        return Ok(None);
+                    }
+                    store::set_role(conn, user.id, role, now)?;
+                    return Ok(Some(user.id));
+                }
+                // An address another account uses is not copied: accounts are found by
+                // (iss, sub), never by email.
+                let email = match identity.email {
+                    Some(email) if store::user_by_email(conn, &email)?.is_none() => Some(email),
+                    _ => None,
+                };
+                let row = UserRow {
+                    id: UserId::random(),
+                    email_verified: email.is_some(),
+                    email,
+                    name: identity.name.clone(),
+                    password_hash: None,
+                    role,
+                    created_at: now,
+                    updated_at: now,
+                    tokens_valid_after: None,
+                    deleted_at: None,
+                    oidc_issuer: Some(identity.issuer.clone()),
+                    oidc_subject: Some(identity.subject.clone()),
+                };
+                // Inside a savepoint: another process may make the same account meanwhile.
+                match conn.transaction(|conn| store::insert_user(conn, &row)) {
+                    Ok(()) => Ok(Some(row.id)),
+                    Err(e) if is_unique_violation(&e) => {
+                        Ok(store::user_by_subject(conn, &identity.issuer, &identity.subject)?
+                            .filter(|u| u.deleted_at.is_none())
+                            .map(|u| u.id))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await
+    }
+
     async fn accepts(&self, token: &AuthUser) -> Result<bool, ApiError> {
         let (user, session) = (token.id, token.session);
         let issued = chrono::DateTime::from_timestamp(token.issued_at, 0)

@@ -35,6 +35,20 @@ pub fn user_by_id(conn: &mut DbConn, id: UserId) -> QueryResult<Option<UserRow>>
         .optional()
 }
 
+/// The account of an identity provider's user, closed or not.
+pub fn user_by_subject(
+    conn: &mut DbConn,
+    issuer: &str,
+    subject: &str,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::oidc_issuer.eq(issuer))
+        .filter(users::oidc_subject.eq(subject))
+        .select(UserRow::as_select())
+        .get_result(conn)
+        .optional()
+}
+
 pub fn admins(conn: &mut DbConn) -> QueryResult<Vec<UserRow>> {
     users::table
         .filter(users::role.eq(Role::Admin))
@@ -105,6 +119,33 @@ pub fn set_email_verified(conn: &mut DbConn, id: UserId, now: NaiveDateTime) -> 
         .set((users::email_verified.eq(true), users::updated_at.eq(now)))
         .execute(conn)
         .map(drop)
+}
+
+/// What stays of an account that left: its id (bookings refer to it) and its dates.
+pub fn anonymise(conn: &mut DbConn, id: UserId, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(None::<String>),
+            users::name.eq(None::<String>),
+            users::password_hash.eq(None::<String>),
+            users::role.eq(Role::Customer),
+            users::deleted_at.eq(now),
+            users::tokens_valid_after.eq(now),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    diesel::delete(account_tokens::table.filter(account_tokens::user_id.eq(id)))
+        .execute(conn)?;
+    revoke_sessions(conn, id, None, now).map(drop)
+}
+
+/// Every session of the user, revoked ones too, oldest first (their data export).
+pub fn all_sessions_of(conn: &mut DbConn, user: UserId) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user))
+        .order((sessions::created_at.asc(), sessions::id.asc()))
+        .select(SessionRow::as_select())
+        .load(conn)
 }
 
 pub fn insert_session(conn: &mut DbConn, row: &SessionRow) -> QueryResult<()> {

@@ -125,7 +125,9 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/bookings/busy-cars").route(web::get().to(busy_cars)))
         .service(web::resource("/bookings/cars/{id}/busy").route(web::get().to(busy_intervals)))
         .service(web::resource("/bookings/cars/{id}/upcoming").route(web::get().to(upcoming)))
-        .service(web::resource("/bookings/{id}/picked-up").route(web::get().to(picked_up)));
+        .service(web::resource("/bookings/{id}/picked-up").route(web::get().to(picked_up)))
+        .service(web::resource("/bookings/users/{id}/outstanding").route(web::get().to(outstanding)))
+        .service(web::resource("/bookings/users/{id}/data").route(web::get().to(personal_data)));
 }
 
 #[derive(OpenApi)]
@@ -177,7 +179,7 @@ struct AdminFilterParams {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(busy_cars, busy_intervals, upcoming, picked_up))]
+#[openapi(paths(busy_cars, busy_intervals, upcoming, picked_up, outstanding, personal_data))]
 pub struct InternalApi;
 
 /// Book a car.
@@ -448,4 +450,28 @@ async fn upcoming(
         None => crate::time::now(),
     };
     Ok(HttpResponse::Ok().json(bookings.schedule().has_upcoming_booking(id, now).await?))
+}
+
+/// What keeps the user's account open (`null`: nothing).
+#[utoipa::path(get, path = "/internal/bookings/users/{id}/outstanding", tag = "internal",
+    params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Option<String>)))]
+async fn outstanding(
+    bookings: web::Data<BookingsService>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(bookings.schedule().outstanding(id).await?))
+}
+
+/// What bookings keeps about the user (their data export).
+#[utoipa::path(get, path = "/internal/bookings/users/{id}/data", tag = "internal",
+    params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Object)))]
+async fn personal_data(
+    bookings: web::Data<BookingsService>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(bookings.schedule().personal_data(id).await?))
 }

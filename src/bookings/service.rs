@@ -689,6 +689,37 @@ impl Availability for Schedule {
             })
             .await
     }
+
+    async fn outstanding(&self, user: UserId) -> Result<Option<String>, ApiError> {
+        self.db
+            .run(move |conn| {
+                let why = if store::holds_a_car(conn, user, db::to_db(time::now()))? {
+                    Some("a booking that holds a car")
+                } else if super::payments::store::holds_deposit_of(conn, user)? {
+                    Some("a deposit held")
+                } else if store::owes(conn, user)? {
+                    Some("a balance due")
+                } else {
+                    None
+                };
+                Ok(why.map(str::to_owned))
+            })
+            .await
+    }
+
+    async fn personal_data(&self, user: UserId) -> Result<serde_json::Value, ApiError> {
+        self.db
+            .run(move |conn| {
+                let bookings: Vec<Booking> =
+                    store::all_of(conn, user)?.iter().map(|b| b.to_api(None)).collect();
+                let payments: Vec<_> = super::payments::store::all_of(conn, user)?
+                    .iter()
+                    .map(|p| p.to_api())
+                    .collect();
+                Ok(serde_json::json!({"bookings": bookings, "payments": payments}))
+            })
+            .await
+    }
 }
 
 fn at_cap(cap: i64) -> ApiError {

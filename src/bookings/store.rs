@@ -234,6 +234,43 @@ pub fn upcoming_of(conn: &mut DbConn, user_id: UserId, now: NaiveDateTime) -> Qu
         .get_result(conn)
 }
 
+/// Whether the user has a booking that holds a car: one still held for its payment, one out,
+/// or a confirmed one whose dropoff is ahead.
+pub fn holds_a_car(conn: &mut DbConn, user_id: UserId, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        bookings::table.filter(bookings::user_id.eq(user_id)).filter(
+            bookings::status
+                .eq(Status::Active)
+                .or(bookings::status
+                    .eq(Status::PendingPayment)
+                    .and(bookings::hold_expires_at.gt(now)))
+                .or(bookings::status
+                    .eq(Status::Confirmed)
+                    .and(bookings::dropoff_time.gt(now))),
+        ),
+    ))
+    .get_result(conn)
+}
+
+/// Whether a booking of the user still has a balance due.
+pub fn owes(conn: &mut DbConn, user_id: UserId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        bookings::table
+            .filter(bookings::user_id.eq(user_id))
+            .filter(bookings::balance_due.gt(0)),
+    ))
+    .get_result(conn)
+}
+
+/// Every booking of the user, oldest first.
+pub fn all_of(conn: &mut DbConn, user_id: UserId) -> QueryResult<Vec<BookingRow>> {
+    bookings::table
+        .filter(bookings::user_id.eq(user_id))
+        .order((bookings::created_at.asc(), bookings::id.asc()))
+        .select(BookingRow::as_select())
+        .load(conn)
+}
+
 /// Whether a booking of the car other than `except` is out (picked up, not returned).
 pub fn has_active(conn: &mut DbConn, car_id: CarId, except: BookingId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(

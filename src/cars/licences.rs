@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::uploads::{delete_later, get as uploads_get, Media};
-use crate::db::schema::licences;
+use super::uploads::{delete_later, get as uploads_get, Media, UploadRow};
+use crate::db::schema::{licences, uploads};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::http::required_id;
@@ -175,6 +175,23 @@ impl Media {
             .await?;
         Ok(self.licence_view(row))
     }
+}
+
+/// Removes the user's licence and every licence document they uploaded, queueing their
+/// objects' deletion, in one transaction (the account is leaving).
+pub fn forget(conn: &mut DbConn, user: UserId) -> Result<(), ApiError> {
+    let documents: Vec<UploadRow> = uploads::table
+        .filter(uploads::user_id.eq(user))
+        .filter(uploads::purpose.eq("licence"))
+        .select(UploadRow::as_select())
+        .load(conn)?;
+    for document in &documents {
+        delete_later(conn, &document.keys())?;
+    }
+    diesel::delete(licences::table.find(user)).execute(conn)?;
+    let ids: Vec<UploadId> = documents.iter().map(|d| d.id).collect();
+    diesel::delete(uploads::table.filter(uploads::id.eq_any(&ids))).execute(conn)?;
+    Ok(())
 }
 
 /// Whether the user has a licence the desk verified.

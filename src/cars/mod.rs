@@ -85,6 +85,9 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/cars/extras").route(web::post().to(internal_extras)))
         .service(web::resource("/cars/damage-photos").route(web::post().to(internal_damage_photos)))
         .service(web::resource("/cars/licences/{user}").route(web::get().to(internal_licence)))
+        .service(
+            web::resource("/cars/licences/{user}/forget").route(web::post().to(internal_forget_licence)),
+        )
         .service(web::resource("/cars/{id}").route(web::get().to(internal_car)));
 }
 
@@ -97,7 +100,8 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
         internal_ids,
         internal_extras,
         internal_damage_photos,
-        internal_licence
+        internal_licence,
+        internal_forget_licence
     ),
     components(schemas(CarSummary, CarDocument, Ids, crate::ports::DamagePhotos))
 )]
@@ -158,6 +162,19 @@ async fn internal_damage_photos(
         .damage_photos(asked.booking_id, &asked.ids)
         .await?;
     Ok(HttpResponse::Ok().json(found))
+}
+
+/// Removes the user's driving licence and its documents (the account is leaving); `true`.
+#[utoipa::path(post, path = "/internal/cars/licences/{user}/forget", tag = "internal",
+    params(("user" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = bool)))]
+async fn internal_forget_licence(
+    cars: web::Data<CarsService>,
+    user: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_id(&user)?;
+    cars.catalog().forget_licence(user).await?;
+    Ok(HttpResponse::Ok().json(true))
 }
 
 /// Whether the user has a driving licence the desk verified.

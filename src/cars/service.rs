@@ -444,6 +444,12 @@ impl CarCatalog for Catalog {
             .await
     }
 
+    async fn forget_licence(&self, user: UserId) -> Result<(), ApiError> {
+        self.db
+            .write(move |conn| super::licences::forget(conn, user))
+            .await
+    }
+
     async fn ids_after(&self, after: Option<CarId>, limit: i64) -> Result<Vec<CarId>, ApiError> {
         self.db
             .run(move |conn| Ok(store::ids_after(conn, after, limit)?))

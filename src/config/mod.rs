@@ -39,6 +39,11 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("VERIFY_EMAIL_TTL", "auth.verify_email_ttl"),
     ("RESET_PASSWORD_TTL", "auth.reset_password_ttl"),
     ("APP_LINK_BASE", "auth.link_base"),
+    ("AUTH_PROVIDER", "auth.provider"),
+    ("OIDC_ISSUER", "auth.oidc_issuer"),
+    ("OIDC_AUDIENCE", "auth.oidc_audience"),
+    ("OIDC_ROLES_CLAIM", "auth.oidc_roles_claim"),
+    ("OIDC_ADMIN_GROUP", "auth.oidc_admin_group"),
     ("REQUIRE_VERIFIED_EMAIL", "bookings.require_verified_email"),
     ("LOG_LEVEL", "log.level"),
     ("FRONTEND_URL", "http.frontend_url"),
@@ -218,6 +223,34 @@ pub struct AuthSettings {
     pub reset_password_ttl: Duration,
     /// Where links in emails point (`APP_LINK_BASE`); empty: the first `FRONTEND_URL`.
     pub link_base: String,
+    /// Who signs people in: `local`, `oidc`, or both (`local,oidc`).
+    #[serde(deserialize_with = "comma_list")]
+    pub provider: Vec<String>,
+    /// The identity provider's issuer (`OIDC_ISSUER`), exactly as its tokens' `iss`.
+    pub oidc_issuer: String,
+    /// The client id its tokens must name in `aud` (or `client_id`).
+    pub oidc_audience: String,
+    /// The claim holding the user's groups.
+    pub oidc_roles_claim: String,
+    /// The group that makes an admin.
+    pub oidc_admin_group: String,
+    /// The least time between two fetches of the issuer's keys for an unknown `kid`.
+    #[serde(deserialize_with = "duration")]
+    pub oidc_refetch_interval: Duration,
+}
+
+impl AuthSettings {
+    /// Whether this server's own accounts (signup, login, passwords) are on.
+    pub fn local(&self) -> bool {
+        self.provider
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case("local"))
+    }
+
+    /// Whether tokens of an external identity provider are accepted.
+    pub fn oidc(&self) -> bool {
+        self.provider.iter().any(|p| p.eq_ignore_ascii_case("oidc"))
+    }
 }
 
 impl AuthSettings {
@@ -247,6 +280,9 @@ impl std::fmt::Debug for AuthSettings {
             .field("verify_email_ttl", &self.verify_email_ttl)
             .field("reset_password_ttl", &self.reset_password_ttl)
             .field("link_base", &self.link_base)
+            .field("provider", &self.provider)
+            .field("oidc_issuer", &self.oidc_issuer)
+            .field("oidc_audience", &self.oidc_audience)
             .finish()
     }
 }
@@ -622,6 +658,40 @@ impl Settings {
         base.trim_end_matches('/').to_owned()
     }
 
+    fn check_auth_provider(&self) -> Result<(), SettingsError> {
+        let auth = &self.auth;
+        if auth.provider.is_empty()
+            || auth
+                .provider
+                .iter()
+                .any(|p| !p.eq_ignore_ascii_case("local") && !p.eq_ignore_ascii_case("oidc"))
+        {
+            return Err(SettingsError(format!(
+                "AUTH_PROVIDER: {:?} (expected local, oidc or local,oidc)",
+                auth.provider.join(",")
+            )));
+        }
+        if auth.oidc() {
+            let issuer = url::Url::parse(&auth.oidc_issuer).map_err(|e| {
+                SettingsError(format!(
+                    "OIDC_ISSUER must be the issuer's URL with AUTH_PROVIDER=oidc ({e})"
+                ))
+            })?;
+            if !matches!(issuer.scheme(), "http" | "https") {
+                return Err(SettingsError(
+                    "OIDC_ISSUER must be an http:// or https:// URL".into(),
+                ));
+            }
+            if auth.oidc_audience.trim().is_empty() {
+                return Err(SettingsError(
+                    "OIDC_AUDIENCE must be set with AUTH_PROVIDER=oidc (the client id tokens name)"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Settings from the process environment.
     pub fn load() -> Result<Self, SettingsError> {
         Self::from_vars(std::env::vars().collect())
@@ -718,6 +788,7 @@ impl Settings {
         for origin in &self.http.frontend_url {
             check_origin(origin)?;
         }
+        self.check_auth_provider()?;
         if !self.auth.link_base.trim().is_empty() {
             let parsed = url::Url::parse(self.auth.link_base.trim())
                 .map_err(|e| SettingsError(format!("APP_LINK_BASE: not a URL ({e})")))?;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::http::oidc::{Identity, OidcVerifier};
 
 #[derive(
     Debug,
@@ -208,6 +209,10 @@ impl AuthUser {
 #[async_trait::async_trait]
 pub trait Accounts: Send + Sync {
     async fn accepts(&self, token: &AuthUser) -> Result<bool, ApiError>;
+    /// The account of an identity provider's user, found by (`iss`, `sub`) and made on
+    /// their first token, its role set to what the token says; `None` when it was closed.
+    async fn oidc_user(&self, identity: &Identity, admin: bool)
+        -> Result<Option<UserId>, ApiError>;
 }
 
 type Extracted<T> = LocalBoxFuture<'static, Result<T, ApiError>>;
@@ -254,10 +259,36 @@ fn gated<T: 'static>(req: &HttpRequest, check: Extracted<T>) -> Extracted<T> {
     })
 }
 
-/// The token's user, when it still exists.
+/// The token's user, when it still exists. A token that names the identity provider as its
+/// issuer is verified against the provider's keys; any other against this server's secret.
 fn authenticate(req: &HttpRequest) -> Extracted<AuthUser> {
-    let verified = AuthUser::from_req(req);
     let accounts = req.app_data::<web::Data<dyn Accounts>>().cloned();
+    let oidc = req.app_data::<web::Data<OidcVerifier>>().cloned();
+    if let (Some(oidc), Some(token)) = (oidc, bearer_token(req)) {
+        if oidc.claims_issuer(token) {
+            let token = token.to_owned();
+            return Box::pin(async move {
+                let verified = oidc.verify(&token).await?;
+                let accounts =
+                    accounts.ok_or_else(|| ApiError::internal("Accounts is not registered"))?;
+                let id = accounts
+                    .oidc_user(&verified.identity, verified.admin)
+                    .await?
+                    .ok_or(ApiError::Auth("The account was closed"))?;
+                Ok(AuthUser {
+                    id,
+                    role: if verified.admin {
+                        Role::Admin
+                    } else {
+                        Role::Customer
+                    },
+                    session: None,
+                    issued_at: verified.issued_at,
+                })
+            });
+        }
+    }
+    let verified = AuthUser::from_req(req);
     Box::pin(async move {
         let user = verified?;
         let accounts = accounts.ok_or_else(|| ApiError::internal("Accounts is not registered"))?;

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod client;
 pub mod etag;
 pub mod middleware;
+pub mod oidc;
 pub mod rate_limit;
 pub mod schema;
 

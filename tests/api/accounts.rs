@@ -414,3 +414,110 @@ db_test! {
         assert_eq!(res.status(), StatusCode::CREATED);
     }
 }
+
+db_test! {
+    async fn leaving_anonymises_the_account_and_keeps_its_bookings(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let body = app.signup("leaver@example.com").await;
+        let token = token_of(&body);
+        let id = body["user"]["id"].as_str().unwrap().to_owned();
+        let res = app.post("/notifications/subscribe", &json!({"token": "device-9", "platform": "web"}), Some(&token)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let booking = id_of(&app.book(&token, &car, days_ahead(2), 24).await.json::<Value>().await.unwrap());
+
+        let leave = |body: Value| {
+            let (app, token) = (&app, token.clone());
+            async move { app.send(Method::DELETE, "/auth/me", &body, Some(&token)).await }
+        };
+        let res = leave(json!({"password": PASSWORD})).await;
+        let refused = assert_error(res, StatusCode::CONFLICT, "CONFLICT").await;
+        assert!(refused["error"]["message"].as_str().unwrap().contains("holds a car"), "{refused}");
+        let cancel = json!({"status": "cancelled"});
+        let res = app.send(Method::PATCH, &format!("/bookings/{booking}"), &cancel, Some(&token)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+
+        let res = leave(json!({})).await;
+        assert_eq!(validation_fields(res).await, vec!["password"]);
+        let res = leave(json!({"password": "Wrong1234"})).await;
+        assert_eq!(validation_fields(res).await, vec!["password"]);
+        assert_eq!(app.send(Method::DELETE, "/auth/me", &json!({"password": PASSWORD}), None).await.status(), StatusCode::UNAUTHORIZED);
+        let res = leave(json!({"password": PASSWORD})).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+        assert_eq!(status_of(&app, "/auth/me", &token).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.login("leaver@example.com", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+        let res = app.post("/auth/refresh", &json!({"refreshToken": body["refreshToken"]}), None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let kept = app.get(&format!("/bookings/{booking}"), Some(&admin)).await;
+        assert_eq!(kept.status(), StatusCode::OK, "the booking stays for the records");
+        assert_eq!(kept.json::<Value>().await.unwrap()["userId"], id.as_str());
+        let gone = app.db.count(&format!(
+            "SELECT COUNT(*) AS n FROM users WHERE id = '{id}' AND email IS NULL AND name IS NULL \
+             AND password_hash IS NULL AND deleted_at IS NOT NULL"
+        ));
+        assert_eq!(gone, 1, "anonymised");
+        let subscriptions = app.db.count(&format!("SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = '{id}'"));
+        assert_eq!(subscriptions, 0);
+        // The address is free again.
+        assert_eq!(app.signup("leaver@example.com").await["user"]["role"], "customer");
+    }
+}
+
+db_test! {
+    local: async fn an_account_with_money_outstanding_cannot_leave(backend) {
+        let app = spawn_app_with(backend, &[("PAYMENT_PROVIDER", "mock")]).await;
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let token = app.customer_token().await;
+        // An unpaid booking holds its car until its hold runs out.
+        let res = app.book(&token, &car, days_ahead(2), 24).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        assert_eq!(res.json::<Value>().await.unwrap()["status"], "pending_payment");
+        let res = app.send(Method::DELETE, "/auth/me", &json!({"password": PASSWORD}), Some(&token)).await;
+        assert_error(res, StatusCode::CONFLICT, "CONFLICT").await;
+        assert_eq!(status_of(&app, "/auth/me", &token).await, StatusCode::OK);
+    }
+}
+
+db_test! {
+    async fn the_export_holds_everything_but_secrets(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let car = id_of(&app.create_car(&admin, json!({})).await);
+        let body = app.signup("mine@example.com").await;
+        let token = token_of(&body);
+        app.post("/notifications/subscribe", &json!({"token": "device-7", "platform": "ios"}), Some(&token)).await;
+        let booking = id_of(&app.book(&token, &car, days_ahead(2), 24).await.json::<Value>().await.unwrap());
+        assert!(all_sent(&app, &token).await);
+
+        let res = app.get("/auth/me/export", Some(&token)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers()["cache-control"].to_str().unwrap().contains("no-store"));
+        let export: Value = res.json().await.unwrap();
+        assert_eq!(export["profile"]["email"], "mine@example.com");
+        assert_eq!(export["sessions"].as_array().unwrap().len(), 1);
+        assert_eq!(export["bookings"][0]["id"], booking.as_str());
+        assert!(export["bookings"][0]["lines"].is_array(), "{export}");
+        assert_eq!(export["payments"], json!([]));
+        assert_eq!(export["subscriptions"][0]["token"], "device-7");
+        let messages = export["messages"].as_array().unwrap();
+        let kinds: Vec<&str> = messages.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+        for kind in ["welcome", "verify_email", "booking_confirmed"] {
+            assert!(kinds.contains(&kind), "{kinds:?}");
+        }
+        let verify = messages.iter().find(|m| m["kind"] == "verify_email").unwrap();
+        assert_eq!(verify["text"], Value::Null, "a security message's body is never shown");
+        let welcome = messages.iter().find(|m| m["kind"] == "welcome").unwrap();
+        assert!(welcome["text"].as_str().unwrap().contains("mine@example.com"));
+        let text = export.to_string();
+        assert!(!text.contains("token=") && !text.contains("$2b$") && !text.contains("passwordHash"), "{text}");
+        assert!(!text.contains(body["refreshToken"].as_str().unwrap()));
+
+        let other = app.customer_token().await;
+        let theirs: Value = app.get("/auth/me/export", Some(&other)).await.json().await.unwrap();
+        assert_eq!(theirs["bookings"], json!([]), "each sees only their own");
+        assert_eq!(app.get("/auth/me/export", None).await.status(), StatusCode::UNAUTHORIZED);
+    }
+}

@@ -17,6 +17,7 @@ mod hardening;
 mod localstripe;
 mod media;
 mod notifications;
+mod oidc;
 mod opensearch;
 mod operations;
 mod payments;

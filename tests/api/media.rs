@@ -901,3 +901,27 @@ async fn a_deletion_waits_for_a_store_that_is_down() {
     }
     assert!(gone, "deleted once the store answers again");
 }
+
+storage_test! {
+    async fn leaving_takes_the_licence_and_its_documents(backend, store) {
+        let Some(app) = app_on(backend, store, &[]).await else { return };
+        let admin = app.admin_token().await;
+        let ada = app.customer_token().await;
+        let ada_id = user_id(&app, &ada).await;
+        let upload = completed(&app, &ada, json!({"purpose": "licence", "contentType": "application/pdf"}), PDF.to_vec()).await;
+        let res = app.send(reqwest::Method::PUT, "/me/licence", &json!({"uploadId": upload}), Some(&ada)).await;
+        let licence: Value = res.json().await.expect("json");
+        let url = licence["url"].as_str().expect("url").to_owned();
+        assert_eq!(fetch(&url).await.0, StatusCode::OK);
+
+        let res = app.send(reqwest::Method::DELETE, "/auth/me", &json!({"password": PASSWORD}), Some(&ada)).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        let desk = format!("/admin/users/{ada_id}/licence");
+        assert_error(app.get(&desk, Some(&admin)).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while fetch(&url).await.0 == StatusCode::OK && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_ne!(fetch(&url).await.0, StatusCode::OK, "the document's object is deleted");
+    }
+}

@@ -394,7 +394,7 @@ async fn messages_queued_by_one_process_are_sent_by_another() {
     let token = token_of(&app.signup("ada@example.com").await);
     assert!(
         all_sent(&app, &token).await,
-        "the welcome written by auth is delivered by notifications"
+        "the welcome and the verification link written by auth are delivered by notifications"
     );
     let auth = app.metrics_of("auth").await;
     assert!(
@@ -404,7 +404,7 @@ async fn messages_queued_by_one_process_are_sent_by_another() {
     assert!(app
         .metrics_of("notifications")
         .await
-        .contains(r#"carrental_notifications_total{status="sent"} 1"#));
+        .contains(r#"carrental_notifications_total{status="sent"} 2"#));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ mod mock;
 pub mod model;
 pub mod provider;
 pub mod service;
-mod store;
+pub(super) mod store;
 pub mod stripe;
 
 use std::sync::Arc;

@@ -163,6 +163,26 @@ pub fn deposits_authorized_before(
     Ok(old)
 }
 
+/// Whether the user has a deposit held on their card.
+pub fn holds_deposit_of(conn: &mut DbConn, user: UserId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        payments::table
+            .filter(payments::user_id.eq(user))
+            .filter(payments::kind.eq(PaymentKind::Deposit))
+            .filter(payments::status.eq(PaymentStatus::Authorized)),
+    ))
+    .get_result(conn)
+}
+
+/// Every payment record of the user, oldest first.
+pub fn all_of(conn: &mut DbConn, user: UserId) -> QueryResult<Vec<PaymentRow>> {
+    payments::table
+        .filter(payments::user_id.eq(user))
+        .order((payments::created_at.asc(), payments::id.asc()))
+        .select(PaymentRow::as_select())
+        .load(conn)
+}
+
 /// Records still waiting at the provider, made before `before` (the reconciliation poll).
 pub fn open_before(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<Vec<PaymentRow>> {
     payments::table

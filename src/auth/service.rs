@@ -158,12 +158,7 @@ impl AuthService {
             .as_ref()
             .and_then(|u| u.password_hash.clone())
             .unwrap_or_else(|| self.dummy_hash.clone());
-        // Past 72 bytes bcrypt would compare only the first 72: such a password (which no
-        // signup accepts) never matches.
-        let matches = password.len() <= Password::MAX_BYTES
-            && self
-                .with_bcrypt(move || bcrypt::verify(password, &hash).unwrap_or(false))
-                .await?;
+        let matches = self.password_matches(password, hash).await?;
         let user = match user {
             Some(user) if matches && user.password_hash.is_some() => user,
             _ => {
@@ -391,11 +386,7 @@ impl AuthService {
                 "This account signs in through its identity provider and has no password here",
             ));
         };
-        let matches = current.len() <= Password::MAX_BYTES
-            && self
-                .with_bcrypt(move || bcrypt::verify(current, &stored).unwrap_or(false))
-                .await?;
-        if !matches {
+        if !self.password_matches(current, stored).await? {
             return Err(ApiError::field("currentPassword", "is not the account's password"));
         }
         let password_hash = self.hash_password(new).await?;
@@ -465,11 +456,7 @@ impl AuthService {
             let Some(given) = password else {
                 return Err(ApiError::field("password", "is required to close the account"));
             };
-            let matches = given.len() <= Password::MAX_BYTES
-                && self
-                    .with_bcrypt(move || bcrypt::verify(given, &stored).unwrap_or(false))
-                    .await?;
-            if !matches {
+            if !self.password_matches(given, stored).await? {
                 return Err(ApiError::field("password", "is not the account's password"));
             }
         }
@@ -533,6 +520,16 @@ impl AuthService {
             .run(move |conn| Ok(store::user_by_id(conn, id)?))
             .await?
             .ok_or(ApiError::Auth(GONE))
+    }
+
+    /// Whether `given` is the password of `hash`. Past 72 bytes bcrypt would compare only
+    /// the first 72: such a password (which no rule accepts) never matches.
+    async fn password_matches(&self, given: String, hash: String) -> Result<bool, ApiError> {
+        if given.len() > Password::MAX_BYTES {
+            return Ok(false);
+        }
+        self.with_bcrypt(move || bcrypt::verify(given, &hash).unwrap_or(false))
+            .await
     }
 
     async fn hash_password(&self, password: Password) -> Result<String, ApiError> {

@@ -50,6 +50,15 @@ fn mails_to(smtp: &SmtpServer, to: &str, subject: &str) -> usize {
         .count()
 }
 
+/// The mails to `to` about `subject`, once at least one arrived (15 s at most).
+async fn mails_arriving(smtp: &SmtpServer, to: &str, subject: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while mails_to(smtp, to, subject) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    mails_to(smtp, to, subject)
+}
+
 async fn me(app: &TestApp, token: &str) -> Value {
     let res = app.get("/auth/me", Some(token)).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -210,11 +219,7 @@ db_test! {
         assert_eq!(status_of(&app, "/auth/me", &token_of(&fresh)).await, StatusCode::OK);
         assert_eq!(app.login("rose@example.com", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(app.login("rose@example.com", "Newpass123").await.status(), StatusCode::OK);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while mails_to(&smtp, "rose@example.com", "password was changed") == 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(mails_to(&smtp, "rose@example.com", "password was changed"), 1);
+        assert_eq!(mails_arriving(&smtp, "rose@example.com", "password was changed").await, 1);
     }
 }
 
@@ -308,11 +313,7 @@ db_test! {
         assert_eq!(sessions.len(), 1, "{sessions:?}");
         assert_eq!(sessions[0]["current"], true);
         assert_eq!(app.login("carl@example.com", "Better123").await.status(), StatusCode::OK);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while mails_to(&smtp, "carl@example.com", "password was changed") == 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(mails_to(&smtp, "carl@example.com", "password was changed"), 1);
+        assert_eq!(mails_arriving(&smtp, "carl@example.com", "password was changed").await, 1);
     }
 }
 

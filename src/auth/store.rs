@@ -58,35 +58,30 @@ pub fn admins(conn: &mut DbConn) -> QueryResult<Vec<UserRow>> {
         .load(conn)
 }
 
-/// Whether a token of `user` issued at `issued_at` (seconds) for `session` still stands.
+/// Whether a token of `user` issued at `issued_at` (seconds) for `session` still stands:
+/// one query, asked on every authenticated request.
 pub fn accepts(
     conn: &mut DbConn,
     user: UserId,
     session: Option<SessionId>,
     issued_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let valid_after: Option<Option<NaiveDateTime>> = users::table
+    let live_session = diesel::dsl::exists(
+        sessions::table
+            // A token from before sessions names none: the nil id matches no row, unasked.
+            .filter(sessions::id.eq(session.unwrap_or_else(|| SessionId::from(uuid::Uuid::nil()))))
+            .filter(sessions::user_id.eq(user))
+            .filter(sessions::revoked_at.is_null()),
+    );
+    let found: Option<(Option<NaiveDateTime>, bool)> = users::table
         .find(user)
         .filter(users::deleted_at.is_null())
-        .select(users::tokens_valid_after)
+        .select((users::tokens_valid_after, live_session))
         .get_result(conn)
         .optional()?;
-    let Some(valid_after) = valid_after else {
-        return Ok(false);
-    };
-    if valid_after.is_some_and(|after| issued_at < after) {
-        return Ok(false);
-    }
-    match session {
-        None => Ok(true),
-        Some(session) => diesel::select(diesel::dsl::exists(
-            sessions::table
-                .find(session)
-                .filter(sessions::user_id.eq(user))
-                .filter(sessions::revoked_at.is_null()),
-        ))
-        .get_result(conn),
-    }
+    Ok(found.is_some_and(|(valid_after, live)| {
+        valid_after.is_none_or(|after| issued_at >= after) && (session.is_none() || live)
+    }))
 }
 
 /// Sets the password; access tokens issued before `valid_after` stop working.

@@ -522,3 +522,49 @@ db_test! {
         assert_eq!(app.get("/auth/me/export", None).await.status(), StatusCode::UNAUTHORIZED);
     }
 }
+
+db_test! {
+    local: async fn the_public_account_routes_count_against_the_auth_limit(backend) {
+        let app = spawn_app_with(backend, &[("AUTH_RATE_LIMIT_MAX", "3"), ("TRUSTED_PROXIES", "127.0.0.1, ::1")]).await;
+        let post = |path: &'static str, body: Value, from: &'static str| {
+            app.client.post(app.url(path)).header("X-Forwarded-For", from).json(&body).send()
+        };
+        // Per client: the verification, forgot and reset routes share the one auth quota.
+        let asks = [
+            ("/auth/verify-email", json!({"token": "nope"})),
+            ("/auth/password/forgot", json!({"email": "a@example.com"})),
+            ("/auth/password/reset", json!({"token": "nope", "password": PASSWORD})),
+        ];
+        for (path, body) in asks.clone() {
+            let res = post(path, body, "198.51.100.1").await.unwrap();
+            assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        }
+        for (path, body) in asks {
+            let res = post(path, body, "198.51.100.1").await.unwrap();
+            assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+        }
+        // Per email: a reset link asked for one address from many clients.
+        for from in ["198.51.100.2", "198.51.100.3", "198.51.100.4"] {
+            let res = post("/auth/password/forgot", json!({"email": "victim@example.com"}), from).await.unwrap();
+            assert_eq!(res.status(), StatusCode::ACCEPTED, "{from}");
+        }
+        let res = post("/auth/password/forgot", json!({"email": " Victim@Example.com"}), "198.51.100.5").await.unwrap();
+        assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    }
+}
+
+db_test! {
+    local: async fn a_reset_stops_earlier_tokens_on_another_replica_at_once(backend) {
+        let (app, smtp) = app_with_mail(backend, &[]).await;
+        let replica = spawn_app_sharing(&app, &[]).await;
+        let old = app.signup("twin@example.com").await;
+        assert_eq!(status_of(&replica, "/auth/me", &token_of(&old)).await, StatusCode::OK);
+        app.post("/auth/password/forgot", &json!({"email": "twin@example.com"}), None).await;
+        let token = token_mailed(&smtp, "twin@example.com", "/reset-password", 1).await;
+        let res = app.post("/auth/password/reset", &json!({"token": token, "password": "Twin12345"}), None).await;
+        let fresh: Value = res.json().await.unwrap();
+        assert_eq!(status_of(&replica, "/auth/me", &token_of(&old)).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(status_of(&replica, "/bookings", &token_of(&old)).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(status_of(&replica, "/auth/me", &token_of(&fresh)).await, StatusCode::OK);
+    }
+}

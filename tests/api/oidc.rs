@@ -278,6 +278,13 @@ db_test! {
         )
         .unwrap();
         assert_eq!(me(&app, &confused).await.0, StatusCode::UNAUTHORIZED);
+        // The role is read from every token: the same subject, admin and then not.
+        let admin = idp.forge(&rs, Algorithm::RS256, json!({"sub": "u-role", "cognito:groups": ["admin"]}));
+        assert_eq!(app.get("/admin/bookings", Some(&admin)).await.status(), StatusCode::OK);
+        let plain = idp.forge(&rs, Algorithm::RS256, json!({"sub": "u-role", "cognito:groups": ["staff"]}));
+        assert_error(app.get("/admin/bookings", Some(&plain)).await, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+        let (_, now_customer) = me(&app, &plain).await;
+        assert_eq!(now_customer["role"], "customer");
         // Cognito names its client in `client_id` instead of `aud`.
         let cognito = idp.forge(&rs, Algorithm::RS256, json!({"aud": null, "client_id": AUDIENCE}));
         assert_eq!(me(&app, &cognito).await.0, StatusCode::OK);

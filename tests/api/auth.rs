@@ -273,13 +273,19 @@ db_test! {
         let res = app.login("root@example.com", "Admin1234").await;
         assert_eq!(res.json::<Value>().await.unwrap()["user"]["role"], "admin");
 
-        app.signup("clerk@example.com").await;
+        let clerk = app.signup("clerk@example.com").await;
         let out = cli(&["admin", "create", "--email", "clerk@example.com", "--password", "NewPass123"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("promoted"));
+        // Setting the password ends the account's earlier sessions; a login right after
+        // (in the same second) holds.
+        assert_eq!(app.get("/auth/me", Some(&token_of(&clerk))).await.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(app.login("clerk@example.com", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
         let res = app.login("clerk@example.com", "NewPass123").await;
-        assert_eq!(res.json::<Value>().await.unwrap()["user"]["role"], "admin");
+        let promoted: Value = res.json().await.unwrap();
+        assert_eq!(promoted["user"]["role"], "admin");
+        assert_eq!(promoted["user"]["emailVerified"], true);
+        assert_eq!(app.get("/admin/bookings", Some(&token_of(&promoted))).await.status(), StatusCode::OK);
 
         let out = cli(&["admin", "create", "--email", "x@example.com", "--password", "weak"]);
         assert!(!out.status.success());

@@ -283,8 +283,9 @@ pub struct OidcUser {
 pub struct Contact {
     pub email: String,
     pub name: Option<String>,
-    /// Whether the owner proved the address is theirs.
-    #[serde(default)]
+    /// Whether the owner proved the address is theirs. An auth process from before
+    /// verification sends none: its users count as verified, as the migration counts them.
+    #[serde(default = "verified_before_verification")]
     pub email_verified: bool,
 }
 
@@ -296,6 +297,10 @@ pub trait UserDirectory: Accounts {
     /// Every admin, with how to reach them (messages for the desk: a balance due, a
     /// dispute).
     async fn admins(&self) -> Result<Vec<(UserId, Contact)>, ApiError>;
+}
+
+fn verified_before_verification() -> bool {
+    true
 }
 
 /// A message another module wants sent.
@@ -728,5 +733,20 @@ impl UserDirectory for Remote {
 
     async fn admins(&self) -> Result<Vec<(UserId, Contact)>, ApiError> {
         self.0.get("/internal/users/admins").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_contact_from_an_auth_without_verification_counts_as_verified() {
+        let old: Contact = serde_json::from_str(r#"{"email": "a@x.io", "name": null}"#).unwrap();
+        assert!(old.email_verified);
+        let new: Contact =
+            serde_json::from_str(r#"{"email": "a@x.io", "name": null, "email_verified": false}"#)
+                .unwrap();
+        assert!(!new.email_verified);
     }
 }

@@ -506,3 +506,139 @@ db_test! {
         assert_eq!(ready["checks"]["search"], json!({"status": "up", "engine": "database"}));
     }
 }
+
+/// One car of the property test's fleet, as the brute force sees it.
+struct FleetCar {
+    id: String,
+    at: (f64, f64),
+    fuel: &'static str,
+    gearbox: &'static str,
+    seats: i64,
+    /// Hundredths.
+    price: i64,
+    active: bool,
+    /// Booked `[start, end)`.
+    busy: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+}
+
+search_test! {
+    async fn a_thousand_random_searches_answer_what_a_brute_force_scan_finds(engine) {
+        let s = search_app(engine).await;
+        let mut seed: u64 = 2026;
+        let mut rand = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        const LYON: (f64, f64) = (45.764, 4.8357);
+        const FUELS: [&str; 4] = ["petrol", "diesel", "electric", "hybrid"];
+        const GEARBOXES: [&str; 2] = ["automatic", "manual"];
+        let pick = |r: f64, n: usize| ((r * n as f64) as usize).min(n - 1);
+
+        let mut fleet = Vec::new();
+        for _ in 0..120 {
+            let at = (LYON.0 + (rand() - 0.5) * 2.4, LYON.1 + (rand() - 0.5) * 3.2);
+            let (fuel, gearbox) = (FUELS[pick(rand(), 4)], GEARBOXES[pick(rand(), 2)]);
+            let seats = 2 + pick(rand(), 8) as i64;
+            let price = (20 + pick(rand(), 28) as i64 * 10) * 100 + if rand() < 0.3 { 50 } else { 0 };
+            let active = rand() > 0.1;
+            let car = s.car(json!({
+                "fuelType": fuel, "transmission": gearbox, "seats": seats,
+                "pricePerDay": price as f64 / 100.0, "isActive": active,
+                "location": {"latitude": at.0, "longitude": at.1, "city": "Lyon", "country": "France"},
+            })).await;
+            fleet.push(FleetCar { id: id_of(&car), at, fuel, gearbox, seats, price, active, busy: Vec::new() });
+        }
+        let day0 = days_ahead(2);
+        for _ in 0..60 {
+            let i = pick(rand(), fleet.len());
+            if !fleet[i].active {
+                continue;
+            }
+            let start = day0 + chrono::TimeDelta::hours(pick(rand(), 24 * 20) as i64);
+            let hours = 1 + pick(rand(), 96) as i64;
+            if s.app.book(&s.admin, &fleet[i].id, start, hours).await.status() == StatusCode::CREATED {
+                fleet[i].busy.push((start, start + chrono::TimeDelta::hours(hours)));
+            }
+        }
+        s.settle().await;
+
+        let (mut checked, mut found, mut kept_out) = (0, 0, 0);
+        while checked < 1000 {
+            let centre = (LYON.0 + (rand() - 0.5) * 2.6, LYON.1 + (rand() - 0.5) * 3.4);
+            let radius = (5.0 + rand() * 145.0).round();
+            // A car within a metre of the circle would make the answer hang on rounding.
+            if fleet.iter().any(|c| (haversine(centre, c.at) - radius).abs() < 1e-3) {
+                continue;
+            }
+            let mut query = format!("latitude={}&longitude={}&radius={radius}", centre.0, centre.1);
+            let fuel = (rand() < 0.3).then(|| FUELS[pick(rand(), 4)]);
+            let gearbox = (rand() < 0.2).then(|| GEARBOXES[pick(rand(), 2)]);
+            let seats = (rand() < 0.2).then(|| 2 + pick(rand(), 8) as i64);
+            let min_price = (rand() < 0.2).then(|| (20 + pick(rand(), 15) as i64 * 10) * 100);
+            let max_price = (rand() < 0.2).then(|| (150 + pick(rand(), 15) as i64 * 10) * 100);
+            let window = (rand() < 0.4).then(|| {
+                let from = day0 + chrono::TimeDelta::hours(pick(rand(), 24 * 22) as i64);
+                (from, from + chrono::TimeDelta::hours(1 + pick(rand(), 120) as i64))
+            });
+            let by_price = rand() < 0.3;
+            let (limit, page) = (1 + pick(rand(), 20), 1 + pick(rand(), 3));
+            if let Some(f) = fuel { query += &format!("&fuelType={f}"); }
+            if let Some(g) = gearbox { query += &format!("&transmission={g}"); }
+            if let Some(n) = seats { query += &format!("&seats={n}"); }
+            if let Some(p) = min_price { query += &format!("&minPrice={}", p / 100); }
+            if let Some(p) = max_price { query += &format!("&maxPrice={}", p / 100); }
+            if let Some((from, to)) = window {
+                query += &format!("&pickupTime={}&dropoffTime={}",
+                    from.format("%Y-%m-%dT%H:%M:%SZ"), to.format("%Y-%m-%dT%H:%M:%SZ"));
+            }
+            if by_price { query += "&sort=price"; }
+            query += &format!("&limit={limit}&page={page}");
+
+            let days = window.map(|(from, to)| ((to - from).num_hours() + 23) / 24);
+            let mut expected: Vec<(&FleetCar, f64, i64)> = fleet
+                .iter()
+                .filter(|c| c.active)
+                .filter(|c| fuel.is_none_or(|f| c.fuel == f) && gearbox.is_none_or(|g| c.gearbox == g))
+                .filter(|c| seats.is_none_or(|n| c.seats >= n))
+                .filter(|c| min_price.is_none_or(|p| c.price >= p) && max_price.is_none_or(|p| c.price <= p))
+                .filter(|c| haversine(centre, c.at) <= radius)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .filter(|c| {
+                    let free = window.is_none_or(|(from, to)| c.busy.iter().all(|(s, e)| !(*s < to && *e > from)));
+                    kept_out += usize::from(!free);
+                    free
+                })
+                .map(|c| (c, haversine(centre, c.at), c.price * days.unwrap_or(1)))
+                .collect();
+            found += usize::from(!expected.is_empty());
+            if by_price {
+                expected.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.id.cmp(&b.0.id)));
+            } else {
+                expected.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
+            }
+            let body = s.search(&query).await;
+            assert_eq!(body["total"].as_u64(), Some(expected.len() as u64), "total of {query}");
+            let want: Vec<&(&FleetCar, f64, i64)> = expected.iter().skip((page - 1) * limit).take(limit).collect();
+            let got = body["data"].as_array().unwrap();
+            assert_eq!(
+                got.iter().map(id_of).collect::<Vec<_>>(),
+                want.iter().map(|(c, _, _)| c.id.clone()).collect::<Vec<_>>(),
+                "items of {query}"
+            );
+            for (item, (_, d, total)) in got.iter().zip(&want) {
+                let km = item["distanceKm"].as_f64().unwrap();
+                assert!((km - d).abs() <= 0.0051, "distance {km} against {d} in {query}");
+                if let Some(days) = days {
+                    assert_eq!(item["quote"]["days"], days, "{query}");
+                    let quoted = (item["quote"]["totalPrice"].as_f64().unwrap() * 100.0).round() as i64;
+                    assert_eq!(quoted, *total, "quote of {query}");
+                }
+            }
+            checked += 1;
+        }
+        // The draw is worth something: most searches find cars, and windows keep booked
+        // ones out.
+        assert!(found > 600 && kept_out > 20, "{found} searches found cars, {kept_out} cars kept out by windows");
+    }
+}

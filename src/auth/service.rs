@@ -175,9 +175,9 @@ impl AuthService {
     /// Rotates a refresh token. A token presented after it was rotated is taken as stolen:
     /// its whole login session is revoked.
     pub async fn refresh(&self, token: &str) -> Result<TokenPair, ApiError> {
-        let hash = self.hash_refresh(token);
+        let hash = self.keyed_hash(token);
         let fresh = self.random_token();
-        let fresh_hash = self.hash_refresh(&fresh);
+        let fresh_hash = self.keyed_hash(&fresh);
         let expiry = self.refresh_expiry;
         let jwt = self.jwt.clone();
         let outcome = self
@@ -227,7 +227,7 @@ impl AuthService {
 
     /// Ends the login session of the refresh token (its access tokens stop too).
     pub async fn logout(&self, token: &str) -> Result<(), ApiError> {
-        let hash = self.hash_refresh(token);
+        let hash = self.keyed_hash(token);
         self.db
             .write(move |conn| {
                 if let Some(row) = store::refresh_by_hash(conn, &hash)? {
@@ -239,11 +239,7 @@ impl AuthService {
     }
 
     pub async fn me(&self, id: UserId) -> Result<User, ApiError> {
-        self.db
-            .run(move |conn| store::user_by_id(conn, id).map_err(ApiError::from))
-            .await?
-            .map(|u| u.to_api())
-            .ok_or(ApiError::Auth(GONE))
+        Ok(self.user(id).await?.to_api())
     }
 
     /// Creates an admin, or promotes an existing account and sets its password.
@@ -280,7 +276,7 @@ impl AuthService {
 
     /// Marks the address the token was sent to as verified.
     pub async fn verify_email(&self, token: &str) -> Result<User, ApiError> {
-        let hash = self.hash_refresh(token);
+        let hash = self.keyed_hash(token);
         self.db
             .write(move |conn| {
                 let now = db::to_db(time::now());
@@ -346,7 +342,7 @@ impl AuthService {
         password: Password,
         origin: Origin,
     ) -> Result<TokenPair, ApiError> {
-        let hash = self.hash_refresh(token);
+        let hash = self.keyed_hash(token);
         let password_hash = self.hash_password(password).await?;
         let tokens = self.new_session_tokens(origin);
         let admins = self.admin_emails.clone();
@@ -569,7 +565,7 @@ impl AuthService {
         origin: Origin,
     ) -> impl FnOnce(&mut DbConn, &UserRow) -> Result<TokenPair, ApiError> + Send + 'static {
         let refresh = self.random_token();
-        let hash = self.hash_refresh(&refresh);
+        let hash = self.keyed_hash(&refresh);
         let expiry = self.refresh_expiry;
         let jwt = self.jwt.clone();
         move |conn, user| {
@@ -603,12 +599,13 @@ impl AuthService {
     ) -> impl FnOnce(&mut DbConn, &UserRow, &str) -> Result<OutgoingMessage, ApiError> + Send + 'static
     {
         let token = self.random_token();
-        let hash = self.hash_refresh(&token);
-        let (ttl, base) = match kind {
-            TokenKind::VerifyEmail => (self.verify_ttl, &self.link_base),
-            TokenKind::PasswordReset => (self.reset_ttl, &self.link_base),
+        let hash = self.keyed_hash(&token);
+        type Compose = fn(&UserRow, &str, &str, Duration) -> OutgoingMessage;
+        let (ttl, path, compose): (Duration, &str, Compose) = match kind {
+            TokenKind::VerifyEmail => (self.verify_ttl, "verify-email", verify_message),
+            TokenKind::PasswordReset => (self.reset_ttl, "reset-password", reset_message),
         };
-        let base = base.clone();
+        let link = format!("{}/{path}?token={token}", self.link_base);
         move |conn, user, email| {
             let now = time::now();
             let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
@@ -625,10 +622,7 @@ impl AuthService {
                     created_at: db::to_db(now),
                 },
             )?;
-            Ok(match kind {
-                TokenKind::VerifyEmail => verify_message(user, email, &format!("{base}/verify-email?token={token}"), ttl),
-                TokenKind::PasswordReset => reset_message(user, email, &format!("{base}/reset-password?token={token}"), ttl),
-            })
+            Ok(compose(user, email, &link, ttl))
         }
     }
 
@@ -639,8 +633,8 @@ impl AuthService {
         hex::encode(bytes)
     }
 
-    /// Refresh tokens are stored only as a keyed hash.
-    fn hash_refresh(&self, token: &str) -> String {
+    /// Refresh tokens and emailed tokens are stored only as a keyed hash.
+    fn keyed_hash(&self, token: &str) -> String {
         let mut mac = <Hmac<Sha256>>::new_from_slice(&self.refresh_key)
             .expect("HMAC accepts keys of any length");
         mac.update(token.as_bytes());

@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod module;
+pub mod messages;
 pub mod money;
 pub mod openapi;
 pub mod ops;

@@ -105,6 +105,13 @@ pub struct CarSummary {
     /// The deposit held at pickup, in hundredths.
     #[serde(default)]
     pub deposit_minor: i64,
+    /// The IANA zone its times are written in (`UTC` from a cars process older than it).
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
 }
 
 /// A car as search needs it: the public JSON and the fields it filters on.
@@ -287,6 +294,63 @@ pub struct Contact {
     /// verification sends none: its users count as verified, as the migration counts them.
     #[serde(default = "verified_before_verification")]
     pub email_verified: bool,
+    /// The phone number SMS may go to: only a verified one.
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub locale: Locale,
+}
+
+/// The languages messages are written in.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    AsExpression,
+    FromSqlRow,
+)]
+#[serde(rename_all = "lowercase")]
+#[diesel(sql_type = Text)]
+pub enum Locale {
+    #[default]
+    En,
+    Fr,
+}
+
+impl Choice for Locale {
+    const ALL: &'static [(&'static str, Self)] = &[("en", Self::En), ("fr", Self::Fr)];
+}
+
+crate::stored_as_name!(Locale);
+
+impl Locale {
+    /// The supported language an `Accept-Language` header prefers most, if it names one
+    /// (`fr-CA;q=0.8, en;q=0.5` → French).
+    pub fn from_accept_language(header: &str) -> Option<Locale> {
+        let mut ranked: Vec<(f32, Locale)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut fields = part.split(';');
+                let tag = fields.next()?.trim();
+                let primary = tag.split('-').next()?.to_ascii_lowercase();
+                let q = fields
+                    .find_map(|f| f.trim().strip_prefix("q="))
+                    .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
+                let locale = Locale::parse(&primary).ok()?;
+                (q > 0.0).then_some((q, locale))
+            })
+            .collect();
+        // Stable: among equal weights the one named first wins.
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranked.first().map(|(_, l)| *l)
+    }
 }
 
 /// Who users are; answered by auth. (Whether one still exists, every authenticated request
@@ -303,47 +367,7 @@ fn verified_before_verification() -> bool {
     true
 }
 
-/// A message another module wants sent.
-#[derive(Debug, Clone)]
-pub struct OutgoingMessage {
-    pub user_id: UserId,
-    pub kind: &'static str,
-    pub recipient: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-impl OutgoingMessage {
-    /// A message whose plain text and HTML say the same lines (the HTML escapes them).
-    pub fn new(
-        user_id: UserId,
-        kind: &'static str,
-        recipient: &str,
-        subject: String,
-        lines: &[String],
-    ) -> Self {
-        let escape = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-        };
-        let html = lines
-            .iter()
-            .map(|l| format!("<p>{}</p>", escape(l)))
-            .collect::<Vec<_>>()
-            .join("\n");
-        OutgoingMessage {
-            user_id,
-            kind,
-            recipient: recipient.to_owned(),
-            subject,
-            text: lines.join("\n"),
-            html: format!("<!doctype html><html><body>{html}</body></html>"),
-        }
-    }
-}
+pub use crate::messages::OutgoingMessage;
 
 /// Where a message stands.
 #[derive(
@@ -395,26 +419,60 @@ pub const MESSAGE_TOPIC: &str = "email";
 pub struct MessageQueue;
 
 impl Notifier for MessageQueue {
+    /// One message per channel the recipient can be reached on and wants this kind on.
     fn queue(&self, conn: &mut DbConn, m: OutgoingMessage) -> Result<(), ApiError> {
+        use crate::messages::preferences::{wants, Channel, SECURITY_KINDS};
+        let rendered = m.render().map_err(ApiError::internal)?;
+        let security = SECURITY_KINDS.contains(&m.kind);
+        let mut out: Vec<(Channel, String, String, String)> = Vec::new();
+        let email_ok = m.kind != "phone_code"
+            && !m.to.email.is_empty()
+            && (security || wants(conn, m.user_id, Channel::Email, m.kind)?);
+        if email_ok {
+            out.push((Channel::Email, m.to.email.clone(), rendered.text.clone(), rendered.html.clone()));
+        }
+        if let Some(phone) = &m.to.phone {
+            let sms_ok = if security {
+                m.kind == "phone_code"
+            } else {
+                wants(conn, m.user_id, Channel::Sms, m.kind)?
+            };
+            if sms_ok {
+                out.push((Channel::Sms, phone.clone(), rendered.short.clone(), String::new()));
+            }
+        }
+        if !security && wants(conn, m.user_id, Channel::Push, m.kind)? {
+            let devices: i64 = push_subscriptions::table
+                .filter(push_subscriptions::user_id.eq(m.user_id))
+                .filter(push_subscriptions::platform.eq("web"))
+                .count()
+                .get_result(conn)?;
+            if devices > 0 {
+                let payload = push_payload(&m, &rendered.subject, &rendered.short);
+                out.push((Channel::Push, format!("{devices} device(s)"), payload, String::new()));
+            }
+        }
         let now = db::to_db(crate::time::now());
-        let id = MessageId::random();
-        diesel::insert_into(messages::table)
-            .values((
-                messages::id.eq(id),
-                messages::user_id.eq(m.user_id),
-                messages::kind.eq(m.kind),
-                messages::channel.eq("email"),
-                messages::recipient.eq(m.recipient),
-                messages::subject.eq(m.subject),
-                messages::text_body.eq(m.text),
-                messages::html_body.eq(m.html),
-                messages::status.eq(MessageStatus::Pending),
-                messages::attempts.eq(0),
-                messages::created_at.eq(now),
-                messages::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        crate::outbox::enqueue(conn, MESSAGE_TOPIC, &id.to_string())?;
+        for (channel, recipient, text, html) in out {
+            let id = MessageId::random();
+            diesel::insert_into(messages::table)
+                .values((
+                    messages::id.eq(id),
+                    messages::user_id.eq(m.user_id),
+                    messages::kind.eq(m.kind),
+                    messages::channel.eq(channel.name()),
+                    messages::recipient.eq(recipient),
+                    messages::subject.eq(&rendered.subject),
+                    messages::text_body.eq(text),
+                    messages::html_body.eq(html),
+                    messages::status.eq(MessageStatus::Pending),
+                    messages::attempts.eq(0),
+                    messages::created_at.eq(now),
+                    messages::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            crate::outbox::enqueue(conn, MESSAGE_TOPIC, &id.to_string())?;
+        }
         Ok(())
     }
 
@@ -489,6 +547,27 @@ impl Notifier for MessageQueue {
         Ok(())
     }
 }
+
+/// A Web Push payload: `{"kind", "title", "body", "url", "bookingId"}`, at most
+/// [`PUSH_PAYLOAD_MAX`] bytes (the body is shortened to fit).
+fn push_payload(m: &OutgoingMessage, title: &str, body: &str) -> String {
+    let mut body = body.to_owned();
+    loop {
+        let payload = serde_json::json!({
+            "kind": m.kind, "title": title, "body": body,
+            "url": m.value("url"), "bookingId": m.value("bookingId"),
+        })
+        .to_string();
+        if payload.len() <= PUSH_PAYLOAD_MAX || body.is_empty() {
+            return payload;
+        }
+        let keep = body.chars().count().saturating_sub(body.len().min(64).max(1));
+        body = body.chars().take(keep).collect::<String>();
+    }
+}
+
+/// The largest Web Push payload sent, in bytes (API.md).
+pub const PUSH_PAYLOAD_MAX: usize = 3000;
 
 /// Hears that a car changed, so search can follow.
 pub trait SearchIndexer: Send + Sync {
@@ -739,6 +818,15 @@ impl UserDirectory for Remote {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preferred_supported_language_wins() {
+        assert_eq!(Locale::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"), Some(Locale::Fr));
+        assert_eq!(Locale::from_accept_language("de-DE, en;q=0.5, fr;q=0.7"), Some(Locale::Fr));
+        assert_eq!(Locale::from_accept_language("en-GB"), Some(Locale::En));
+        assert_eq!(Locale::from_accept_language("de, fr;q=0"), None);
+        assert_eq!(Locale::from_accept_language("*"), None);
+    }
 
     #[test]
     fn a_contact_from_an_auth_without_verification_counts_as_verified() {

@@ -10,6 +10,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::error::FieldError;
 use crate::http::auth::Role;
+use crate::ports::Locale;
 use crate::http::schema;
 
 /// Trimmed, lower-cased, and shaped like an address.
@@ -140,7 +141,37 @@ pub struct User {
     pub email_verified: bool,
     pub name: Option<String>,
     pub role: Role,
+    /// E.164, `null` until one is given.
+    #[schema(example = "+33612345678")]
+    pub phone: Option<String>,
+    /// Whether the code sent to `phone` was typed back; SMS go only to verified numbers.
+    pub phone_verified: bool,
+    pub locale: Locale,
     pub created_at: DateTime<Utc>,
+}
+
+/// `PATCH /auth/me`: only the fields sent change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateMe {
+    /// E.164: `+` and 8 to 15 digits. A new number is stored unverified and a 6-digit code
+    /// is sent to it by SMS (at most 3 codes an hour).
+    #[schema(value_type = Option<String>, pattern = r"^\+[0-9]{8,15}$", example = "+33612345678")]
+    #[serde(default)]
+    pub phone: Option<serde_json::Value>,
+    #[schema(value_type = Option<Locale>)]
+    #[serde(default)]
+    pub locale: Option<serde_json::Value>,
+}
+
+/// `POST /auth/me/phone/verify`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyPhone {
+    /// The 6 digits sent by SMS.
+    #[schema(value_type = String, pattern = "^[0-9]{6}$", example = "123456")]
+    #[serde(default)]
+    pub code: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -173,6 +204,10 @@ pub struct UserRow {
     pub deleted_at: Option<chrono::NaiveDateTime>,
     pub oidc_issuer: Option<String>,
     pub oidc_subject: Option<String>,
+    /// E.164; SMS go to it once `phone_verified`.
+    pub phone: Option<String>,
+    pub phone_verified: bool,
+    pub locale: Locale,
 }
 
 impl UserRow {
@@ -192,6 +227,9 @@ impl UserRow {
             deleted_at: None,
             oidc_issuer: None,
             oidc_subject: None,
+            phone: None,
+            phone_verified: false,
+            locale: Locale::En,
         }
     }
 
@@ -202,6 +240,9 @@ impl UserRow {
             email_verified: self.email_verified,
             name: self.name.clone(),
             role: self.role,
+            phone: self.phone.clone(),
+            phone_verified: self.phone_verified,
+            locale: self.locale,
             created_at: crate::db::from_db(self.created_at),
         }
     }

@@ -23,7 +23,7 @@ use crate::db::{self, Db, DbConn};
 use crate::error::{is_unique_violation, ApiError};
 use crate::http::auth::{Accounts, AuthUser, Jwt, Role};
 use crate::http::oidc::Identity;
-use crate::ports::{Contact, OutgoingMessage, Ports, UserDirectory};
+use crate::ports::{Contact, Locale, OutgoingMessage, Ports, UserDirectory};
 use crate::telemetry::Metrics;
 use crate::time;
 
@@ -642,82 +642,37 @@ impl AuthService {
     }
 }
 
-fn greeting(user: &UserRow, email: &str) -> String {
-    format!("Hello {},", user.name.as_deref().unwrap_or(email))
+/// How to reach the user at `email` (their address, or the one a message is about).
+fn contact(user: &UserRow, email: &str) -> Contact {
+    Contact {
+        email: email.to_owned(),
+        name: user.name.clone(),
+        email_verified: user.email_verified,
+        phone: user.phone.clone().filter(|_| user.phone_verified),
+        locale: user.locale,
+    }
 }
 
 fn welcome(user: &UserRow, email: &str) -> OutgoingMessage {
-    OutgoingMessage::new(
-        user.id,
-        "welcome",
-        email,
-        "Welcome to Car Rental".into(),
-        &[
-            greeting(user, email),
-            format!("your Car Rental account {email} is ready."),
-            "You can now find a car near you and book it.".into(),
-        ],
-    )
+    OutgoingMessage::new(user.id, "welcome", &contact(user, email)).with("email", email)
 }
 
 fn verify_message(user: &UserRow, email: &str, link: &str, ttl: Duration) -> OutgoingMessage {
-    OutgoingMessage::new(
-        user.id,
-        "verify_email",
-        email,
-        "Confirm your email address".into(),
-        &[
-            greeting(user, email),
-            "please confirm that this address is yours by opening this link:".into(),
-            link.to_owned(),
-            format!("It works once, for {}.", for_people(ttl)),
-        ],
-    )
+    OutgoingMessage::new(user.id, "verify_email", &contact(user, email))
+        .with("link", link)
+        .with("url", link)
+        .with("ttl", ttl.as_secs())
 }
 
 fn reset_message(user: &UserRow, email: &str, link: &str, ttl: Duration) -> OutgoingMessage {
-    OutgoingMessage::new(
-        user.id,
-        "password_reset",
-        email,
-        "Reset your Car Rental password".into(),
-        &[
-            greeting(user, email),
-            "someone asked to reset the password of this account. To choose a new one, open:"
-                .into(),
-            link.to_owned(),
-            format!(
-                "It works once, for {}. If it was not you, ignore this message.",
-                for_people(ttl)
-            ),
-        ],
-    )
+    OutgoingMessage::new(user.id, "password_reset", &contact(user, email))
+        .with("link", link)
+        .with("url", link)
+        .with("ttl", ttl.as_secs())
 }
 
 fn password_changed(user: &UserRow, email: &str) -> OutgoingMessage {
-    OutgoingMessage::new(
-        user.id,
-        "password_changed",
-        email,
-        "Your Car Rental password was changed".into(),
-        &[
-            greeting(user, email),
-            "the password of your account was just changed, and every other session signed out."
-                .into(),
-            "If it was not you, reset your password at once.".into(),
-        ],
-    )
-}
-
-/// "48 hours", "30 minutes", "1 hour".
-fn for_people(d: Duration) -> String {
-    let secs = d.as_secs();
-    let (n, unit) = match secs {
-        s if s >= 3600 && s % 3600 == 0 => (s / 3600, "hour"),
-        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
-        s => (s, "second"),
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    OutgoingMessage::new(user.id, "password_changed", &contact(user, email))
 }
 
 /// Access tokens carry whole seconds: the instant from which they count, rounded down, so
@@ -781,6 +736,9 @@ impl Accounts for Directory {
                     deleted_at: None,
                     oidc_issuer: Some(identity.issuer.clone()),
                     oidc_subject: Some(identity.subject.clone()),
+                    phone: None,
+                    phone_verified: false,
+                    locale: Locale::default(),
                 };
                 // Inside a savepoint: another process may make the same account meanwhile.
                 match conn.transaction(|conn| store::insert_user(conn, &row)) {
@@ -808,11 +766,8 @@ impl Accounts for Directory {
 }
 
 fn contact_of(user: UserRow) -> Option<Contact> {
-    Some(Contact {
-        email: user.email?,
-        name: user.name,
-        email_verified: user.email_verified,
-    })
+    let email = user.email.clone()?;
+    Some(contact(&user, &email))
 }
 
 #[async_trait]

@@ -13,58 +13,48 @@ pub(super) enum Notice {
     HoldExpired,
 }
 
-/// What the renter is told: the booking id, the car, the times in UTC and the price.
+/// What the renter is told: the booking, the car, the times in the car's zone and the price.
 pub(super) fn message(
     row: &BookingRow,
     car: &CarSummary,
     to: &Contact,
     notice: Notice,
 ) -> OutgoingMessage {
-    let (kind, subject, headline) = match notice {
-        Notice::Confirmed => (
-            "booking_confirmed",
-            "Booking confirmed",
-            "Your booking is confirmed.",
-        ),
-        Notice::Cancelled => (
-            "booking_cancelled",
-            "Booking cancelled",
-            "Your booking has been cancelled.",
-        ),
-        Notice::Completed => (
-            "booking_completed",
-            "Booking completed",
-            "Your rental is complete. Thank you!",
-        ),
-        Notice::HoldExpired => (
-            "hold_expired",
-            "Booking expired",
-            "Your booking was not paid in time: the car is free again.",
-        ),
+    let kind = match notice {
+        Notice::Confirmed => "booking_confirmed",
+        Notice::Cancelled => "booking_cancelled",
+        Notice::Completed => "booking_completed",
+        Notice::HoldExpired => "hold_expired",
     };
-    let money = |minor: i64| format!("{:.2} {}", crate::money::to_major(minor), row.currency);
-    let time = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M UTC").to_string();
-    OutgoingMessage::new(
-        row.user_id,
-        kind,
-        &to.email,
-        format!("{subject}: {}", car.name),
-        &[
-            format!("Hello {},", to.name.as_deref().unwrap_or(&to.email)),
-            headline.to_owned(),
-            format!("Booking: {}", row.id),
-            format!("Car: {}", car.name),
-            format!("Pickup: {}", time(row.pickup_time)),
-            format!("Dropoff: {}", time(row.dropoff_time)),
-            format!("Days: {}", row.days),
-        ]
-        .into_iter()
-        .chain(row.lines().iter().map(|l| {
-            let quantity = l.quantity.map(|q| format!(" × {q}")).unwrap_or_default();
-            format!("  {}{quantity}: {}", l.description, money(l.amount_minor))
-        }))
-        .chain([format!("Total: {}", money(row.total_price))])
-        .collect::<Vec<_>>(),
-    )
+    let lines: Vec<serde_json::Value> = row
+        .lines()
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "description": l.description, "quantity": l.quantity, "amount": l.amount_minor,
+            })
+        })
+        .collect();
+    about(row, car, kind, to)
+        .with("days", row.days)
+        .with("lines", lines)
+        .with("total", row.total_price)
+        .with("currency", row.currency.clone())
 }
 
+/// A message about the booking: its id, car and times, with the link a push opens.
+pub(super) fn about(
+    row: &BookingRow,
+    car: &CarSummary,
+    kind: &'static str,
+    to: &Contact,
+) -> OutgoingMessage {
+    let instant = |t: NaiveDateTime| crate::db::from_db(t).to_rfc3339();
+    OutgoingMessage::new(row.user_id, kind, to)
+        .with("bookingId", row.id.to_string())
+        .with("url", format!("/bookings/{}", row.id))
+        .with("car", car.name.clone())
+        .with("tz", car.time_zone.clone())
+        .with("pickup", instant(row.pickup_time))
+        .with("dropoff", instant(row.dropoff_time))
+}

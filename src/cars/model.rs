@@ -604,6 +604,11 @@ impl CarRow {
     }
 
     /// The photos' `large` URLs in order, then the URLs given directly.
+    /// The IANA zone of the car's coordinates.
+    pub fn time_zone(&self) -> String {
+        crate::messages::time_zone_at(self.latitude, self.longitude)
+    }
+
     pub fn all_images(&self) -> Vec<String> {
         let mut images: Vec<String> = self.photos().into_iter().map(|p| p.url).collect();
         images.extend(self.images());
@@ -676,6 +681,7 @@ impl CarRow {
                 state: self.state.clone(),
                 country: self.country.clone(),
                 postal_code: self.postal_code.clone(),
+                time_zone: self.time_zone(),
             },
             is_active: self.is_active,
             pricing: self.pricing().map(|p| p.view()),
@@ -699,6 +705,10 @@ pub struct Location {
     pub state: Option<String>,
     pub country: String,
     pub postal_code: Option<String>,
+    /// The IANA zone of the coordinates: the one dates in messages about the car are
+    /// written in.
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -345,6 +345,7 @@ fn summary(row: &CarRow) -> CarSummary {
         extra_km_price_minor: row.extra_km_price,
         buffer_minutes: i64::from(row.buffer_minutes),
         deposit_minor: row.deposit_amount,
+        time_zone: row.time_zone(),
     }
 }
 

@@ -14,6 +14,22 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         oidc_issuer -> Nullable<Text>,
         oidc_subject -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        phone_verified -> Bool,
+        locale -> Text,
+    }
+}
+
+diesel::table! {
+    phone_codes (id) {
+        id -> Text,
+        user_id -> Text,
+        phone -> Text,
+        code_hash -> Text,
+        tries -> Integer,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
     }
 }
 
@@ -130,6 +146,9 @@ diesel::table! {
         balance_due -> BigInt,
         disputed -> Bool,
         payment_method -> Nullable<Text>,
+        pickup_reminded_at -> Nullable<Timestamp>,
+        return_reminded_at -> Nullable<Timestamp>,
+        overdue_reminded_at -> Nullable<Timestamp>,
     }
 }
 
@@ -185,6 +204,17 @@ diesel::table! {
         token -> Text,
         platform -> Text,
         created_at -> Timestamp,
+        p256dh -> Nullable<Text>,
+        auth -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    notification_preferences (user_id, channel, kind) {
+        user_id -> Text,
+        channel -> Text,
+        kind -> Text,
+        enabled -> Bool,
     }
 }
 

@@ -1274,67 +1274,33 @@ enum Money {
 }
 
 fn notice(booking: &BookingRow, to: &Contact, what: Money) -> OutgoingMessage {
-    let amount = |minor: i64| format!("{:.2} {}", money::to_major(minor), booking.currency);
-    let (kind, subject, line) = match what {
-        Money::Received(m) => (
-            "payment_received",
-            "Payment received",
-            format!("We received your payment of {}.", amount(m)),
-        ),
-        Money::Declined(why) => (
-            "payment_failed",
-            "Payment declined",
-            format!(
-                "Your payment was declined: {}. You can pay with another card until your hold expires.",
-                why.unwrap_or_else(|| "no reason given".into())
-            ),
-        ),
-        Money::Refunded(m) => (
-            "refund_issued",
-            "Refund issued",
-            format!("We refunded {} to your card.", amount(m)),
-        ),
-        Money::Charged(m) => (
-            "payment_received",
-            "Payment received",
-            format!("We charged {} to your card for what the return added.", amount(m)),
-        ),
-        Money::DepositCaptured(m) => (
-            "deposit_captured",
-            "Deposit used",
-            format!("We took {} from your deposit for what the return added; the rest is released.", amount(m)),
-        ),
-        Money::DepositReleased(m) => (
-            "deposit_released",
-            "Deposit released",
-            format!("The hold of {} on your card is released.", amount(m)),
-        ),
+    let (kind, amount) = match &what {
+        Money::Received(m) | Money::Charged(m) => ("payment_received", Some(*m)),
+        Money::Declined(_) => ("payment_failed", None),
+        Money::Refunded(m) => ("refund_issued", Some(*m)),
+        Money::DepositCaptured(m) => ("deposit_captured", Some(*m)),
+        Money::DepositReleased(m) => ("deposit_released", Some(*m)),
     };
-    OutgoingMessage::new(
-        booking.user_id,
-        kind,
-        &to.email,
-        subject.to_owned(),
-        &[
-            format!("Hello {},", to.name.as_deref().unwrap_or(&to.email)),
-            line,
-            format!("Booking: {}", booking.id),
-        ],
-    )
+    let mut message = OutgoingMessage::new(booking.user_id, kind, to)
+        .with("bookingId", booking.id.to_string())
+        .with("url", format!("/bookings/{}", booking.id))
+        .with("currency", booking.currency.clone())
+        .with("charged", matches!(what, Money::Charged(_)));
+    if let Some(amount) = amount {
+        message = message.with("amount", amount);
+    }
+    if let Money::Declined(why) = what {
+        message = message.with("reason", why.unwrap_or_else(|| "no reason given".into()));
+    }
+    message
 }
 
 /// An admin told that a booking owes what its card would not pay.
 fn balance_due(booking: &BookingRow, admin: UserId, to: &Contact, amount: i64) -> OutgoingMessage {
-    OutgoingMessage::new(
-        admin,
-        "balance_due",
-        &to.email,
-        "Balance due on a booking".into(),
-        &[
-            format!("Booking {} owes {:.2} {}.", booking.id, money::to_major(amount), booking.currency),
-            "The charge at return was declined; ask the renter for another card.".into(),
-        ],
-    )
+    OutgoingMessage::new(admin, "balance_due", to)
+        .with("bookingId", booking.id.to_string())
+        .with("amount", amount)
+        .with("currency", booking.currency.clone())
 }
 
 /// Within a transaction: a refund the provider made is taken off its payment, and the
@@ -1376,24 +1342,13 @@ fn disputed(
     to: &Contact,
     reason: &str,
 ) -> OutgoingMessage {
-    OutgoingMessage::new(
-        admin,
-        "payment_disputed",
-        &to.email,
-        "A payment is disputed".into(),
-        &[
-            format!(
-                "The {} payment {} of booking {} ({:.2} {}) is disputed at the provider ({}).",
-                paid.kind.name(),
-                paid.provider_ref.as_deref().unwrap_or("-"),
-                booking.id,
-                money::to_major(paid.captured_amount),
-                paid.currency,
-                reason
-            ),
-            "Answer the dispute with the rental's evidence before the provider's deadline.".into(),
-        ],
-    )
+    OutgoingMessage::new(admin, "payment_disputed", to)
+        .with("bookingId", booking.id.to_string())
+        .with("paymentKind", paid.kind.name())
+        .with("providerRef", paid.provider_ref.clone().unwrap_or_else(|| "-".into()))
+        .with("amount", paid.captured_amount)
+        .with("currency", paid.currency.clone())
+        .with("reason", reason)
 }
 
 /// The `payments` entry of `/health/ready`: whether the provider answers (`none` and the

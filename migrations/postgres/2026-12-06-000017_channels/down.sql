@@ -1,0 +1,11 @@
+DROP INDEX bookings_reminders_idx;
+ALTER TABLE bookings DROP COLUMN overdue_reminded_at;
+ALTER TABLE bookings DROP COLUMN return_reminded_at;
+ALTER TABLE bookings DROP COLUMN pickup_reminded_at;
+ALTER TABLE push_subscriptions DROP COLUMN auth;
+ALTER TABLE push_subscriptions DROP COLUMN p256dh;
+DROP TABLE notification_preferences;
+DROP TABLE phone_codes;
+ALTER TABLE users DROP COLUMN locale;
+ALTER TABLE users DROP COLUMN phone_verified;
+ALTER TABLE users DROP COLUMN phone;

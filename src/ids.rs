@@ -107,6 +107,8 @@ ids! {
     RefreshTokenId;
     /// A single-use token sent by email (verification, password reset).
     AccountTokenId;
+    /// A code sent by SMS to verify a phone number.
+    PhoneCodeId;
     /// A car.
     CarId;
     /// A booking.

@@ -358,6 +358,9 @@ impl Locale {
 #[async_trait]
 pub trait UserDirectory: Accounts {
     async fn contact(&self, user_id: UserId) -> Result<Option<Contact>, ApiError>;
+    /// The number stops counting as verified, if it is still the user's: an SMS provider
+    /// refused it for good (invalid, unsubscribed, a landline). Whether it was.
+    async fn phone_unreachable(&self, user: UserId, phone: &str) -> Result<bool, ApiError>;
     /// Every admin, with how to reach them (messages for the desk: a balance due, a
     /// dispute).
     async fn admins(&self) -> Result<Vec<(UserId, Contact)>, ApiError>;
@@ -807,6 +810,14 @@ impl UserDirectory for Remote {
     async fn contact(&self, user_id: UserId) -> Result<Option<Contact>, ApiError> {
         self.0
             .get(&format!("/internal/users/{user_id}/contact"))
+            .await
+    }
+
+    async fn phone_unreachable(&self, user: UserId, phone: &str) -> Result<bool, ApiError> {
+        // Clearing the flag twice clears it once: safe to retry.
+        let body = serde_json::json!({ "phone": phone });
+        self.0
+            .read(&format!("/internal/users/{user}/phone-unreachable"), &body)
             .await
     }
 

@@ -158,9 +158,9 @@ impl Metrics {
         let notifications = IntCounterVec::new(
             Opts::new(
                 "carrental_notifications_total",
-                "Notification delivery outcomes",
+                "Messages settled, by channel (email, sms, push) and outcome (sent, failed)",
             ),
-            &["status"],
+            &["channel", "status"],
         )?;
         let rate_limited = IntCounterVec::new(
             Opts::new(

@@ -18,11 +18,11 @@ use crate::http::{parse_id, Json, OptionalJson};
 use crate::module::{Build, Context, Served};
 use crate::http::auth::Accounts;
 use crate::http::oidc::Identity;
-use crate::ports::{Contact, OidcUser, Ports, UserDirectory};
+use crate::ports::{Contact, Locale, OidcUser, Ports, UserDirectory};
 use model::{
     parse_name, ChangeRequest, Email, ForgotRequest, LoginRequest, Origin, Password,
     LeaveRequest, RefreshRequest, ResetRequest, Session, SignupRequest, TokenPair, TokenRequest,
-    User,
+    UpdateMe, User, VerifyPhone,
 };
 pub use service::{AuthService, Directory};
 /// Auth, as the registry ([`crate::MODULES`]) starts it.
@@ -77,7 +77,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/auth/me")
                 .route(web::get().to(me))
+                .route(web::patch().to(update_me))
                 .route(web::delete().to(leave)),
+        )
+        .service(
+            web::resource("/auth/me/phone/verify").route(web::post().to(verify_phone)),
         );
 }
 
@@ -86,11 +90,15 @@ pub fn internal_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/users/admins").route(web::get().to(admins)))
         .service(web::resource("/users/{id}/contact").route(web::get().to(contact)))
         .service(web::resource("/users/{id}/accepts").route(web::get().to(accepts)))
-        .service(web::resource("/users/oidc").route(web::post().to(oidc_user)));
+        .service(web::resource("/users/oidc").route(web::post().to(oidc_user)))
+        .service(
+            web::resource("/users/{id}/phone-unreachable").route(web::post().to(phone_unreachable)),
+        );
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(contact, admins, accepts, oidc_user), components(schemas(Contact, OidcUser, Identity)))]
+#[openapi(paths(contact, admins, accepts, oidc_user, phone_unreachable),
+    components(schemas(Contact, OidcUser, Identity, UnreachablePhone)))]
 pub struct InternalApi;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -113,6 +121,26 @@ async fn oidc_user(
             .oidc_user(&asked.identity, asked.admin)
             .await?,
     ))
+}
+
+/// `POST /internal/users/{id}/phone-unreachable`: the number an SMS provider refused for good.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UnreachablePhone {
+    pub phone: String,
+}
+
+/// The number stops counting as verified when it is still the user's (an SMS provider
+/// refused it for good).
+#[utoipa::path(post, path = "/internal/users/{id}/phone-unreachable", tag = "internal",
+    params(("id" = String, Path)), request_body = UnreachablePhone,
+    security(("bearer" = [])), responses((status = 200, body = bool, description = "Whether it was the user's")))]
+async fn phone_unreachable(
+    auth: web::Data<AuthService>,
+    id: web::Path<String>,
+    web::Json(body): web::Json<UnreachablePhone>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(HttpResponse::Ok().json(auth.directory().phone_unreachable(id, &body.phone).await?))
 }
 
 /// Whether a validly signed access token of the user still stands (see [`Accounts`]).
@@ -154,10 +182,10 @@ async fn contact(
 #[derive(OpenApi)]
 #[openapi(
     paths(signup, login, refresh, logout, logout_all, verify_email, resend, forgot, reset, change,
-          sessions, revoke_session, me, leave, export),
+          sessions, revoke_session, me, update_me, verify_phone, leave, export),
     components(schemas(SignupRequest, LoginRequest, RefreshRequest, TokenPair, User, Session,
                        TokenRequest, ForgotRequest, ResetRequest, ChangeRequest, Accepted,
-                       LeaveRequest)),
+                       LeaveRequest, UpdateMe, VerifyPhone, Locale)),
     tags((name = "auth", description = "Accounts and tokens"))
 )]
 pub struct AuthApi;
@@ -185,8 +213,15 @@ async fn signup(
             return Err(ApiError::Validation(errors.into_iter().flatten().collect()));
         }
     };
+    // The language of the messages: the one the client prefers, when it is one we write.
+    let locale = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Locale::from_accept_language)
+        .unwrap_or_default();
     let pair = auth
-        .signup(email, password, name, origin(&req, &limits))
+        .signup(email, password, name, locale, origin(&req, &limits))
         .await?;
     Ok(tokens(HttpResponse::Created(), &pair))
 }
@@ -265,6 +300,36 @@ async fn logout(
     responses((status = 200, body = User)))]
 async fn me(auth: web::Data<AuthService>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(auth.me(user.id).await?))
+}
+
+/// Change the caller's language or phone number (only the fields sent change). A new number
+/// is stored unverified and a 6-digit code goes to it by SMS; SMS go only to verified numbers.
+#[utoipa::path(patch, path = "/auth/me", tag = "auth", operation_id = "updateMe", security(("bearer" = [])),
+    request_body = UpdateMe,
+    responses((status = 200, body = User, description = "The account as changed"),
+              (status = 429, body = crate::error::ErrorBody, description = "A 4th code within an hour: nothing changed")))]
+async fn update_me(
+    auth: web::Data<AuthService>,
+    user: AuthUser,
+    Json(body): Json<UpdateMe>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = body.validate().map_err(ApiError::Validation)?;
+    Ok(HttpResponse::Ok().json(auth.update_me(user.id, changes).await?))
+}
+
+/// Prove the phone number with the code sent to it.
+#[utoipa::path(post, path = "/auth/me/phone/verify", tag = "auth", operation_id = "verifyPhone",
+    security(("bearer" = [])), request_body = VerifyPhone,
+    responses((status = 200, body = User, description = "The account, `phoneVerified` true"),
+              (status = 400, body = crate::error::ErrorBody,
+               description = "`VALIDATION_ERROR` naming `code` for wrong digits; `INVALID_TOKEN` when no code is live: none sent, expired (10 minutes), used, or dead after 5 wrong ones")))]
+async fn verify_phone(
+    auth: web::Data<AuthService>,
+    user: AuthUser,
+    Json(body): Json<VerifyPhone>,
+) -> Result<HttpResponse, ApiError> {
+    let code = body.validate().map_err(ApiError::Validation)?;
+    Ok(HttpResponse::Ok().json(auth.verify_phone(user.id, code).await?))
 }
 
 /// The answer of a request whose work goes on after it (an email on its way, or not).

@@ -3,15 +3,17 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use crate::ids::{AccountTokenId, RefreshTokenId, SessionId, UserId};
+use crate::ids::{AccountTokenId, PhoneCodeId, RefreshTokenId, SessionId, UserId};
 
-use crate::db::schema::{account_tokens, refresh_tokens, sessions, users};
+use crate::db::schema::{account_tokens, phone_codes, refresh_tokens, sessions, users};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::error::FieldError;
 use crate::http::auth::Role;
 use crate::ports::Locale;
 use crate::http::schema;
+use crate::http::schema::Patch;
+use crate::http::Choice;
 
 /// Trimmed, lower-cased, and shaped like an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,17 +153,60 @@ pub struct User {
 }
 
 /// `PATCH /auth/me`: only the fields sent change.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct UpdateMe {
-    /// E.164: `+` and 8 to 15 digits. A new number is stored unverified and a 6-digit code
-    /// is sent to it by SMS (at most 3 codes an hour).
-    #[schema(value_type = Option<String>, pattern = r"^\+[0-9]{8,15}$", example = "+33612345678")]
+    /// E.164: `+` and 8 to 15 digits; `null` removes it. A new number is stored unverified
+    /// and a 6-digit code is sent to it by SMS (valid 10 minutes; at most 3 codes an hour).
+    #[schema(value_type = Option<String>, nullable, pattern = r"^\+[0-9]{8,15}$", example = "+33612345678")]
     #[serde(default)]
-    pub phone: Option<serde_json::Value>,
+    pub phone: Patch<serde_json::Value>,
+    /// The language of the messages the account receives.
     #[schema(value_type = Option<Locale>)]
     #[serde(default)]
     pub locale: Option<serde_json::Value>,
+}
+
+/// What `PATCH /auth/me` changes, checked.
+#[derive(Debug, Default, PartialEq)]
+pub struct MeChanges {
+    /// `Some(None)` removes the number.
+    pub phone: Option<Option<String>>,
+    pub locale: Option<Locale>,
+}
+
+impl UpdateMe {
+    pub fn validate(self) -> Result<MeChanges, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut changes = MeChanges::default();
+        match self.phone {
+            Patch::Absent => {}
+            Patch::Null => changes.phone = Some(None),
+            Patch::Value(v) => match v.as_str().map(str::trim) {
+                Some(p) if is_e164(p) => changes.phone = Some(Some(p.to_owned())),
+                _ => errors.push(FieldError::new(
+                    "phone",
+                    "must be an E.164 number: + and 8 to 15 digits",
+                )),
+            },
+        }
+        if let Some(v) = self.locale {
+            match v.as_str().map(Locale::parse) {
+                Some(Ok(l)) => changes.locale = Some(l),
+                _ => errors.push(FieldError::new("locale", "must be one of: en, fr")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn is_e164(p: &str) -> bool {
+    let digits = p.strip_prefix('+').unwrap_or("");
+    (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `POST /auth/me/phone/verify`.
@@ -172,6 +217,28 @@ pub struct VerifyPhone {
     #[schema(value_type = String, pattern = "^[0-9]{6}$", example = "123456")]
     #[serde(default)]
     pub code: Option<serde_json::Value>,
+}
+
+impl VerifyPhone {
+    pub fn validate(self) -> Result<String, Vec<FieldError>> {
+        match self.code.as_ref().and_then(|c| c.as_str()).map(str::trim) {
+            Some(c) if c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()) => Ok(c.to_owned()),
+            _ => Err(vec![FieldError::new("code", "must be the 6 digits sent by SMS")]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = phone_codes)]
+pub struct PhoneCodeRow {
+    pub id: PhoneCodeId,
+    pub user_id: UserId,
+    pub phone: String,
+    pub code_hash: String,
+    pub tries: i32,
+    pub expires_at: chrono::NaiveDateTime,
+    pub used_at: Option<chrono::NaiveDateTime>,
+    pub created_at: chrono::NaiveDateTime,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

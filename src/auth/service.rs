@@ -11,11 +11,12 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 use tokio::sync::Semaphore;
-use crate::ids::{AccountTokenId, RefreshTokenId, SessionId, UserId};
+use crate::ids::{AccountTokenId, PhoneCodeId, RefreshTokenId, SessionId, UserId};
+use subtle::ConstantTimeEq;
 
 use super::model::{
-    AccountTokenRow, Email, Origin, Password, RefreshRow, Session, SessionRow, TokenKind,
-    TokenPair, User, UserRow,
+    AccountTokenRow, Email, MeChanges, Origin, Password, PhoneCodeRow, RefreshRow, Session,
+    SessionRow, TokenKind, TokenPair, User, UserRow,
 };
 use super::store;
 use crate::config::AuthSettings;
@@ -114,10 +115,14 @@ impl AuthService {
         email: Email,
         password: Password,
         name: Option<String>,
+        locale: Locale,
         origin: Origin,
     ) -> Result<TokenPair, ApiError> {
         let hash = self.hash_password(password).await?;
-        let row = UserRow::local(&email, name, hash, Role::Customer);
+        let row = UserRow {
+            locale,
+            ..UserRow::local(&email, name, hash, Role::Customer)
+        };
         let tokens = self.new_session_tokens(origin);
         let verify = self.emailed_token(TokenKind::VerifyEmail);
         let notifier = self.ports.notifier.clone();
@@ -240,6 +245,89 @@ impl AuthService {
 
     pub async fn me(&self, id: UserId) -> Result<User, ApiError> {
         Ok(self.user(id).await?.to_api())
+    }
+
+    /// Changes the caller's language or phone number. A new number is stored unverified and
+    /// gets a code by SMS (at most [`PHONE_CODES_PER_HOUR`]; the next is a 429 and changes
+    /// nothing); the same number again, still unverified, gets a new code.
+    pub async fn update_me(&self, id: UserId, changes: MeChanges) -> Result<User, ApiError> {
+        let key = self.refresh_key.clone();
+        let notifier = self.ports.notifier.clone();
+        self.db
+            .write(move |conn| {
+                let now = time::now();
+                let user = store::user_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+                if let Some(locale) = changes.locale {
+                    store::set_locale(conn, id, locale, db::to_db(now))?;
+                }
+                match changes.phone {
+                    None => {}
+                    Some(None) => store::set_phone(conn, id, None, false, db::to_db(now))?,
+                    Some(Some(phone)) if user.phone.as_deref() == Some(&phone) && user.phone_verified => {}
+                    Some(Some(phone)) => {
+                        let hour = chrono::Duration::hours(1);
+                        let sent = store::phone_codes_since(conn, id, db::to_db(now - hour))?;
+                        if sent.len() >= PHONE_CODES_PER_HOUR {
+                            let free_at = db::from_db(sent[sent.len() - PHONE_CODES_PER_HOUR]) + hour;
+                            return Err(ApiError::retry_after((free_at - now).num_seconds().max(1)));
+                        }
+                        store::set_phone(conn, id, Some(&phone), false, db::to_db(now))?;
+                        let code = format!("{:06}", rand::random_range(0..1_000_000u32));
+                        let row = PhoneCodeRow {
+                            id: PhoneCodeId::random(),
+                            user_id: id,
+                            phone: phone.clone(),
+                            code_hash: String::new(),
+                            tries: 0,
+                            expires_at: db::to_db(now + PHONE_CODE_TTL),
+                            used_at: None,
+                            created_at: db::to_db(now),
+                        };
+                        let row = PhoneCodeRow {
+                            code_hash: phone_code_hash(&key, row.id, &code),
+                            ..row
+                        };
+                        store::insert_phone_code(conn, &row)?;
+                        let mut to = contact(&user, user.email.as_deref().unwrap_or(""));
+                        to.phone = Some(phone);
+                        if let Some(locale) = changes.locale {
+                            to.locale = locale;
+                        }
+                        notifier.queue(conn, OutgoingMessage::new(id, "phone_code", &to).with("code", code))?;
+                    }
+                }
+                let user = store::user_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+                Ok(user.to_api())
+            })
+            .await
+    }
+
+    /// Checks the code sent to the caller's number. A wrong one is a 400 naming `code`;
+    /// after the fifth the code is dead, right digits or not.
+    pub async fn verify_phone(&self, id: UserId, code: String) -> Result<User, ApiError> {
+        let key = self.refresh_key.clone();
+        let verified = self
+            .db
+            .write(move |conn| {
+                let now = db::to_db(time::now());
+                let user = store::user_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+                let phone = user.phone.clone().ok_or(ApiError::InvalidToken)?;
+                let sent = store::latest_phone_code(conn, id, &phone)?.ok_or(ApiError::InvalidToken)?;
+                if !store::spend_phone_try(conn, sent.id, PHONE_CODE_TRIES, now)? {
+                    return Err(ApiError::InvalidToken);
+                }
+                let given = phone_code_hash(&key, sent.id, &code);
+                if !bool::from(given.as_bytes().ct_eq(sent.code_hash.as_bytes())) {
+                    // The try is spent: this transaction commits.
+                    return Ok(None);
+                }
+                store::use_phone_code(conn, sent.id, now)?;
+                store::set_phone(conn, id, Some(&phone), true, now)?;
+                let user = store::user_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+                Ok(Some(user.to_api()))
+            })
+            .await?;
+        verified.ok_or_else(|| ApiError::field("code", "is not the code sent by SMS"))
     }
 
     /// Creates an admin, or promotes an existing account and sets its password.
@@ -642,6 +730,20 @@ impl AuthService {
     }
 }
 
+/// Codes a number may be sent in an hour.
+pub const PHONE_CODES_PER_HOUR: usize = 3;
+/// Tries of one code.
+pub const PHONE_CODE_TRIES: i32 = 5;
+const PHONE_CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Codes are stored as a keyed hash bound to their row: six digits alone would be easy to
+/// try against a leaked table.
+fn phone_code_hash(key: &[u8], id: PhoneCodeId, code: &str) -> String {
+    let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(format!("phone:{id}:{code}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// How to reach the user at `email` (their address, or the one a message is about).
 fn contact(user: &UserRow, email: &str) -> Contact {
     Contact {
@@ -775,6 +877,16 @@ impl UserDirectory for Directory {
     async fn contact(&self, user_id: UserId) -> Result<Option<Contact>, ApiError> {
         self.db
             .run(move |conn| Ok(store::user_by_id(conn, user_id)?.and_then(contact_of)))
+            .await
+    }
+
+    async fn phone_unreachable(&self, user: UserId, phone: &str) -> Result<bool, ApiError> {
+        let phone = phone.to_owned();
+        self.db
+            .run(move |conn| {
+                let now = db::to_db(time::now());
+                Ok(store::unverify_phone(conn, user, &phone, now)? > 0)
+            })
             .await
     }
 

@@ -3,11 +3,12 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::model::{AccountTokenRow, RefreshRow, SessionRow, TokenKind, UserRow};
-use crate::db::schema::{account_tokens, refresh_tokens, sessions, users};
+use super::model::{AccountTokenRow, PhoneCodeRow, RefreshRow, SessionRow, TokenKind, UserRow};
+use crate::db::schema::{account_tokens, phone_codes, refresh_tokens, sessions, users};
 use crate::db::DbConn;
 use crate::http::auth::Role;
-use crate::ids::{RefreshTokenId, SessionId, UserId};
+use crate::ids::{PhoneCodeId, RefreshTokenId, SessionId, UserId};
+use crate::ports::Locale;
 
 pub fn insert_user(conn: &mut DbConn, row: &UserRow) -> QueryResult<()> {
     diesel::insert_into(users::table)
@@ -116,6 +117,87 @@ pub fn set_email_verified(conn: &mut DbConn, id: UserId, now: NaiveDateTime) -> 
         .map(drop)
 }
 
+pub fn set_locale(conn: &mut DbConn, id: UserId, locale: Locale, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((users::locale.eq(locale), users::updated_at.eq(now)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn set_phone(
+    conn: &mut DbConn,
+    id: UserId,
+    phone: Option<&str>,
+    verified: bool,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::phone.eq(phone),
+            users::phone_verified.eq(verified),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The number stops counting as verified, if it is still the user's (an SMS provider said
+/// it cannot take messages).
+pub fn unverify_phone(conn: &mut DbConn, id: UserId, phone: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(users::table.find(id).filter(users::phone.eq(phone)))
+        .set((users::phone_verified.eq(false), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
+pub fn insert_phone_code(conn: &mut DbConn, row: &PhoneCodeRow) -> QueryResult<()> {
+    diesel::insert_into(phone_codes::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The creation times of the user's codes since `since`, oldest first.
+pub fn phone_codes_since(conn: &mut DbConn, user: UserId, since: NaiveDateTime) -> QueryResult<Vec<NaiveDateTime>> {
+    phone_codes::table
+        .filter(phone_codes::user_id.eq(user))
+        .filter(phone_codes::created_at.gt(since))
+        .order(phone_codes::created_at.asc())
+        .select(phone_codes::created_at)
+        .load(conn)
+}
+
+/// The latest code sent to `phone` for the user (an earlier one died with it).
+pub fn latest_phone_code(conn: &mut DbConn, user: UserId, phone: &str) -> QueryResult<Option<PhoneCodeRow>> {
+    phone_codes::table
+        .filter(phone_codes::user_id.eq(user))
+        .order((phone_codes::created_at.desc(), phone_codes::id.desc()))
+        .select(PhoneCodeRow::as_select())
+        .get_result(conn)
+        .optional()
+        .map(|c| c.filter(|c| c.phone == phone))
+}
+
+/// Spends one try of a live code: false when it has none left, is used or has expired.
+pub fn spend_phone_try(conn: &mut DbConn, id: PhoneCodeId, max: i32, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(
+        phone_codes::table
+            .find(id)
+            .filter(phone_codes::tries.lt(max))
+            .filter(phone_codes::used_at.is_null())
+            .filter(phone_codes::expires_at.gt(now)),
+    )
+    .set(phone_codes::tries.eq(phone_codes::tries + 1))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn use_phone_code(conn: &mut DbConn, id: PhoneCodeId, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(phone_codes::table.find(id))
+        .set(phone_codes::used_at.eq(now))
+        .execute(conn)
+        .map(drop)
+}
+
 /// What stays of an account that left: its id (bookings refer to it) and its dates.
 pub fn anonymise(conn: &mut DbConn, id: UserId, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(users::table.find(id))
@@ -123,6 +205,8 @@ pub fn anonymise(conn: &mut DbConn, id: UserId, now: NaiveDateTime) -> QueryResu
             users::email.eq(None::<String>),
             users::name.eq(None::<String>),
             users::password_hash.eq(None::<String>),
+            users::phone.eq(None::<String>),
+            users::phone_verified.eq(false),
             users::role.eq(Role::Customer),
             users::deleted_at.eq(now),
             users::tokens_valid_after.eq(now),
@@ -131,6 +215,7 @@ pub fn anonymise(conn: &mut DbConn, id: UserId, now: NaiveDateTime) -> QueryResu
         .execute(conn)?;
     diesel::delete(account_tokens::table.filter(account_tokens::user_id.eq(id)))
         .execute(conn)?;
+    diesel::delete(phone_codes::table.filter(phone_codes::user_id.eq(id))).execute(conn)?;
     revoke_sessions(conn, id, None, now).map(drop)
 }
 

@@ -55,6 +55,17 @@ const FLAT_NAMES: &[(&str, &str)] = &[
     ("SMTP_FROM", "notifications.smtp_from"),
     ("NOTIFY_MAX_ATTEMPTS", "notifications.max_attempts"),
     ("NOTIFY_BACKOFF", "notifications.backoff"),
+    ("SMS_PROVIDER", "notifications.sms_provider"),
+    ("TWILIO_ACCOUNT_SID", "notifications.twilio_account_sid"),
+    ("TWILIO_AUTH_TOKEN", "notifications.twilio_auth_token"),
+    ("TWILIO_FROM", "notifications.twilio_from"),
+    ("TWILIO_API_BASE", "notifications.twilio_api_base"),
+    ("VAPID_PUBLIC_KEY", "notifications.vapid_public_key"),
+    ("VAPID_PRIVATE_KEY", "notifications.vapid_private_key"),
+    ("VAPID_SUBJECT", "notifications.vapid_subject"),
+    ("REMINDER_BEFORE_PICKUP", "bookings.reminder_before_pickup"),
+    ("REMINDER_BEFORE_RETURN", "bookings.reminder_before_return"),
+    ("OVERDUE_AFTER", "bookings.overdue_after"),
     ("TRUSTED_PROXIES", "http.trusted_proxies"),
     ("SHUTDOWN_DRAIN_DELAY", "server.drain_delay"),
     ("RATE_LIMIT_MAX", "rate_limit.max"),
@@ -402,6 +413,15 @@ pub struct BookingSettings {
     pub require_verified_licence: bool,
     /// Booking needs the customer's email verified.
     pub require_verified_email: bool,
+    /// How long before a confirmed booking's pickup its `pickup_reminder` goes out.
+    #[serde(deserialize_with = "duration")]
+    pub reminder_before_pickup: Duration,
+    /// How long before an active booking's dropoff its `return_reminder` goes out.
+    #[serde(deserialize_with = "duration")]
+    pub reminder_before_return: Duration,
+    /// How long after a dropoff not returned its `overdue_return` goes out.
+    #[serde(deserialize_with = "duration")]
+    pub overdue_after: Duration,
 }
 
 /// Taking money for bookings (API.md, Payments).
@@ -614,9 +634,28 @@ pub struct NotificationSettings {
     pub max_backoff: Duration,
     #[serde(deserialize_with = "duration")]
     pub poll: Duration,
+    /// `log` or `twilio`.
+    pub sms_provider: SmsProvider,
+    pub twilio_account_sid: String,
+    pub twilio_auth_token: String,
+    pub twilio_from: String,
+    pub twilio_api_base: String,
+    /// base64url of the uncompressed P-256 point; empty: no Web Push.
+    pub vapid_public_key: String,
+    /// base64url of the raw 32-byte scalar.
+    pub vapid_private_key: String,
+    /// `mailto:` or `https:`: whom push services may contact about this sender.
+    pub vapid_subject: String,
 }
 
-// Hand-written: SMTP_URL may hold a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    Log,
+    Twilio,
+}
+
+// Hand-written: SMTP_URL, TWILIO_AUTH_TOKEN and VAPID_PRIVATE_KEY are secrets.
 impl std::fmt::Debug for NotificationSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NotificationSettings")
@@ -625,6 +664,13 @@ impl std::fmt::Debug for NotificationSettings {
             .field("smtp_from", &self.smtp_from)
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
+            .field("sms_provider", &self.sms_provider)
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("twilio_auth_token", &(!self.twilio_auth_token.is_empty()))
+            .field("twilio_api_base", &self.twilio_api_base)
+            .field("vapid_public_key", &self.vapid_public_key)
+            .field("vapid_private_key", &(!self.vapid_private_key.is_empty()))
+            .field("vapid_subject", &self.vapid_subject)
             .finish()
     }
 }
@@ -768,6 +814,27 @@ impl Settings {
             return Err(SettingsError(
                 "SMTP_URL must be set when NOTIFICATION_PROVIDER=smtp".into(),
             ));
+        }
+        let n = &self.notifications;
+        if n.sms_provider == SmsProvider::Twilio
+            && [&n.twilio_account_sid, &n.twilio_auth_token, &n.twilio_from]
+                .iter()
+                .any(|v| v.is_empty())
+        {
+            return Err(SettingsError(
+                "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM must be set when SMS_PROVIDER=twilio"
+                    .into(),
+            ));
+        }
+        if n.vapid_public_key.is_empty() != n.vapid_private_key.is_empty() {
+            return Err(SettingsError(
+                "VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together: set both or neither".into(),
+            ));
+        }
+        if !n.vapid_public_key.is_empty()
+            && !(n.vapid_subject.starts_with("mailto:") || n.vapid_subject.starts_with("https:"))
+        {
+            return Err(SettingsError("VAPID_SUBJECT must be a mailto: or https: URL".into()));
         }
         if self.server.body_limit == 0 || self.database.pool_size == 0 {
             return Err(SettingsError(

@@ -1,7 +1,9 @@
 //! Notification routes: the caller's messages and push subscriptions.
 
 pub mod model;
+pub mod push;
 pub mod service;
+mod sms;
 mod store;
 
 use actix_web::{web, HttpResponse};
@@ -10,11 +12,11 @@ use utoipa::OpenApi;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
-use crate::http::{check, parse_id, Json, PageParams, PageRequest, Paginated, QueryParams};
+use crate::http::{check, parse_id, Json, PageParams, PageRequest, Paginated, QueryParams, RawJson};
 use crate::module::{Build, Context, Served};
 use crate::outbox::Stop;
-use model::{Message, Platform, SubscribeRequest, Subscription};
-pub use service::{Mailer, NotificationsService};
+use model::{Message, Platform, PushKeys, SubscribeRequest, Subscription};
+pub use service::{Mailer, NotificationsService, Senders};
 /// Notifications, as the registry ([`crate::MODULES`]) starts it.
 pub const BUILD: Build = Build {
     api: || NotificationsApi::openapi(),
@@ -28,13 +30,11 @@ pub const BUILD: Build = Build {
 /// every module queues.
 pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
     let settings = &ctx.settings.notifications;
-    let mailer = Mailer::from_settings(settings).map_err(anyhow::Error::msg)?;
-    let service = web::Data::new(NotificationsService::new(
-        ctx.db.clone(),
-        mailer,
-        settings,
-        ctx.metrics.clone(),
-    ));
+    let senders = Senders::from_settings(settings, ctx.ports.users.clone()).map_err(anyhow::Error::msg)?;
+    let mut service = NotificationsService::new(ctx.db.clone(), senders, settings, ctx.metrics.clone());
+    service.plain_http = ctx.settings.env != crate::config::AppEnv::Production;
+    let service = web::Data::new(service);
+
     let worker = spawn_delivery_worker(ctx.db.clone(), service.clone(), ctx.stop.clone());
     Ok(Served::new(service.clone(), routes, |_| {})
         .with_check(service.into_inner())
@@ -48,7 +48,6 @@ fn spawn_delivery_worker(
     stop: Stop,
 ) -> tokio::task::JoinHandle<()> {
     let policy = service.policy().clone();
-    let counter = service.clone();
     tokio::spawn(crate::outbox::run_worker(
         db,
         service::TOPIC,
@@ -56,20 +55,21 @@ fn spawn_delivery_worker(
         stop,
         move |jobs| {
             let service = service.clone();
-            async move {
-                let outcomes = service.deliver(jobs).await;
-                outcomes
-                    .into_iter()
-                    .map(|o| o.map_err(Into::into))
-                    .collect()
-            }
+            async move { service.deliver(jobs).await }
         },
-        move |settled| counter.count(settled),
+        // Counted by channel where each message settles.
+        |_| {},
     ))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/notifications").route(web::get().to(list)))
+        .service(web::resource("/notifications/vapid-public-key").route(web::get().to(vapid_public_key)))
+        .service(
+            web::resource("/me/notification-preferences")
+                .route(web::get().to(get_preferences))
+                .route(web::patch().to(set_preferences)),
+        )
         .service(web::resource("/notifications/subscribe").route(web::post().to(subscribe)))
         .service(
             web::resource("/notifications/subscribe/{id}").route(web::delete().to(unsubscribe)),
@@ -78,8 +78,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, subscribe, unsubscribe),
-    components(schemas(Message, Paginated<Message>, SubscribeRequest, Subscription, Platform)),
+    paths(list, subscribe, unsubscribe, vapid_public_key, get_preferences, set_preferences),
+    components(schemas(Message, Paginated<Message>, SubscribeRequest, PushKeys, Subscription, Platform,
+                       VapidKey, PreferencesMap)),
     tags((name = "notifications", description = "Messages and push subscriptions"))
 )]
 pub struct NotificationsApi;
@@ -99,7 +100,8 @@ async fn list(
     Ok(HttpResponse::Ok().json(service.list(user.id, page).await?))
 }
 
-/// Register a device token; the same token again answers 200 with the same id.
+/// Register a device token, or a browser's `PushSubscription`; the same token or endpoint
+/// again answers 200 with the same id (a browser's keys updated).
 #[utoipa::path(post, path = "/notifications/subscribe", tag = "notifications", operation_id = "subscribe",
     security(("bearer" = [])), request_body = SubscribeRequest,
     responses((status = 201, body = Subscription, description = "Registered"),
@@ -109,8 +111,8 @@ async fn subscribe(
     user: AuthUser,
     Json(body): Json<SubscribeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (token, platform) = body.validate().map_err(ApiError::Validation)?;
-    let (subscription, created) = service.subscribe(user.id, token, platform).await?;
+    let new = body.validate(service.plain_http).map_err(ApiError::Validation)?;
+    let (subscription, created) = service.subscribe(user.id, new).await?;
     Ok(if created {
         HttpResponse::Created().json(subscription)
     } else {
@@ -129,4 +131,63 @@ async fn unsubscribe(
 ) -> Result<HttpResponse, ApiError> {
     service.unsubscribe(user.id, parse_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /notifications/vapid-public-key`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct VapidKey {
+    /// The uncompressed P-256 point, base64url: `applicationServerKey` for
+    /// `pushManager.subscribe`.
+    public_key: String,
+}
+
+/// The key browsers subscribe with (`applicationServerKey`). 404 when Web Push is off (no
+/// VAPID key configured).
+#[utoipa::path(get, path = "/notifications/vapid-public-key", tag = "notifications",
+    operation_id = "vapidPublicKey", security(()),
+    responses((status = 200, body = VapidKey), (status = 404, body = crate::error::ErrorBody, description = "Web Push is off")))]
+async fn vapid_public_key(service: web::Data<NotificationsService>) -> Result<HttpResponse, ApiError> {
+    let key = service.vapid_public_key().ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(VapidKey { public_key: key.to_owned() }))
+}
+
+/// `{"email": {...}, "sms": {...}, "push": {...}}`: for each channel, each kind of message
+/// on (`true`) or off. Security messages (`verify_email`, `password_reset`,
+/// `password_changed`, `phone_code`) are not in it: they always go.
+#[derive(utoipa::ToSchema)]
+#[schema(example = json!({"email": {"booking_confirmed": true}, "sms": {"pickup_reminder": true}, "push": {"booking_confirmed": true}}))]
+#[allow(dead_code)]
+struct PreferencesMap {
+    email: std::collections::HashMap<String, bool>,
+    sms: std::collections::HashMap<String, bool>,
+    push: std::collections::HashMap<String, bool>,
+}
+
+/// The caller's notification preferences. Defaults: every kind on by email and push; by SMS
+/// only `pickup_reminder` and `booking_cancelled`.
+#[utoipa::path(get, path = "/me/notification-preferences", tag = "notifications",
+    operation_id = "getNotificationPreferences", security(("bearer" = [])),
+    responses((status = 200, body = PreferencesMap)))]
+async fn get_preferences(
+    service: web::Data<NotificationsService>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(service.preferences(user.id).await?))
+}
+
+/// Turn kinds of messages on or off per channel: any subset of the map; answers the whole
+/// map. An unknown channel or kind, or a value that is not a boolean, is a 400 naming it
+/// (`sms.welcome`).
+#[utoipa::path(patch, path = "/me/notification-preferences", tag = "notifications",
+    operation_id = "setNotificationPreferences", security(("bearer" = [])),
+    request_body = PreferencesMap,
+    responses((status = 200, body = PreferencesMap)))]
+async fn set_preferences(
+    service: web::Data<NotificationsService>,
+    user: AuthUser,
+    RawJson(body): RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let choices = model::preference_choices(&body).map_err(ApiError::Validation)?;
+    Ok(HttpResponse::Ok().json(service.set_preferences(user.id, choices).await?))
 }

@@ -15,6 +15,7 @@ use crate::db::schema::{messages, push_subscriptions};
 use crate::error::FieldError;
 use crate::http::schema;
 use crate::http::Choice;
+use crate::messages::preferences::{preference_kinds, Channel};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = messages)]
@@ -91,30 +92,113 @@ impl Choice for Platform {
 
 crate::stored_as_name!(Platform);
 
-/// A device to push to: the same token again is the same subscription.
+/// A device to push to. `ios`/`android`: `{"platform", "token"}`; `web`: the browser's
+/// `PushSubscription` JSON `{"platform": "web", "endpoint", "keys": {"p256dh", "auth"}}`.
+/// The same token or endpoint again is the same subscription (a browser's keys updated).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscribeRequest {
-    #[schema(required = true, schema_with = schema::text_schema::<4096>)]
+    /// `ios` and `android`: the device token.
+    #[schema(schema_with = schema::text_schema::<4096>)]
     pub token: Option<String>,
     #[schema(required = true, schema_with = schema::choice_schema::<Platform>)]
     pub platform: Option<String>,
+    /// `web`: the push service URL (`https://`; `http://127.0.0.1` or `localhost` outside
+    /// production).
+    #[schema(value_type = Option<String>, max_length = 4096)]
+    pub endpoint: Option<String>,
+    /// `web`: the browser's keys, base64url.
+    pub keys: Option<PushKeys>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PushKeys {
+    /// The browser's P-256 public key (65 bytes, uncompressed).
+    #[schema(value_type = String)]
+    pub p256dh: Option<String>,
+    /// The 16-byte authentication secret.
+    #[schema(value_type = String)]
+    pub auth: Option<String>,
+}
+
+/// A subscription asked for, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub platform: Platform,
+    /// The device token or the endpoint.
+    pub token: String,
+    pub keys: Option<(String, String)>,
 }
 
 impl SubscribeRequest {
-    pub fn validate(&self) -> Result<(String, Platform), Vec<FieldError>> {
-        let token = match self.token.as_deref() {
-            None => Err(FieldError::new("token", "is required")),
-            Some(t) => schema::text(t, 4096).map_err(|m| FieldError::new("token", m)),
-        };
+    /// `plain_http`: whether `http://` endpoints on this machine are allowed (not in production).
+    pub fn validate(&self, plain_http: bool) -> Result<NewSubscription, Vec<FieldError>> {
         let platform = match self.platform.as_deref() {
-            None => Err(FieldError::new("platform", "is required")),
-            Some(p) => Platform::parse(p).map_err(|m| FieldError::new("platform", m)),
+            None => return Err(vec![FieldError::new("platform", "is required")]),
+            Some(p) => Platform::parse(p).map_err(|m| vec![FieldError::new("platform", m)])?,
         };
-        match (token, platform) {
-            (Ok(t), Ok(p)) => Ok((t, p)),
-            (t, p) => Err([t.err(), p.err()].into_iter().flatten().collect()),
+        if platform != Platform::Web {
+            return match self.token.as_deref() {
+                None => Err(vec![FieldError::new("token", "is required")]),
+                Some(t) => schema::text(t, 4096)
+                    .map(|token| NewSubscription { platform, token, keys: None })
+                    .map_err(|m| vec![FieldError::new("token", m)]),
+            };
         }
+        let mut errors = Vec::new();
+        let endpoint = match self.endpoint.as_deref().map(str::trim) {
+            None => {
+                errors.push(FieldError::new("endpoint", "is required"));
+                None
+            }
+            Some(e) => match endpoint(e, plain_http) {
+                Ok(()) => Some(e.to_owned()),
+                Err(m) => {
+                    errors.push(FieldError::new("endpoint", m));
+                    None
+                }
+            },
+        };
+        let keys = self.keys.as_ref();
+        let p256dh = keys.and_then(|k| k.p256dh.clone());
+        let auth = keys.and_then(|k| k.auth.clone());
+        match (&p256dh, &auth) {
+            (Some(p), Some(a)) => {
+                if let Err((field, m)) = super::push::check_keys(p, a) {
+                    errors.push(FieldError::new(field, m));
+                }
+            }
+            _ => {
+                if p256dh.is_none() {
+                    errors.push(FieldError::new("keys.p256dh", "is required"));
+                }
+                if auth.is_none() {
+                    errors.push(FieldError::new("keys.auth", "is required"));
+                }
+            }
+        }
+        match (endpoint, p256dh, auth) {
+            (Some(token), Some(p), Some(a)) if errors.is_empty() => Ok(NewSubscription {
+                platform,
+                token,
+                keys: Some((p, a)),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A push service's URL: `https://`, or `http://` to this machine when allowed.
+fn endpoint(text: &str, plain_http: bool) -> Result<(), String> {
+    if text.len() > 4096 {
+        return Err("must be at most 4096 characters".into());
+    }
+    let url = url::Url::parse(text).map_err(|_| "must be an https:// URL".to_owned())?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match url.scheme() {
+        "https" if url.host_str().is_some() => Ok(()),
+        "http" if plain_http && local => Ok(()),
+        _ => Err("must be an https:// URL".into()),
     }
 }
 
@@ -123,9 +207,13 @@ impl SubscribeRequest {
 pub struct SubscriptionRow {
     pub id: SubscriptionId,
     pub user_id: UserId,
+    /// A device token, or a browser's endpoint.
     pub token: String,
     pub platform: Platform,
     pub created_at: NaiveDateTime,
+    /// A browser's keys (base64url).
+    pub p256dh: Option<String>,
+    pub auth: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -144,5 +232,40 @@ impl SubscriptionRow {
             platform: self.platform,
             created_at: from_db(self.created_at),
         }
+    }
+}
+
+/// The choices of a `PATCH /me/notification-preferences` body, checked: every channel and
+/// kind known, every value a boolean.
+pub fn preference_choices(
+    body: &serde_json::Value,
+) -> Result<Vec<(Channel, &'static str, bool)>, Vec<FieldError>> {
+    let Some(channels) = body.as_object() else {
+        return Err(vec![FieldError::new("body", "must be a JSON object")]);
+    };
+    let mut choices = Vec::new();
+    let mut errors = Vec::new();
+    for (name, kinds) in channels {
+        let Ok(channel) = Channel::parse(name) else {
+            errors.push(FieldError::new(name.clone(), "must be one of: email, sms, push"));
+            continue;
+        };
+        let Some(kinds) = kinds.as_object() else {
+            errors.push(FieldError::new(name.clone(), "must be an object of kind: true|false"));
+            continue;
+        };
+        for (kind, on) in kinds {
+            let field = format!("{name}.{kind}");
+            match (preference_kinds().find(|k| k == kind), on.as_bool()) {
+                (None, _) => errors.push(FieldError::new(field, "is not a kind of message one can turn off")),
+                (_, None) => errors.push(FieldError::new(field, "must be true or false")),
+                (Some(kind), Some(on)) => choices.push((channel, kind, on)),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(choices)
+    } else {
+        Err(errors)
     }
 }

@@ -10,14 +10,19 @@ use serde_json::json;
 use crate::ids::{MessageId, SubscriptionId, UserId};
 use crate::ports::MessageStatus;
 
-use super::model::{Message, MessageRow, Platform, Subscription, SubscriptionRow};
+use super::model::{Message, MessageRow, NewSubscription, Subscription, SubscriptionRow};
+use crate::messages::preferences::{self, Channel, Preferences};
 use super::store;
 use crate::config::{NotificationSettings, Provider};
-use crate::db::{self, Db};
+use crate::db::{self, Db, DbConn};
 use crate::error::{is_unique_violation, ApiError};
 use crate::http::{Choice, PageRequest, Paginated};
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
-use crate::outbox::{Job, Policy, Settled};
+use crate::outbox::{Job, JobError, Outcome, Policy};
+use crate::ports::UserDirectory;
+use super::push::{self, encrypt, Pushed, Vapid};
+use super::sms::{Sms, Texted};
+use std::sync::Arc;
 use crate::telemetry::Metrics;
 use crate::time;
 
@@ -92,9 +97,38 @@ impl Mailer {
     }
 }
 
+/// Where each channel's messages go.
+pub struct Senders {
+    pub mailer: Mailer,
+    pub sms: Sms,
+    /// `None`: no VAPID key, no Web Push.
+    pub vapid: Option<Vapid>,
+    pub http: reqwest::Client,
+    /// Told when an SMS provider refuses a number for good.
+    pub users: Arc<dyn UserDirectory>,
+}
+
+impl Senders {
+    pub fn from_settings(s: &NotificationSettings, users: Arc<dyn UserDirectory>) -> Result<Senders, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Senders {
+            mailer: Mailer::from_settings(s)?,
+            sms: Sms::from_settings(s)?,
+            vapid: Vapid::from_settings(&s.vapid_public_key, &s.vapid_private_key, &s.vapid_subject)?,
+            http,
+            users,
+        })
+    }
+}
+
 pub struct NotificationsService {
     db: Db,
-    mailer: Mailer,
+    senders: Senders,
+    /// Whether `http://` push endpoints on this machine are accepted (not in production).
+    pub plain_http: bool,
     policy: Policy,
     metrics: web::Data<Metrics>,
 }
@@ -102,7 +136,7 @@ pub struct NotificationsService {
 impl NotificationsService {
     pub fn new(
         db: Db,
-        mailer: Mailer,
+        senders: Senders,
         settings: &NotificationSettings,
         metrics: web::Data<Metrics>,
     ) -> Self {
@@ -117,7 +151,8 @@ impl NotificationsService {
         };
         NotificationsService {
             db,
-            mailer,
+            senders,
+            plain_http: false,
             policy,
             metrics,
         }
@@ -127,77 +162,137 @@ impl NotificationsService {
         &self.policy
     }
 
-    pub fn count(&self, settled: Settled) {
-        let status = match settled {
-            Settled::Done => MessageStatus::Sent,
-            Settled::Failed => MessageStatus::Failed,
-            Settled::Retry => return,
+    /// The key browsers subscribe with; `None` when Web Push is off.
+    pub fn vapid_public_key(&self) -> Option<&str> {
+        self.senders.vapid.as_ref().map(Vapid::public_key)
+    }
+
+    /// Sends one message through its channel.
+    async fn send(&self, m: &MessageRow) -> Outcome {
+        match m.channel.as_str() {
+            "email" => self.senders.mailer.send(m).await.map_err(JobError::from),
+            "sms" => match self.senders.sms.send(&m.recipient, &m.text_body).await {
+                Texted::Sent => Ok(()),
+                Texted::Retry(e) => Err(e.into()),
+                Texted::Refused(e) => Err(JobError::permanent(e)),
+                Texted::Unreachable(e) => {
+                    if let Err(told) = self.senders.users.phone_unreachable(m.user_id, &m.recipient).await {
+                        // Failing the message anyway: the number is refused; the flag is
+                        // cleared the next time a message to it fails.
+                        tracing::warn!(user = %m.user_id, error = %told, "could not clear phoneVerified");
+                    }
+                    Err(JobError::permanent(e))
+                }
+            },
+            "push" => self.push(m).await,
+            other => Err(JobError::permanent(format!("no channel {other:?}"))),
+        }
+    }
+
+    /// A push message goes to each of the user's browsers. One that is gone (404/410) is
+    /// forgotten; a push service busy or down (429, 5xx) has the message tried again later.
+    async fn push(&self, m: &MessageRow) -> Outcome {
+        let Some(vapid) = &self.senders.vapid else {
+            return Err(JobError::permanent("Web Push is off: no VAPID key"));
         };
-        self.metrics
-            .notifications
-            .with_label_values(&[status.name()])
-            .inc();
+        let user = m.user_id;
+        let devices = self
+            .db
+            .run(move |conn| Ok(store::web_subscriptions(conn, user)?))
+            .await
+            .map_err(|e| JobError::from(format!("reading subscriptions: {e}")))?;
+        if devices.is_empty() {
+            return Err(JobError::permanent("no browser subscribed any more"));
+        }
+        let urgency = if m.kind.contains("reminder") || m.kind == "overdue_return" { "high" } else { "normal" };
+        let mut retry = None;
+        let mut delivered = 0;
+        for device in devices {
+            let (Some(p256dh), Some(auth)) = (&device.p256dh, &device.auth) else {
+                continue;
+            };
+            let body = match encrypt(m.text_body.as_bytes(), p256dh, auth) {
+                Ok(body) => body,
+                Err(e) => {
+                    tracing::warn!(subscription = %device.id, error = %e, "cannot encrypt for a subscription");
+                    continue;
+                }
+            };
+            match push::send(&self.senders.http, vapid, &device.token, body, urgency).await {
+                Pushed::Accepted => delivered += 1,
+                Pushed::Gone => {
+                    let id = device.id;
+                    let deleted = self
+                        .db
+                        .run(move |conn| Ok(store::delete_subscription_by_id(conn, id)?))
+                        .await;
+                    if let Err(e) = deleted {
+                        tracing::warn!(subscription = %id, error = %e, "cannot delete a gone subscription");
+                    }
+                }
+                Pushed::Retry(e) => retry = Some(e),
+                Pushed::Refused(e) => {
+                    tracing::warn!(subscription = %device.id, error = %e, "push refused");
+                }
+            }
+        }
+        match retry {
+            Some(e) => Err(e.into()),
+            None if delivered > 0 => Ok(()),
+            None => Err(JobError::permanent("no browser took the message")),
+        }
     }
 
     /// Sends each job's message once; one outcome per job. A message already sent (its job
     /// came back after a lease ran out) is not sent again.
-    pub async fn deliver(&self, jobs: Vec<Job>) -> Vec<Result<(), String>> {
+    pub async fn deliver(&self, jobs: Vec<Job>) -> Vec<Outcome> {
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let Ok(id) = job.payload.parse::<MessageId>() else {
-                outcomes.push(Err(format!("not a message id: {:?}", job.payload)));
-                continue;
-            };
-            let message = match self
-                .db
-                .run(move |conn| Ok(store::message(conn, id)?))
-                .await
-            {
-                Ok(Some(m)) => m,
-                Ok(None) => {
-                    outcomes.push(Ok(()));
-                    continue;
-                }
-                Err(e) => {
-                    outcomes.push(Err(format!("reading message: {e}")));
-                    continue;
-                }
-            };
-            if message.status == MessageStatus::Sent {
-                outcomes.push(Ok(()));
-                continue;
-            }
-            let outcome = self.mailer.send(&message).await;
+            outcomes.push(self.deliver_one(&job).await);
+        }
+        outcomes
+    }
+
+    async fn deliver_one(&self, job: &Job) -> Outcome {
+        let Ok(id) = job.payload.parse::<MessageId>() else {
+            return Err(JobError::permanent(format!("not a message id: {:?}", job.payload)));
+        };
+        let message = match self.db.run(move |conn| Ok(store::message(conn, id)?)).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("reading message: {e}").into()),
+        };
+        if message.status != MessageStatus::Sent && message.status != MessageStatus::Failed {
+            let outcome = self.send(&message).await;
             let last = job.attempts >= self.policy.max_attempts;
-            let status = match (&outcome, last) {
-                (Ok(()), _) => MessageStatus::Sent,
-                (Err(_), true) => MessageStatus::Failed,
-                (Err(_), false) => MessageStatus::Pending,
+            let status = match &outcome {
+                Ok(()) => MessageStatus::Sent,
+                Err(e) if e.permanent || last => MessageStatus::Failed,
+                Err(_) => MessageStatus::Pending,
             };
-            let error = outcome.as_ref().err().cloned();
+            let error = outcome.as_ref().err().map(|e| e.reason.clone());
             let attempts = job.attempts;
             let recorded = self
                 .db
                 .run(move |conn| {
                     let now = db::to_db(time::now());
-                    Ok(store::record_attempt(
-                        conn,
-                        message.id,
-                        status,
-                        attempts,
-                        error.as_deref(),
-                        now,
-                    )?)
+                    Ok(store::record_attempt(conn, message.id, status, attempts, error.as_deref(), now)?)
                 })
                 .await;
-            outcomes.push(match (outcome, recorded) {
+            if status != MessageStatus::Pending {
+                self.metrics
+                    .notifications
+                    .with_label_values(&[message.channel.as_str(), status.name()])
+                    .inc();
+            }
+            return match (outcome, recorded) {
                 (Err(e), _) => Err(e),
                 // Sent but not recorded: at least once means it may go again.
-                (Ok(()), Err(e)) => Err(format!("sent, but recording it failed: {e}")),
+                (Ok(()), Err(e)) => Err(format!("sent, but recording it failed: {e}").into()),
                 (Ok(()), Ok(_)) => Ok(()),
-            });
+            };
         }
-        outcomes
+        Ok(())
     }
 
     pub async fn list(
@@ -212,36 +307,66 @@ impl NotificationsService {
         Ok(page.wrap(rows.iter().map(MessageRow::to_api).collect(), total))
     }
 
-    /// Stores a device token; the same token again answers the first subscription
-    /// (`false`: not created now).
+    /// Stores a device or a browser; the same token or endpoint again answers the first
+    /// subscription (`false`: not created now), a browser's keys updated.
     pub async fn subscribe(
         &self,
         user: UserId,
-        token: String,
-        platform: Platform,
+        new: NewSubscription,
     ) -> Result<(Subscription, bool), ApiError> {
         self.db
             .run(move |conn| {
-                if let Some(existing) = store::subscription_by_token(conn, user, &token)? {
-                    return Ok((existing.to_api(), false));
+                let again = |conn: &mut DbConn| -> Result<Option<Subscription>, ApiError> {
+                    let Some(existing) = store::subscription_by_token(conn, user, &new.token)? else {
+                        return Ok(None);
+                    };
+                    if let Some((p256dh, auth)) = &new.keys {
+                        store::update_keys(conn, existing.id, p256dh, auth)?;
+                    }
+                    Ok(Some(existing.to_api()))
+                };
+                if let Some(existing) = again(conn)? {
+                    return Ok((existing, false));
                 }
+                let (p256dh, auth) = new.keys.clone().unzip();
                 let row = SubscriptionRow {
                     id: SubscriptionId::random(),
                     user_id: user,
-                    token: token.clone(),
-                    platform,
+                    token: new.token.clone(),
+                    platform: new.platform,
                     created_at: db::to_db(time::now()),
+                    p256dh,
+                    auth,
                 };
                 match store::insert_subscription(conn, &row) {
                     Ok(()) => Ok((row.to_api(), true)),
                     // The same token arrived twice at once: the other request stored it.
-                    Err(e) if is_unique_violation(&e) => {
-                        store::subscription_by_token(conn, user, &token)?
-                            .map(|s| (s.to_api(), false))
-                            .ok_or(ApiError::internal("subscription vanished"))
-                    }
+                    Err(e) if is_unique_violation(&e) => again(conn)?
+                        .map(|s| (s, false))
+                        .ok_or(ApiError::internal("subscription vanished")),
                     Err(e) => Err(e.into()),
                 }
+            })
+            .await
+    }
+
+    /// The caller's whole map of choices.
+    pub async fn preferences(&self, user: UserId) -> Result<Preferences, ApiError> {
+        self.db
+            .run(move |conn| Ok(preferences::load(conn, user)?))
+            .await
+    }
+
+    /// Stores the choices given; answers the whole map.
+    pub async fn set_preferences(
+        &self,
+        user: UserId,
+        choices: Vec<(Channel, &'static str, bool)>,
+    ) -> Result<Preferences, ApiError> {
+        self.db
+            .write(move |conn| {
+                preferences::save(conn, user, &choices)?;
+                Ok(preferences::load(conn, user)?)
             })
             .await
     }
@@ -267,7 +392,12 @@ impl ReadinessCheck for NotificationsService {
     fn check(&self) -> CheckFuture<'_> {
         Box::pin(async move {
             (
-                json!({"status": "up", "provider": self.mailer.name()}),
+                json!({
+                    "status": "up",
+                    "provider": self.senders.mailer.name(),
+                    "sms": self.senders.sms.name(),
+                    "push": self.senders.vapid.is_some(),
+                }),
                 CheckState::Up,
             )
         })

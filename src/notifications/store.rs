@@ -82,6 +82,28 @@ pub fn subscription_by_token(
         .optional()
 }
 
+/// The user's browsers (`web` subscriptions).
+pub fn web_subscriptions(conn: &mut DbConn, user_id: UserId) -> QueryResult<Vec<SubscriptionRow>> {
+    push_subscriptions::table
+        .filter(push_subscriptions::user_id.eq(user_id))
+        .filter(push_subscriptions::platform.eq("web"))
+        .order(push_subscriptions::created_at.asc())
+        .select(SubscriptionRow::as_select())
+        .load(conn)
+}
+
+/// A browser's keys changed (it subscribed again at the same endpoint).
+pub fn update_keys(conn: &mut DbConn, id: SubscriptionId, p256dh: &str, auth: &str) -> QueryResult<()> {
+    diesel::update(push_subscriptions::table.find(id))
+        .set((push_subscriptions::p256dh.eq(p256dh), push_subscriptions::auth.eq(auth)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn delete_subscription_by_id(conn: &mut DbConn, id: SubscriptionId) -> QueryResult<usize> {
+    diesel::delete(push_subscriptions::table.find(id)).execute(conn)
+}
+
 pub fn insert_subscription(conn: &mut DbConn, row: &SubscriptionRow) -> QueryResult<()> {
     diesel::insert_into(push_subscriptions::table)
         .values(row)

@@ -56,7 +56,7 @@ db_test! {
         assert_error(app.get("/notifications", None).await, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
 
         let metrics = app.metrics_of("notifications").await;
-        assert!(metrics.contains(r#"carrental_notifications_total{status="sent"}"#), "{metrics}");
+        assert!(metrics.contains(r#"carrental_notifications_total{channel="email",status="sent"}"#), "{metrics}");
         let ready = app.ready_of("notifications").await;
         assert_eq!(ready["checks"]["notifications"], json!({"status": "up", "provider": "log"}));
     }
@@ -131,7 +131,7 @@ db_test! {
         let again = messages(&app, &token).await;
         assert!(again.iter().all(|m| m["attempts"] == 3), "no attempt after the last");
         let metrics = app.metrics_of("notifications").await;
-        assert!(metrics.contains(r#"carrental_notifications_total{status="failed"} 2"#), "{metrics}");
+        assert!(metrics.contains(r#"carrental_notifications_total{channel="email",status="failed"} 2"#), "{metrics}");
     }
 }
 

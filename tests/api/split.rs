@@ -398,13 +398,13 @@ async fn messages_queued_by_one_process_are_sent_by_another() {
     );
     let auth = app.metrics_of("auth").await;
     assert!(
-        !auth.contains(r#"carrental_notifications_total{status="sent"}"#),
+        !auth.contains(r#"carrental_notifications_total{channel="email",status="sent"}"#),
         "auth sends nothing itself"
     );
     assert!(app
         .metrics_of("notifications")
         .await
-        .contains(r#"carrental_notifications_total{status="sent"} 2"#));
+        .contains(r#"carrental_notifications_total{channel="email",status="sent"} 2"#));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

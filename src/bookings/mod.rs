@@ -2,6 +2,7 @@
 
 mod idempotency;
 mod notice;
+pub mod reminders;
 pub mod model;
 pub mod payments;
 pub mod service;
@@ -65,9 +66,16 @@ pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
         crate::storage::open(&ctx.settings)?.0,
     ));
     let provider_routes = provider.map(|built| built.routes);
-    let mut served = Served::new(service, routes, internal_routes).with_check(Arc::new(
-        payments::service::Readiness(payments.as_ref().map(|p| p.provider().clone())),
-    ));
+    let mut served = Served::new(service, routes, internal_routes)
+        .with_check(Arc::new(payments::service::Readiness(
+            payments.as_ref().map(|p| p.provider().clone()),
+        )))
+        .with_worker(reminders::spawn(
+            ctx.db.clone(),
+            ctx.ports.clone(),
+            reminders::Leads::from_settings(&ctx.settings.bookings),
+            ctx.stop.clone(),
+        ));
     let public = served.routes.clone();
     served.routes = Arc::new(move |cfg| {
         public(cfg);

@@ -110,7 +110,10 @@ impl ApiError {
     /// A 429 telling the client how many seconds to wait.
     pub fn retry_after(seconds: i64) -> Self {
         let mut headers = header::HeaderMap::new();
-        headers.insert(header::RETRY_AFTER, header::HeaderValue::from(seconds.max(1)));
+        headers.insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(seconds.max(1)),
+        );
         Self::RateLimited(headers)
     }
 

@@ -8,8 +8,8 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod ids;
-pub mod module;
 pub mod messages;
+pub mod module;
 pub mod money;
 pub mod openapi;
 pub mod ops;
@@ -60,7 +60,7 @@ modules! {
         routes ["/bookings", "/admin/bookings", "/cars/*/blocks", "/payments", "/admin/payments"],
         ports [Port::Availability];
     "notifications" in notifications: "NOTIFICATION_SERVICE_URL",
-        routes ["/notifications"], ports [];
+        routes ["/notifications", "/me/notification-preferences"], ports [];
 }
 
 /// The module whose public routes hold `path`; `None` for the operations routes, the
@@ -128,6 +128,8 @@ mod tests {
             ("/bookings/1/pickup", Some("bookings")),
             ("/admin/bookings", Some("bookings")),
             ("/notifications/subscribe/1", Some("notifications")),
+            ("/me/notification-preferences", Some("notifications")),
+            ("/auth/me/phone/verify", Some("auth")),
             ("/health", None),
             ("/internal/cars/1", None),
             ("/admin/other", None),

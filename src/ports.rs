@@ -432,7 +432,12 @@ impl Notifier for MessageQueue {
             && !m.to.email.is_empty()
             && (security || wants(conn, m.user_id, Channel::Email, m.kind)?);
         if email_ok {
-            out.push((Channel::Email, m.to.email.clone(), rendered.text.clone(), rendered.html.clone()));
+            out.push((
+                Channel::Email,
+                m.to.email.clone(),
+                rendered.text.clone(),
+                rendered.html.clone(),
+            ));
         }
         if let Some(phone) = &m.to.phone {
             let sms_ok = if security {
@@ -441,7 +446,12 @@ impl Notifier for MessageQueue {
                 wants(conn, m.user_id, Channel::Sms, m.kind)?
             };
             if sms_ok {
-                out.push((Channel::Sms, phone.clone(), rendered.short.clone(), String::new()));
+                out.push((
+                    Channel::Sms,
+                    phone.clone(),
+                    rendered.short.clone(),
+                    String::new(),
+                ));
             }
         }
         if !security && wants(conn, m.user_id, Channel::Push, m.kind)? {
@@ -452,7 +462,12 @@ impl Notifier for MessageQueue {
                 .get_result(conn)?;
             if devices > 0 {
                 let payload = push_payload(&m, &rendered.subject, &rendered.short);
-                out.push((Channel::Push, format!("{devices} device(s)"), payload, String::new()));
+                out.push((
+                    Channel::Push,
+                    format!("{devices} device(s)"),
+                    payload,
+                    String::new(),
+                ));
             }
         }
         let now = db::to_db(crate::time::now());
@@ -564,7 +579,10 @@ fn push_payload(m: &OutgoingMessage, title: &str, body: &str) -> String {
         if payload.len() <= PUSH_PAYLOAD_MAX || body.is_empty() {
             return payload;
         }
-        let keep = body.chars().count().saturating_sub(body.len().min(64).max(1));
+        let keep = body
+            .chars()
+            .count()
+            .saturating_sub(body.len().min(64).max(1));
         body = body.chars().take(keep).collect::<String>();
     }
 }
@@ -832,8 +850,14 @@ mod tests {
 
     #[test]
     fn the_preferred_supported_language_wins() {
-        assert_eq!(Locale::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"), Some(Locale::Fr));
-        assert_eq!(Locale::from_accept_language("de-DE, en;q=0.5, fr;q=0.7"), Some(Locale::Fr));
+        assert_eq!(
+            Locale::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"),
+            Some(Locale::Fr)
+        );
+        assert_eq!(
+            Locale::from_accept_language("de-DE, en;q=0.5, fr;q=0.7"),
+            Some(Locale::Fr)
+        );
         assert_eq!(Locale::from_accept_language("en-GB"), Some(Locale::En));
         assert_eq!(Locale::from_accept_language("de, fr;q=0"), None);
         assert_eq!(Locale::from_accept_language("*"), None);

@@ -834,7 +834,9 @@ impl Settings {
         if !n.vapid_public_key.is_empty()
             && !(n.vapid_subject.starts_with("mailto:") || n.vapid_subject.starts_with("https:"))
         {
-            return Err(SettingsError("VAPID_SUBJECT must be a mailto: or https: URL".into()));
+            return Err(SettingsError(
+                "VAPID_SUBJECT must be a mailto: or https: URL".into(),
+            ));
         }
         if self.server.body_limit == 0 || self.database.pool_size == 0 {
             return Err(SettingsError(

@@ -76,8 +76,18 @@ pub fn when(at: DateTime<Utc>, zone: &str, locale: Locale) -> String {
     let month = local.month0() as usize;
     let clock = local.format("%H:%M %Z");
     match locale {
-        Locale::En => format!("{} {} {}, {clock}", local.day(), MONTHS_EN[month], local.year()),
-        Locale::Fr => format!("{} {} {} à {clock}", local.day(), MONTHS_FR[month], local.year()),
+        Locale::En => format!(
+            "{} {} {}, {clock}",
+            local.day(),
+            MONTHS_EN[month],
+            local.year()
+        ),
+        Locale::Fr => format!(
+            "{} {} {} à {clock}",
+            local.day(),
+            MONTHS_FR[month],
+            local.year()
+        ),
     }
 }
 
@@ -125,9 +135,17 @@ mod tests {
 
     #[test]
     fn dates_with_the_zones_abbreviation() {
-        let at = DateTime::parse_from_rfc3339("2026-01-15T09:30:00Z").unwrap().to_utc();
-        assert_eq!(when(at, "Europe/Paris", Locale::En), "15 Jan 2026, 10:30 CET");
-        assert_eq!(when(at, "Europe/Paris", Locale::Fr), "15 janv. 2026 à 10:30 CET");
+        let at = DateTime::parse_from_rfc3339("2026-01-15T09:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            when(at, "Europe/Paris", Locale::En),
+            "15 Jan 2026, 10:30 CET"
+        );
+        assert_eq!(
+            when(at, "Europe/Paris", Locale::Fr),
+            "15 janv. 2026 à 10:30 CET"
+        );
         assert_eq!(when(at, "not/a-zone", Locale::En), "15 Jan 2026, 09:30 UTC");
     }
 }

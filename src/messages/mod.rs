@@ -124,7 +124,9 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, String>> = LazyLock::new
     env.set_syntax(syntax);
     env.add_filter("money", money_filter);
     env.add_filter("when", when_filter);
-    env.add_filter("span", |state: &State, seconds: u64| format::span(seconds, locale_of(state)));
+    env.add_filter("span", |state: &State, seconds: u64| {
+        format::span(seconds, locale_of(state))
+    });
     add_templates(&mut env).map_err(|e| format!("message templates: {e:#}"))?;
     Ok(env)
 });
@@ -143,8 +145,9 @@ fn money_filter(state: &State, hundredths: i64, currency: String) -> String {
 
 /// `{{ instant|when }}`: an RFC 3339 instant in the zone the template's `tz` names.
 fn when_filter(state: &State, instant: String) -> Result<String, minijinja::Error> {
-    let at = chrono::DateTime::parse_from_rfc3339(&instant)
-        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))?;
+    let at = chrono::DateTime::parse_from_rfc3339(&instant).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    })?;
     let tz = state
         .lookup("tz")
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -201,7 +204,10 @@ mod tests {
     use super::*;
 
     fn values(pairs: &[(&str, serde_json::Value)]) -> Map<String, serde_json::Value> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     }
 
     fn booking() -> Map<String, serde_json::Value> {
@@ -236,9 +242,17 @@ mod tests {
         all.insert("charged".into(), true.into());
         for kind in KINDS {
             for locale in [Locale::En, Locale::Fr] {
-                let r = render(kind, locale, &all).unwrap_or_else(|e| panic!("{kind} {locale}: {e}"));
-                assert!(!r.subject.is_empty() && !r.text.is_empty() && !r.short.is_empty(), "{kind} {locale}");
-                assert!(!r.html.contains("<script>") && !r.html.contains("<b>"), "{kind} {locale}: {}", r.html);
+                let r =
+                    render(kind, locale, &all).unwrap_or_else(|e| panic!("{kind} {locale}: {e}"));
+                assert!(
+                    !r.subject.is_empty() && !r.text.is_empty() && !r.short.is_empty(),
+                    "{kind} {locale}"
+                );
+                assert!(
+                    !r.html.contains("<script>") && !r.html.contains("<b>"),
+                    "{kind} {locale}: {}",
+                    r.html
+                );
             }
         }
     }
@@ -252,6 +266,10 @@ mod tests {
         let fr = render("booking_confirmed", Locale::Fr, &booking()).unwrap();
         assert!(fr.text.contains("1 234,50 €"), "{}", fr.text);
         assert!(fr.text.contains("1 juil. 2026 à 10:00 CEST"), "{}", fr.text);
-        assert!(fr.subject.starts_with("Réservation confirmée"), "{}", fr.subject);
+        assert!(
+            fr.subject.starts_with("Réservation confirmée"),
+            "{}",
+            fr.subject
+        );
     }
 }

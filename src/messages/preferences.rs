@@ -15,7 +15,9 @@ use crate::http::Choice;
 use crate::ids::UserId;
 
 /// Where a message goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,
@@ -24,17 +26,28 @@ pub enum Channel {
 }
 
 impl Choice for Channel {
-    const ALL: &'static [(&'static str, Self)] =
-        &[("email", Self::Email), ("sms", Self::Sms), ("push", Self::Push)];
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("email", Self::Email),
+        ("sms", Self::Sms),
+        ("push", Self::Push),
+    ];
 }
 
 /// Messages that keep an account safe: they ignore preferences and go by email (the phone
 /// code by SMS) only.
-pub const SECURITY_KINDS: &[&str] = &["verify_email", "password_reset", "password_changed", "phone_code"];
+pub const SECURITY_KINDS: &[&str] = &[
+    "verify_email",
+    "password_reset",
+    "password_changed",
+    "phone_code",
+];
 
 /// The kinds a user may turn on or off.
 pub fn preference_kinds() -> impl Iterator<Item = &'static str> {
-    KINDS.iter().copied().filter(|k| !SECURITY_KINDS.contains(k))
+    KINDS
+        .iter()
+        .copied()
+        .filter(|k| !SECURITY_KINDS.contains(k))
 }
 
 /// Every kind on by email and push; by SMS only what cannot wait.

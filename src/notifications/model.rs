@@ -133,17 +133,27 @@ pub struct NewSubscription {
 impl SubscribeRequest {
     /// `plain_http`: whether `http://` endpoints on this machine are allowed (not in production).
     pub fn validate(&self, plain_http: bool) -> Result<NewSubscription, Vec<FieldError>> {
+        let token = || match self.token.as_deref() {
+            None => Err(FieldError::new("token", "is required")),
+            Some(t) => schema::text(t, 4096).map_err(|m| FieldError::new("token", m)),
+        };
         let platform = match self.platform.as_deref() {
-            None => return Err(vec![FieldError::new("platform", "is required")]),
-            Some(p) => Platform::parse(p).map_err(|m| vec![FieldError::new("platform", m)])?,
+            None => Err(FieldError::new("platform", "is required")),
+            Some(p) => Platform::parse(p).map_err(|m| FieldError::new("platform", m)),
+        };
+        let platform = match platform {
+            Ok(p) => p,
+            // Without a platform the body is judged as a device's (a token), unless it
+            // holds a browser's endpoint.
+            Err(e) if self.endpoint.is_none() => {
+                return Err([token().err(), Some(e)].into_iter().flatten().collect())
+            }
+            Err(e) => return Err(vec![e]),
         };
         if platform != Platform::Web {
-            return match self.token.as_deref() {
-                None => Err(vec![FieldError::new("token", "is required")]),
-                Some(t) => schema::text(t, 4096)
-                    .map(|token| NewSubscription { platform, token, keys: None })
-                    .map_err(|m| vec![FieldError::new("token", m)]),
-            };
+            return token()
+                .map(|token| NewSubscription { platform, token, keys: None })
+                .map_err(|e| vec![e]);
         }
         let mut errors = Vec::new();
         let endpoint = match self.endpoint.as_deref().map(str::trim) {

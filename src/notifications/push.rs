@@ -94,11 +94,17 @@ pub fn check_keys(p256dh: &str, auth: &str) -> Result<(), (&'static str, String)
 /// `payload` encrypted for the browser holding `p256dh`/`auth` (RFC 8291): one `aes128gcm`
 /// record under a fresh key pair and salt.
 pub fn encrypt(payload: &[u8], p256dh: &str, auth: &str) -> Result<Vec<u8>, String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    seal(payload, p256dh, auth, &random_secret(), salt)
+}
+
+/// [`encrypt`] with the sender's key and salt given (RFC 8291's example fixes both).
+fn seal(payload: &[u8], p256dh: &str, auth: &str, ephemeral: &SecretKey, salt: [u8; 16]) -> Result<Vec<u8>, String> {
     let ua_public_bytes = decode(p256dh)?;
     let ua_public = PublicKey::from_sec1_bytes(&ua_public_bytes)
         .map_err(|_| "p256dh is not a P-256 point".to_owned())?;
     let auth_secret = decode(auth)?;
-    let ephemeral = random_secret();
     let as_public = ephemeral.public_key().to_encoded_point(false);
     let shared = p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), ua_public.as_affine());
     let ua_public_bytes = ua_public.to_encoded_point(false);
@@ -112,9 +118,7 @@ pub fn encrypt(payload: &[u8], p256dh: &str, auth: &str) -> Result<Vec<u8>, Stri
         .expand(&key_info, &mut ikm)
         .map_err(|e| format!("HKDF: {e}"))?;
 
-    // RFC 8188 §2.2–2.3: the content key and nonce from a random salt.
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
+    // RFC 8188 §2.2–2.3: the content key and nonce from the salt.
     let prk = Hkdf::<Sha256>::new(Some(&salt), &ikm);
     let mut cek = [0u8; 16];
     let mut nonce = [0u8; 12];
@@ -240,6 +244,25 @@ mod tests {
         let sig = Signature::from_slice(&B64.decode(sig).unwrap()).unwrap();
         use p256::ecdsa::signature::Verifier;
         key.verify(input.as_bytes(), &sig).unwrap();
+    }
+
+    /// RFC 8291, Appendix A: the same keys and salt give the same message, byte for byte.
+    #[test]
+    fn rfc_8291s_example_encrypts_to_the_same_bytes() {
+        let as_private = SecretKey::from_slice(&decode("yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw").unwrap()).unwrap();
+        let salt: [u8; 16] = decode("DGv6ra1nlYgDCS1FRnbzlw").unwrap().try_into().unwrap();
+        let body = seal(
+            b"When I grow up, I want to be a watermelon",
+            "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+            "BTBZMqHH6r4Tts7J_aSIgg",
+            &as_private,
+            salt,
+        )
+        .unwrap();
+        assert_eq!(
+            B64.encode(body),
+            "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN"
+        );
     }
 
     #[test]

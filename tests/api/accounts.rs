@@ -424,7 +424,7 @@ db_test! {
         let body = app.signup("leaver@example.com").await;
         let token = token_of(&body);
         let id = body["user"]["id"].as_str().unwrap().to_owned();
-        let res = app.post("/notifications/subscribe", &json!({"token": "device-9", "platform": "web"}), Some(&token)).await;
+        let res = app.post("/notifications/subscribe", &json!({"token": "device-9", "platform": "android"}), Some(&token)).await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let booking = id_of(&app.book(&token, &car, days_ahead(2), 24).await.json::<Value>().await.unwrap());
 

@@ -178,7 +178,7 @@ db_test! {
         assert_eq!(validation_fields(res).await, ["email"]);
         let res = app.post("/auth/signup", &json!({"email": "nul@example.com", "password": PASSWORD, "name": "A\u{0}da"}), None).await;
         assert_eq!(validation_fields(res).await, ["name"]);
-        let res = app.post("/notifications/subscribe", &json!({"token": "dev\u{0}ice", "platform": "web"}), Some(&token)).await;
+        let res = app.post("/notifications/subscribe", &json!({"token": "dev\u{0}ice", "platform": "android"}), Some(&token)).await;
         assert_eq!(validation_fields(res).await, ["token"]);
         let mut car = car_body();
         merge(&mut car, json!({"name": "Tesla\tModel 3", "features": ["ok", "GPS\u{7f}"], "location": {"city": "San\nFrancisco"}}));

@@ -58,7 +58,7 @@ db_test! {
         let metrics = app.metrics_of("notifications").await;
         assert!(metrics.contains(r#"carrental_notifications_total{channel="email",status="sent"}"#), "{metrics}");
         let ready = app.ready_of("notifications").await;
-        assert_eq!(ready["checks"]["notifications"], json!({"status": "up", "provider": "log"}));
+        assert_eq!(ready["checks"]["notifications"], json!({"status": "up", "provider": "log", "sms": "log", "push": false}));
     }
 }
 
@@ -148,19 +148,37 @@ db_test! {
         let res = app.post("/notifications/subscribe", &json!({"token": "device-1", "platform": "ios"}), Some(&a)).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.json::<Value>().await.unwrap()["id"], sub["id"]);
-        let res = app.post("/notifications/subscribe", &json!({"token": "device-1", "platform": "web"}), Some(&b)).await;
+        let res = app.post("/notifications/subscribe", &json!({"token": "device-1", "platform": "android"}), Some(&b)).await;
         assert_eq!(res.status(), StatusCode::CREATED);
 
+        // A browser's PushSubscription: an https endpoint and its keys (a P-256 point and 16 bytes).
+        let p256dh = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+        let web = json!({"platform": "web", "endpoint": "https://push.example.net/send/abc", "keys": {"p256dh": p256dh, "auth": "BTBZMqHH6r4Tts7J_aSIgg"}});
         for (body, fields) in [
-            (json!({"platform": "web"}), vec!["token"]),
-            (json!({"token": "", "platform": "web"}), vec!["token"]),
+            (json!({"platform": "android"}), vec!["token"]),
+            (json!({"token": "", "platform": "ios"}), vec!["token"]),
+            (json!({"token": "device-2", "platform": "web"}), vec!["endpoint", "keys.p256dh", "keys.auth"]),
+            (json!({"platform": "web", "endpoint": "http://push.example.net/x", "keys": web["keys"]}), vec!["endpoint"]),
+            (json!({"platform": "web", "endpoint": web["endpoint"], "keys": {"p256dh": "AAAA", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}), vec!["keys.p256dh"]),
+            (json!({"platform": "web", "endpoint": web["endpoint"], "keys": {"p256dh": p256dh, "auth": "AAAA"}}), vec!["keys.auth"]),
             (json!({"token": "x", "platform": "pager"}), vec!["platform"]),
             (json!({}), vec!["token", "platform"]),
         ] {
             let res = app.post("/notifications/subscribe", &body, Some(&a)).await;
             assert_eq!(validation_fields(res).await, fields, "{body}");
         }
-        assert_error(app.post("/notifications/subscribe", &json!({"token": "x", "platform": "web"}), None).await, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
+        assert_error(app.post("/notifications/subscribe", &json!({"token": "x", "platform": "ios"}), None).await, StatusCode::UNAUTHORIZED, "AUTH_ERROR").await;
+        let res = app.post("/notifications/subscribe", &web, Some(&a)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let browser: Value = res.json().await.unwrap();
+        assert_eq!(browser["platform"], "web");
+        // The same endpoint again, with new keys: the same subscription.
+        let mut again = web.clone();
+        again["keys"]["auth"] = json!("AAAAAAAAAAAAAAAAAAAAAA");
+        let res = app.post("/notifications/subscribe", &again, Some(&a)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.json::<Value>().await.unwrap()["id"], browser["id"]);
+        assert_eq!(app.db.count("SELECT COUNT(*) AS n FROM push_subscriptions WHERE auth = 'AAAAAAAAAAAAAAAAAAAAAA'"), 1);
 
         let path = format!("/notifications/subscribe/{}", id_of(&sub));
         assert_error(app.send(Method::DELETE, &path, &json!({}), Some(&b)).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;

@@ -119,6 +119,15 @@ ensure_moto() {
   export TEST_S3_PYTHON="$PWD/$venv/bin/python"
 }
 
+# The channels' tests check Web Push against a browser played with http_ece (which decrypts)
+# and pywebpush (which checks that browser), and the Twilio stub with Twilio's own library.
+ensure_channels() {
+  local venv=target/channels-venv
+  if [ -n "${TEST_CHANNELS_PYTHON:-}" ]; then return; fi
+  venv_with "$venv" twilio==9.13.0 http_ece==1.2.1 pywebpush==2.5.0 py-vapid==1.9.6 cryptography==51.0.1
+  export TEST_CHANNELS_PYTHON="$PWD/$venv/bin/python"
+}
+
 # The docs-page test drives Debian's Chromium; the smoke test needs curl; the fuzz run needs a Python virtual
 # environment and psql (to make its PostgreSQL database).
 ensure_test_tools() {
@@ -157,6 +166,7 @@ ensure_redis
 ensure_test_tools
 ensure_localstripe
 ensure_moto
+ensure_channels
 ensure_oidc_provider
 
 say "cargo fmt --check"

@@ -382,3 +382,154 @@ db_test! {
         drop(replica);
     }
 }
+
+/// The Python with twilio, http_ece and pywebpush that scripts/test.sh installs.
+fn channels_python() -> Option<String> {
+    let python = std::env::var("TEST_CHANNELS_PYTHON").ok();
+    if python.is_none() {
+        eprintln!("skipped: TEST_CHANNELS_PYTHON is not set (scripts/test.sh installs twilio, http_ece and pywebpush)");
+    }
+    python
+}
+
+fn script(name: &str) -> String {
+    format!("{}/tests/channels/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn run_python(python: String, args: Vec<String>) {
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new(python).args(args).output())
+        .await
+        .expect("joined")
+        .expect("python runs");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn the_twilio_stub_answers_twilios_own_library_as_twilio_would() {
+    let Some(python) = channels_python() else { return };
+    let stub = TwilioStub::start().await;
+    let args = [script("check_twilio_stub.py"), stub.url.clone(), crate::twilio_stub::ACCOUNT.into(), crate::twilio_stub::TOKEN.into(), crate::twilio_stub::FROM.into()];
+    run_python(python, args.to_vec()).await;
+}
+
+/// A browser, played by `tests/channels/push_receiver.py`.
+struct Browser {
+    child: std::process::Child,
+    url: String,
+    client: reqwest::Client,
+}
+
+impl Browser {
+    async fn start(python: &str) -> Browser {
+        let port = crate::smtp::free_port();
+        let child = std::process::Command::new(python)
+            .args([script("push_receiver.py"), "serve".into(), port.to_string()])
+            .spawn()
+            .expect("the receiver starts");
+        let browser = Browser { child, url: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new() };
+        for _ in 0..100 {
+            if browser.client.get(format!("{}/received", browser.url)).send().await.is_ok() {
+                return browser;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the push receiver did not start");
+    }
+
+    /// A new `PushSubscription` whose endpoint answers `answers` in turn.
+    async fn subscription(&self, name: &str, answers: &str) -> Value {
+        let url = format!("{}/subscribe?name={name}&answers={answers}", self.url);
+        let mut sub: Value = self.client.get(url).send().await.unwrap().json().await.unwrap();
+        sub["platform"] = json!("web");
+        sub
+    }
+
+    async fn received(&self, name: &str) -> Vec<Value> {
+        let all: Vec<Value> = self.client.get(format!("{}/received", self.url)).send().await.unwrap().json().await.unwrap();
+        all.into_iter().filter(|r| r["name"] == name).collect()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A VAPID key pair as the usual tools print it: base64url of the uncompressed point and of
+/// the raw scalar.
+fn vapid_keys() -> (String, String) {
+    use base64::Engine;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let secret = loop {
+        if let Ok(s) = p256::SecretKey::from_slice(&rand::random::<[u8; 32]>()) {
+            break s;
+        }
+    };
+    (b64.encode(secret.public_key().to_encoded_point(false).as_bytes()), b64.encode(secret.to_bytes()))
+}
+
+db_test! {
+    async fn web_push_reaches_the_browser_encrypted_and_signed(backend) {
+        let Some(python) = channels_python() else { return };
+        let browser = Browser::start(&python).await;
+        let (public, private) = vapid_keys();
+        let app = spawn_app_with(backend, &[
+            ("VAPID_PUBLIC_KEY", &public), ("VAPID_PRIVATE_KEY", &private),
+            ("VAPID_SUBJECT", "mailto:ops@example.com"), ("NOTIFY_BACKOFF", "100ms"),
+        ]).await;
+        let res = app.get("/notifications/vapid-public-key", None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.json::<Value>().await.unwrap(), json!({"publicKey": public}));
+
+        let admin = app.admin_token().await;
+        let token = app.customer_token().await;
+        let user: Value = app.get("/auth/me", Some(&token)).await.json().await.unwrap();
+        for (name, answers) in [("laptop", "201"), ("old-phone", "410"), ("tablet", "503,201")] {
+            let sub = browser.subscription(&format!("{name}-{backend:?}"), answers).await;
+            let res = app.post("/notifications/subscribe", &sub, Some(&token)).await;
+            assert_eq!(res.status(), StatusCode::CREATED, "{name}");
+        }
+        let car = id_of(&app.create_car(&admin, json!({"name": "Zoé"})).await);
+        let booking = id_of(&app.book(&token, &car, days_ahead(2), 24).await.json::<Value>().await.unwrap());
+
+        let list = wait_until(&app, &token, 15, |l| l.iter().any(|m| m["channel"] == "push" && m["status"] == "sent")).await;
+        let push = list.iter().find(|m| m["channel"] == "push").unwrap_or_else(|| panic!("{list:?}"));
+        assert_eq!((push["kind"].clone(), push["status"].clone()), (json!("booking_confirmed"), json!("sent")), "{push}");
+        assert_eq!(push["attempts"], 2, "the tablet's 503 had it tried again: {push}");
+
+        let got = browser.received(&format!("laptop-{backend:?}")).await;
+        let first = got.first().unwrap_or_else(|| panic!("nothing reached the laptop"));
+        assert!(first.get("error").is_none(), "{first}");
+        let payload = &first["payload"];
+        assert_eq!(payload["kind"], "booking_confirmed");
+        assert_eq!(payload["bookingId"], booking.as_str());
+        assert_eq!(payload["url"], format!("/bookings/{booking}"));
+        assert_eq!(payload["title"], "Booking confirmed: Zoé");
+        assert!(payload["body"].as_str().is_some_and(|b| b.contains("Zoé")), "{payload}");
+        assert_eq!(first["vapid"]["aud"], browser.url.as_str());
+        assert_eq!(first["vapid"]["sub"], "mailto:ops@example.com");
+        assert_eq!(first["vapid"]["k"], public.as_str());
+        assert_eq!(first["encoding"], "aes128gcm");
+        assert!(first["ttl"].as_str().is_some_and(|t| t.parse::<u64>().is_ok()), "{first}");
+        let tablet = browser.received(&format!("tablet-{backend:?}")).await;
+        assert_eq!(tablet.iter().map(|r| r["status"].clone()).collect::<Vec<_>>(), [json!(503), json!(201)]);
+        assert_eq!(tablet[1]["payload"], *payload);
+        // The push service said the old phone is gone (410): its subscription is too.
+        let left = app.db.count(&format!("SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = '{}'", user["id"].as_str().unwrap()));
+        assert_eq!(left, 2);
+
+        // pywebpush, sending to the same receiver, decrypts the same way: the receiver is right.
+        run_python(python, vec![script("push_receiver.py"), "pywebpush".into(), browser.url.clone()]).await;
+    }
+}
+
+db_test! {
+    local:
+    async fn without_a_vapid_key_there_is_no_web_push(backend) {
+        let app = spawn_app(backend).await;
+        assert_error(app.get("/notifications/vapid-public-key", None).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    }
+}

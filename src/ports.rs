@@ -569,22 +569,24 @@ impl Notifier for MessageQueue {
 /// A Web Push payload: `{"kind", "title", "body", "url", "bookingId"}`, at most
 /// [`PUSH_PAYLOAD_MAX`] bytes (the body is shortened to fit).
 fn push_payload(m: &OutgoingMessage, title: &str, body: &str) -> String {
-    let mut body = body.to_owned();
-    loop {
-        let payload = serde_json::json!({
+    let make = |body: &str| {
+        serde_json::json!({
             "kind": m.kind, "title": title, "body": body,
             "url": m.value("url"), "bookingId": m.value("bookingId"),
         })
-        .to_string();
-        if payload.len() <= PUSH_PAYLOAD_MAX || body.is_empty() {
-            return payload;
+        .to_string()
+    };
+    let mut payload = make(body);
+    let mut keep = body.len();
+    // Escaping may make the JSON longer than the text it holds: cut until it fits.
+    while payload.len() > PUSH_PAYLOAD_MAX && keep > 0 {
+        keep = keep.saturating_sub(payload.len() - PUSH_PAYLOAD_MAX + '…'.len_utf8());
+        while !body.is_char_boundary(keep) {
+            keep -= 1;
         }
-        let keep = body
-            .chars()
-            .count()
-            .saturating_sub(body.len().min(64).max(1));
-        body = body.chars().take(keep).collect::<String>();
+        payload = make(&format!("{}…", &body[..keep]));
     }
+    payload
 }
 
 /// The largest Web Push payload sent, in bytes (API.md).
@@ -847,6 +849,25 @@ impl UserDirectory for Remote {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_push_payload_is_cut_to_fit() {
+        let to = Contact {
+            email: "a@x.io".into(),
+            name: None,
+            email_verified: true,
+            phone: None,
+            locale: Locale::Fr,
+        };
+        let m = OutgoingMessage::new(UserId::random(), "booking_confirmed", &to);
+        for body in ["é\"<".repeat(2000), "x".repeat(10)] {
+            let payload = push_payload(&m, "Title", &body);
+            assert!(payload.len() <= PUSH_PAYLOAD_MAX, "{}", payload.len());
+            let read: serde_json::Value = serde_json::from_str(&payload).unwrap();
+            assert_eq!(read["kind"], "booking_confirmed");
+            assert!(body.starts_with(read["body"].as_str().unwrap().trim_end_matches('…')));
+        }
+    }
 
     #[test]
     fn the_preferred_supported_language_wins() {

@@ -831,9 +831,9 @@ impl Settings {
                 "VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together: set both or neither".into(),
             ));
         }
-        if !n.vapid_public_key.is_empty()
-            && !(n.vapid_subject.starts_with("mailto:") || n.vapid_subject.starts_with("https:"))
-        {
+        let contact =
+            n.vapid_subject.starts_with("mailto:") || n.vapid_subject.starts_with("https:");
+        if !n.vapid_public_key.is_empty() && !contact {
             return Err(SettingsError(
                 "VAPID_SUBJECT must be a mailto: or https: URL".into(),
             ));

@@ -15,7 +15,7 @@ use crate::http::auth::AuthUser;
 use crate::http::{check, parse_id, Json, PageParams, PageRequest, Paginated, QueryParams, RawJson};
 use crate::module::{Build, Context, Served};
 use crate::outbox::Stop;
-use model::{Message, Platform, PushKeys, SubscribeRequest, Subscription};
+use model::{Message, Platform, SubscribeRequest, Subscription};
 pub use service::{Mailer, NotificationsService, Senders};
 /// Notifications, as the registry ([`crate::MODULES`]) starts it.
 pub const BUILD: Build = Build {
@@ -79,8 +79,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(OpenApi)]
 #[openapi(
     paths(list, subscribe, unsubscribe, vapid_public_key, get_preferences, set_preferences),
-    components(schemas(Message, Paginated<Message>, SubscribeRequest, PushKeys, Subscription, Platform,
-                       VapidKey, PreferencesMap)),
+    components(schemas(Message, Paginated<Message>, SubscribeRequest, Subscription, Platform,
+                       VapidKey, PreferencesMap, PreferencesPatch)),
     tags((name = "notifications", description = "Messages and push subscriptions"))
 )]
 pub struct NotificationsApi;
@@ -155,14 +155,50 @@ async fn vapid_public_key(service: web::Data<NotificationsService>) -> Result<Ht
 /// `{"email": {...}, "sms": {...}, "push": {...}}`: for each channel, each kind of message
 /// on (`true`) or off. Security messages (`verify_email`, `password_reset`,
 /// `password_changed`, `phone_code`) are not in it: they always go.
-#[derive(utoipa::ToSchema)]
-#[schema(example = json!({"email": {"booking_confirmed": true}, "sms": {"pickup_reminder": true}, "push": {"booking_confirmed": true}}))]
-#[allow(dead_code)]
-struct PreferencesMap {
-    email: std::collections::HashMap<String, bool>,
-    sms: std::collections::HashMap<String, bool>,
-    push: std::collections::HashMap<String, bool>,
+struct PreferencesMap;
+
+/// The same map, any subset of it: what `PATCH` changes.
+struct PreferencesPatch;
+
+fn preferences_schema(all: bool) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let kinds = crate::messages::preferences::preference_kinds().fold(
+        ObjectBuilder::new().additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<utoipa::openapi::schema::Schema>::FreeForm(false))),
+        |o, kind| {
+            let o = o.property(kind, ObjectBuilder::new().schema_type(Type::Boolean));
+            if all { o.required(kind) } else { o }
+        },
+    );
+    let kinds: utoipa::openapi::schema::Schema = kinds.into();
+    let map = ["email", "sms", "push"].into_iter().fold(
+        ObjectBuilder::new().additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<utoipa::openapi::schema::Schema>::FreeForm(false))).description(Some(
+            "For each channel, each kind of message on (`true`) or off. Security messages \
+             (`verify_email`, `password_reset`, `password_changed`, `phone_code`) are not in \
+             it: they always go.",
+        )),
+        |o, channel| {
+            let o = o.property(channel, kinds.clone());
+            if all { o.required(channel) } else { o }
+        },
+    );
+    utoipa::openapi::schema::Schema::from(map).into()
 }
+
+impl utoipa::PartialSchema for PreferencesMap {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        preferences_schema(true)
+    }
+}
+
+impl utoipa::ToSchema for PreferencesMap {}
+
+impl utoipa::PartialSchema for PreferencesPatch {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        preferences_schema(false)
+    }
+}
+
+impl utoipa::ToSchema for PreferencesPatch {}
 
 /// The caller's notification preferences. Defaults: every kind on by email and push; by SMS
 /// only `pickup_reminder` and `booking_cancelled`.
@@ -181,7 +217,7 @@ async fn get_preferences(
 /// (`sms.welcome`).
 #[utoipa::path(patch, path = "/me/notification-preferences", tag = "notifications",
     operation_id = "setNotificationPreferences", security(("bearer" = [])),
-    request_body = PreferencesMap,
+    request_body = PreferencesPatch,
     responses((status = 200, body = PreferencesMap)))]
 async fn set_preferences(
     service: web::Data<NotificationsService>,

@@ -95,29 +95,58 @@ crate::stored_as_name!(Platform);
 /// A device to push to. `ios`/`android`: `{"platform", "token"}`; `web`: the browser's
 /// `PushSubscription` JSON `{"platform": "web", "endpoint", "keys": {"p256dh", "auth"}}`.
 /// The same token or endpoint again is the same subscription (a browser's keys updated).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscribeRequest {
-    /// `ios` and `android`: the device token.
-    #[schema(schema_with = schema::text_schema::<4096>)]
     pub token: Option<String>,
-    #[schema(required = true, schema_with = schema::choice_schema::<Platform>)]
     pub platform: Option<String>,
-    /// `web`: the push service URL (`https://`; `http://127.0.0.1` or `localhost` outside
-    /// production).
-    #[schema(value_type = Option<String>, max_length = 4096)]
     pub endpoint: Option<String>,
-    /// `web`: the browser's keys, base64url.
     pub keys: Option<PushKeys>,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+impl utoipa::PartialSchema for SubscribeRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let base64url = |what: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Za-z0-9_-]+={0,2}$"))
+                .description(Some(what))
+        };
+        let device = ObjectBuilder::new()
+            .title(Some("A phone"))
+            .property("platform", schema::names_schema(&["ios", "android"]))
+            .required("platform")
+            .property("token", schema::text_schema::<4096>())
+            .required("token");
+        let keys = ObjectBuilder::new()
+            .property("p256dh", base64url("The browser's P-256 public key, 65 bytes (uncompressed point), base64url"))
+            .required("p256dh")
+            .property("auth", base64url("The 16-byte authentication secret, base64url"))
+            .required("auth");
+        let browser = ObjectBuilder::new()
+            .title(Some("A browser's PushSubscription"))
+            .property("platform", schema::names_schema(&["web"]))
+            .required("platform")
+            .property(
+                "endpoint",
+                ObjectBuilder::new().schema_type(Type::String).max_length(Some(4096)).description(Some(
+                    "The push service URL: https://, or http://127.0.0.1 / localhost outside production",
+                )),
+            )
+            .required("endpoint")
+            .property("keys", keys)
+            .required("keys");
+        utoipa::openapi::schema::Schema::from(OneOfBuilder::new().item(device).item(browser)).into()
+    }
+}
+
+impl utoipa::ToSchema for SubscribeRequest {}
+
+/// A browser's keys, base64url.
+#[derive(Debug, Clone, Deserialize)]
 pub struct PushKeys {
-    /// The browser's P-256 public key (65 bytes, uncompressed).
-    #[schema(value_type = String)]
     pub p256dh: Option<String>,
-    /// The 16-byte authentication secret.
-    #[schema(value_type = String)]
     pub auth: Option<String>,
 }
 

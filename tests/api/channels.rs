@@ -397,18 +397,32 @@ fn script(name: &str) -> String {
 }
 
 async fn run_python(python: String, args: Vec<String>) {
-    let out = tokio::task::spawn_blocking(move || std::process::Command::new(python).args(args).output())
-        .await
-        .expect("joined")
-        .expect("python runs");
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out =
+        tokio::task::spawn_blocking(move || std::process::Command::new(python).args(args).output())
+            .await
+            .expect("joined")
+            .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
 async fn the_twilio_stub_answers_twilios_own_library_as_twilio_would() {
-    let Some(python) = channels_python() else { return };
+    let Some(python) = channels_python() else {
+        return;
+    };
     let stub = TwilioStub::start().await;
-    let args = [script("check_twilio_stub.py"), stub.url.clone(), crate::twilio_stub::ACCOUNT.into(), crate::twilio_stub::TOKEN.into(), crate::twilio_stub::FROM.into()];
+    let args = [
+        script("check_twilio_stub.py"),
+        stub.url.clone(),
+        crate::twilio_stub::ACCOUNT.into(),
+        crate::twilio_stub::TOKEN.into(),
+        crate::twilio_stub::FROM.into(),
+    ];
     run_python(python, args.to_vec()).await;
 }
 
@@ -426,9 +440,19 @@ impl Browser {
             .args([script("push_receiver.py"), "serve".into(), port.to_string()])
             .spawn()
             .expect("the receiver starts");
-        let browser = Browser { child, url: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new() };
+        let browser = Browser {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        };
         for _ in 0..100 {
-            if browser.client.get(format!("{}/received", browser.url)).send().await.is_ok() {
+            if browser
+                .client
+                .get(format!("{}/received", browser.url))
+                .send()
+                .await
+                .is_ok()
+            {
                 return browser;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -439,13 +463,29 @@ impl Browser {
     /// A new `PushSubscription` whose endpoint answers `answers` in turn.
     async fn subscription(&self, name: &str, answers: &str) -> Value {
         let url = format!("{}/subscribe?name={name}&answers={answers}", self.url);
-        let mut sub: Value = self.client.get(url).send().await.unwrap().json().await.unwrap();
+        let mut sub: Value = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         sub["platform"] = json!("web");
         sub
     }
 
     async fn received(&self, name: &str) -> Vec<Value> {
-        let all: Vec<Value> = self.client.get(format!("{}/received", self.url)).send().await.unwrap().json().await.unwrap();
+        let all: Vec<Value> = self
+            .client
+            .get(format!("{}/received", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         all.into_iter().filter(|r| r["name"] == name).collect()
     }
 }
@@ -468,7 +508,10 @@ fn vapid_keys() -> (String, String) {
             break s;
         }
     };
-    (b64.encode(secret.public_key().to_encoded_point(false).as_bytes()), b64.encode(secret.to_bytes()))
+    (
+        b64.encode(secret.public_key().to_encoded_point(false).as_bytes()),
+        b64.encode(secret.to_bytes()),
+    )
 }
 
 db_test! {

@@ -158,7 +158,7 @@ async fn create(
     }
     s.count += 1;
     let sid = format!("SM{:032x}", s.count);
-    let now = chrono::Utc::now().to_rfc2822().replace("+0000", "+0000");
+    let now = chrono::Utc::now().to_rfc2822();
     let segments = text.chars().count().div_ceil(153).max(1);
     let message = json!({
         "account_sid": ACCOUNT,

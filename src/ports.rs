@@ -404,8 +404,9 @@ pub trait Notifier: Send + Sync {
     /// `{"messages": [...], "subscriptions": [...]}`.
     fn personal_data(&self, conn: &mut DbConn, user: UserId)
         -> Result<serde_json::Value, ApiError>;
-    /// Deletes the user's push subscriptions, in the caller's transaction (the account is
-    /// leaving; its messages stay, as the record of what was sent).
+    /// Deletes the user's push subscriptions and notification preferences, in the caller's
+    /// transaction (the account is leaving; its messages stay, as the record of what was
+    /// sent).
     fn forget(&self, conn: &mut DbConn, user: UserId) -> Result<(), ApiError>;
 }
 
@@ -458,6 +459,8 @@ impl Notifier for MessageQueue {
             let devices: i64 = push_subscriptions::table
                 .filter(push_subscriptions::user_id.eq(m.user_id))
                 .filter(push_subscriptions::platform.eq("web"))
+                // A `web` token from before browsers' keys were kept cannot be pushed to.
+                .filter(push_subscriptions::p256dh.is_not_null())
                 .count()
                 .get_result(conn)?;
             if devices > 0 {
@@ -562,6 +565,8 @@ impl Notifier for MessageQueue {
     fn forget(&self, conn: &mut DbConn, user: UserId) -> Result<(), ApiError> {
         diesel::delete(push_subscriptions::table.filter(push_subscriptions::user_id.eq(user)))
             .execute(conn)?;
+        use crate::db::schema::notification_preferences as prefs;
+        diesel::delete(prefs::table.filter(prefs::user_id.eq(user))).execute(conn)?;
         Ok(())
     }
 }

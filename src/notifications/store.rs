@@ -87,6 +87,7 @@ pub fn web_subscriptions(conn: &mut DbConn, user_id: UserId) -> QueryResult<Vec<
     push_subscriptions::table
         .filter(push_subscriptions::user_id.eq(user_id))
         .filter(push_subscriptions::platform.eq("web"))
+        .filter(push_subscriptions::p256dh.is_not_null())
         .order(push_subscriptions::created_at.asc())
         .select(SubscriptionRow::as_select())
         .load(conn)

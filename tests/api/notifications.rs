@@ -82,8 +82,10 @@ db_test! {
         let data = &confirm.data;
         assert!(data.contains("From: Rentals <desk@example.com>"), "{data}");
         assert!(data.contains(booking["id"].as_str().unwrap()), "{data}");
-        assert!(data.contains(&format!("Pickup: {}", pickup.format("%Y-%m-%d %H:%M UTC"))), "{data}");
-        assert!(data.contains("Total: 241.00 EUR"), "{data}");
+        // In the car's zone (San Francisco), with its abbreviation; euros the English way.
+        let local = pickup.with_timezone(&chrono_tz::America::Los_Angeles);
+        assert!(data.contains(&format!("Pickup: {}", local.format("%-d %b %Y, %H:%M %Z"))), "{data}");
+        assert!(data.contains("Total: =E2=82=AC241.00"), "quoted-printable €241.00: {data}");
         assert!(data.contains("text/plain") && data.contains("text/html"), "{data}");
 
         let list = wait_until(&app, &token, 5, |l| l.iter().all(|m| m["status"] == "sent")).await;

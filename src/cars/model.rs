@@ -45,6 +45,19 @@ pub struct LocationInput {
     #[schema(schema_with = schema::nullable_text_schema::<20>)]
     #[serde(default)]
     pub postal_code: Patch<String>,
+    /// An IANA zone (`Europe/Paris`) the car's times are written in; without one (or with
+    /// `null`) the zone of the coordinates, found again when they change.
+    #[schema(value_type = Option<String>, nullable, example = "Europe/Paris")]
+    #[serde(default)]
+    pub time_zone: Patch<String>,
+}
+
+/// An IANA zone name, as the tz database spells it.
+fn time_zone_name(name: &str) -> Result<String, String> {
+    name.trim()
+        .parse::<chrono_tz::Tz>()
+        .map(|tz| tz.name().to_owned())
+        .map_err(|_| "must be an IANA time zone such as Europe/Paris".to_owned())
 }
 
 /// A car to create (`NewCar` in the document: the fields it requires must be sent), or
@@ -159,6 +172,8 @@ pub struct CarDraft {
     pub state: Option<String>,
     pub country: String,
     pub postal_code: Option<String>,
+    /// The IANA zone given; `None`: the one of the coordinates.
+    pub time_zone: Option<String>,
     pub is_active: bool,
     pub pricing: Option<Pricing>,
     pub mileage_limit_km_per_day: Option<i32>,
@@ -382,6 +397,13 @@ impl CarInput {
             b.and_then(|b| b.postal_code.clone()),
             text(20),
         );
+        // A zone given is kept until another is given; without one the car's zone follows
+        // its coordinates (`null` returns to that).
+        let time_zone = match l.time_zone {
+            Patch::Absent => Some(b.and_then(|b| b.time_zone.clone())),
+            Patch::Null => Some(None),
+            Patch::Value(zone) => m.keep("location.timeZone", time_zone_name(&zone).map(Some)),
+        };
         let pricing = match self.pricing {
             Patch::Absent => Some(b.and_then(|b| b.pricing.clone())),
             Patch::Null => Some(None),
@@ -439,6 +461,7 @@ impl CarInput {
                 state: state?,
                 country: country?,
                 postal_code: postal_code?,
+                time_zone: time_zone?,
                 is_active: is_active?,
                 pricing: pricing?,
                 mileage_limit_km_per_day: mileage_limit_km_per_day?,
@@ -605,7 +628,7 @@ impl CarRow {
 
     /// The photos' `large` URLs in order, then the URLs given directly.
     /// The IANA zone of the car's coordinates.
-    pub fn time_zone(&self) -> String {
+    pub fn zone_of_place(&self) -> String {
         crate::messages::time_zone_at(self.latitude, self.longitude)
     }
 
@@ -644,6 +667,7 @@ impl CarRow {
             state: self.state.clone(),
             country: self.country.clone(),
             postal_code: self.postal_code.clone(),
+            time_zone: None,
             is_active: self.is_active,
             pricing: self.pricing(),
             mileage_limit_km_per_day: self.mileage_limit_km_per_day,
@@ -653,7 +677,8 @@ impl CarRow {
         }
     }
 
-    pub fn to_api(&self) -> Car {
+    /// The car as the API answers it, its times in `time_zone`.
+    fn to_api_in(&self, time_zone: String) -> Car {
         Car {
             id: self.id,
             name: self.name.clone(),
@@ -681,7 +706,7 @@ impl CarRow {
                 state: self.state.clone(),
                 country: self.country.clone(),
                 postal_code: self.postal_code.clone(),
-                time_zone: self.time_zone(),
+                time_zone,
             },
             is_active: self.is_active,
             pricing: self.pricing().map(|p| p.view()),
@@ -692,6 +717,59 @@ impl CarRow {
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
         }
+    }
+}
+
+/// A car as stored: its row and the column beyond diesel's 32 (`car_zones`).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cars)]
+pub struct CarRecord {
+    #[diesel(embed)]
+    pub row: CarRow,
+    #[diesel(select_expression = diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>("cars.time_zone"))]
+    #[diesel(select_expression_type = diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::Text>>)]
+    pub time_zone: Option<String>,
+}
+
+impl CarRecord {
+    /// A car about to be stored: its zone the one given, or its coordinates'.
+    pub fn new(id: CarId, draft: CarDraft, now: DateTime<Utc>) -> CarRecord {
+        let given = draft.time_zone.clone();
+        let row = CarRow::new(id, draft, now);
+        let time_zone = Some(given.unwrap_or_else(|| row.zone_of_place()));
+        CarRecord { row, time_zone }
+    }
+
+    /// The IANA zone its times are written in.
+    pub fn time_zone(&self) -> String {
+        self.time_zone.clone().unwrap_or_else(|| self.row.zone_of_place())
+    }
+
+    pub fn to_api(&self) -> Car {
+        self.row.to_api_in(self.time_zone())
+    }
+
+    /// What a change starts from: the zone only when it was given (one derived follows the
+    /// coordinates).
+    pub fn draft(&self) -> CarDraft {
+        let derived = self.row.zone_of_place();
+        CarDraft {
+            time_zone: self.time_zone.clone().filter(|z| *z != derived),
+            ..self.row.draft()
+        }
+    }
+}
+
+impl std::ops::Deref for CarRecord {
+    type Target = CarRow;
+    fn deref(&self) -> &CarRow {
+        &self.row
+    }
+}
+
+impl std::ops::DerefMut for CarRecord {
+    fn deref_mut(&mut self) -> &mut CarRow {
+        &mut self.row
     }
 }
 

@@ -83,6 +83,7 @@ pub fn fleet(n: usize, seed: u64) -> Vec<CarDraft> {
                 state: None,
                 country: "France".into(),
                 postal_code: None,
+                time_zone: None,
                 is_active: true,
                 pricing: None,
                 mileage_limit_km_per_day: None,

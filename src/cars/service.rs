@@ -8,7 +8,7 @@ use crate::ids::{BookingId, CarId, UploadId, UserId};
 
 use super::extras::{self, Extra, ExtraInput, ExtraRow};
 use super::model::{
-    Car, CarAvailability, CarFilter, CarInput, CarRow, Quote, QuoteRequest, Window,
+    Car, CarAvailability, CarFilter, CarInput, CarRecord, Quote, QuoteRequest, Window,
 };
 use super::uploads::{self as media, Media};
 use super::model::StoredPhoto;
@@ -29,7 +29,7 @@ pub struct CarsService {
 }
 
 /// A car that exists and is not deleted.
-fn live(conn: &mut DbConn, id: CarId) -> Result<CarRow, ApiError> {
+fn live(conn: &mut DbConn, id: CarId) -> Result<CarRecord, ApiError> {
     store::get(conn, id)?
         .filter(|c| c.deleted_at.is_none())
         .ok_or(ApiError::NotFound)
@@ -90,7 +90,7 @@ impl CarsService {
 
     pub async fn create(&self, input: CarInput) -> Result<Car, ApiError> {
         let draft = input.into_new().map_err(ApiError::Validation)?;
-        let row = CarRow::new(CarId::random(), draft, time::now());
+        let row = CarRecord::new(CarId::random(), draft, time::now());
         let indexer = self.ports.indexer.clone();
         let _writing = self.cache.writing();
         self.db
@@ -158,7 +158,7 @@ impl CarsService {
         let (rows, total) = found;
         self.cache.keep_total(generation, filter_key, total);
         Ok(Arc::new(Tagged::json(&page.wrap(
-            rows.iter().map(CarRow::to_api).collect::<Vec<Car>>(),
+            rows.iter().map(CarRecord::to_api).collect::<Vec<Car>>(),
             total,
         ))?))
     }
@@ -178,7 +178,7 @@ impl CarsService {
                 // the photos', not URLs given directly.
                 let photos = current.photos();
                 draft.images.retain(|url| photos.iter().all(|p| &p.url != url));
-                let mut row = CarRow::new(id, draft, time::now());
+                let mut row = CarRecord::new(id, draft, time::now());
                 row.created_at = current.created_at;
                 row.photos = current.photos.clone();
                 if store::update(conn, &row)? == 0 {
@@ -331,7 +331,7 @@ impl CarsService {
     }
 }
 
-fn summary(row: &CarRow) -> CarSummary {
+fn summary(row: &CarRecord) -> CarSummary {
     CarSummary {
         id: row.id,
         name: row.name.clone(),
@@ -349,7 +349,7 @@ fn summary(row: &CarRow) -> CarSummary {
     }
 }
 
-fn document(row: &CarRow) -> CarDocument {
+fn document(row: &CarRecord) -> CarDocument {
     CarDocument {
         id: row.id,
         json: serde_json::to_value(row.to_api()).unwrap_or_default(),

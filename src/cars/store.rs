@@ -5,9 +5,9 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::model::{CarFilter, CarRow};
+use super::model::{CarFilter, CarRecord, CarRow};
 use crate::db::functions::variants;
-use crate::db::schema::{car_facets, cars, text_words, word_variants};
+use crate::db::schema::{car_facets, car_zones, cars, text_words, word_variants};
 use crate::db::DbConn;
 use crate::ids::CarId;
 
@@ -59,7 +59,7 @@ pub fn page(
     filter: &CarFilter,
     offset: i64,
     limit: i64,
-) -> QueryResult<Vec<CarRow>> {
+) -> QueryResult<Vec<CarRecord>> {
     conn.read_snapshot(|conn| page_rows(conn, filter, offset, limit))
 }
 
@@ -68,7 +68,7 @@ fn page_rows(
     filter: &CarFilter,
     offset: i64,
     limit: i64,
-) -> QueryResult<Vec<CarRow>> {
+) -> QueryResult<Vec<CarRecord>> {
     let ids: Vec<CarId> = filtered(filter)
         .order((cars::created_at.desc(), cars::id.asc()))
         .offset(offset)
@@ -86,7 +86,7 @@ pub fn page_and_total(
     filter: &CarFilter,
     offset: i64,
     limit: i64,
-) -> QueryResult<(Vec<CarRow>, i64)> {
+) -> QueryResult<(Vec<CarRecord>, i64)> {
     conn.read_snapshot(|conn| {
         let total = total(conn, filter)?;
         Ok((page_rows(conn, filter, offset, limit)?, total))
@@ -120,11 +120,21 @@ fn total(conn: &mut DbConn, f: &CarFilter) -> QueryResult<i64> {
         .get_result(conn)
 }
 
-pub fn insert(conn: &mut DbConn, row: &CarRow) -> QueryResult<()> {
-    insert_many(conn, std::slice::from_ref(row))
+/// Inserts a car with its zone.
+pub fn insert(conn: &mut DbConn, car: &CarRecord) -> QueryResult<()> {
+    insert_many(conn, std::slice::from_ref(&car.row))?;
+    set_zone(conn, car)
 }
 
-/// Inserts cars and their words, many rows to a statement.
+fn set_zone(conn: &mut DbConn, car: &CarRecord) -> QueryResult<()> {
+    diesel::update(car_zones::table.find(&car.id))
+        .set(car_zones::time_zone.eq(&car.time_zone))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Inserts cars and their words, many rows to a statement; their zones are their
+/// coordinates' (derived when read).
 pub fn insert_many(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
     // 26 columns a row: 500 rows stay under both backends' limits on bound values.
     for chunk in rows.chunks(500) {
@@ -203,10 +213,10 @@ fn add_words(conn: &mut DbConn, rows: &[CarRow]) -> QueryResult<()> {
 }
 
 /// The car, deleted or not.
-pub fn get(conn: &mut DbConn, id: CarId) -> QueryResult<Option<CarRow>> {
+pub fn get(conn: &mut DbConn, id: CarId) -> QueryResult<Option<CarRecord>> {
     cars::table
         .find(id)
-        .select(CarRow::as_select())
+        .select(CarRecord::as_select())
         .get_result(conn)
         .optional()
 }
@@ -229,20 +239,22 @@ pub fn ids_after(
     q.load(conn)
 }
 
-pub fn get_many(conn: &mut DbConn, ids: &[CarId]) -> QueryResult<Vec<CarRow>> {
+pub fn get_many(conn: &mut DbConn, ids: &[CarId]) -> QueryResult<Vec<CarRecord>> {
     cars::table
         .filter(cars::id.eq_any(ids))
-        .select(CarRow::as_select())
+        .select(CarRecord::as_select())
         .load(conn)
 }
 
 /// Writes every field of an undeleted car; zero rows when it is gone.
-pub fn update(conn: &mut DbConn, row: &CarRow) -> QueryResult<usize> {
+pub fn update(conn: &mut DbConn, car: &CarRecord) -> QueryResult<usize> {
+    let row = &car.row;
     let changed = diesel::update(cars::table.find(&row.id).filter(cars::deleted_at.is_null()))
         .set(row)
         .execute(conn)?;
     if changed > 0 {
         add_words(conn, std::slice::from_ref(row))?;
+        set_zone(conn, car)?;
     }
     Ok(changed)
 }

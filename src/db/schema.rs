@@ -109,6 +109,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// `cars` beyond diesel's 32-column tables: its time zone, read and written on its own.
+    #[sql_name = "cars"]
+    car_zones (id) {
+        id -> Text,
+        time_zone -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     extras (code) {
         code -> Text,
         name -> Text,

@@ -576,3 +576,37 @@ db_test! {
         assert_error(app.get("/notifications/vapid-public-key", None).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
     }
 }
+
+db_test! {
+    async fn a_cars_zone_comes_from_its_coordinates_unless_given(backend) {
+        let app = spawn_app(backend).await;
+        let admin = app.admin_token().await;
+        let paris = json!({"latitude": 48.8566, "longitude": 2.3522});
+        let tokyo = json!({"latitude": 35.6762, "longitude": 139.6503});
+        let car = app.create_car(&admin, json!({"location": paris})).await;
+        assert_eq!(car["location"]["timeZone"], "Europe/Paris");
+        let path = format!("/cars/{}", id_of(&car));
+        let patch = |body: Value| {
+            let (app, admin, path) = (&app, admin.clone(), path.clone());
+            async move { app.send(Method::PATCH, &path, &body, Some(&admin)).await }
+        };
+        // Derived: it follows the coordinates.
+        let moved: Value = patch(json!({"location": tokyo})).await.json().await.unwrap();
+        assert_eq!(moved["location"]["timeZone"], "Asia/Tokyo");
+        // Given: kept, through a move too, until another is given or null returns to the derived one.
+        let given: Value = patch(json!({"location": {"timeZone": "America/New_York"}})).await.json().await.unwrap();
+        assert_eq!(given["location"]["timeZone"], "America/New_York");
+        let moved: Value = patch(json!({"location": paris})).await.json().await.unwrap();
+        assert_eq!(moved["location"]["timeZone"], "America/New_York");
+        assert_eq!(app.get(&path, None).await.json::<Value>().await.unwrap()["location"]["timeZone"], "America/New_York");
+        let reset: Value = patch(json!({"location": {"timeZone": null}})).await.json().await.unwrap();
+        assert_eq!(reset["location"]["timeZone"], "Europe/Paris");
+        let fields = validation_fields(patch(json!({"location": {"timeZone": "Europe/Lyon"}})).await).await;
+        assert_eq!(fields, ["location.timeZone"]);
+        let mut body = car_body();
+        merge(&mut body, json!({"location": {"timeZone": "Mars/Olympus"}}));
+        assert_eq!(validation_fields(app.post("/cars", &body, Some(&admin)).await).await, ["location.timeZone"]);
+        let created = app.create_car(&admin, json!({"location": {"timeZone": "Europe/Madrid"}})).await;
+        assert_eq!(created["location"]["timeZone"], "Europe/Madrid", "given at create, far from its coordinates");
+    }
+}

@@ -2,6 +2,7 @@ DROP INDEX bookings_reminders_idx;
 ALTER TABLE bookings DROP COLUMN overdue_reminded_at;
 ALTER TABLE bookings DROP COLUMN return_reminded_at;
 ALTER TABLE bookings DROP COLUMN pickup_reminded_at;
+ALTER TABLE cars DROP COLUMN time_zone;
 ALTER TABLE push_subscriptions DROP COLUMN auth;
 ALTER TABLE push_subscriptions DROP COLUMN p256dh;
 DROP TABLE notification_preferences;

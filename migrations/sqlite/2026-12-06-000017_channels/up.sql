@@ -27,6 +27,10 @@ CREATE TABLE notification_preferences (
     PRIMARY KEY (user_id, channel, kind)
 );
 
+-- The IANA zone a car's times are written in: given, or derived from its coordinates when
+-- it is created (NULL for cars from before: derived when read).
+ALTER TABLE cars ADD COLUMN time_zone TEXT;
+
 -- A web subscription is the browser's PushSubscription: `token` holds its endpoint.
 ALTER TABLE push_subscriptions ADD COLUMN p256dh TEXT;
 ALTER TABLE push_subscriptions ADD COLUMN auth TEXT;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 
 use super::model::{BookingRow, Status};
@@ -65,81 +65,68 @@ impl Leads {
     }
 }
 
+/// The booking's state a reminder is for, the column that records it, and the instant it
+/// is about (a pickup reminder only while the pickup is ahead, and so on).
+macro_rules! with_reminder {
+    ($reminder:expr, |$status:ident, $column:ident, $time:ident| $body:expr) => {
+        match $reminder {
+            Reminder::Pickup => {
+                let ($status, $column, $time) =
+                    (Status::Confirmed, bookings::pickup_reminded_at, bookings::pickup_time);
+                $body
+            }
+            Reminder::Return => {
+                let ($status, $column, $time) =
+                    (Status::Active, bookings::return_reminded_at, bookings::dropoff_time);
+                $body
+            }
+            Reminder::Overdue => {
+                let ($status, $column, $time) =
+                    (Status::Active, bookings::overdue_reminded_at, bookings::dropoff_time);
+                $body
+            }
+        }
+    };
+}
+
+impl Reminder {
+    /// The window its instant must be in now: a reminder `lead` before it (while it is
+    /// ahead), or an overdue notice `lead` after it.
+    fn window(self, leads: Leads, now: DateTime<Utc>) -> (NaiveDateTime, NaiveDateTime) {
+        let (after, until) = match self {
+            Reminder::Pickup => (now, now + leads.before_pickup),
+            Reminder::Return => (now, now + leads.before_return),
+            Reminder::Overdue => (DateTime::UNIX_EPOCH, now - leads.overdue_after),
+        };
+        (db::to_db(after), db::to_db(until))
+    }
+}
+
 /// The bookings whose `reminder` is due now and not claimed yet.
 fn due(conn: &mut DbConn, reminder: Reminder, leads: Leads, now: DateTime<Utc>) -> QueryResult<Vec<BookingRow>> {
-    let at = db::to_db(now);
-    macro_rules! due {
-        ($status:expr, $column:expr, $time_filter:expr) => {
-            bookings::table
-                .filter(bookings::status.eq($status))
-                .filter($column.is_null())
-                .filter($time_filter)
-        };
-    }
-    match reminder {
-        Reminder::Pickup => due!(
-            Status::Confirmed,
-            bookings::pickup_reminded_at,
-            bookings::pickup_time
-                .le(db::to_db(now + leads.before_pickup))
-                .and(bookings::pickup_time.gt(at))
-        )
-        .order(bookings::pickup_time.asc())
+    let (after, until) = reminder.window(leads, now);
+    with_reminder!(reminder, |status, column, time| bookings::table
+        .filter(bookings::status.eq(status))
+        .filter(column.is_null())
+        .filter(time.gt(after).and(time.le(until)))
+        .order(time.asc())
         .limit(BATCH)
         .select(BookingRow::as_select())
-        .load(conn),
-        Reminder::Return => due!(
-            Status::Active,
-            bookings::return_reminded_at,
-            bookings::dropoff_time
-                .le(db::to_db(now + leads.before_return))
-                .and(bookings::dropoff_time.gt(at))
-        )
-        .order(bookings::dropoff_time.asc())
-        .limit(BATCH)
-        .select(BookingRow::as_select())
-        .load(conn),
-        Reminder::Overdue => due!(
-            Status::Active,
-            bookings::overdue_reminded_at,
-            bookings::dropoff_time.le(db::to_db(now - leads.overdue_after))
-        )
-        .order(bookings::dropoff_time.asc())
-        .limit(BATCH)
-        .select(BookingRow::as_select())
-        .load(conn),
-    }
+        .load(conn))
 }
 
 /// `UPDATE bookings SET {column} = now WHERE id = ? AND {still at that stage}`: true when
 /// this call claimed the reminder, false when another did or the booking moved on.
-fn claim(conn: &mut DbConn, reminder: Reminder, id: BookingId, now: DateTime<Utc>) -> QueryResult<bool> {
-    let at = db::to_db(now);
-    match reminder {
-        Reminder::Pickup => diesel::update(bookings::table)
-            .filter(bookings::id.eq(id))
-            .filter(bookings::status.eq(Status::Confirmed))
-            .filter(bookings::pickup_reminded_at.is_null())
-            .filter(bookings::pickup_time.gt(at))
-            .set(bookings::pickup_reminded_at.eq(at))
-            .execute(conn)
-            .map(|n| n == 1),
-        Reminder::Return => diesel::update(bookings::table)
-            .filter(bookings::id.eq(id))
-            .filter(bookings::status.eq(Status::Active))
-            .filter(bookings::return_reminded_at.is_null())
-            .filter(bookings::dropoff_time.gt(at))
-            .set(bookings::return_reminded_at.eq(at))
-            .execute(conn)
-            .map(|n| n == 1),
-        Reminder::Overdue => diesel::update(bookings::table)
-            .filter(bookings::id.eq(id))
-            .filter(bookings::status.eq(Status::Active))
-            .filter(bookings::overdue_reminded_at.is_null())
-            .set(bookings::overdue_reminded_at.eq(at))
-            .execute(conn)
-            .map(|n| n == 1),
-    }
+fn claim(conn: &mut DbConn, reminder: Reminder, id: BookingId, leads: Leads, now: DateTime<Utc>) -> QueryResult<bool> {
+    let (after, _) = reminder.window(leads, now);
+    with_reminder!(reminder, |status, column, time| diesel::update(bookings::table)
+        .filter(bookings::id.eq(id))
+        .filter(bookings::status.eq(status))
+        .filter(column.is_null())
+        .filter(time.gt(after))
+        .set(column.eq(db::to_db(now)))
+        .execute(conn)
+        .map(|n| n == 1))
 }
 
 /// Queues every reminder due now; how many were queued.
@@ -160,7 +147,7 @@ pub async fn send_due(db: &Db, ports: &Ports, leads: Leads) -> Result<usize, Api
             let notifier: Arc<dyn Notifier> = ports.notifier.clone();
             let sent = db
                 .write(move |conn| {
-                    if !claim(conn, reminder, booking.id, time::now())? {
+                    if !claim(conn, reminder, booking.id, leads, time::now())? {
                         return Ok(false);
                     }
                     match (&contact, &car) {

@@ -396,20 +396,6 @@ fn script(name: &str) -> String {
     format!("{}/tests/channels/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-async fn run_python(python: String, args: Vec<String>) {
-    let out =
-        tokio::task::spawn_blocking(move || std::process::Command::new(python).args(args).output())
-            .await
-            .expect("joined")
-            .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test]
 async fn the_twilio_stub_answers_twilios_own_library_as_twilio_would() {
     let Some(python) = channels_python() else {
@@ -462,31 +448,26 @@ impl Browser {
 
     /// A new `PushSubscription` whose endpoint answers `answers` in turn.
     async fn subscription(&self, name: &str, answers: &str) -> Value {
-        let url = format!("{}/subscribe?name={name}&answers={answers}", self.url);
         let mut sub: Value = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .read(&format!("/subscribe?name={name}&answers={answers}"))
+            .await;
         sub["platform"] = json!("web");
         sub
     }
 
     async fn received(&self, name: &str) -> Vec<Value> {
-        let all: Vec<Value> = self
+        let all: Vec<Value> = self.read("/received").await;
+        all.into_iter().filter(|r| r["name"] == name).collect()
+    }
+
+    async fn read<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let res = self
             .client
-            .get(format!("{}/received", self.url))
+            .get(format!("{}{path}", self.url))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        all.into_iter().filter(|r| r["name"] == name).collect()
+            .expect("the receiver answers");
+        res.json().await.expect("JSON from the receiver")
     }
 }
 

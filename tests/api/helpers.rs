@@ -793,3 +793,19 @@ pub async fn raw_http(address: &str, request: &[u8]) -> RawAnswer {
         body,
     }
 }
+
+/// Runs a Python script of the tests (with its arguments) to the end; fails the test with
+/// its output unless it succeeds.
+pub async fn run_python(python: String, args: Vec<String>) {
+    let out =
+        tokio::task::spawn_blocking(move || std::process::Command::new(python).args(args).output())
+            .await
+            .expect("joined")
+            .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

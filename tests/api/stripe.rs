@@ -256,22 +256,7 @@ async fn the_stub_answers_stripes_own_library_as_stripe_would() {
     };
     let stub = StripeStub::start().await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stripe/check_stub.py");
-    let url = stub.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .arg(url)
-            .output()
-    })
-    .await
-    .expect("joined")
-    .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python(python, vec![script.to_owned(), stub.url.clone()]).await;
 }
 
 db_test! {

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 
-use crate::ports::Locale;
+use super::recipient::Locale;
 
 /// `€1,234.50` in English, `1 234,50 €` in French; the currency's own number of decimals
 /// (none for yen); its ISO code where it has no common symbol.

@@ -6,6 +6,7 @@
 
 mod format;
 pub mod preferences;
+mod recipient;
 
 use std::sync::LazyLock;
 
@@ -13,9 +14,9 @@ use minijinja::{Environment, State, Value};
 use serde_json::Map;
 
 use crate::ids::UserId;
-use crate::ports::{Contact, Locale};
 
 pub use format::{money, span, time_zone_at, when};
+pub use recipient::{Contact, Locale};
 
 /// One message in one language, for every channel.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -353,13 +353,18 @@ pub struct MessageQueue;
 impl Notifier for MessageQueue {
     /// One message per channel the recipient can be reached on and wants this kind on.
     fn queue(&self, conn: &mut DbConn, m: OutgoingMessage) -> Result<(), ApiError> {
-        use crate::messages::preferences::{wants, Channel, SECURITY_KINDS};
+        use crate::messages::preferences::{wanted, Channel, SECURITY_KINDS};
         let rendered = m.render().map_err(ApiError::internal)?;
         let security = SECURITY_KINDS.contains(&m.kind);
+        let wants = if security {
+            Vec::new()
+        } else {
+            wanted(conn, m.user_id, m.kind)?
+        };
         let mut out: Vec<(Channel, String, String, String)> = Vec::new();
         let email_ok = m.kind != "phone_code"
             && !m.to.email.is_empty()
-            && (security || wants(conn, m.user_id, Channel::Email, m.kind)?);
+            && (security || wants.contains(&Channel::Email));
         if email_ok {
             out.push((
                 Channel::Email,
@@ -372,7 +377,7 @@ impl Notifier for MessageQueue {
             let sms_ok = if security {
                 m.kind == "phone_code"
             } else {
-                wants(conn, m.user_id, Channel::Sms, m.kind)?
+                wants.contains(&Channel::Sms)
             };
             if sms_ok {
                 out.push((
@@ -383,7 +388,7 @@ impl Notifier for MessageQueue {
                 ));
             }
         }
-        if !security && wants(conn, m.user_id, Channel::Push, m.kind)? {
+        if wants.contains(&Channel::Push) {
             let devices: i64 = push_subscriptions::table
                 .filter(push_subscriptions::user_id.eq(m.user_id))
                 .filter(push_subscriptions::platform.eq("web"))

@@ -273,19 +273,16 @@ impl AuthService {
                         }
                         store::set_phone(conn, id, Some(&phone), false, db::to_db(now))?;
                         let code = format!("{:06}", rand::random_range(0..1_000_000u32));
+                        let code_id = PhoneCodeId::random();
                         let row = PhoneCodeRow {
-                            id: PhoneCodeId::random(),
+                            id: code_id,
                             user_id: id,
                             phone: phone.clone(),
-                            code_hash: String::new(),
+                            code_hash: phone_code_hash(&key, code_id, &code),
                             tries: 0,
                             expires_at: db::to_db(now + PHONE_CODE_TTL),
                             used_at: None,
                             created_at: db::to_db(now),
-                        };
-                        let row = PhoneCodeRow {
-                            code_hash: phone_code_hash(&key, row.id, &code),
-                            ..row
                         };
                         store::insert_phone_code(conn, &row)?;
                         let mut to = contact(&user, user.email.as_deref().unwrap_or(""));

@@ -106,14 +106,21 @@ pub fn save(conn: &mut DbConn, user: UserId, choices: &[(Channel, &str, bool)]) 
     Ok(())
 }
 
-/// Whether the user wants `kind` on `channel` (security messages aside).
-pub fn wants(conn: &mut DbConn, user: UserId, channel: Channel, kind: &str) -> QueryResult<bool> {
-    let chosen: Option<bool> = prefs::table
+/// The channels the user wants `kind` on (security messages aside), read in one query.
+pub fn wanted(conn: &mut DbConn, user: UserId, kind: &str) -> QueryResult<Vec<Channel>> {
+    let chosen: Vec<(String, bool)> = prefs::table
         .filter(prefs::user_id.eq(user))
-        .filter(prefs::channel.eq(channel.name()))
         .filter(prefs::kind.eq(kind))
-        .select(prefs::enabled)
-        .get_result(conn)
-        .optional()?;
-    Ok(chosen.unwrap_or_else(|| default_for(channel, kind)))
+        .select((prefs::channel, prefs::enabled))
+        .load(conn)?;
+    Ok(Channel::ALL
+        .iter()
+        .map(|&(_, channel)| channel)
+        .filter(|&channel| {
+            chosen
+                .iter()
+                .find(|(c, _)| c == channel.name())
+                .map_or_else(|| default_for(channel, kind), |(_, on)| *on)
+        })
+        .collect())
 }

@@ -1,6 +1,6 @@
 //! Search route: cars near a point, by text, filters and availability.
 
-mod cells;
+mod fleet;
 pub mod model;
 #[cfg(feature = "opensearch")]
 pub mod opensearch;

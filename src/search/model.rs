@@ -186,16 +186,6 @@ impl SearchQuery {
         })
     }
 
-    /// Whether a field the kept cell counts do not know (all but place and text) narrows
-    /// the cars.
-    pub fn filters_cars(&self) -> bool {
-        self.fuel_type.is_some()
-            || self.transmission.is_some()
-            || self.min_seats.is_some()
-            || self.min_price_minor.is_some()
-            || self.max_price_minor.is_some()
-    }
-
     /// The smallest latitude/longitude box holding the whole circle.
     pub fn bounding_box(&self) -> BoundingBox {
         BoundingBox::around(self.latitude, self.longitude, self.radius_km)

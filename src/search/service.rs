@@ -11,6 +11,7 @@ use crate::ids::CarId;
 
 use chrono::{DateTime, Utc};
 
+use super::fleet::Fleet;
 use super::model::{round_km, SearchQuery, SortBy};
 use super::opensearch::{IndexProblem, OpenSearchEngine};
 use super::store;
@@ -34,6 +35,8 @@ pub struct SearchService {
     opensearch: Option<Arc<OpenSearchEngine>>,
     metrics: web::Data<Metrics>,
     state: Mutex<IndexState>,
+    /// The database engine's searchable cars.
+    fleet: Arc<Fleet>,
 }
 
 /// Why searches go to the database rather than OpenSearch; none of these set means they
@@ -81,6 +84,7 @@ impl SearchService {
             opensearch,
             metrics,
             state: Mutex::new(IndexState::default()),
+            fleet: Arc::default(),
         }
     }
 
@@ -140,13 +144,19 @@ impl SearchService {
             }
         }
         let (page, window) = (q.page, q.window);
+        let fleet = self.fleet.clone();
         let (rows, total) = self
             .db
             .run(move |conn| {
-                Ok(match by_quote {
-                    Some(window) => store::search_by_quote(conn, &q, &busy, window)?,
-                    None => store::search(conn, &q, &busy)?,
-                })
+                fleet.catch_up(conn)?;
+                let texts = match &q.text {
+                    Some(text) => match store::matching_texts(conn, text)? {
+                        Some(texts) => Some(texts),
+                        None => return Ok((Vec::new(), 0)),
+                    },
+                    None => None,
+                };
+                Ok(fleet.search(&q, texts.as_deref(), &busy))
             })
             .await?;
         let ids: Vec<CarId> = rows.iter().map(|(id, _)| *id).collect();

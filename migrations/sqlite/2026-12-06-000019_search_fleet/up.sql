@@ -1,0 +1,20 @@
+-- See the PostgreSQL migration of the same name. SQLite writes one at a time; its triggers
+-- cannot change NEW, so the row is stamped after it is written (the stamp's own update
+-- leaves the stamp as it is: the WHEN clause).
+ALTER TABLE cars ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+INSERT INTO data_versions (name, version) VALUES ('car_rows', 0);
+
+CREATE TRIGGER cars_change_seq_insert AFTER INSERT ON cars
+BEGIN
+    UPDATE data_versions SET version = version + 1 WHERE name = 'car_rows';
+    UPDATE cars SET change_seq = (SELECT version FROM data_versions WHERE name = 'car_rows')
+    WHERE id = NEW.id;
+END;
+CREATE TRIGGER cars_change_seq_update AFTER UPDATE ON cars
+WHEN NEW.change_seq = OLD.change_seq
+BEGIN
+    UPDATE data_versions SET version = version + 1 WHERE name = 'car_rows';
+    UPDATE cars SET change_seq = (SELECT version FROM data_versions WHERE name = 'car_rows')
+    WHERE id = NEW.id;
+END;
+CREATE INDEX cars_change_seq_idx ON cars (change_seq);

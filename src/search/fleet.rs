@@ -1,0 +1,346 @@
+//! The database engine's copy of the searchable cars, held in the process and brought up to
+//! date before every search. Every write to `cars` stamps the row with the next number of
+//! one counter whose row lock is held until commit, so the committed numbers always run
+//! without a gap: a search first reads the rows stamped above the last number this process
+//! has, usually none, and then answers from memory what it would have answered from the
+//! table in that moment (docs/DESIGN.md, "Where a search's time goes").
+//!
+//! Cars sit in cells of an eighth of a degree, keyed `row * ROW + column` so that a row of
+//! the search's box is one range of keys. A car is inside the circle by the dot product of
+//! unit vectors, and by its great-circle distance where that product is too close to call.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text};
+
+use super::model::{SearchQuery, SortBy};
+use crate::db::functions::{haversine_km, EARTH_RADIUS_KM};
+use crate::db::DbConn;
+use crate::http::Choice;
+use crate::ids::CarId;
+use crate::ports::{FuelType, Transmission};
+use crate::pricing::{rental_total, Pricing};
+
+const PER_DEGREE: f64 = 8.0;
+const ROW: i64 = 10_000;
+/// Dot products of unit vectors this close to the circle's are settled by the distance.
+const SLACK_KM: f64 = 1e-3;
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    id: CarId,
+    #[diesel(sql_type = Double)]
+    latitude: f64,
+    #[diesel(sql_type = Double)]
+    longitude: f64,
+    #[diesel(sql_type = Text)]
+    fuel_type: String,
+    #[diesel(sql_type = Text)]
+    transmission: String,
+    #[diesel(sql_type = Integer)]
+    seats: i32,
+    #[diesel(sql_type = BigInt)]
+    price_per_day: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    pricing: Option<String>,
+    #[diesel(sql_type = Text)]
+    search_text: String,
+    #[diesel(sql_type = Bool)]
+    searchable: bool,
+    #[diesel(sql_type = BigInt)]
+    change_seq: i64,
+}
+
+struct Car {
+    id: CarId,
+    lat: f64,
+    lng: f64,
+    unit: [f64; 3],
+    fuel: &'static str,
+    gearbox: &'static str,
+    seats: i32,
+    price: i64,
+    pricing: Option<Arc<Pricing>>,
+    text: u32,
+}
+
+#[derive(Default)]
+struct Cars {
+    /// The highest change number applied.
+    seen: i64,
+    cells: BTreeMap<i64, Vec<Car>>,
+    cell_of: HashMap<CarId, i64>,
+    /// Each distinct search text once, numbered.
+    texts: HashMap<Box<str>, u32>,
+    /// Each distinct pricing once, so that cars priced alike are quoted once.
+    pricings: HashMap<Box<str>, Arc<Pricing>>,
+}
+
+/// The searchable cars of this process.
+pub struct Fleet {
+    seen: AtomicI64,
+    cars: RwLock<Cars>,
+}
+
+/// What a search found: its page as `(car, km)` in order, and how many match in all.
+pub type Found = (Vec<(CarId, f64)>, i64);
+
+impl Default for Fleet {
+    fn default() -> Self {
+        Fleet {
+            seen: AtomicI64::new(-1),
+            cars: RwLock::new(Cars {
+                seen: -1,
+                ..Cars::default()
+            }),
+        }
+    }
+}
+
+fn unit(lat: f64, lng: f64) -> [f64; 3] {
+    let (phi, lambda) = (lat.to_radians(), lng.to_radians());
+    [phi.cos() * lambda.cos(), phi.cos() * lambda.sin(), phi.sin()]
+}
+
+fn cell_row(lat: f64) -> i64 {
+    ((lat + 90.0) * PER_DEGREE).floor() as i64
+}
+
+fn cell_column(lng: f64) -> i64 {
+    ((lng + 180.0) * PER_DEGREE).floor() as i64
+}
+
+impl Fleet {
+    /// Applies the car rows written since the last call (all of them the first time).
+    pub fn catch_up(&self, conn: &mut DbConn) -> QueryResult<()> {
+        let seen = self.seen.load(Ordering::Acquire);
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT id, latitude, longitude, fuel_type, transmission, seats, price_per_day, \
+             pricing, search_text, is_active AND deleted_at IS NULL AS searchable, change_seq \
+             FROM cars WHERE change_seq > $1 ORDER BY change_seq",
+        )
+        .bind::<BigInt, _>(seen)
+        .load(conn)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut cars = self.cars.write().unwrap_or_else(|e| e.into_inner());
+        // Another search may have applied these, or later versions of them, meanwhile.
+        let applied = cars.seen;
+        for row in rows.into_iter().filter(|r| r.change_seq > applied) {
+            cars.seen = cars.seen.max(row.change_seq);
+            cars.apply(row);
+        }
+        self.seen.store(cars.seen, Ordering::Release);
+        Ok(())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Cars> {
+        self.cars.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The page of `q` and its total. `texts` are the search texts that match the query's
+    /// words (`None`: no text asked), `busy` the cars taken in its window.
+    pub fn search(
+        &self,
+        q: &SearchQuery,
+        texts: Option<&[String]>,
+        busy: &[CarId],
+    ) -> Found {
+        self.read().search(q, texts, busy)
+    }
+}
+
+impl Cars {
+    fn apply(&mut self, row: Row) {
+        self.remove(row.id);
+        if !row.searchable {
+            return;
+        }
+        let (Ok(fuel), Ok(gearbox)) = (
+            FuelType::parse(&row.fuel_type),
+            Transmission::parse(&row.transmission),
+        ) else {
+            tracing::error!(car = %row.id, "a car with an unknown fuel type or gearbox is not searchable");
+            return;
+        };
+        let next = u32::try_from(self.texts.len()).unwrap_or(u32::MAX);
+        let text = *self
+            .texts
+            .entry(row.search_text.into_boxed_str())
+            .or_insert(next);
+        let pricing = row.pricing.and_then(|json| {
+            if let Some(known) = self.pricings.get(json.as_str()) {
+                return Some(known.clone());
+            }
+            let pricing: Arc<Pricing> = Arc::new(serde_json::from_str(&json).ok()?);
+            self.pricings.insert(json.into_boxed_str(), pricing.clone());
+            Some(pricing)
+        });
+        let cell = cell_row(row.latitude) * ROW + cell_column(row.longitude);
+        self.cell_of.insert(row.id, cell);
+        self.cells.entry(cell).or_default().push(Car {
+            id: row.id,
+            lat: row.latitude,
+            lng: row.longitude,
+            unit: unit(row.latitude, row.longitude),
+            fuel: fuel.name(),
+            gearbox: gearbox.name(),
+            seats: row.seats,
+            price: row.price_per_day,
+            pricing,
+            text,
+        });
+    }
+
+    fn remove(&mut self, id: CarId) {
+        let Some(cell) = self.cell_of.remove(&id) else {
+            return;
+        };
+        if let Some(cars) = self.cells.get_mut(&cell) {
+            cars.retain(|c| c.id != id);
+            if cars.is_empty() {
+                self.cells.remove(&cell);
+            }
+        }
+    }
+
+    /// Every car of the fleet matching `q`, with its unit vector's dot product with the
+    /// centre's (the greater, the nearer).
+    fn matches<'a>(
+        &'a self,
+        q: &SearchQuery,
+        texts: Option<&HashSet<u32>>,
+        busy: &HashSet<CarId>,
+    ) -> Vec<(&'a Car, f64)> {
+        let centre = unit(q.latitude, q.longitude);
+        let angle = |km: f64| (km.max(0.0) / EARTH_RADIUS_KM).min(std::f64::consts::PI).cos();
+        let (surely_in, surely_out) = (angle(q.radius_km - SLACK_KM), angle(q.radius_km + SLACK_KM));
+        let bbox = q.bounding_box();
+        let columns: Vec<(i64, i64)> = match &bbox.longitudes {
+            Some(ranges) => ranges
+                .iter()
+                .map(|&(lo, hi)| (cell_column(lo), cell_column(hi)))
+                .collect(),
+            None => vec![(0, cell_column(180.0))],
+        };
+        let mut found = Vec::new();
+        for row in cell_row(bbox.min_lat)..=cell_row(bbox.max_lat) {
+            for &(lo, hi) in &columns {
+                for car in self.cells.range(row * ROW + lo..=row * ROW + hi).flat_map(|(_, c)| c) {
+                    if !q.fuel_type.is_none_or(|f| f == car.fuel)
+                        || !q.transmission.is_none_or(|t| t == car.gearbox)
+                        || !q.min_seats.is_none_or(|s| car.seats >= s)
+                        || !q.min_price_minor.is_none_or(|p| car.price >= p)
+                        || !q.max_price_minor.is_none_or(|p| car.price <= p)
+                        || !texts.is_none_or(|t| t.contains(&car.text))
+                    {
+                        continue;
+                    }
+                    let dot: f64 = (0..3).map(|i| car.unit[i] * centre[i]).sum();
+                    let inside = dot > surely_in
+                        || (dot >= surely_out
+                            && haversine_km(q.latitude, q.longitude, car.lat, car.lng)
+                                <= q.radius_km);
+                    if inside && !busy.contains(&car.id) {
+                        found.push((car, dot));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    fn search(&self, q: &SearchQuery, texts: Option<&[String]>, busy: &[CarId]) -> Found {
+        let texts: Option<HashSet<u32>> =
+            texts.map(|t| t.iter().filter_map(|t| self.texts.get(t.as_str()).copied()).collect());
+        let busy: HashSet<CarId> = busy.iter().copied().collect();
+        let mut found = self.matches(q, texts.as_ref(), &busy);
+        let total = found.len() as i64;
+        let (offset, limit) = (
+            usize::try_from(q.page.offset()).unwrap_or(usize::MAX),
+            usize::try_from(q.page.limit()).unwrap_or(0),
+        );
+        if offset >= found.len() || limit == 0 {
+            return (Vec::new(), total);
+        }
+        let needed = (offset + limit).min(found.len());
+        let km = |car: &Car| haversine_km(q.latitude, q.longitude, car.lat, car.lng);
+        let page: Vec<(CarId, f64)> = match (q.sort, q.window) {
+            (SortBy::Distance, _) => {
+                // The nearest by the dot product, then those within a hair of the last of
+                // them too, ordered by their exact distance: the order the contract gives.
+                found.select_nth_unstable_by(needed - 1, |a, b| b.1.total_cmp(&a.1));
+                let edge = found[needed - 1].1 - 1e-12;
+                let mut near: Vec<(f64, CarId)> = found
+                    .iter()
+                    .filter(|(_, dot)| *dot >= edge)
+                    .map(|(car, _)| (km(car), car.id))
+                    .collect();
+                near.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                near.into_iter().skip(offset).take(limit).map(|(d, id)| (id, d)).collect()
+            }
+            (SortBy::Price, None) => {
+                let mut keyed: Vec<((i64, CarId), &Car)> =
+                    found.iter().map(|(car, _)| ((car.price, car.id), *car)).collect();
+                first_in_order(&mut keyed, offset, needed, &km)
+            }
+            (SortBy::Price, Some((pickup, dropoff))) => {
+                let mut quotes = Quotes::new(pickup, dropoff);
+                let mut keyed: Vec<((i64, CarId), &Car)> = found
+                    .iter()
+                    .map(|(car, _)| ((quotes.of(car), car.id), *car))
+                    .collect();
+                first_in_order(&mut keyed, offset, needed, &km)
+            }
+        };
+        (page, total)
+    }
+}
+
+/// The cars from `offset` to `needed` in the order of their keys, with their distance.
+fn first_in_order(
+    keyed: &mut [((i64, CarId), &Car)],
+    offset: usize,
+    needed: usize,
+    km: &dyn Fn(&Car) -> f64,
+) -> Vec<(CarId, f64)> {
+    keyed.select_nth_unstable_by_key(needed - 1, |(key, _)| *key);
+    let first = &mut keyed[..needed];
+    first.sort_unstable_by_key(|(key, _)| *key);
+    first[offset..]
+        .iter()
+        .map(|(_, car)| (car.id, km(car)))
+        .collect()
+}
+
+/// What renting a car for one window costs, worked out once per price and pricing: cars
+/// priced alike (most of a fleet) share one quote.
+struct Quotes {
+    window: (DateTime<Utc>, DateTime<Utc>),
+    known: HashMap<(i64, usize), i64>,
+}
+
+impl Quotes {
+    fn new(pickup: DateTime<Utc>, dropoff: DateTime<Utc>) -> Self {
+        Quotes {
+            window: (pickup, dropoff),
+            known: HashMap::new(),
+        }
+    }
+
+    fn of(&mut self, car: &Car) -> i64 {
+        let pricing = car.pricing.as_deref();
+        let key = (car.price, pricing.map_or(0, |p| p as *const Pricing as usize));
+        let (pickup, dropoff) = self.window;
+        *self
+            .known
+            .entry(key)
+            .or_insert_with(|| rental_total(car.price, pricing, pickup, dropoff).1)
+    }
+}

@@ -87,8 +87,16 @@ pub struct Fleet {
     cars: RwLock<Cars>,
 }
 
-/// What a search found: its page as `(car, km)` in order, and how many match in all.
-pub type Found = (Vec<(CarId, f64)>, i64);
+/// A car of a search's page: how far it is and, for a search with a window, what renting
+/// it for the window costs (days, minor units).
+pub struct Hit {
+    pub id: CarId,
+    pub km: f64,
+    pub quote: Option<(i64, i64)>,
+}
+
+/// What a search found: its page in order, and how many cars match in all.
+pub type Found = (Vec<Hit>, i64);
 
 impl Default for Fleet {
     fn default() -> Self {
@@ -271,19 +279,19 @@ impl Cars {
         }
         let needed = (offset + limit).min(found.len());
         let km = |car: &Car| haversine_km(q.latitude, q.longitude, car.lat, car.lng);
-        let page: Vec<(CarId, f64)> = match (q.sort, q.window) {
+        let page: Vec<(&Car, f64)> = match (q.sort, q.window) {
             (SortBy::Distance, _) => {
                 // The nearest by the dot product, then those within a hair of the last of
                 // them too, ordered by their exact distance: the order the contract gives.
                 found.select_nth_unstable_by(needed - 1, |a, b| b.1.total_cmp(&a.1));
                 let edge = found[needed - 1].1 - 1e-12;
-                let mut near: Vec<(f64, CarId)> = found
+                let mut near: Vec<(&Car, f64)> = found
                     .iter()
                     .filter(|(_, dot)| *dot >= edge)
-                    .map(|(car, _)| (km(car), car.id))
+                    .map(|(car, _)| (*car, km(car)))
                     .collect();
-                near.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                near.into_iter().skip(offset).take(limit).map(|(d, id)| (id, d)).collect()
+                near.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
+                near.into_iter().skip(offset).take(limit).collect()
             }
             (SortBy::Price, None) => {
                 let mut keyed: Vec<((i64, CarId), &Car)> =
@@ -299,23 +307,33 @@ impl Cars {
                 first_in_order(&mut keyed, offset, needed, &km)
             }
         };
-        (page, total)
+        let hits = page
+            .into_iter()
+            .map(|(car, km)| Hit {
+                id: car.id,
+                km,
+                quote: q.window.map(|(pickup, dropoff)| {
+                    rental_total(car.price, car.pricing.as_deref(), pickup, dropoff)
+                }),
+            })
+            .collect();
+        (hits, total)
     }
 }
 
 /// The cars from `offset` to `needed` in the order of their keys, with their distance.
-fn first_in_order(
-    keyed: &mut [((i64, CarId), &Car)],
+fn first_in_order<'a>(
+    keyed: &mut [((i64, CarId), &'a Car)],
     offset: usize,
     needed: usize,
     km: &dyn Fn(&Car) -> f64,
-) -> Vec<(CarId, f64)> {
+) -> Vec<(&'a Car, f64)> {
     keyed.select_nth_unstable_by_key(needed - 1, |(key, _)| *key);
     let first = &mut keyed[..needed];
     first.sort_unstable_by_key(|(key, _)| *key);
     first[offset..]
         .iter()
-        .map(|(_, car)| (car.id, km(car)))
+        .map(|(_, car)| (*car, km(car)))
         .collect()
 }
 

@@ -143,7 +143,7 @@ impl SearchService {
                 }
             }
         }
-        let (page, window) = (q.page, q.window);
+        let page = q.page;
         let fleet = self.fleet.clone();
         let (rows, total) = self
             .db
@@ -159,20 +159,21 @@ impl SearchService {
                 Ok(fleet.search(&q, texts.as_deref(), &busy))
             })
             .await?;
-        let ids: Vec<CarId> = rows.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<CarId> = rows.iter().map(|hit| hit.id).collect();
         let docs = self.ports.catalog.documents(&ids).await?;
-        let mut items: Vec<Value> = rows
+        let items: Vec<Value> = rows
             .iter()
-            .filter_map(|(id, km)| {
-                let mut car = docs.get(id)?.json.clone();
-                car.as_object_mut()?
-                    .insert("distanceKm".into(), json!(round_km(*km)));
+            .filter_map(|hit| {
+                let mut car = docs.get(&hit.id)?.json.clone();
+                let fields = car.as_object_mut()?;
+                fields.insert("distanceKm".into(), json!(round_km(hit.km)));
+                if let Some((days, total)) = hit.quote {
+                    let currency = fields.get("currency").cloned();
+                    fields.insert("quote".into(), quote(days, total, currency));
+                }
                 Some(car)
             })
             .collect();
-        if let Some(window) = window {
-            self.add_quotes(&mut items, window).await?;
-        }
         self.metrics.searches.with_label_values(&["database"]).inc();
         Ok(Arc::new(Tagged::json(&page.wrap::<Value>(items, total))?))
     }
@@ -229,10 +230,7 @@ impl SearchService {
                 dropoff,
             );
             if let Some(fields) = item.as_object_mut() {
-                fields.insert(
-                    "quote".into(),
-                    json!({"days": days, "totalPrice": money::to_major(total), "currency": car.currency}),
-                );
+                fields.insert("quote".into(), quote(days, total, &car.currency));
             }
         }
         Ok(())
@@ -477,4 +475,9 @@ pub async fn reindex(
         .await
         .map_err(|e| e.to_string())?;
     Ok(built)
+}
+
+/// An item's `quote`: what renting the car for the search's window costs, without extras.
+fn quote(days: i64, total_minor: i64, currency: impl serde::Serialize) -> Value {
+    json!({"days": days, "totalPrice": money::to_major(total_minor), "currency": currency})
 }

@@ -16,3 +16,14 @@ $$;
 CREATE TRIGGER cars_change_seq BEFORE INSERT OR UPDATE ON cars
 FOR EACH ROW EXECUTE FUNCTION stamp_car_change();
 CREATE INDEX cars_change_seq_idx ON cars (change_seq);
+
+-- The per-cell counts the database searched by before are read no more.
+DROP TRIGGER cars_cells_insert ON cars;
+DROP TRIGGER cars_cells_update ON cars;
+DROP TRIGGER cars_cells_delete ON cars;
+DROP TRIGGER cars_cells_truncate ON cars;
+DROP FUNCTION count_car_cells();
+DROP TABLE car_text_cells;
+DROP TABLE car_cells;
+DROP TABLE car_grids;
+ALTER TABLE cars DROP COLUMN geo_cell_0, DROP COLUMN geo_cell_1;

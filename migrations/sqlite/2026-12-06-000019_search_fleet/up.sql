@@ -18,3 +18,17 @@ BEGIN
     WHERE id = NEW.id;
 END;
 CREATE INDEX cars_change_seq_idx ON cars (change_seq);
+
+-- The per-cell counts the database searched by before are read no more.
+DROP TRIGGER cars_cells_insert;
+DROP TRIGGER cars_cells_delete;
+DROP TRIGGER cars_cells_update;
+DROP TABLE car_text_cells;
+DROP TABLE car_cells;
+DROP TABLE car_grids;
+DROP INDEX cars_geo_idx;
+DROP INDEX cars_cell_0_idx;
+DROP INDEX cars_cell_1_idx;
+DELETE FROM sqlite_stat1 WHERE tbl = 'cars' AND idx IN ('cars_geo_idx', 'cars_cell_0_idx', 'cars_cell_1_idx');
+ALTER TABLE cars DROP COLUMN geo_cell_0;
+ALTER TABLE cars DROP COLUMN geo_cell_1;

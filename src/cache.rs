@@ -46,8 +46,6 @@ pub struct ReadCache {
     pub cars: Answers<CarId>,
     pub pages: Answers<String>,
     pub searches: Answers<String>,
-    /// How many cars match, by filter set.
-    totals: Option<Cache<String, i64>>,
 }
 
 impl ReadCache {
@@ -61,7 +59,6 @@ impl ReadCache {
             cars: enabled.then(|| Cache::new(settings.cars)),
             pages: pages.then(|| Cache::new(settings.pages)),
             searches: pages.then(|| Cache::new(settings.pages)),
-            totals: pages.then(|| Cache::new(settings.pages)),
         }
     }
 
@@ -94,20 +91,6 @@ impl ReadCache {
         Ok(answer)
     }
 
-    /// The kept total of a filter set; none while a car write is under way.
-    pub fn total(&self, filter: &str) -> Option<i64> {
-        if self.writing.load(Ordering::Acquire) > 0 {
-            return None;
-        }
-        self.totals.as_ref()?.get(filter)
-    }
-
-    pub fn keep_total(&self, generation: u64, filter: String, total: i64) {
-        if let Some(totals) = &self.totals {
-            self.keep(generation, || totals.insert(filter, total));
-        }
-    }
-
     fn keep(&self, generation: u64, insert: impl FnOnce()) {
         let _held = self.emptying.read().unwrap_or_else(|e| e.into_inner());
         if self.generation() == generation && self.writing.load(Ordering::Acquire) == 0 {
@@ -132,9 +115,6 @@ impl ReadCache {
         }
         for answers in [&self.pages, &self.searches].into_iter().flatten() {
             answers.clear();
-        }
-        if let Some(totals) = &self.totals {
-            totals.clear();
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod extras;
 pub mod licences;
+mod listing;
 pub mod media;
 pub mod uploads;
 pub mod model;

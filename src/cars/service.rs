@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::ids::{BookingId, CarId, UploadId, UserId};
 
 use super::extras::{self, Extra, ExtraInput, ExtraRow};
+use super::listing::Listing;
 use super::model::{
     Car, CarAvailability, CarFilter, CarInput, CarRecord, Quote, QuoteRequest, Window,
 };
@@ -26,6 +27,7 @@ pub struct CarsService {
     ports: Ports,
     cache: Arc<ReadCache>,
     media: Arc<Media>,
+    listing: Arc<Listing>,
 }
 
 /// A car that exists and is not deleted.
@@ -42,6 +44,7 @@ impl CarsService {
             ports,
             cache,
             media,
+            listing: Arc::default(),
         }
     }
 
@@ -129,34 +132,23 @@ impl CarsService {
             .await
     }
 
-    /// The total is counted once per filter set and kept until a car changes; a page and
-    /// the total sent with it always describe the same moment.
+    /// A page and its total, both of one moment ([`Listing`]).
     async fn read_page(
         &self,
         filter: CarFilter,
         page: PageRequest,
     ) -> Result<Arc<Tagged>, ApiError> {
-        let filter_key = format!("{filter:?}");
-        let generation = self.cache.generation();
+        let listing = self.listing.clone();
         let (offset, limit) = (page.offset(), page.limit());
-        let known = self.cache.total(&filter_key);
-        let read = filter.clone();
-        let mut found = self
+        let (rows, total) = self
             .db
-            .run(move |conn| match known {
-                Some(total) => Ok((store::page(conn, &read, offset, limit)?, total)),
-                None => Ok(store::page_and_total(conn, &read, offset, limit)?),
+            .run(move |conn| {
+                let (ids, total) = listing.page(conn, &filter, offset, limit)?;
+                let mut rows = store::get_many(conn, &ids)?;
+                rows.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
+                Ok((rows, total))
             })
             .await?;
-        if known.is_some() && self.cache.generation() != generation {
-            // A car changed since that total was counted: count again with the page.
-            found = self
-                .db
-                .run(move |conn| Ok(store::page_and_total(conn, &filter, offset, limit)?))
-                .await?;
-        }
-        let (rows, total) = found;
-        self.cache.keep_total(generation, filter_key, total);
         Ok(Arc::new(Tagged::json(&page.wrap(
             rows.iter().map(CarRecord::to_api).collect::<Vec<Car>>(),
             total,

@@ -1,124 +1,13 @@
 //! Car queries: the `cars` table.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 
-use super::model::{CarFilter, CarRecord, CarRow};
+use super::model::{CarRecord, CarRow};
 use crate::db::functions::variants;
-use crate::db::schema::{car_facets, car_zones, cars, text_words, word_variants};
+use crate::db::schema::{car_zones, cars, text_words, word_variants};
 use crate::db::DbConn;
 use crate::ids::CarId;
-
-type Boxed<'a> = cars::BoxedQuery<'a, <DbConn as Connection>::Backend>;
-
-/// The listing filters on a boxed query of `cars` or of `car_facets` (the same columns).
-macro_rules! with_filters {
-    ($query:expr, $table:ident, $f:expr) => {{
-        let (mut q, f) = ($query, $f);
-        if !f.include_inactive {
-            q = q.filter($table::is_active.eq(true));
-        }
-        if let Some(city) = &f.city_key {
-            q = q.filter($table::city_key.eq(city));
-        }
-        if let Some(brand) = &f.brand_key {
-            q = q.filter($table::brand_key.eq(brand));
-        }
-        if let Some(fuel) = f.fuel_type {
-            q = q.filter($table::fuel_type.eq(fuel));
-        }
-        if let Some(t) = f.transmission {
-            q = q.filter($table::transmission.eq(t));
-        }
-        if let Some(seats) = f.min_seats {
-            q = q.filter($table::seats.ge(seats));
-        }
-        if let Some(price) = f.max_price_minor {
-            q = q.filter($table::price_per_day.le(price));
-        }
-        q
-    }};
-}
-
-fn filtered(f: &CarFilter) -> Boxed<'_> {
-    with_filters!(
-        cars::table.filter(cars::deleted_at.is_null()).into_boxed(),
-        cars,
-        f
-    )
-}
-
-/// One page of matching cars, newest first. The page's ids are found first, on the
-/// listing index alone, and only those rows are read: an offset deep into the fleet then
-/// skips index entries, not rows (PostgreSQL would otherwise sort the whole table). Both
-/// reads see one snapshot.
-pub fn page(
-    conn: &mut DbConn,
-    filter: &CarFilter,
-    offset: i64,
-    limit: i64,
-) -> QueryResult<Vec<CarRecord>> {
-    conn.read_snapshot(|conn| page_rows(conn, filter, offset, limit))
-}
-
-fn page_rows(
-    conn: &mut DbConn,
-    filter: &CarFilter,
-    offset: i64,
-    limit: i64,
-) -> QueryResult<Vec<CarRecord>> {
-    let ids: Vec<CarId> = filtered(filter)
-        .order((cars::created_at.desc(), cars::id.asc()))
-        .offset(offset)
-        .limit(limit)
-        .select(cars::id)
-        .load(conn)?;
-    let mut rows = get_many(conn, &ids)?;
-    rows.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
-    Ok(rows)
-}
-
-/// One page and how many cars match in all, both of one moment.
-pub fn page_and_total(
-    conn: &mut DbConn,
-    filter: &CarFilter,
-    offset: i64,
-    limit: i64,
-) -> QueryResult<(Vec<CarRecord>, i64)> {
-    conn.read_snapshot(|conn| {
-        let total = total(conn, filter)?;
-        Ok((page_rows(conn, filter, offset, limit)?, total))
-    })
-}
-
-/// How many cars match: without filters, the count the database keeps; else the sum of
-/// the kept counts of the filters' combinations (`car_facets`).
-fn total(conn: &mut DbConn, f: &CarFilter) -> QueryResult<i64> {
-    // Spelled out whole, so that a new filter cannot be forgotten here.
-    let CarFilter {
-        city_key,
-        brand_key,
-        fuel_type,
-        transmission,
-        min_seats,
-        max_price_minor,
-        include_inactive,
-    } = f;
-    let unfiltered = city_key.is_none()
-        && brand_key.is_none()
-        && fuel_type.is_none()
-        && transmission.is_none()
-        && min_seats.is_none()
-        && max_price_minor.is_none();
-    if unfiltered {
-        return crate::db::undeleted_cars(conn, *include_inactive);
-    }
-    with_filters!(car_facets::table.into_boxed(), car_facets, f)
-        .select(sql::<BigInt>("CAST(COALESCE(SUM(cars), 0) AS BIGINT)"))
-        .get_result(conn)
-}
 
 /// Inserts a car with its zone.
 pub fn insert(conn: &mut DbConn, car: &CarRecord) -> QueryResult<()> {

@@ -1,5 +1,6 @@
 //! The database: one diesel code base over PostgreSQL and SQLite, an r2d2 pool, migrations.
 
+pub mod follow;
 pub mod functions;
 pub mod schema;
 pub mod text;

@@ -1,17 +1,13 @@
 //! The database engine's copy of the searchable cars, held in the process and brought up to
-//! date before every search. Every write to `cars` stamps the row with the next number of
-//! one counter whose row lock is held until commit, so the committed numbers always run
-//! without a gap: a search first reads the rows stamped above the last number this process
-//! has, usually none, and then answers from memory what it would have answered from the
-//! table in that moment (docs/DESIGN.md, "Where a search's time goes").
+//! date before every search ([`crate::db::follow`]): a search answers from memory what the
+//! table says at that moment (docs/DESIGN.md, "Where a search's time goes").
 //!
 //! Cars sit in cells of an eighth of a degree, keyed `row * ROW + column` so that a row of
 //! the search's box is one range of keys. A car is inside the circle by the dot product of
 //! unit vectors, and by its great-circle distance where that product is too close to call.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -19,6 +15,7 @@ use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text};
 
 use super::model::{SearchQuery, SortBy};
 use crate::db::functions::{haversine_km, EARTH_RADIUS_KM};
+use crate::db::follow::{CarCopy, Follower};
 use crate::db::DbConn;
 use crate::http::Choice;
 use crate::ids::CarId;
@@ -31,7 +28,7 @@ const ROW: i64 = 10_000;
 const SLACK_KM: f64 = 1e-3;
 
 #[derive(QueryableByName)]
-struct Row {
+pub struct Row {
     #[diesel(sql_type = Text)]
     id: CarId,
     #[diesel(sql_type = Double)]
@@ -70,9 +67,7 @@ struct Car {
 }
 
 #[derive(Default)]
-struct Cars {
-    /// The highest change number applied.
-    seen: i64,
+pub struct Cars {
     cells: BTreeMap<i64, Vec<Car>>,
     cell_of: HashMap<CarId, i64>,
     /// Each distinct search text once, numbered.
@@ -82,10 +77,8 @@ struct Cars {
 }
 
 /// The searchable cars of this process.
-pub struct Fleet {
-    seen: AtomicI64,
-    cars: RwLock<Cars>,
-}
+#[derive(Default)]
+pub struct Fleet(Follower<Cars>);
 
 /// A car of a search's page: how far it is and, for a search with a window, what renting
 /// it for the window costs (days, minor units).
@@ -97,18 +90,6 @@ pub struct Hit {
 
 /// What a search found: its page in order, and how many cars match in all.
 pub type Found = (Vec<Hit>, i64);
-
-impl Default for Fleet {
-    fn default() -> Self {
-        Fleet {
-            seen: AtomicI64::new(-1),
-            cars: RwLock::new(Cars {
-                seen: -1,
-                ..Cars::default()
-            }),
-        }
-    }
-}
 
 fn unit(lat: f64, lng: f64) -> [f64; 3] {
     let (phi, lambda) = (lat.to_radians(), lng.to_radians());
@@ -124,47 +105,30 @@ fn cell_column(lng: f64) -> i64 {
 }
 
 impl Fleet {
-    /// Applies the car rows written since the last call (all of them the first time).
-    pub fn catch_up(&self, conn: &mut DbConn) -> QueryResult<()> {
-        let seen = self.seen.load(Ordering::Acquire);
-        let rows: Vec<Row> = diesel::sql_query(
-            "SELECT id, latitude, longitude, fuel_type, transmission, seats, price_per_day, \
-             pricing, search_text, is_active AND deleted_at IS NULL AS searchable, change_seq \
-             FROM cars WHERE change_seq > $1 ORDER BY change_seq",
-        )
-        .bind::<BigInt, _>(seen)
-        .load(conn)?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut cars = self.cars.write().unwrap_or_else(|e| e.into_inner());
-        // Another search may have applied these, or later versions of them, meanwhile.
-        let applied = cars.seen;
-        for row in rows.into_iter().filter(|r| r.change_seq > applied) {
-            cars.seen = cars.seen.max(row.change_seq);
-            cars.apply(row);
-        }
-        self.seen.store(cars.seen, Ordering::Release);
-        Ok(())
-    }
-
-    fn read(&self) -> RwLockReadGuard<'_, Cars> {
-        self.cars.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The page of `q` and its total. `texts` are the search texts that match the query's
-    /// words (`None`: no text asked), `busy` the cars taken in its window.
+    /// The page of `q` and its total, as the table says now. `texts` are the search texts
+    /// that match the query's words (`None`: no text asked), `busy` the cars taken in its
+    /// window.
     pub fn search(
         &self,
+        conn: &mut DbConn,
         q: &SearchQuery,
         texts: Option<&[String]>,
         busy: &[CarId],
-    ) -> Found {
-        self.read().search(q, texts, busy)
+    ) -> QueryResult<Found> {
+        self.0.read(conn, |cars| cars.search(q, texts, busy))
     }
 }
 
-impl Cars {
+impl CarCopy for Cars {
+    type Row = Row;
+    const COLUMNS: &'static str = "id, latitude, longitude, fuel_type, transmission, seats, \
+        price_per_day, pricing, search_text, is_active AND deleted_at IS NULL AS searchable, \
+        change_seq";
+
+    fn change_seq(row: &Row) -> i64 {
+        row.change_seq
+    }
+
     fn apply(&mut self, row: Row) {
         self.remove(row.id);
         if !row.searchable {
@@ -206,6 +170,9 @@ impl Cars {
         });
     }
 
+}
+
+impl Cars {
     fn remove(&mut self, id: CarId) {
         let Some(cell) = self.cell_of.remove(&id) else {
             return;

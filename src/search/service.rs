@@ -148,7 +148,6 @@ impl SearchService {
         let (rows, total) = self
             .db
             .run(move |conn| {
-                fleet.catch_up(conn)?;
                 let texts = match &q.text {
                     Some(text) => match store::matching_texts(conn, text)? {
                         Some(texts) => Some(texts),
@@ -156,7 +155,7 @@ impl SearchService {
                     },
                     None => None,
                 };
-                Ok(fleet.search(&q, texts.as_deref(), &busy))
+                Ok(fleet.search(conn, &q, texts.as_deref(), &busy)?)
             })
             .await?;
         let ids: Vec<CarId> = rows.iter().map(|hit| hit.id).collect();

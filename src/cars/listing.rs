@@ -1,0 +1,178 @@
+//! The listing's copy of the fleet ([`crate::db::follow`]): `GET /cars` finds a page's cars
+//! and counts the matches in memory, in the listing's order (newest first, then by id), and
+//! reads only the page's rows from the table. A page deep into the fleet then skips entries
+//! of an ordered map rather than thousands of index entries in the database.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Integer, Text, Timestamp};
+
+use super::model::CarFilter;
+use crate::db::follow::{CarCopy, Follower};
+use crate::db::DbConn;
+use crate::http::Choice;
+use crate::ids::CarId;
+use crate::ports::{FuelType, Transmission};
+
+#[derive(QueryableByName)]
+pub struct Row {
+    #[diesel(sql_type = Text)]
+    id: CarId,
+    #[diesel(sql_type = Timestamp)]
+    created_at: NaiveDateTime,
+    #[diesel(sql_type = Text)]
+    city_key: String,
+    #[diesel(sql_type = Text)]
+    brand_key: String,
+    #[diesel(sql_type = Text)]
+    fuel_type: String,
+    #[diesel(sql_type = Text)]
+    transmission: String,
+    #[diesel(sql_type = Integer)]
+    seats: i32,
+    #[diesel(sql_type = BigInt)]
+    price_per_day: i64,
+    #[diesel(sql_type = Bool)]
+    is_active: bool,
+    #[diesel(sql_type = Bool)]
+    listed: bool,
+    #[diesel(sql_type = BigInt)]
+    change_seq: i64,
+}
+
+/// The listing's order: newest first, then by id.
+type Place = (Reverse<NaiveDateTime>, CarId);
+
+/// What the listing's filters look at; city and brand keys by their number in `names`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Facets {
+    active: bool,
+    city: u32,
+    brand: u32,
+    fuel: &'static str,
+    gearbox: &'static str,
+    seats: i32,
+    price: i64,
+}
+
+/// The cars that are not deleted.
+#[derive(Default)]
+pub struct Cars {
+    order: BTreeMap<Place, Facets>,
+    place_of: HashMap<CarId, Place>,
+    /// How many cars share each combination of facets: a total adds these up.
+    counts: HashMap<Facets, i64>,
+    names: HashMap<Box<str>, u32>,
+}
+
+/// The listing of this process.
+#[derive(Default)]
+pub struct Listing(Follower<Cars>);
+
+impl Listing {
+    /// The ids of one page of `filter`'s cars, in order, and how many match in all, as the
+    /// table says now.
+    pub fn page(
+        &self,
+        conn: &mut DbConn,
+        filter: &CarFilter,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<(Vec<CarId>, i64)> {
+        self.0.read(conn, |cars| cars.page(filter, offset, limit))
+    }
+}
+
+impl CarCopy for Cars {
+    type Row = Row;
+    const COLUMNS: &'static str = "id, created_at, city_key, brand_key, fuel_type, transmission, \
+        seats, price_per_day, is_active, deleted_at IS NULL AS listed, change_seq";
+
+    fn change_seq(row: &Row) -> i64 {
+        row.change_seq
+    }
+
+    fn apply(&mut self, row: Row) {
+        if let Some(place) = self.place_of.remove(&row.id) {
+            if let Some(facets) = self.order.remove(&place) {
+                self.count(facets, -1);
+            }
+        }
+        if !row.listed {
+            return;
+        }
+        let (Ok(fuel), Ok(gearbox)) = (
+            FuelType::parse(&row.fuel_type),
+            Transmission::parse(&row.transmission),
+        ) else {
+            tracing::error!(car = %row.id, "a car with an unknown fuel type or gearbox is not listed");
+            return;
+        };
+        let facets = Facets {
+            active: row.is_active,
+            city: self.name(row.city_key),
+            brand: self.name(row.brand_key),
+            fuel: fuel.name(),
+            gearbox: gearbox.name(),
+            seats: row.seats,
+            price: row.price_per_day,
+        };
+        let place = (Reverse(row.created_at), row.id);
+        self.place_of.insert(row.id, place);
+        self.order.insert(place, facets);
+        self.count(facets, 1);
+    }
+}
+
+impl Cars {
+    fn name(&mut self, key: String) -> u32 {
+        let next = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        *self.names.entry(key.into_boxed_str()).or_insert(next)
+    }
+
+    fn count(&mut self, facets: Facets, delta: i64) {
+        let n = self.counts.entry(facets).or_default();
+        *n += delta;
+        if *n <= 0 {
+            self.counts.remove(&facets);
+        }
+    }
+
+    fn page(&self, f: &CarFilter, offset: i64, limit: i64) -> (Vec<CarId>, i64) {
+        let known = |key: &Option<String>| match key {
+            None => Some(None),
+            Some(key) => self.names.get(key.as_str()).map(|n| Some(*n)),
+        };
+        // A city or brand no car has ever had matches nothing.
+        let (Some(city), Some(brand)) = (known(&f.city_key), known(&f.brand_key)) else {
+            return (Vec::new(), 0);
+        };
+        let wanted = |c: &Facets| {
+            (f.include_inactive || c.active)
+                && city.is_none_or(|n| c.city == n)
+                && brand.is_none_or(|n| c.brand == n)
+                && f.fuel_type.is_none_or(|v| c.fuel == v)
+                && f.transmission.is_none_or(|v| c.gearbox == v)
+                && f.min_seats.is_none_or(|v| c.seats >= v)
+                && f.max_price_minor.is_none_or(|v| c.price <= v)
+        };
+        let total = self
+            .counts
+            .iter()
+            .filter(|(facets, _)| wanted(facets))
+            .map(|(_, n)| n)
+            .sum();
+        let ids = self
+            .order
+            .iter()
+            .filter(|(_, facets)| wanted(facets))
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(|((_, id), _)| *id)
+            .collect();
+        (ids, total)
+    }
+}

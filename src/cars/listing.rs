@@ -1,10 +1,12 @@
 //! The listing's copy of the fleet ([`crate::db::follow`]): `GET /cars` finds a page's cars
 //! and counts the matches in memory, in the listing's order (newest first, then by id), and
 //! reads only the page's rows from the table. A page deep into the fleet then skips entries
-//! of an ordered map rather than thousands of index entries in the database.
+//! of one array rather than thousands of index entries in the database; a filter's total is
+//! counted once until a car changes.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -43,11 +45,14 @@ pub struct Row {
     change_seq: i64,
 }
 
+/// Filter sets whose totals are kept at most (a price filter takes any value).
+const MAX_TOTALS: usize = 10_000;
+
 /// The listing's order: newest first, then by id.
 type Place = (Reverse<NaiveDateTime>, CarId);
 
 /// What the listing's filters look at; city and brand keys by their number in `names`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 struct Facets {
     active: bool,
     city: u32,
@@ -61,11 +66,15 @@ struct Facets {
 /// The cars that are not deleted.
 #[derive(Default)]
 pub struct Cars {
-    order: BTreeMap<Place, Facets>,
+    /// In the listing's order once [`CarCopy::applied`]; `None` for a car's old place.
+    order: Vec<(Place, Option<Facets>)>,
+    /// How many of `order`'s first places are in order: those a catching up pushes follow.
+    sorted: usize,
     place_of: HashMap<CarId, Place>,
-    /// How many cars share each combination of facets: a total adds these up.
-    counts: HashMap<Facets, i64>,
+    changed: bool,
     names: HashMap<Box<str>, u32>,
+    /// How many cars match, by filter set, since the last change.
+    totals: Mutex<HashMap<String, i64>>,
 }
 
 /// The listing of this process.
@@ -96,9 +105,11 @@ impl CarCopy for Cars {
     }
 
     fn apply(&mut self, row: Row) {
+        self.changed = true;
         if let Some(place) = self.place_of.remove(&row.id) {
-            if let Some(facets) = self.order.remove(&place) {
-                self.count(facets, -1);
+            let sorted = &self.order[..self.sorted];
+            if let Ok(at) = sorted.binary_search_by_key(&&place, |(p, _)| p) {
+                self.order[at].1 = None;
             }
         }
         if !row.listed {
@@ -122,8 +133,18 @@ impl CarCopy for Cars {
         };
         let place = (Reverse(row.created_at), row.id);
         self.place_of.insert(row.id, place);
-        self.order.insert(place, facets);
-        self.count(facets, 1);
+        self.order.push((place, Some(facets)));
+    }
+
+    /// New places were pushed at the end: old places are dropped and the whole sorted
+    /// again (a stable sort merges the pushed run into the sorted rest).
+    fn applied(&mut self) {
+        if std::mem::take(&mut self.changed) {
+            self.order.retain(|(_, facets)| facets.is_some());
+            self.order.sort_by(|a, b| a.0.cmp(&b.0));
+            self.sorted = self.order.len();
+            self.totals.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
+        }
     }
 }
 
@@ -131,14 +152,6 @@ impl Cars {
     fn name(&mut self, key: String) -> u32 {
         let next = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         *self.names.entry(key.into_boxed_str()).or_insert(next)
-    }
-
-    fn count(&mut self, facets: Facets, delta: i64) {
-        let n = self.counts.entry(facets).or_default();
-        *n += delta;
-        if *n <= 0 {
-            self.counts.remove(&facets);
-        }
     }
 
     fn page(&self, f: &CarFilter, offset: i64, limit: i64) -> (Vec<CarId>, i64) {
@@ -159,16 +172,20 @@ impl Cars {
                 && f.min_seats.is_none_or(|v| c.seats >= v)
                 && f.max_price_minor.is_none_or(|v| c.price <= v)
         };
-        let total = self
-            .counts
-            .iter()
-            .filter(|(facets, _)| wanted(facets))
-            .map(|(_, n)| n)
-            .sum();
-        let ids = self
-            .order
-            .iter()
-            .filter(|(_, facets)| wanted(facets))
+        let matching = || {
+            self.order
+                .iter()
+                .filter(move |(_, facets)| facets.as_ref().is_some_and(wanted))
+        };
+        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        if totals.len() >= MAX_TOTALS {
+            totals.clear();
+        }
+        let total = *totals
+            .entry(format!("{f:?}"))
+            .or_insert_with(|| matching().count() as i64);
+        drop(totals);
+        let ids = matching()
             .skip(usize::try_from(offset).unwrap_or(usize::MAX))
             .take(usize::try_from(limit).unwrap_or(0))
             .map(|((_, id), _)| *id)

@@ -22,6 +22,8 @@ pub trait CarCopy: Default + Send + Sync {
     fn change_seq(row: &Self::Row) -> i64;
     /// Takes the row's current version in place of what was kept of that car.
     fn apply(&mut self, row: Self::Row);
+    /// Called after the rows of one catching up are applied.
+    fn applied(&mut self) {}
 }
 
 struct Copy<T> {
@@ -70,6 +72,7 @@ impl<T: CarCopy> Follower<T> {
                 copy.data.apply(row);
             }
         }
+        copy.data.applied();
         self.seen.store(copy.seen, Ordering::Release);
         Ok(())
     }

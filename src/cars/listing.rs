@@ -100,8 +100,8 @@ impl CarCopy for Cars {
     const COLUMNS: &'static str = "id, created_at, city_key, brand_key, fuel_type, transmission, \
         seats, price_per_day, is_active, deleted_at IS NULL AS listed, change_seq";
 
-    fn change_seq(row: &Row) -> i64 {
-        row.change_seq
+    fn key(row: &Row) -> (i64, String) {
+        (row.change_seq, row.id.to_string())
     }
 
     fn apply(&mut self, row: Row) {

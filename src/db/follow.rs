@@ -5,11 +5,11 @@
 //! seen, usually none, and the copy then says what the table says at that moment.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use diesel::deserialize::QueryableByName;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Text};
 
 use super::schema::data_versions;
 use super::DbConn;
@@ -20,32 +20,33 @@ pub trait CarCopy: Default + Send + Sync {
     type Row: QueryableByName<<DbConn as Connection>::Backend> + 'static;
     /// The select list of `cars` a row reads, `change_seq` included.
     const COLUMNS: &'static str;
-    fn change_seq(row: &Self::Row) -> i64;
+    /// The row's `(change_seq, id)`.
+    fn key(row: &Self::Row) -> (i64, String);
     /// Takes the row's current version in place of what was kept of that car.
     fn apply(&mut self, row: Self::Row);
     /// Called after the rows of one catching up are applied.
     fn applied(&mut self) {}
 }
 
-struct Copy<T> {
-    /// The highest change number applied.
-    seen: i64,
-    data: T,
-}
+/// Rows read per statement: a first catching up over a large fleet holds this many rows
+/// at a time rather than all of them.
+const CHUNK: i64 = 5_000;
 
 pub struct Follower<T> {
+    /// Every row numbered up to this is applied.
     seen: AtomicI64,
-    copy: RwLock<Copy<T>>,
+    /// Held by the one catching up that reads rows: where it goes on from, as the
+    /// `(change_seq, id)` of the last row applied (the migration's rows all have 0).
+    reading: Mutex<(i64, String)>,
+    copy: RwLock<T>,
 }
 
 impl<T: CarCopy> Default for Follower<T> {
     fn default() -> Self {
         Follower {
             seen: AtomicI64::new(-1),
-            copy: RwLock::new(Copy {
-                seen: -1,
-                data: T::default(),
-            }),
+            reading: Mutex::new((-1, String::new())),
+            copy: RwLock::new(T::default()),
         }
     }
 }
@@ -53,37 +54,43 @@ impl<T: CarCopy> Default for Follower<T> {
 impl<T: CarCopy> Follower<T> {
     /// Applies the rows written since the last call (all of them the first time).
     pub fn catch_up(&self, conn: &mut DbConn) -> QueryResult<()> {
-        let seen = self.seen.load(Ordering::Acquire);
         // The counter is the last number committed: read first, by a statement the
         // connection keeps prepared, it usually says there is nothing to read.
         let last: i64 = data_versions::table
             .find("car_rows")
             .select(data_versions::version)
             .get_result(conn)?;
-        if last <= seen {
+        if last <= self.seen.load(Ordering::Acquire) {
             return Ok(());
         }
-        let rows: Vec<T::Row> = diesel::sql_query(format!(
-            "SELECT {} FROM cars WHERE change_seq > $1 ORDER BY change_seq",
-            T::COLUMNS
-        ))
-        .bind::<BigInt, _>(seen)
-        .load(conn)?;
-        if rows.is_empty() {
-            return Ok(());
+        let mut from = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        if last <= self.seen.load(Ordering::Acquire) {
+            return Ok(()); // read by the one this waited for
         }
-        let mut copy = self.copy.write().unwrap_or_else(|e| e.into_inner());
-        // Another reader may have applied these, or later versions of them, meanwhile.
-        let applied = copy.seen;
-        for row in rows {
-            let seq = T::change_seq(&row);
-            if seq > applied {
-                copy.seen = copy.seen.max(seq);
-                copy.data.apply(row);
+        loop {
+            let rows: Vec<T::Row> = diesel::sql_query(format!(
+                "SELECT {} FROM cars WHERE (change_seq, id) > ($1, $2) \
+                 ORDER BY change_seq, id LIMIT {CHUNK}",
+                T::COLUMNS
+            ))
+            .bind::<BigInt, _>(from.0)
+            .bind::<Text, _>(&from.1)
+            .load(conn)?;
+            let done = (rows.len() as i64) < CHUNK;
+            if let Some(row) = rows.last() {
+                *from = T::key(row);
+            }
+            if !rows.is_empty() {
+                let mut copy = self.copy.write().unwrap_or_else(|e| e.into_inner());
+                rows.into_iter().for_each(|row| copy.apply(row));
+                copy.applied();
+            }
+            if done {
+                break;
             }
         }
-        copy.data.applied();
-        self.seen.store(copy.seen, Ordering::Release);
+        // Every row numbered up to `last` was committed before these reads began.
+        self.seen.fetch_max(last.max(from.0), Ordering::AcqRel);
         Ok(())
     }
 
@@ -91,6 +98,6 @@ impl<T: CarCopy> Follower<T> {
     pub fn read<R>(&self, conn: &mut DbConn, f: impl FnOnce(&T) -> R) -> QueryResult<R> {
         self.catch_up(conn)?;
         let copy = self.copy.read().unwrap_or_else(|e| e.into_inner());
-        Ok(f(&copy.data))
+        Ok(f(&copy))
     }
 }

@@ -125,8 +125,8 @@ impl CarCopy for Cars {
         price_per_day, pricing, search_text, is_active AND deleted_at IS NULL AS searchable, \
         change_seq";
 
-    fn change_seq(row: &Row) -> i64 {
-        row.change_seq
+    fn key(row: &Row) -> (i64, String) {
+        (row.change_seq, row.id.to_string())
     }
 
     fn apply(&mut self, row: Row) {

@@ -15,7 +15,7 @@ $$;
 
 CREATE TRIGGER cars_change_seq BEFORE INSERT OR UPDATE ON cars
 FOR EACH ROW EXECUTE FUNCTION stamp_car_change();
-CREATE INDEX cars_change_seq_idx ON cars (change_seq);
+CREATE INDEX cars_change_seq_idx ON cars (change_seq, id);
 
 -- The per-cell counts the database searched by before are read no more.
 DROP TRIGGER cars_cells_insert ON cars;

@@ -17,7 +17,7 @@ BEGIN
     UPDATE cars SET change_seq = (SELECT version FROM data_versions WHERE name = 'car_rows')
     WHERE id = NEW.id;
 END;
-CREATE INDEX cars_change_seq_idx ON cars (change_seq);
+CREATE INDEX cars_change_seq_idx ON cars (change_seq, id);
 
 -- The per-cell counts the database searched by before are read no more.
 DROP TRIGGER cars_cells_insert;

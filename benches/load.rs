@@ -597,6 +597,56 @@ fn spread(i: usize, salt: f64) -> f64 {
     ((i as f64 + salt) * 0.618_033_988_749_895).fract()
 }
 
+/// A search as compare.sh's varied rows make them (../shared/bench/varied.py): around the
+/// cities or over the countryside, 5 to 100 km, a filter one time in three, by price one
+/// time in five, pages 1 to 3, and with a window of 1 to 14 days in the next 90 when asked.
+fn varied_search(i: usize, window: bool) -> String {
+    const CITIES: [(f64, f64); 5] = [
+        (48.8566, 2.3522),
+        (45.7640, 4.8357),
+        (43.2965, 5.3698),
+        (44.8378, -0.5792),
+        (50.6292, 3.0573),
+    ];
+    let (lat, lng) = if spread(i, 0.11) < 0.6 {
+        let (lat, lng) = CITIES[i % CITIES.len()];
+        (
+            lat + 0.3 * spread(i, 0.12) - 0.15,
+            lng + 0.4 * spread(i, 0.13) - 0.2,
+        )
+    } else {
+        (42.5 + 8.5 * spread(i, 0.14), -4.5 + 12.5 * spread(i, 0.15))
+    };
+    let radius = [5, 10, 10, 25, 50, 100][(spread(i, 0.16) * 6.0) as usize];
+    let mut path = format!("/search?lat={lat:.5}&lng={lng:.5}&radius={radius}");
+    path += match (spread(i, 0.17) * 20.0) as usize {
+        0..=2 => ["&fuelType=electric", "&fuelType=diesel", "&fuelType=hybrid"][i % 3],
+        3 | 4 => ["&maxPrice=60", "&maxPrice=80", "&maxPrice=120"][i % 3],
+        5 => "&seats=7",
+        _ => "",
+    };
+    if spread(i, 0.18) < 0.2 {
+        path += "&sort=price";
+    }
+    if window {
+        let start = Utc::now()
+            .duration_trunc(TimeDelta::days(1))
+            .unwrap_or_else(|_| Utc::now())
+            + TimeDelta::days(1 + (spread(i, 0.19) * 90.0) as i64)
+            + TimeDelta::hours(10);
+        let end = start + TimeDelta::days(1 + (spread(i, 0.2) * 14.0) as i64);
+        path += &format!(
+            "&pickupTime={}&dropoffTime={}",
+            start.format("%Y-%m-%dT%H:%M:%SZ"),
+            end.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+    }
+    path + &format!(
+        "&page={}",
+        [1, 1, 1, 2, 3][(spread(i, 0.21) * 5.0) as usize]
+    )
+}
+
 async fn search(server: &Arc<Server>) {
     if std::env::var("BENCH_DATABASE_URL").is_err() {
         seed(server).await;
@@ -630,7 +680,7 @@ async fn seed(server: &Arc<Server>) {
 }
 
 async fn search_scenarios(server: &Arc<Server>) {
-    let scenarios: [(&str, PathFor); 8] = [
+    let scenarios: [(&str, PathFor); 11] = [
         ("search 10 km, dense city", |i| {
             let (dlat, dlng) = (spread(i, 0.1) / 10.0 - 0.05, spread(i, 0.7) / 10.0 - 0.05);
             format!(
@@ -673,6 +723,26 @@ async fn search_scenarios(server: &Arc<Server>) {
         }),
         ("list, filters never asked", |i| {
             format!("/cars?maxPrice={:.2}", 30.0 + 270.0 * spread(i, 0.2))
+        }),
+        ("varied search", |i| varied_search(i, false)),
+        ("varied search + window", |i| varied_search(i, true)),
+        ("varied list pages", |i| {
+            let filter = match (spread(i, 0.4) * 20.0) as usize {
+                0..=3 => format!("&city={}", carrental::cars::seed::CITIES[i % 5].0),
+                4..=6 => format!(
+                    "&brand={}",
+                    ["tesla", "renault", "peugeot", "toyota"][i % 4]
+                ),
+                7 | 8 => format!(
+                    "&fuelType={}",
+                    ["electric", "diesel", "hybrid", "petrol"][i % 4]
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "/cars?limit=20&page={}{filter}",
+                1 + (spread(i, 0.6) * 500.0) as usize
+            )
         }),
     ];
     // Names (or parts of names) of the scenarios to run, comma separated; all when unset.

@@ -1,14 +1,15 @@
 //! The listing's copy of the fleet ([`crate::db::follow`]): `GET /cars` finds a page's cars
 //! and counts the matches in memory, in the listing's order (newest first, then by id), and
 //! reads only the page's rows from the table. A page deep into the fleet then skips entries
-//! of one array rather than thousands of index entries in the database; a filter's total is
-//! counted once until a car changes.
+//! of one array rather than thousands of index entries in the database; a filter set's
+//! total adds up the counts of the facet combinations it lets through, once until a car
+//! changes.
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::NaiveDateTime;
+use foldhash::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Text, Timestamp};
 
@@ -52,7 +53,7 @@ const MAX_TOTALS: usize = 10_000;
 type Place = (Reverse<NaiveDateTime>, CarId);
 
 /// What the listing's filters look at; city and brand keys by their number in `names`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Facets {
     active: bool,
     city: u32,
@@ -73,6 +74,9 @@ pub struct Cars {
     place_of: HashMap<CarId, Place>,
     changed: bool,
     names: HashMap<Box<str>, u32>,
+    /// How many cars share each combination of facets (a fleet has far fewer combinations
+    /// than cars): a filter set's total adds up those it lets through.
+    counts: HashMap<Facets, i64>,
     /// How many cars match, by filter set, since the last change.
     totals: Mutex<HashMap<String, i64>>,
 }
@@ -109,7 +113,9 @@ impl CarCopy for Cars {
         if let Some(place) = self.place_of.remove(&row.id) {
             let sorted = &self.order[..self.sorted];
             if let Ok(at) = sorted.binary_search_by_key(&&place, |(p, _)| p) {
-                self.order[at].1 = None;
+                if let Some(facets) = self.order[at].1.take() {
+                    self.count(facets, -1);
+                }
             }
         }
         if !row.listed {
@@ -134,6 +140,7 @@ impl CarCopy for Cars {
         let place = (Reverse(row.created_at), row.id);
         self.place_of.insert(row.id, place);
         self.order.push((place, Some(facets)));
+        self.count(facets, 1);
     }
 
     /// New places were pushed at the end: old places are dropped and the whole sorted
@@ -152,6 +159,14 @@ impl Cars {
     fn name(&mut self, key: String) -> u32 {
         let next = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         *self.names.entry(key.into_boxed_str()).or_insert(next)
+    }
+
+    fn count(&mut self, facets: Facets, delta: i64) {
+        let n = self.counts.entry(facets).or_default();
+        *n += delta;
+        if *n <= 0 {
+            self.counts.remove(&facets);
+        }
     }
 
     fn page(&self, f: &CarFilter, offset: i64, limit: i64) -> (Vec<CarId>, i64) {
@@ -183,7 +198,13 @@ impl Cars {
         }
         let total = *totals
             .entry(format!("{f:?}"))
-            .or_insert_with(|| matching().count() as i64);
+            .or_insert_with(|| {
+                self.counts
+                    .iter()
+                    .filter(|(facets, _)| wanted(facets))
+                    .map(|(_, n)| n)
+                    .sum()
+            });
         drop(totals);
         let ids = matching()
             .skip(usize::try_from(offset).unwrap_or(usize::MAX))

@@ -267,19 +267,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    car_facets (is_active, city_key, brand_key, fuel_type, transmission, seats, price_per_day) {
-        is_active -> Bool,
-        city_key -> Text,
-        brand_key -> Text,
-        fuel_type -> Text,
-        transmission -> Text,
-        seats -> Integer,
-        price_per_day -> BigInt,
-        cars -> BigInt,
-    }
-}
-
-diesel::table! {
     car_counts (active) {
         active -> Bool,
         cars -> BigInt,

@@ -6,10 +6,11 @@
 //! the search's box is one range of keys. A car is inside the circle by the dot product of
 //! unit vectors, and by its great-circle distance where that product is too close to call.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text};
 

@@ -27,3 +27,11 @@ DROP TABLE car_text_cells;
 DROP TABLE car_cells;
 DROP TABLE car_grids;
 ALTER TABLE cars DROP COLUMN geo_cell_0, DROP COLUMN geo_cell_1;
+
+-- So are the facet counts the listing's totals were summed from.
+DROP TRIGGER cars_facets_insert ON cars;
+DROP TRIGGER cars_facets_update ON cars;
+DROP TRIGGER cars_facets_delete ON cars;
+DROP TRIGGER cars_facets_truncate ON cars;
+DROP FUNCTION count_car_facets();
+DROP TABLE car_facets;

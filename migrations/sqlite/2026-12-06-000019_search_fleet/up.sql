@@ -32,3 +32,9 @@ DROP INDEX cars_cell_1_idx;
 DELETE FROM sqlite_stat1 WHERE tbl = 'cars' AND idx IN ('cars_geo_idx', 'cars_cell_0_idx', 'cars_cell_1_idx');
 ALTER TABLE cars DROP COLUMN geo_cell_0;
 ALTER TABLE cars DROP COLUMN geo_cell_1;
+
+-- So are the facet counts the listing's totals were summed from.
+DROP TRIGGER cars_facets_insert;
+DROP TRIGGER cars_facets_update;
+DROP TRIGGER cars_facets_delete;
+DROP TABLE car_facets;

@@ -6,7 +6,8 @@
 //! the search's box is one range of keys. A car is inside the circle by the dot product of
 //! unit vectors, and by its great-circle distance where that product is too close to call.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -186,14 +187,15 @@ impl Cars {
         }
     }
 
-    /// Every car of the fleet matching `q`, with its unit vector's dot product with the
-    /// centre's (the greater, the nearer).
+    /// Calls `found` with every car of the fleet matching `q` and its unit vector's dot
+    /// product with the centre's (the greater, the nearer).
     fn matches<'a>(
         &'a self,
         q: &SearchQuery,
         texts: Option<&HashSet<u32>>,
         busy: &HashSet<CarId>,
-    ) -> Vec<(&'a Car, f64)> {
+        mut found: impl FnMut(&'a Car, f64),
+    ) {
         let centre = unit(q.latitude, q.longitude);
         let angle = |km: f64| (km.max(0.0) / EARTH_RADIUS_KM).min(std::f64::consts::PI).cos();
         let (surely_in, surely_out) = (angle(q.radius_km - SLACK_KM), angle(q.radius_km + SLACK_KM));
@@ -205,7 +207,6 @@ impl Cars {
                 .collect(),
             None => vec![(0, cell_column(180.0))],
         };
-        let mut found = Vec::new();
         for row in cell_row(bbox.min_lat)..=cell_row(bbox.max_lat) {
             for &(lo, hi) in &columns {
                 for car in self.cells.range(row * ROW + lo..=row * ROW + hi).flat_map(|(_, c)| c) {
@@ -224,59 +225,59 @@ impl Cars {
                             && haversine_km(q.latitude, q.longitude, car.lat, car.lng)
                                 <= q.radius_km);
                     if inside && !busy.contains(&car.id) {
-                        found.push((car, dot));
+                        found(car, dot);
                     }
                 }
             }
         }
-        found
     }
 
     fn search(&self, q: &SearchQuery, texts: Option<&[String]>, busy: &[CarId]) -> Found {
         let texts: Option<HashSet<u32>> =
             texts.map(|t| t.iter().filter_map(|t| self.texts.get(t.as_str()).copied()).collect());
         let busy: HashSet<CarId> = busy.iter().copied().collect();
-        let mut found = self.matches(q, texts.as_ref(), &busy);
-        let total = found.len() as i64;
         let (offset, limit) = (
             usize::try_from(q.page.offset()).unwrap_or(usize::MAX),
             usize::try_from(q.page.limit()).unwrap_or(0),
         );
-        if offset >= found.len() || limit == 0 {
-            return (Vec::new(), total);
-        }
-        let needed = (offset + limit).min(found.len());
+        let needed = offset.saturating_add(limit);
+        let mut total = 0;
         let km = |car: &Car| haversine_km(q.latitude, q.longitude, car.lat, car.lng);
-        let page: Vec<(&Car, f64)> = match (q.sort, q.window) {
+        let mut page: Vec<(&Car, f64)> = match (q.sort, q.window) {
             (SortBy::Distance, _) => {
-                // The nearest by the dot product, then those within a hair of the last of
-                // them too, ordered by their exact distance: the order the contract gives.
-                found.select_nth_unstable_by(needed - 1, |a, b| b.1.total_cmp(&a.1));
-                let edge = found[needed - 1].1 - 1e-12;
-                let mut near: Vec<(&Car, f64)> = found
-                    .iter()
-                    .filter(|(_, dot)| *dot >= edge)
-                    .map(|(car, _)| (*car, km(car)))
-                    .collect();
+                // The nearest by the dot product, and a few more, ordered again by their
+                // exact distance: the order the contract gives, whatever the rounding.
+                let mut best = Best::new(needed.saturating_add(NEAR_TIES));
+                self.matches(q, texts.as_ref(), &busy, |car, dot| {
+                    total += 1;
+                    best.offer((Reverse(Dot(dot)), car.id), car);
+                });
+                let mut near: Vec<(&Car, f64)> = best.cars().map(|car| (car, km(car))).collect();
                 near.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
-                near.into_iter().skip(offset).take(limit).collect()
+                near
             }
             (SortBy::Price, None) => {
-                let mut keyed: Vec<((i64, CarId), &Car)> =
-                    found.iter().map(|(car, _)| ((car.price, car.id), *car)).collect();
-                first_in_order(&mut keyed, offset, needed, &km)
+                let mut best = Best::new(needed);
+                self.matches(q, texts.as_ref(), &busy, |car, _| {
+                    total += 1;
+                    best.offer((car.price, car.id), car);
+                });
+                best.cars().map(|car| (car, km(car))).collect()
             }
             (SortBy::Price, Some((pickup, dropoff))) => {
                 let mut quotes = Quotes::new(pickup, dropoff);
-                let mut keyed: Vec<((i64, CarId), &Car)> = found
-                    .iter()
-                    .map(|(car, _)| ((quotes.of(car), car.id), *car))
-                    .collect();
-                first_in_order(&mut keyed, offset, needed, &km)
+                let mut best = Best::new(needed);
+                self.matches(q, texts.as_ref(), &busy, |car, _| {
+                    total += 1;
+                    best.offer((quotes.of(car), car.id), car);
+                });
+                best.cars().map(|car| (car, km(car))).collect()
             }
         };
+        page.truncate(needed);
         let hits = page
             .into_iter()
+            .skip(offset)
             .map(|(car, km)| Hit {
                 id: car.id,
                 km,
@@ -289,20 +290,79 @@ impl Cars {
     }
 }
 
-/// The cars from `offset` to `needed` in the order of their keys, with their distance.
-fn first_in_order<'a>(
-    keyed: &mut [((i64, CarId), &'a Car)],
-    offset: usize,
-    needed: usize,
-    km: &dyn Fn(&Car) -> f64,
-) -> Vec<(&'a Car, f64)> {
-    keyed.select_nth_unstable_by_key(needed - 1, |(key, _)| *key);
-    let first = &mut keyed[..needed];
-    first.sort_unstable_by_key(|(key, _)| *key);
-    first[offset..]
-        .iter()
-        .map(|(_, car)| (*car, km(car)))
-        .collect()
+/// Cars kept beyond a page by distance, then ordered again by exact distance: cars whose
+/// dot products order them otherwise than their distances are within 1e-12 of each other.
+const NEAR_TIES: usize = 32;
+
+/// A dot product, ordered as `f64::total_cmp` orders it.
+#[derive(PartialEq)]
+struct Dot(f64);
+
+impl Eq for Dot {}
+
+impl PartialOrd for Dot {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Dot {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The `keep` cars of smallest key offered, without keeping the others: the one to beat
+/// is on top of a heap, and most cars of a wide search are turned away by one comparison.
+struct Best<'a, K> {
+    keep: usize,
+    heap: BinaryHeap<Ranked<'a, K>>,
+}
+
+struct Ranked<'a, K>(K, &'a Car);
+
+impl<K: Ord> PartialEq for Ranked<'_, K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<K: Ord> Eq for Ranked<'_, K> {}
+
+impl<K: Ord> PartialOrd for Ranked<'_, K> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<K: Ord> Ord for Ranked<'_, K> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl<'a, K: Ord> Best<'a, K> {
+    fn new(keep: usize) -> Self {
+        Best {
+            keep,
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    fn offer(&mut self, key: K, car: &'a Car) {
+        if self.heap.len() < self.keep {
+            self.heap.push(Ranked(key, car));
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if key < worst.0 {
+                *worst = Ranked(key, car);
+            }
+        }
+    }
+
+    /// The cars kept, smallest key first.
+    fn cars(self) -> impl Iterator<Item = &'a Car> {
+        self.heap.into_sorted_vec().into_iter().map(|r| r.1)
+    }
 }
 
 /// What renting a car for one window costs, worked out once per price and pricing: cars

@@ -64,6 +64,14 @@ struct Facets {
     price: i64,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Shelf {
+    All,
+    City(u32),
+    Brand(u32),
+    Fuel(&'static str),
+}
+
 /// The cars that are not deleted.
 #[derive(Default)]
 pub struct Cars {
@@ -77,6 +85,9 @@ pub struct Cars {
     /// How many cars share each combination of facets (a fleet has far fewer combinations
     /// than cars): a filter set's total adds up those it lets through.
     counts: HashMap<Facets, i64>,
+    /// Where the active cars are in `order`, all of them and by city, brand and fuel: a
+    /// page with one of those filters (or none) is a slice of one shelf.
+    shelves: HashMap<Shelf, Vec<u32>>,
     /// How many cars match, by filter set, since the last change.
     totals: Mutex<HashMap<String, i64>>,
 }
@@ -86,6 +97,10 @@ pub struct Cars {
 pub struct Listing(Follower<Cars>);
 
 impl Listing {
+    pub fn catch_up(&self, conn: &mut DbConn) -> QueryResult<()> {
+        self.0.catch_up(conn)
+    }
+
     /// The ids of one page of `filter`'s cars, in order, and how many match in all, as the
     /// table says now.
     pub fn page(
@@ -151,6 +166,7 @@ impl CarCopy for Cars {
             self.order.sort_by(|a, b| a.0.cmp(&b.0));
             self.sorted = self.order.len();
             self.totals.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
+            self.shelve();
         }
     }
 }
@@ -166,6 +182,18 @@ impl Cars {
         *n += delta;
         if *n <= 0 {
             self.counts.remove(&facets);
+        }
+    }
+
+    fn shelve(&mut self) {
+        self.shelves.clear();
+        for (at, (_, facets)) in (0u32..).zip(&self.order) {
+            let Some(c) = facets.filter(|c| c.active) else {
+                continue;
+            };
+            for shelf in [Shelf::All, Shelf::City(c.city), Shelf::Brand(c.brand), Shelf::Fuel(c.fuel)] {
+                self.shelves.entry(shelf).or_default().push(at);
+            }
         }
     }
 
@@ -206,11 +234,43 @@ impl Cars {
                     .sum()
             });
         drop(totals);
-        let ids = matching()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(limit).unwrap_or(0))
-            .map(|((_, id), _)| *id)
-            .collect();
+        let (offset, limit) = (
+            usize::try_from(offset).unwrap_or(usize::MAX),
+            usize::try_from(limit).unwrap_or(0),
+        );
+        if f.include_inactive {
+            let ids = matching().skip(offset).take(limit).map(|((_, id), _)| *id);
+            return (ids.collect(), total);
+        }
+        let shelves = [
+            city.map(Shelf::City),
+            brand.map(Shelf::Brand),
+            f.fuel_type.map(Shelf::Fuel),
+        ];
+        let asked = shelves.iter().flatten().count();
+        let shelf: &[u32] = shelves
+            .into_iter()
+            .flatten()
+            .chain([Shelf::All])
+            .map(|shelf| self.shelves.get(&shelf).map_or(&[][..], Vec::as_slice))
+            .min_by_key(|positions| positions.len())
+            .unwrap_or(&[]);
+        let others = f.transmission.is_some() || f.min_seats.is_some() || f.max_price_minor.is_some();
+        let car = |at: &u32| self.order.get(*at as usize);
+        let ids = if asked <= 1 && !others {
+            // The shelf is exactly the matches: the page is a slice of it.
+            let page = shelf.get(offset..).unwrap_or(&[]);
+            page.iter().take(limit).filter_map(car).map(|((_, id), _)| *id).collect()
+        } else {
+            shelf
+                .iter()
+                .filter_map(car)
+                .filter(|(_, facets)| facets.as_ref().is_some_and(wanted))
+                .skip(offset)
+                .take(limit)
+                .map(|((_, id), _)| *id)
+                .collect()
+        };
         (ids, total)
     }
 }

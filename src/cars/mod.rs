@@ -59,7 +59,9 @@ pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
         ctx.cache.clone(),
         media.clone(),
     );
+    let warming = service.warm();
     let mut served = Served::new(web::Data::new(service), routes, internal_routes);
+    served.workers.push(warming);
     served.workers.push(uploads::spawn_deleter(
         ctx.db.clone(),
         media.clone(),

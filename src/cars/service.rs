@@ -48,6 +48,12 @@ impl CarsService {
         }
     }
 
+    /// Loads the listing's copy of the fleet now rather than at the first listing.
+    pub fn warm(&self) -> tokio::task::JoinHandle<()> {
+        let listing = self.listing.clone();
+        crate::db::follow::warm(self.db.clone(), move |conn| listing.catch_up(conn))
+    }
+
     pub fn media(&self) -> &Arc<Media> {
         &self.media
     }

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::schema::data_versions;
-use super::DbConn;
+use super::{Db, DbConn};
 
 /// What one copy keeps of each car row.
 pub trait CarCopy: Default + Send + Sync {
@@ -100,4 +100,16 @@ impl<T: CarCopy> Follower<T> {
         let copy = self.copy.read().unwrap_or_else(|e| e.into_inner());
         Ok(f(&copy))
     }
+}
+
+/// Loads a copy as the process starts, so that the first reads do not wait for it.
+pub fn warm(
+    db: Db,
+    catch_up: impl FnOnce(&mut DbConn) -> QueryResult<()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(error) = db.run(move |conn| Ok(catch_up(conn)?)).await {
+            tracing::warn!(%error, "loading a copy of the fleet at start; the first read will");
+        }
+    })
 }

@@ -107,6 +107,10 @@ fn cell_column(lng: f64) -> i64 {
 }
 
 impl Fleet {
+    pub fn catch_up(&self, conn: &mut DbConn) -> QueryResult<()> {
+        self.0.catch_up(conn)
+    }
+
     /// The page of `q` and its total, as the table says now. `texts` are the search texts
     /// that match the query's words (`None`: no text asked), `busy` the cars taken in its
     /// window.

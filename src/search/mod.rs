@@ -67,6 +67,9 @@ pub async fn serve(ctx: &Context) -> anyhow::Result<Served> {
     ));
     let mut served =
         Served::new(service.clone(), routes, |_| {}).with_check(service.clone().into_inner());
+    if !indexing {
+        served = served.with_worker(service.warm());
+    }
     if indexing {
         let watcher = service.clone();
         let (stop, every) = (ctx.stop.clone(), settings.check_every);

@@ -88,6 +88,12 @@ impl SearchService {
         }
     }
 
+    /// Loads the database engine's copy of the fleet now rather than at the first search.
+    pub fn warm(&self) -> tokio::task::JoinHandle<()> {
+        let fleet = self.fleet.clone();
+        crate::db::follow::warm(self.db.clone(), move |conn| fleet.catch_up(conn))
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, IndexState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

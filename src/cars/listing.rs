@@ -163,7 +163,7 @@ impl CarCopy for Cars {
     fn applied(&mut self) {
         if std::mem::take(&mut self.changed) {
             self.order.retain(|(_, facets)| facets.is_some());
-            self.order.sort_by(|a, b| a.0.cmp(&b.0));
+            self.order.sort_by_key(|(place, _)| *place);
             self.sorted = self.order.len();
             self.totals.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
             self.shelve();

@@ -214,13 +214,13 @@ impl Cars {
         for row in cell_row(bbox.min_lat)..=cell_row(bbox.max_lat) {
             for &(lo, hi) in &columns {
                 for car in self.cells.range(row * ROW + lo..=row * ROW + hi).flat_map(|(_, c)| c) {
-                    if !q.fuel_type.is_none_or(|f| f == car.fuel)
-                        || !q.transmission.is_none_or(|t| t == car.gearbox)
-                        || !q.min_seats.is_none_or(|s| car.seats >= s)
-                        || !q.min_price_minor.is_none_or(|p| car.price >= p)
-                        || !q.max_price_minor.is_none_or(|p| car.price <= p)
-                        || !texts.is_none_or(|t| t.contains(&car.text))
-                    {
+                    let wanted = q.fuel_type.is_none_or(|f| f == car.fuel)
+                        && q.transmission.is_none_or(|t| t == car.gearbox)
+                        && q.min_seats.is_none_or(|s| car.seats >= s)
+                        && q.min_price_minor.is_none_or(|p| car.price >= p)
+                        && q.max_price_minor.is_none_or(|p| car.price <= p)
+                        && texts.is_none_or(|t| t.contains(&car.text));
+                    if !wanted {
                         continue;
                     }
                     let dot: f64 = (0..3).map(|i| car.unit[i] * centre[i]).sum();

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use crate::ids::CarId;
 
-use super::model::{CarDraft, CarRow};
+use super::model::{CarDraft, CarRecord};
 use super::store;
 use crate::db::DbConn;
 use crate::error::ApiError;
@@ -104,15 +104,16 @@ pub fn insert(
     let mut count = 0;
     let mut drafts = drafts.into_iter().peekable();
     while drafts.peek().is_some() {
-        let batch: Vec<CarRow> = drafts
+        // Each with its zone, as a car made through the API (reads then need not derive it).
+        let batch: Vec<CarRecord> = drafts
             .by_ref()
             .take(1000)
-            .map(|d| CarRow::new(CarId::random(), d, time::now()))
+            .map(|d| CarRecord::new(CarId::random(), d, time::now()))
             .collect();
         conn.transaction(|conn| {
-            store::insert_many(conn, &batch)?;
-            for row in &batch {
-                indexer.car_changed(conn, row.id)?;
+            store::insert_records(conn, &batch)?;
+            for car in &batch {
+                indexer.car_changed(conn, car.row.id)?;
             }
             Ok::<_, ApiError>(())
         })?;

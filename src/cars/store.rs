@@ -15,6 +15,23 @@ pub fn insert(conn: &mut DbConn, car: &CarRecord) -> QueryResult<()> {
     set_zone(conn, car)
 }
 
+/// Inserts cars with their zones: one statement per zone among them (a fleet has few).
+pub fn insert_records(conn: &mut DbConn, cars: &[CarRecord]) -> QueryResult<()> {
+    let rows: Vec<CarRow> = cars.iter().map(|car| car.row.clone()).collect();
+    insert_many(conn, &rows)?;
+    let mut by_zone: std::collections::BTreeMap<&Option<String>, Vec<&CarId>> =
+        std::collections::BTreeMap::new();
+    for car in cars {
+        by_zone.entry(&car.time_zone).or_default().push(&car.row.id);
+    }
+    for (zone, ids) in by_zone {
+        diesel::update(car_zones::table.filter(car_zones::id.eq_any(ids)))
+            .set(car_zones::time_zone.eq(zone))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 fn set_zone(conn: &mut DbConn, car: &CarRecord) -> QueryResult<()> {
     diesel::update(car_zones::table.find(&car.id))
         .set(car_zones::time_zone.eq(&car.time_zone))

@@ -101,11 +101,6 @@ enum AdminAction {
     },
 }
 
-/// glibc's allocator spent a quarter of a varied search's time in this process (most of
-/// it consolidating freed chunks); mimalloc's thread-local pages do not.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -8,6 +8,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod ids;
+pub mod memory;
 pub mod messages;
 pub mod module;
 pub mod money;

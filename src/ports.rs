@@ -47,7 +47,7 @@ use crate::http::client::ServiceClient;
 use crate::http::oidc::Identity;
 use crate::http::Choice;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FuelType {
     Petrol,
@@ -56,7 +56,7 @@ pub enum FuelType {
     Hybrid,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Transmission {
     Automatic,

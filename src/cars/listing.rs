@@ -55,13 +55,13 @@ type Place = (Reverse<NaiveDateTime>, CarId);
 /// What the listing's filters look at; city and brand keys by their number in `names`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Facets {
-    active: bool,
+    price: i64,
     city: u32,
     brand: u32,
-    fuel: &'static str,
-    gearbox: &'static str,
-    seats: i32,
-    price: i64,
+    seats: u8,
+    fuel: FuelType,
+    gearbox: Transmission,
+    active: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,7 +69,7 @@ enum Shelf {
     All,
     City(u32),
     Brand(u32),
-    Fuel(&'static str),
+    Fuel(FuelType),
 }
 
 /// The cars that are not deleted.
@@ -79,7 +79,6 @@ pub struct Cars {
     order: Vec<(Place, Option<Facets>)>,
     /// How many of `order`'s first places are in order: those a catching up pushes follow.
     sorted: usize,
-    place_of: HashMap<CarId, Place>,
     changed: bool,
     names: HashMap<Box<str>, u32>,
     /// How many cars share each combination of facets (a fleet has far fewer combinations
@@ -125,12 +124,13 @@ impl CarCopy for Cars {
 
     fn apply(&mut self, row: Row) {
         self.changed = true;
-        if let Some(place) = self.place_of.remove(&row.id) {
-            let sorted = &self.order[..self.sorted];
-            if let Ok(at) = sorted.binary_search_by_key(&&place, |(p, _)| p) {
-                if let Some(facets) = self.order[at].1.take() {
-                    self.count(facets, -1);
-                }
+        // A car keeps its creation time for life (an update writes it back unchanged), so
+        // its kept place, if any, is the one the row names.
+        let place = (Reverse(row.created_at), row.id);
+        let sorted = &self.order[..self.sorted];
+        if let Ok(at) = sorted.binary_search_by_key(&&place, |(p, _)| p) {
+            if let Some(facets) = self.order[at].1.take() {
+                self.count(facets, -1);
             }
         }
         if !row.listed {
@@ -147,13 +147,11 @@ impl CarCopy for Cars {
             active: row.is_active,
             city: self.name(row.city_key),
             brand: self.name(row.brand_key),
-            fuel: fuel.name(),
-            gearbox: gearbox.name(),
-            seats: row.seats,
+            seats: u8::try_from(row.seats).unwrap_or(u8::MAX),
+            fuel,
+            gearbox,
             price: row.price_per_day,
         };
-        let place = (Reverse(row.created_at), row.id);
-        self.place_of.insert(row.id, place);
         self.order.push((place, Some(facets)));
         self.count(facets, 1);
     }
@@ -168,6 +166,11 @@ impl CarCopy for Cars {
             self.totals.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
             self.shelve();
         }
+    }
+
+    fn shrink(&mut self) {
+        self.order.shrink_to_fit();
+        self.shelves.values_mut().for_each(Vec::shrink_to_fit);
     }
 }
 
@@ -202,17 +205,23 @@ impl Cars {
             None => Some(None),
             Some(key) => self.names.get(key.as_str()).map(|n| Some(*n)),
         };
+        let (fuel, gearbox) = (
+            f.fuel_type.map(FuelType::parse).transpose(),
+            f.transmission.map(Transmission::parse).transpose(),
+        );
         // A city or brand no car has ever had matches nothing.
-        let (Some(city), Some(brand)) = (known(&f.city_key), known(&f.brand_key)) else {
+        let (Some(city), Some(brand), Ok(fuel), Ok(gearbox)) =
+            (known(&f.city_key), known(&f.brand_key), fuel, gearbox)
+        else {
             return (Vec::new(), 0);
         };
         let wanted = |c: &Facets| {
             (f.include_inactive || c.active)
                 && city.is_none_or(|n| c.city == n)
                 && brand.is_none_or(|n| c.brand == n)
-                && f.fuel_type.is_none_or(|v| c.fuel == v)
-                && f.transmission.is_none_or(|v| c.gearbox == v)
-                && f.min_seats.is_none_or(|v| c.seats >= v)
+                && fuel.is_none_or(|v| c.fuel == v)
+                && gearbox.is_none_or(|v| c.gearbox == v)
+                && f.min_seats.is_none_or(|v| i32::from(c.seats) >= v)
                 && f.max_price_minor.is_none_or(|v| c.price <= v)
         };
         let matching = || {
@@ -245,7 +254,7 @@ impl Cars {
         let shelves = [
             city.map(Shelf::City),
             brand.map(Shelf::Brand),
-            f.fuel_type.map(Shelf::Fuel),
+            fuel.map(Shelf::Fuel),
         ];
         let asked = shelves.iter().flatten().count();
         let shelf: &[u32] = shelves

@@ -26,6 +26,8 @@ pub trait CarCopy: Default + Send + Sync {
     fn apply(&mut self, row: Self::Row);
     /// Called after the rows of one catching up are applied.
     fn applied(&mut self) {}
+    /// Gives back the room that growing by many rows left unused.
+    fn shrink(&mut self) {}
 }
 
 /// Rows read per statement: a first catching up over a large fleet holds this many rows
@@ -67,6 +69,7 @@ impl<T: CarCopy> Follower<T> {
         if last <= self.seen.load(Ordering::Acquire) {
             return Ok(()); // read by the one this waited for
         }
+        let mut read = 0;
         loop {
             let rows: Vec<T::Row> = diesel::sql_query(format!(
                 "SELECT {} FROM cars WHERE (change_seq, id) > ($1, $2) \
@@ -77,17 +80,26 @@ impl<T: CarCopy> Follower<T> {
             .bind::<Text, _>(&from.1)
             .load(conn)?;
             let done = (rows.len() as i64) < CHUNK;
-            if let Some(row) = rows.last() {
-                *from = T::key(row);
-            }
+            read += rows.len() as i64;
+            let last_key = rows.last().map(T::key);
             if !rows.is_empty() {
                 let mut copy = self.copy.write().unwrap_or_else(|e| e.into_inner());
                 rows.into_iter().for_each(|row| copy.apply(row));
                 copy.applied();
             }
+            if let Some(key) = last_key {
+                *from = key;
+            }
             if done {
                 break;
             }
+        }
+        if read >= CHUNK {
+            self.copy
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .shrink();
+            crate::memory::give_back();
         }
         // Every row numbered up to `last` was committed before these reads began.
         self.seen.fetch_max(last.max(from.0), Ordering::AcqRel);

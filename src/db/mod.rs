@@ -430,6 +430,10 @@ pub struct Db {
     health: Arc<Health>,
     connect_timeout: Duration,
     backend: Backend,
+    /// Turns for [`Db::run`], as many as connections and handed out in the order asked: a
+    /// burst of requests waits here in turn, rather than as blocking threads racing for
+    /// the pool (the unlucky ones for many turns).
+    turns: Arc<Semaphore>,
     /// Turns for transactions that await other modules while they hold a connection.
     outcalls: Arc<Semaphore>,
     /// SQLite has one writer at a time: writers queue here, holding no connection, rather
@@ -520,6 +524,7 @@ impl Db {
             health,
             connect_timeout: settings.connect_timeout,
             backend: url.backend(),
+            turns: Arc::new(Semaphore::new(settings.pool_size as usize)),
             outcalls: Arc::new(Semaphore::new(turns)),
             writer: (url.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
             waits: prometheus::IntCounter::new(
@@ -586,10 +591,20 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || f(&mut *db.get()?))
+        let turn = tokio::time::timeout(self.connect_timeout, self.turns.clone().acquire_owned())
             .await
-            .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+            .map_err(|_| {
+                tracing::warn!("no database connection");
+                ApiError::Unavailable
+            })?
+            .map_err(|e| ApiError::internal(format!("database turns closed: {e}")))?;
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            f(&mut *db.get()?)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
     }
 
     /// Runs `f` in a write transaction (see [`DbConn::write_transaction`]) on the blocking

@@ -25,7 +25,7 @@ use crate::ports::{FuelType, Transmission};
 use crate::pricing::{rental_total, Pricing};
 
 const PER_DEGREE: f64 = 8.0;
-const ROW: i64 = 10_000;
+const ROW: i32 = 10_000;
 /// Dot products of unit vectors this close to the circle's are settled by the distance.
 const SLACK_KM: f64 = 1e-3;
 
@@ -55,23 +55,24 @@ pub struct Row {
     change_seq: i64,
 }
 
+/// One searchable car, kept small: a fleet holds many.
 struct Car {
     id: CarId,
     lat: f64,
     lng: f64,
     unit: [f64; 3],
-    fuel: &'static str,
-    gearbox: &'static str,
-    seats: i32,
     price: i64,
     pricing: Option<Arc<Pricing>>,
     text: u32,
+    seats: u8,
+    fuel: FuelType,
+    gearbox: Transmission,
 }
 
 #[derive(Default)]
 pub struct Cars {
-    cells: BTreeMap<i64, Vec<Car>>,
-    cell_of: HashMap<CarId, i64>,
+    cells: BTreeMap<i32, Vec<Car>>,
+    cell_of: HashMap<CarId, i32>,
     /// Each distinct search text once, numbered.
     texts: HashMap<Box<str>, u32>,
     /// Each distinct pricing once, so that cars priced alike are quoted once.
@@ -98,12 +99,12 @@ fn unit(lat: f64, lng: f64) -> [f64; 3] {
     [phi.cos() * lambda.cos(), phi.cos() * lambda.sin(), phi.sin()]
 }
 
-fn cell_row(lat: f64) -> i64 {
-    ((lat + 90.0) * PER_DEGREE).floor() as i64
+fn cell_row(lat: f64) -> i32 {
+    ((lat + 90.0) * PER_DEGREE).floor() as i32
 }
 
-fn cell_column(lng: f64) -> i64 {
-    ((lng + 180.0) * PER_DEGREE).floor() as i64
+fn cell_column(lng: f64) -> i32 {
+    ((lng + 180.0) * PER_DEGREE).floor() as i32
 }
 
 impl Fleet {
@@ -167,15 +168,19 @@ impl CarCopy for Cars {
             lat: row.latitude,
             lng: row.longitude,
             unit: unit(row.latitude, row.longitude),
-            fuel: fuel.name(),
-            gearbox: gearbox.name(),
-            seats: row.seats,
             price: row.price_per_day,
             pricing,
             text,
+            seats: u8::try_from(row.seats).unwrap_or(u8::MAX),
+            fuel,
+            gearbox,
         });
     }
 
+    fn shrink(&mut self) {
+        self.cells.values_mut().for_each(Vec::shrink_to_fit);
+        self.cell_of.shrink_to_fit();
+    }
 }
 
 impl Cars {
@@ -204,7 +209,10 @@ impl Cars {
         let angle = |km: f64| (km.max(0.0) / EARTH_RADIUS_KM).min(std::f64::consts::PI).cos();
         let (surely_in, surely_out) = (angle(q.radius_km - SLACK_KM), angle(q.radius_km + SLACK_KM));
         let bbox = q.bounding_box();
-        let columns: Vec<(i64, i64)> = match &bbox.longitudes {
+        // Names the query was checked against: one that is not matches nothing.
+        let fuel = q.fuel_type.map(|f| FuelType::parse(f).ok());
+        let gearbox = q.transmission.map(|t| Transmission::parse(t).ok());
+        let columns: Vec<(i32, i32)> = match &bbox.longitudes {
             Some(ranges) => ranges
                 .iter()
                 .map(|&(lo, hi)| (cell_column(lo), cell_column(hi)))
@@ -214,9 +222,9 @@ impl Cars {
         for row in cell_row(bbox.min_lat)..=cell_row(bbox.max_lat) {
             for &(lo, hi) in &columns {
                 for car in self.cells.range(row * ROW + lo..=row * ROW + hi).flat_map(|(_, c)| c) {
-                    let wanted = q.fuel_type.is_none_or(|f| f == car.fuel)
-                        && q.transmission.is_none_or(|t| t == car.gearbox)
-                        && q.min_seats.is_none_or(|s| car.seats >= s)
+                    let wanted = fuel.is_none_or(|f| f == Some(car.fuel))
+                        && gearbox.is_none_or(|t| t == Some(car.gearbox))
+                        && q.min_seats.is_none_or(|s| i32::from(car.seats) >= s)
                         && q.min_price_minor.is_none_or(|p| car.price >= p)
                         && q.max_price_minor.is_none_or(|p| car.price <= p)
                         && texts.is_none_or(|t| t.contains(&car.text));

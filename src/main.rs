@@ -102,7 +102,6 @@ enum AdminAction {
 }
 
 fn main() -> ExitCode {
-    carrental::memory::limit_arenas();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

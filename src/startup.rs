@@ -245,6 +245,9 @@ impl Application {
             }
             app.default_service(web::to(gateway::forward))
         })
+        .on_connect(|_, extensions| {
+            extensions.insert(crate::memory::OpenConnection::new());
+        })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
         .disable_signals();

@@ -2,8 +2,7 @@
 //! and counts the matches in memory, in the listing's order (newest first, then by id), and
 //! reads only the page's rows from the table. A page deep into the fleet then skips entries
 //! of one array rather than thousands of index entries in the database; a filter set's
-//! total adds up the counts of the facet combinations it lets through, once until a car
-//! changes.
+//! total is counted on the smallest shelf that holds its cars, once until a car changes.
 
 use std::cmp::Reverse;
 use std::sync::Mutex;
@@ -53,7 +52,7 @@ const MAX_TOTALS: usize = 10_000;
 type Place = (Reverse<NaiveDateTime>, CarId);
 
 /// What the listing's filters look at; city and brand keys by their number in `names`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 struct Facets {
     price: i64,
     city: u32,
@@ -81,9 +80,6 @@ pub struct Cars {
     sorted: usize,
     changed: bool,
     names: HashMap<Box<str>, u32>,
-    /// How many cars share each combination of facets (a fleet has far fewer combinations
-    /// than cars): a filter set's total adds up those it lets through.
-    counts: HashMap<Facets, i64>,
     /// Where the active cars are in `order`, all of them and by city, brand and fuel: a
     /// page with one of those filters (or none) is a slice of one shelf.
     shelves: HashMap<Shelf, Vec<u32>>,
@@ -129,9 +125,7 @@ impl CarCopy for Cars {
         let place = (Reverse(row.created_at), row.id);
         let sorted = &self.order[..self.sorted];
         if let Ok(at) = sorted.binary_search_by_key(&&place, |(p, _)| p) {
-            if let Some(facets) = self.order[at].1.take() {
-                self.count(facets, -1);
-            }
+            self.order[at].1 = None;
         }
         if !row.listed {
             return;
@@ -153,7 +147,6 @@ impl CarCopy for Cars {
             price: row.price_per_day,
         };
         self.order.push((place, Some(facets)));
-        self.count(facets, 1);
     }
 
     /// New places were pushed at the end: old places are dropped and the whole sorted
@@ -178,14 +171,6 @@ impl Cars {
     fn name(&mut self, key: String) -> u32 {
         let next = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         *self.names.entry(key.into_boxed_str()).or_insert(next)
-    }
-
-    fn count(&mut self, facets: Facets, delta: i64) {
-        let n = self.counts.entry(facets).or_default();
-        *n += delta;
-        if *n <= 0 {
-            self.counts.remove(&facets);
-        }
     }
 
     fn shelve(&mut self) {
@@ -229,25 +214,12 @@ impl Cars {
                 .iter()
                 .filter(move |(_, facets)| facets.as_ref().is_some_and(wanted))
         };
-        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        if totals.len() >= MAX_TOTALS {
-            totals.clear();
-        }
-        let total = *totals
-            .entry(format!("{f:?}"))
-            .or_insert_with(|| {
-                self.counts
-                    .iter()
-                    .filter(|(facets, _)| wanted(facets))
-                    .map(|(_, n)| n)
-                    .sum()
-            });
-        drop(totals);
         let (offset, limit) = (
             usize::try_from(offset).unwrap_or(usize::MAX),
             usize::try_from(limit).unwrap_or(0),
         );
         if f.include_inactive {
+            let total = self.total(f, || matching().count());
             let ids = matching().skip(offset).take(limit).map(|((_, id), _)| *id);
             return (ids.collect(), total);
         }
@@ -266,6 +238,13 @@ impl Cars {
             .unwrap_or(&[]);
         let others = f.transmission.is_some() || f.min_seats.is_some() || f.max_price_minor.is_some();
         let car = |at: &u32| self.order.get(*at as usize);
+        let total = self.total(f, || {
+            shelf
+                .iter()
+                .filter_map(car)
+                .filter(|(_, facets)| facets.as_ref().is_some_and(wanted))
+                .count()
+        });
         let ids = if asked <= 1 && !others {
             // The shelf is exactly the matches: the page is a slice of it.
             let page = shelf.get(offset..).unwrap_or(&[]);
@@ -281,5 +260,21 @@ impl Cars {
                 .collect()
         };
         (ids, total)
+    }
+
+    /// How many cars `f` lets through, counted once until a car changes.
+    fn total(&self, f: &CarFilter, count: impl FnOnce() -> usize) -> i64 {
+        let key = format!("{f:?}");
+        if let Some(total) = self.totals.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return *total;
+        }
+        // Counted without the lock: readers of other filter sets do not wait for it.
+        let total = i64::try_from(count()).unwrap_or(i64::MAX);
+        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        if totals.len() >= MAX_TOTALS {
+            totals.clear();
+        }
+        totals.insert(key, total);
+        total
     }
 }

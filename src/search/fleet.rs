@@ -2,12 +2,13 @@
 //! date before every search ([`crate::db::follow`]): a search answers from memory what the
 //! table says at that moment (docs/DESIGN.md, "Where a search's time goes").
 //!
-//! Cars sit in cells of an eighth of a degree, keyed `row * ROW + column` so that a row of
-//! the search's box is one range of keys. A car is inside the circle by the dot product of
+//! Cars sit in cells of an eighth of a degree, keyed `row * ROW + column`, in one array
+//! ordered by cell, so that a row of the search's box is one run of the array. A car is inside the circle by the dot product of
 //! unit vectors, and by its great-circle distance where that product is too close to call.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
+use std::ops::{Range, RangeInclusive};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -67,12 +68,27 @@ struct Car {
     seats: u8,
     fuel: FuelType,
     gearbox: Transmission,
+    /// False once a newer row of the car replaced it, until the array is compacted.
+    live: bool,
+}
+
+impl Car {
+    fn cell(&self) -> i32 {
+        cell_of(self.lat, self.lng)
+    }
 }
 
 #[derive(Default)]
 pub struct Cars {
-    cells: BTreeMap<i32, Vec<Car>>,
+    /// Ordered by cell once [`CarCopy::applied`]; the cars a catching up pushes follow.
+    cars: Vec<Car>,
+    /// Each cell's key and where its cars start in `cars`, by key.
+    starts: Vec<(i32, usize)>,
+    /// How many of `cars` are in order.
+    sorted: usize,
+    /// The cell each car was filed under.
     cell_of: HashMap<CarId, i32>,
+    changed: bool,
     /// Each distinct search text once, numbered.
     texts: HashMap<Box<str>, u32>,
     /// Each distinct pricing once, so that cars priced alike are quoted once.
@@ -105,6 +121,10 @@ fn cell_row(lat: f64) -> i32 {
 
 fn cell_column(lng: f64) -> i32 {
     ((lng + 180.0) * PER_DEGREE).floor() as i32
+}
+
+fn cell_of(lat: f64, lng: f64) -> i32 {
+    cell_row(lat) * ROW + cell_column(lng)
 }
 
 impl Fleet {
@@ -161,9 +181,9 @@ impl CarCopy for Cars {
             self.pricings.insert(json.into_boxed_str(), pricing.clone());
             Some(pricing)
         });
-        let cell = cell_row(row.latitude) * ROW + cell_column(row.longitude);
-        self.cell_of.insert(row.id, cell);
-        self.cells.entry(cell).or_default().push(Car {
+        self.changed = true;
+        self.cell_of.insert(row.id, cell_of(row.latitude, row.longitude));
+        self.cars.push(Car {
             id: row.id,
             lat: row.latitude,
             lng: row.longitude,
@@ -174,11 +194,31 @@ impl CarCopy for Cars {
             seats: u8::try_from(row.seats).unwrap_or(u8::MAX),
             fuel,
             gearbox,
+            live: true,
         });
     }
 
+    /// Cars replaced are dropped, the cars pushed merged in by cell (one stable sort of an
+    /// array whose head is in order), and the cells' starts found again.
+    fn applied(&mut self) {
+        if !std::mem::take(&mut self.changed) {
+            return;
+        }
+        self.cars.retain(|car| car.live);
+        self.cars.sort_by_key(Car::cell);
+        self.starts.clear();
+        for (at, car) in self.cars.iter().enumerate() {
+            let cell = car.cell();
+            if self.starts.last().is_none_or(|&(last, _)| last != cell) {
+                self.starts.push((cell, at));
+            }
+        }
+        self.sorted = self.cars.len();
+    }
+
     fn shrink(&mut self) {
-        self.cells.values_mut().for_each(Vec::shrink_to_fit);
+        self.cars.shrink_to_fit();
+        self.starts.shrink_to_fit();
         self.cell_of.shrink_to_fit();
     }
 }
@@ -188,12 +228,28 @@ impl Cars {
         let Some(cell) = self.cell_of.remove(&id) else {
             return;
         };
-        if let Some(cars) = self.cells.get_mut(&cell) {
-            cars.retain(|c| c.id != id);
-            if cars.is_empty() {
-                self.cells.remove(&cell);
-            }
+        self.changed = true;
+        let filed = self.cell_cars_mut(cell..=cell);
+        if let Some(car) = filed.iter_mut().find(|c| c.id == id && c.live) {
+            car.live = false;
         }
+    }
+
+    /// Where the cars of the cells with keys in `keys` are in `cars`.
+    fn cell_range(&self, keys: RangeInclusive<i32>) -> Range<usize> {
+        let at = |i: usize| self.starts.get(i).map_or(self.sorted, |&(_, start)| start);
+        let first = self.starts.partition_point(|&(key, _)| key < *keys.start());
+        let end = self.starts.partition_point(|&(key, _)| key <= *keys.end());
+        at(first)..at(end).max(at(first))
+    }
+
+    fn cell_cars(&self, keys: RangeInclusive<i32>) -> &[Car] {
+        &self.cars[self.cell_range(keys)]
+    }
+
+    fn cell_cars_mut(&mut self, keys: RangeInclusive<i32>) -> &mut [Car] {
+        let range = self.cell_range(keys);
+        &mut self.cars[range]
     }
 
     /// Calls `found` with every car of the fleet matching `q` and its unit vector's dot
@@ -221,7 +277,7 @@ impl Cars {
         };
         for row in cell_row(bbox.min_lat)..=cell_row(bbox.max_lat) {
             for &(lo, hi) in &columns {
-                for car in self.cells.range(row * ROW + lo..=row * ROW + hi).flat_map(|(_, c)| c) {
+                for car in self.cell_cars(row * ROW + lo..=row * ROW + hi) {
                     let wanted = fuel.is_none_or(|f| f == Some(car.fuel))
                         && gearbox.is_none_or(|t| t == Some(car.gearbox))
                         && q.min_seats.is_none_or(|s| i32::from(car.seats) >= s)

@@ -84,15 +84,8 @@ def postgis(pg_url, fleet, work):
                 copy.write_row((id_, f"SRID=4326;POINT({lng} {lat})", fuel, seats, price))
         conn.execute("CREATE INDEX ON cars USING gist (g)")
         conn.execute("VACUUM ANALYZE cars")
-        for label, one in (("PostGIS: ST_DWithin, count(*) OVER ()", postgis_one_statement),
-                           ("PostGIS: KNN <-> page + ST_DWithin count", postgis_knn)):
-            times = []
-            for n, (_, q) in enumerate(work):
-                start = time.perf_counter()
-                one(conn, q)
-                if n >= WARM:
-                    times.append(time.perf_counter() - start)
-            figures(label, times)
+        timed("PostGIS: ST_DWithin, count(*) OVER ()", work, lambda q: postgis_one_statement(conn, q))
+        timed("PostGIS: KNN <-> page + ST_DWithin count", work, lambda q: postgis_knn(conn, q))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {SCRATCH}")
 
@@ -138,13 +131,7 @@ def rtree(fleet, work):
                        [(n, *row) for n, row in enumerate(fleet)])
         db.execute("INSERT INTO car_box SELECT rid, lat, lat, lng, lng FROM cars")
         db.commit()
-        times = []
-        for n, (_, q) in enumerate(work):
-            start = time.perf_counter()
-            rtree_one(db, q)
-            if n >= WARM:
-                times.append(time.perf_counter() - start)
-        figures("SQLite R*Tree: box, haversine, window count", times)
+        timed("SQLite R*Tree: box, haversine, window count", work, lambda q: rtree_one(db, q))
 
 
 def rtree_one(db, q):
@@ -167,14 +154,22 @@ def rtree_one(db, q):
 
 
 def server(url, work):
-    times = []
-    for n, (path, _) in enumerate(work):
-        start = time.perf_counter()
+    def get(path):
         with urllib.request.urlopen(url + path) as answer:
             answer.read()
+    timed("carrental over HTTP (the copy; JSON included)", work, get, by_path=True)
+
+
+def timed(label, work, one, by_path=False):
+    """Runs `one` on each search (its path or its parameters) and prints the figures of
+    those after the first WARM."""
+    times = []
+    for n, (path, q) in enumerate(work):
+        start = time.perf_counter()
+        one(path if by_path else q)
         if n >= WARM:
             times.append(time.perf_counter() - start)
-    figures("carrental over HTTP (the copy; JSON included)", times)
+    figures(label, times)
 
 
 WARM = 200

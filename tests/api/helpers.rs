@@ -305,6 +305,27 @@ impl Topology {
         .await
         .expect("migration task")
         .expect("migrations");
+        // A port found free may be taken by another test's process before ours binds it:
+        // the process that loses exits at once, and the whole topology starts again.
+        for _ in 0..4 {
+            let topology = Self::spawn(&db, overrides);
+            let mut up = true;
+            for name in SPLIT {
+                up = up && topology.is_up(name).await;
+            }
+            if up && topology.all_running() {
+                return TestApp {
+                    address: topology.url("gateway"),
+                    client: test_client(),
+                    db,
+                    topology: Some(topology),
+                };
+            }
+        }
+        panic!("the split processes could not bind their ports");
+    }
+
+    fn spawn(db: &TestDatabase, overrides: &[(&str, &str)]) -> Topology {
         let ports: HashMap<&'static str, u16> = SPLIT.iter().map(|p| (*p, free_port())).collect();
         let url = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
         let mut env: Vec<(String, String)> = [
@@ -353,15 +374,15 @@ impl Topology {
         for name in SPLIT {
             topology.start_process(name);
         }
-        for name in SPLIT {
-            topology.wait_until_up(name).await;
-        }
-        TestApp {
-            address: topology.url("gateway"),
-            client: test_client(),
-            db,
-            topology: Some(topology),
-        }
+        topology
+    }
+
+    /// Whether every process started is still running.
+    fn all_running(&self) -> bool {
+        let mut children = self.children.lock().expect("children");
+        children
+            .values_mut()
+            .all(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     pub fn url(&self, process: &str) -> String {
@@ -399,17 +420,22 @@ impl Topology {
     }
 
     pub async fn wait_until_up(&self, name: &str) {
+        assert!(self.is_up(name).await, "the {name} process did not start");
+    }
+
+    /// Whether the process answers `/health` within 10 s.
+    async fn is_up(&self, name: &str) -> bool {
         let url = format!("{}/health", self.url(name));
         let client = test_client();
         for _ in 0..200 {
             if let Ok(res) = client.get(&url).send().await {
                 if res.status() == StatusCode::OK {
-                    return;
+                    return true;
                 }
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("the {name} process did not start");
+        false
     }
 }
 

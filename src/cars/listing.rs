@@ -238,15 +238,22 @@ impl Cars {
             .unwrap_or(&[]);
         let others = f.transmission.is_some() || f.min_seats.is_some() || f.max_price_minor.is_some();
         let car = |at: &u32| self.order.get(*at as usize);
-        let total = self.total(f, || {
-            shelf
-                .iter()
-                .filter_map(car)
-                .filter(|(_, facets)| facets.as_ref().is_some_and(wanted))
-                .count()
-        });
-        let ids = if asked <= 1 && !others {
-            // The shelf is exactly the matches: the page is a slice of it.
+        // With at most one of city, brand and fuel and nothing else, the shelf is exactly
+        // the matches.
+        let exact = asked <= 1 && !others;
+        let total = if exact {
+            i64::try_from(shelf.len()).unwrap_or(i64::MAX)
+        } else {
+            self.total(f, || {
+                shelf
+                    .iter()
+                    .filter_map(car)
+                    .filter(|(_, facets)| facets.as_ref().is_some_and(wanted))
+                    .count()
+            })
+        };
+        let ids = if exact {
+            // The page is a slice of the shelf.
             let page = shelf.get(offset..).unwrap_or(&[]);
             page.iter().take(limit).filter_map(car).map(|((_, id), _)| *id).collect()
         } else {

@@ -94,30 +94,29 @@ def centre(q):
     return float(q["lat"]), float(q["lng"]), float(q["radius"]) * 1000
 
 
-def postgis_one_statement(conn, q):
+def postgis_circle(q):
+    """The FROM and WHERE of a search's circle and filters, with their parameters."""
     lat, lng, metres = centre(q)
     cond, args = filters(q, "%s")
     where = " AND ".join(["ST_DWithin(g, p, %s, false)"] + cond)
+    return (f"FROM cars, (SELECT ST_MakePoint(%s, %s)::geography AS p) c WHERE {where}",
+            [lng, lat, metres, *args])
+
+
+def postgis_one_statement(conn, q):
+    circle, args = postgis_circle(q)
     order = "price_per_day, id" if q.get("sort") == "price" else "km, id"
     limit, offset = page(q)
-    conn.execute(
-        f"SELECT id, ST_Distance(g, p, false) / 1000 AS km, count(*) OVER () FROM cars, "
-        f"(SELECT ST_MakePoint(%s, %s)::geography AS p) c WHERE {where} "
-        f"ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-        [lng, lat, metres, *args]).fetchall()
+    conn.execute(f"SELECT id, ST_Distance(g, p, false) / 1000 AS km, count(*) OVER () {circle} "
+                 f"ORDER BY {order} LIMIT {limit} OFFSET {offset}", args).fetchall()
 
 
 def postgis_knn(conn, q):
-    lat, lng, metres = centre(q)
-    cond, args = filters(q, "%s")
-    where = " AND ".join(["ST_DWithin(g, p, %s, false)"] + cond)
+    circle, args = postgis_circle(q)
     order = "price_per_day, id" if q.get("sort") == "price" else "g <-> p"
     limit, offset = page(q)
-    point = "(SELECT ST_MakePoint(%s, %s)::geography AS p) c"
-    conn.execute(f"SELECT id FROM cars, {point} WHERE {where} ORDER BY {order} "
-                 f"LIMIT {limit} OFFSET {offset}", [lng, lat, metres, *args]).fetchall()
-    conn.execute(f"SELECT count(*) FROM cars, {point} WHERE {where}",
-                 [lng, lat, metres, *args]).fetchall()
+    conn.execute(f"SELECT id {circle} ORDER BY {order} LIMIT {limit} OFFSET {offset}", args).fetchall()
+    conn.execute(f"SELECT count(*) {circle}", args).fetchall()
 
 
 def rtree(fleet, work):

@@ -3,8 +3,9 @@
 //! table says at that moment (docs/DESIGN.md, "Where a search's time goes").
 //!
 //! Cars sit in cells of an eighth of a degree, keyed `row * ROW + column`, in one array
-//! ordered by cell, so that a row of the search's box is one run of the array. A car is inside the circle by the dot product of
-//! unit vectors, and by its great-circle distance where that product is too close to call.
+//! ordered by cell, so that a row of the search's box is one run of the array. A car is
+//! inside the circle by the dot product of unit vectors, and by its great-circle distance
+//! where that product is too close to call.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -338,7 +338,7 @@ pub async fn run_worker<H, F>(
             next_purge += PURGE_EVERY;
             let before = time::now() - KEEP_FINISHED;
             if let Err(e) = db
-                .run(move |conn| Ok(purge_finished(conn, topic, before)?))
+                .writing(move |conn| Ok(purge_finished(conn, topic, before)?))
                 .await
             {
                 tracing::warn!(topic, error = %e, "outbox: cannot purge finished jobs");
@@ -346,7 +346,8 @@ pub async fn run_worker<H, F>(
         }
         let claimed = {
             let policy = policy.clone();
-            db.run(move |conn| Ok(claim(conn, topic, &policy)?)).await
+            db.writing(move |conn| Ok(claim(conn, topic, &policy)?))
+                .await
         };
         let jobs = match claimed {
             Ok(jobs) if jobs.is_empty() => {
@@ -363,7 +364,7 @@ pub async fn run_worker<H, F>(
         let outcomes = handle(jobs.clone()).await;
         let policy_for_settle = policy.clone();
         let settled = db
-            .run(move |conn| {
+            .writing(move |conn| {
                 jobs.iter()
                     .zip(outcomes.iter().chain(std::iter::repeat(&Err("no outcome".to_owned().into()))))
                     .map(|(job, outcome)| {

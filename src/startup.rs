@@ -15,7 +15,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::cache::{self, ReadCache};
 use crate::config::{AppEnv, Settings};
-use crate::db::Db;
+use crate::db::{Backend, Db, SQLITE_CHECKPOINT_EVERY};
 use crate::gateway::{self, Gateway};
 use crate::http::auth::{internal_only, Accounts, InternalToken, Jwt};
 use crate::http::client::{http_client, Services};
@@ -152,6 +152,9 @@ impl Application {
             web::Data::from(app_ports.users.clone() as Arc<dyn Accounts>);
         if let Some(db) = &db {
             checks.push(Arc::new(DatabaseCheck(db.clone())));
+            if db.backend() == Backend::Sqlite {
+                workers.push(tokio::spawn(checkpoint_wal(db.clone(), stop.clone())));
+            }
             let cache = Arc::new(ReadCache::new(&settings.cache));
             if served.iter().any(|m| m.build.is_some_and(|b| b.reads_cars)) {
                 workers.push(tokio::spawn(cache::watch_versions(
@@ -369,5 +372,15 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+/// Keeps SQLite's WAL short from outside the writers (see [`Db::checkpoint_wal`]).
+async fn checkpoint_wal(db: Db, mut stop: Stop) {
+    while !stop.requested() {
+        stop.sleep(SQLITE_CHECKPOINT_EVERY).await;
+        if let Err(error) = db.checkpoint_wal().await {
+            tracing::warn!(%error, "cannot checkpoint the WAL");
+        }
     }
 }

@@ -128,20 +128,18 @@ impl AuthService {
         let notifier = self.ports.notifier.clone();
         let pair = self
             .db
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    store::insert_user(conn, &row).map_err(|e| {
-                        if is_unique_violation(&e) {
-                            ApiError::conflict("An account with this email already exists")
-                        } else {
-                            e.into()
-                        }
-                    })?;
-                    notifier.queue(conn, welcome(&row, email.as_str()))?;
-                    let message = verify(conn, &row, email.as_str())?;
-                    notifier.queue(conn, message)?;
-                    tokens(conn, &row)
-                })
+            .write(move |conn| {
+                store::insert_user(conn, &row).map_err(|e| {
+                    if is_unique_violation(&e) {
+                        ApiError::conflict("An account with this email already exists")
+                    } else {
+                        e.into()
+                    }
+                })?;
+                notifier.queue(conn, welcome(&row, email.as_str()))?;
+                let message = verify(conn, &row, email.as_str())?;
+                notifier.queue(conn, message)?;
+                tokens(conn, &row)
             })
             .await?;
         self.metrics.signups.inc();
@@ -172,7 +170,7 @@ impl AuthService {
             }
         };
         let tokens = self.new_session_tokens(origin);
-        let pair = self.db.run(move |conn| tokens(conn, &user)).await?;
+        let pair = self.db.write(move |conn| tokens(conn, &user)).await?;
         self.metrics.logins.with_label_values(&["success"]).inc();
         Ok(pair)
     }

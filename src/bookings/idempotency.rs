@@ -94,7 +94,7 @@ where
     }
     let answer = work.await;
     let (key, kept) = (key.to_owned(), answer.clone());
-    db.run(move |conn| {
+    db.writing(move |conn| {
         if kept.status >= 500 {
             store::delete_key(conn, user, &key)?;
         } else {

@@ -28,6 +28,12 @@ const MIGRATION_LOCK_KEY: i64 = 0x6361_7272_656e_7461;
 /// How long SQLite waits for its write lock (`PRAGMA busy_timeout`).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often [`Db::checkpoint_wal`] copies SQLite's WAL back into the database file.
+pub const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// The WAL size (4 KiB pages) at which a commit checkpoints by itself, should the task fall
+/// behind: ten times SQLite's default, so that in the ordinary run no commit does it.
+const SQLITE_WAL_BACKSTOP_PAGES: u32 = 10_000;
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
     Pg(diesel::PgConnection),
@@ -366,8 +372,10 @@ impl Manager {
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA wal_autocheckpoint = {}; \
                      PRAGMA mmap_size = 2147418112; PRAGMA cache_size = -16000;",
-                    SQLITE_BUSY_TIMEOUT.as_millis()
+                    SQLITE_BUSY_TIMEOUT.as_millis(),
+                    SQLITE_WAL_BACKSTOP_PAGES
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConn::Sqlite(conn))
@@ -585,6 +593,18 @@ impl Db {
         }
     }
 
+    /// Copies SQLite's WAL into the database file without waiting for readers or writers
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`); nothing on PostgreSQL. Left to the commits, this
+    /// copy and its fsyncs run inside whichever write crosses `wal_autocheckpoint`, with the
+    /// write lock held and every other writer waiting.
+    pub async fn checkpoint_wal(&self) -> Result<(), ApiError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        self.run(|conn| Ok(conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?))
+            .await
+    }
+
     /// Runs `f` with a pooled connection on the blocking thread pool.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
@@ -614,8 +634,20 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        self.writing(|conn| conn.write_transaction(f)).await
+    }
+
+    /// Runs `f`, which writes in statements or a transaction of its own, in the writer's
+    /// turn on SQLite. A write that skips the turn takes SQLite's lock from under the queue:
+    /// the writer whose turn it is then sleeps in SQLite's busy handler (1 ms and more)
+    /// while every other writer waits behind it.
+    pub async fn writing<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let _writer = self.writer_turn().await?;
-        self.run(|conn| conn.write_transaction(f)).await
+        self.run(f).await
     }
 
     /// Begins a write transaction (see [`DbConn::write_transaction`]) whose steps run on the

@@ -224,7 +224,7 @@ impl NotificationsService {
                     let id = device.id;
                     let deleted = self
                         .db
-                        .run(move |conn| Ok(store::delete_subscription_by_id(conn, id)?))
+                        .writing(move |conn| Ok(store::delete_subscription_by_id(conn, id)?))
                         .await;
                     if let Err(e) = deleted {
                         tracing::warn!(subscription = %id, error = %e, "cannot delete a gone subscription");
@@ -274,7 +274,7 @@ impl NotificationsService {
             let attempts = job.attempts;
             let recorded = self
                 .db
-                .run(move |conn| {
+                .writing(move |conn| {
                     let now = db::to_db(time::now());
                     Ok(store::record_attempt(conn, message.id, status, attempts, error.as_deref(), now)?)
                 })

@@ -664,3 +664,42 @@ db_test! {
         assert!(sample(&text, "carrental_outbox_oldest_pending_seconds{topic=\"test\"}").is_some_and(|s| s > 3600.0), "{text}");
     }
 }
+
+/// SQLite's WAL is copied into the database file by a task of its own rather than left to
+/// the commit that crosses SQLite's threshold (which does it holding the write lock): a
+/// write reaches the file itself within moments, not after thousands of pages.
+#[tokio::test]
+async fn sqlite_writes_reach_the_database_file_without_waiting_for_a_commit_to_checkpoint() {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    app.signup("wal@example.com").await;
+    let path = app
+        .db
+        .url
+        .strip_prefix("sqlite://")
+        .expect("a SQLite URL")
+        .to_owned();
+    // `immutable=1` reads the database file alone, blind to its WAL.
+    let in_file = move || {
+        let mut c =
+            diesel::SqliteConnection::establish(&format!("file:{path}?mode=ro&immutable=1"))
+                .expect("the database file");
+        diesel::sql_query("SELECT COUNT(*) AS n FROM users WHERE email = 'wal@example.com'")
+            .get_result::<Count>(&mut c)
+            .expect("count")
+            .n
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while in_file() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the signup never left the WAL"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -634,6 +634,10 @@ pub struct NotificationSettings {
     pub max_backoff: Duration,
     #[serde(deserialize_with = "duration")]
     pub poll: Duration,
+    /// How long a claimed message is its worker's: another worker tries it only after this,
+    /// should the first die in the middle of a delivery.
+    #[serde(deserialize_with = "duration")]
+    pub lease: Duration,
     /// `log` or `twilio`.
     pub sms_provider: SmsProvider,
     pub twilio_account_sid: String,
@@ -664,6 +668,7 @@ impl std::fmt::Debug for NotificationSettings {
             .field("smtp_from", &self.smtp_from)
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
+            .field("lease", &self.lease)
             .field("sms_provider", &self.sms_provider)
             .field("twilio_account_sid", &self.twilio_account_sid)
             .field("twilio_auth_token", &(!self.twilio_auth_token.is_empty()))
@@ -808,6 +813,11 @@ impl Settings {
         if self.notifications.max_attempts < 1 {
             return Err(SettingsError(
                 "NOTIFY_MAX_ATTEMPTS must be at least 1".into(),
+            ));
+        }
+        if self.notifications.lease.is_zero() {
+            return Err(SettingsError(
+                "APP__NOTIFICATIONS__LEASE must be longer than 0".into(),
             ));
         }
         if self.notifications.provider == Provider::Smtp && self.notifications.smtp_url.is_empty() {

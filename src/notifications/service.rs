@@ -144,7 +144,7 @@ impl NotificationsService {
             max_attempts: settings.max_attempts,
             backoff: settings.backoff,
             max_backoff: settings.max_backoff,
-            lease: Duration::from_secs(120),
+            lease: settings.lease,
             poll: settings.poll.min(Duration::from_secs(1)),
             batch: 20,
             keep_done: true,

@@ -250,6 +250,8 @@ async fn messages_survive_a_killed_process() {
             .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
             .env("NOTIFY_BACKOFF", "200ms")
             .env("NOTIFY_MAX_ATTEMPTS", "100")
+            // Messages the killed worker had claimed are its own until their lease ends.
+            .env("APP__NOTIFICATIONS__LEASE", "2s")
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap()

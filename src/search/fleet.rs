@@ -5,7 +5,10 @@
 //! Cars sit in cells of an eighth of a degree, keyed `row * ROW + column`, in one array
 //! ordered by cell, so that a row of the search's box is one run of the array. A car is
 //! inside the circle by the dot product of unit vectors, and by its great-circle distance
-//! where that product is too close to call.
+//! where that product is too close to call. A search visits the cells of its box best first
+//! (nearest, or cheapest) and, once its page is full, only counts the cells none of whose
+//! cars could enter it: a cell wholly inside the circle by its length when nothing else is
+//! asked, so that the total stays exact without a look at each of its cars.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -85,6 +88,8 @@ pub struct Cars {
     cars: Vec<Car>,
     /// Each cell's key and where its cars start in `cars`, by key.
     starts: Vec<(i32, usize)>,
+    /// The price of each cell's cheapest car, as `starts`.
+    cheapest: Vec<i64>,
     /// How many of `cars` are in order.
     sorted: usize,
     /// The cell each car was filed under.
@@ -208,10 +213,14 @@ impl CarCopy for Cars {
         self.cars.retain(|car| car.live);
         self.cars.sort_by_key(Car::cell);
         self.starts.clear();
+        self.cheapest.clear();
         for (at, car) in self.cars.iter().enumerate() {
             let cell = car.cell();
             if self.starts.last().is_none_or(|&(last, _)| last != cell) {
                 self.starts.push((cell, at));
+                self.cheapest.push(car.price);
+            } else if let Some(cheapest) = self.cheapest.last_mut() {
+                *cheapest = (*cheapest).min(car.price);
             }
         }
         self.sorted = self.cars.len();
@@ -220,6 +229,7 @@ impl CarCopy for Cars {
     fn shrink(&mut self) {
         self.cars.shrink_to_fit();
         self.starts.shrink_to_fit();
+        self.cheapest.shrink_to_fit();
         self.cell_of.shrink_to_fit();
     }
 }
@@ -244,31 +254,15 @@ impl Cars {
         at(first)..at(end).max(at(first))
     }
 
-    fn cell_cars(&self, keys: RangeInclusive<i32>) -> &[Car] {
-        &self.cars[self.cell_range(keys)]
-    }
-
     fn cell_cars_mut(&mut self, keys: RangeInclusive<i32>) -> &mut [Car] {
         let range = self.cell_range(keys);
         &mut self.cars[range]
     }
 
-    /// Calls `found` with every car of the fleet matching `q` and its unit vector's dot
-    /// product with the centre's (the greater, the nearer).
-    fn matches<'a>(
-        &'a self,
-        q: &SearchQuery,
-        texts: Option<&HashSet<u32>>,
-        busy: &HashSet<CarId>,
-        mut found: impl FnMut(&'a Car, f64),
-    ) {
-        let centre = unit(q.latitude, q.longitude);
-        let angle = |km: f64| (km.max(0.0) / EARTH_RADIUS_KM).min(std::f64::consts::PI).cos();
-        let (surely_in, surely_out) = (angle(q.radius_km - SLACK_KM), angle(q.radius_km + SLACK_KM));
+    /// The cells of `q`'s box that hold cars, with what is known of each without looking
+    /// at its cars.
+    fn cells(&self, q: &SearchQuery, within: &Within) -> Vec<Cell> {
         let bbox = q.bounding_box();
-        // Names the query was checked against: one that is not matches nothing.
-        let fuel = q.fuel_type.map(|f| FuelType::parse(f).ok());
-        let gearbox = q.transmission.map(|t| Transmission::parse(t).ok());
         let columns: Vec<(i32, i32)> = match &bbox.longitudes {
             Some(ranges) => ranges
                 .iter()
@@ -276,35 +270,36 @@ impl Cars {
                 .collect(),
             None => vec![(0, cell_column(180.0))],
         };
+        let mut cells = Vec::new();
         for row in cell_row(bbox.min_lat)..=cell_row(bbox.max_lat) {
             for &(lo, hi) in &columns {
-                for car in self.cell_cars(row * ROW + lo..=row * ROW + hi) {
-                    let wanted = fuel.is_none_or(|f| f == Some(car.fuel))
-                        && gearbox.is_none_or(|t| t == Some(car.gearbox))
-                        && q.min_seats.is_none_or(|s| i32::from(car.seats) >= s)
-                        && q.min_price_minor.is_none_or(|p| car.price >= p)
-                        && q.max_price_minor.is_none_or(|p| car.price <= p)
-                        && texts.is_none_or(|t| t.contains(&car.text));
-                    if !wanted {
-                        continue;
-                    }
-                    let dot: f64 = (0..3).map(|i| car.unit[i] * centre[i]).sum();
-                    let inside = dot > surely_in
-                        || (dot >= surely_out
-                            && haversine_km(q.latitude, q.longitude, car.lat, car.lng)
-                                <= q.radius_km);
-                    if inside && !busy.contains(&car.id) {
-                        found(car, dot);
-                    }
+                let first = self.starts.partition_point(|&(key, _)| key < row * ROW + lo);
+                let end = self.starts.partition_point(|&(key, _)| key <= row * ROW + hi);
+                for i in first..end {
+                    let (key, start) = self.starts[i];
+                    let stop = self.starts.get(i + 1).map_or(self.sorted, |&(_, s)| s);
+                    let (inside, nearest) = within.cell(key);
+                    cells.push(Cell {
+                        key,
+                        cars: start..stop,
+                        inside,
+                        nearest,
+                        cheapest: self.cheapest[i],
+                    });
                 }
             }
         }
+        cells
     }
 
+    /// Cells are visited best first (nearest, or cheapest), and once the page is full a
+    /// cell none of whose cars could enter it is only counted: by its length when it lies
+    /// wholly inside the circle and nothing else is asked.
     fn search(&self, q: &SearchQuery, texts: Option<&[String]>, busy: &[CarId]) -> Found {
         let texts: Option<HashSet<u32>> =
             texts.map(|t| t.iter().filter_map(|t| self.texts.get(t.as_str()).copied()).collect());
-        let busy: HashSet<CarId> = busy.iter().copied().collect();
+        let scan = Scan::new(self, q, texts.as_ref(), busy);
+        let mut cells = self.cells(q, &scan.within);
         let (offset, limit) = (
             usize::try_from(q.page.offset()).unwrap_or(usize::MAX),
             usize::try_from(q.page.limit()).unwrap_or(0),
@@ -316,30 +311,46 @@ impl Cars {
             (SortBy::Distance, _) => {
                 // The nearest by the dot product, and a few more, ordered again by their
                 // exact distance: the order the contract gives, whatever the rounding.
-                let mut best = Best::new(needed.saturating_add(NEAR_TIES));
-                self.matches(q, texts.as_ref(), &busy, |car, dot| {
-                    total += 1;
-                    best.offer((Reverse(Dot(dot)), car.id), car);
-                });
+                cells.sort_unstable_by(|a, b| b.nearest.total_cmp(&a.nearest));
+                let mut best: Best<(Reverse<Dot>, CarId)> = Best::new(needed.saturating_add(NEAR_TIES));
+                for cell in &cells {
+                    if best.worst().is_some_and(|w| cell.nearest < w.0 .0 .0) {
+                        total += scan.count(cell);
+                        continue;
+                    }
+                    scan.each(cell, |car, dot| {
+                        total += 1;
+                        best.offer((Reverse(Dot(dot)), car.id), car);
+                    });
+                }
                 let mut near: Vec<(&Car, f64)> = best.cars().map(|car| (car, km(car))).collect();
                 near.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
                 near
             }
             (SortBy::Price, None) => {
-                let mut best = Best::new(needed);
-                self.matches(q, texts.as_ref(), &busy, |car, _| {
-                    total += 1;
-                    best.offer((car.price, car.id), car);
-                });
+                cells.sort_unstable_by_key(|cell| cell.cheapest);
+                let mut best: Best<(i64, CarId)> = Best::new(needed);
+                for cell in &cells {
+                    if best.worst().is_some_and(|w| cell.cheapest > w.0) {
+                        total += scan.count(cell);
+                        continue;
+                    }
+                    scan.each(cell, |car, _| {
+                        total += 1;
+                        best.offer((car.price, car.id), car);
+                    });
+                }
                 best.cars().map(|car| (car, km(car))).collect()
             }
             (SortBy::Price, Some((pickup, dropoff))) => {
                 let mut quotes = Quotes::new(pickup, dropoff);
                 let mut best = Best::new(needed);
-                self.matches(q, texts.as_ref(), &busy, |car, _| {
-                    total += 1;
-                    best.offer((quotes.of(car), car.id), car);
-                });
+                for cell in &cells {
+                    scan.each(cell, |car, _| {
+                        total += 1;
+                        best.offer((quotes.of(car), car.id), car);
+                    });
+                }
                 best.cars().map(|car| (car, km(car))).collect()
             }
         };
@@ -355,7 +366,180 @@ impl Cars {
                 }),
             })
             .collect();
-        (hits, total)
+        (hits, i64::try_from(total).unwrap_or(i64::MAX))
+    }
+}
+
+/// A cell of a search's box: where its cars are in the array, whether every point of it
+/// is inside the circle, the greatest dot product with the centre's any point of it can
+/// have (the nearer, the greater), and its cheapest car's price.
+struct Cell {
+    key: i32,
+    cars: Range<usize>,
+    inside: bool,
+    nearest: f64,
+    cheapest: i64,
+}
+
+/// The circle of a search: its centre's unit vector, and the dot products sure to be
+/// inside and outside it.
+struct Within {
+    lat: f64,
+    lng: f64,
+    radius_km: f64,
+    centre: [f64; 3],
+    surely_in: f64,
+    surely_out: f64,
+}
+
+impl Within {
+    fn new(q: &SearchQuery) -> Self {
+        let angle = |km: f64| (km.max(0.0) / EARTH_RADIUS_KM).min(std::f64::consts::PI).cos();
+        Within {
+            lat: q.latitude,
+            lng: q.longitude,
+            radius_km: q.radius_km,
+            centre: unit(q.latitude, q.longitude),
+            surely_in: angle(q.radius_km - SLACK_KM),
+            surely_out: angle(q.radius_km + SLACK_KM),
+        }
+    }
+
+    fn dot(&self, unit: &[f64; 3]) -> f64 {
+        (0..3).map(|i| unit[i] * self.centre[i]).sum()
+    }
+
+    /// The car's dot product with the centre's, when it is inside the circle.
+    fn car(&self, car: &Car, in_inside_cell: bool) -> Option<f64> {
+        let dot = self.dot(&car.unit);
+        let inside = in_inside_cell
+            || dot > self.surely_in
+            || (dot >= self.surely_out
+                && haversine_km(self.lat, self.lng, car.lat, car.lng) <= self.radius_km);
+        inside.then_some(dot)
+    }
+
+    /// Whether the cell lies wholly inside the circle, and the greatest dot product with
+    /// the centre's of any point of it. The point of a cell farthest from any point is one
+    /// of its corners (along a parallel the distance grows with the difference in
+    /// longitude, along a meridian it has one minimum), so the corners settle the first;
+    /// the second is bounded through the cell's middle by the triangle inequality (a centre
+    /// within the cell's reach of its middle may be anywhere in it: 1).
+    fn cell(&self, key: i32) -> (bool, f64) {
+        let (row, column) = (key.div_euclid(ROW), key.rem_euclid(ROW));
+        let lat = |r: i32| (f64::from(r) / PER_DEGREE - 90.0).clamp(-90.0, 90.0);
+        let lng = |c: i32| f64::from(c) / PER_DEGREE - 180.0;
+        let (south, north, west, east) = (lat(row), lat(row + 1), lng(column), lng(column + 1));
+        let corners = [
+            unit(south, west),
+            unit(south, east),
+            unit(north, west),
+            unit(north, east),
+        ];
+        let inside = corners.iter().all(|c| self.dot(c) > self.surely_in);
+        let middle = unit((south + north) / 2.0, (west + east) / 2.0);
+        let apart = |a: &[f64; 3], b: &[f64; 3]| {
+            (0..3).map(|i| a[i] * b[i]).sum::<f64>().clamp(-1.0, 1.0).acos()
+        };
+        let reach = corners.iter().map(|c| apart(&middle, c)).fold(0.0, f64::max);
+        let gap = apart(&self.centre, &middle) - reach - 1e-6;
+        (inside, if gap > 0.0 { gap.cos() } else { 1.0 })
+    }
+}
+
+/// What a search asks of a car besides where it is and when it is free.
+struct Wanted<'a> {
+    /// `Some(None)`: a name the query was checked against and no car has.
+    fuel: Option<Option<FuelType>>,
+    gearbox: Option<Option<Transmission>>,
+    seats: Option<i32>,
+    min_price: Option<i64>,
+    max_price: Option<i64>,
+    texts: Option<&'a HashSet<u32>>,
+}
+
+impl<'a> Wanted<'a> {
+    fn new(q: &SearchQuery, texts: Option<&'a HashSet<u32>>) -> Self {
+        Wanted {
+            fuel: q.fuel_type.map(|f| FuelType::parse(f).ok()),
+            gearbox: q.transmission.map(|t| Transmission::parse(t).ok()),
+            seats: q.min_seats,
+            min_price: q.min_price_minor,
+            max_price: q.max_price_minor,
+            texts,
+        }
+    }
+
+    fn asks_nothing(&self) -> bool {
+        self.fuel.is_none()
+            && self.gearbox.is_none()
+            && self.seats.is_none()
+            && self.min_price.is_none()
+            && self.max_price.is_none()
+            && self.texts.is_none()
+    }
+
+    fn car(&self, car: &Car) -> bool {
+        self.fuel.is_none_or(|f| f == Some(car.fuel))
+            && self.gearbox.is_none_or(|t| t == Some(car.gearbox))
+            && self.seats.is_none_or(|s| i32::from(car.seats) >= s)
+            && self.min_price.is_none_or(|p| car.price >= p)
+            && self.max_price.is_none_or(|p| car.price <= p)
+            && self.texts.is_none_or(|t| t.contains(&car.text))
+    }
+}
+
+/// One search's look at the cars of its cells.
+struct Scan<'a> {
+    cars: &'a [Car],
+    within: Within,
+    wanted: Wanted<'a>,
+    busy: HashSet<CarId>,
+    /// With no filter asked, how many of each cell's cars are taken in the window.
+    busy_in: HashMap<i32, usize>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(cars: &'a Cars, q: &SearchQuery, texts: Option<&'a HashSet<u32>>, busy: &[CarId]) -> Self {
+        let wanted = Wanted::new(q, texts);
+        let busy: HashSet<CarId> = busy.iter().copied().collect();
+        let mut busy_in: HashMap<i32, usize> = HashMap::new();
+        if wanted.asks_nothing() {
+            for cell in busy.iter().filter_map(|id| cars.cell_of.get(id)) {
+                *busy_in.entry(*cell).or_default() += 1;
+            }
+        }
+        Scan {
+            cars: &cars.cars,
+            within: Within::new(q),
+            wanted,
+            busy,
+            busy_in,
+        }
+    }
+
+    /// Calls `found` with every match of the cell and its dot product with the centre's.
+    fn each(&self, cell: &Cell, mut found: impl FnMut(&'a Car, f64)) {
+        let cars: &'a [Car] = self.cars;
+        for car in &cars[cell.cars.clone()] {
+            if !self.wanted.car(car) {
+                continue;
+            }
+            if let Some(dot) = self.within.car(car, cell.inside) {
+                if !self.busy.contains(&car.id) {
+                    found(car, dot);
+                }
+            }
+        }
+    }
+
+    fn count(&self, cell: &Cell) -> usize {
+        if cell.inside && self.wanted.asks_nothing() {
+            return cell.cars.len() - self.busy_in.get(&cell.key).copied().unwrap_or(0);
+        }
+        let mut n = 0;
+        self.each(cell, |_, _| n += 1);
+        n
     }
 }
 
@@ -428,6 +612,14 @@ impl<'a, K: Ord> Best<'a, K> {
         }
     }
 
+    /// The key a car must beat to be kept, once `keep` are.
+    fn worst(&self) -> Option<&K> {
+        (self.heap.len() == self.keep)
+            .then(|| self.heap.peek())
+            .flatten()
+            .map(|r| &r.0)
+    }
+
     /// The cars kept, smallest key first.
     fn cars(self) -> impl Iterator<Item = &'a Car> {
         self.heap.into_sorted_vec().into_iter().map(|r| r.1)
@@ -457,5 +649,113 @@ impl Quotes {
             .known
             .entry(key)
             .or_insert_with(|| rental_total(car.price, pricing, pickup, dropoff).1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::PageRequest;
+
+    /// A fleet dense enough that pages fill long before the box is done, so that cells are
+    /// skipped and counted by length: every answer against a scan of every car.
+    #[test]
+    fn searches_that_skip_cells_answer_what_a_scan_of_every_car_finds() {
+        let mut seed: u64 = 26;
+        let mut rand = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        const FUELS: [&str; 4] = ["petrol", "diesel", "electric", "hybrid"];
+        let mut cars = Cars::default();
+        let mut fleet = Vec::new();
+        for i in 0..4000 {
+            let (lat, lng) = (45.76 + (rand() - 0.5) * 2.0, 4.84 + (rand() - 0.5) * 2.8);
+            let fuel = FUELS[(rand() * 4.0) as usize % 4];
+            // Few prices, so that the cheapest tie across cells.
+            let price = 2000 + 500 * (rand() * 6.0) as i64;
+            let id = CarId::random();
+            cars.apply(Row {
+                id,
+                latitude: lat,
+                longitude: lng,
+                fuel_type: fuel.into(),
+                transmission: "manual".into(),
+                seats: 5,
+                price_per_day: price,
+                pricing: None,
+                search_text: String::new(),
+                searchable: true,
+                change_seq: i,
+            });
+            fleet.push((id, lat, lng, fuel, price));
+        }
+        cars.applied();
+        let day = chrono::TimeDelta::days(1);
+        let pickup = DateTime::<Utc>::from_timestamp(1_900_000_000, 0).unwrap_or_default();
+        let (mut crowded, mut checked) = (0, 0);
+        while checked < 400 {
+            let (lat, lng) = (45.76 + (rand() - 0.5) * 2.2, 4.84 + (rand() - 0.5) * 3.0);
+            let radius = (3.0 + rand() * 120.0).round();
+            if fleet
+                .iter()
+                .any(|c| (haversine_km(lat, lng, c.1, c.2) - radius).abs() < 1e-3)
+            {
+                continue;
+            }
+            let fuel = (rand() < 0.2).then(|| FUELS[(rand() * 4.0) as usize % 4]);
+            let max_price = (rand() < 0.2).then_some(3500);
+            let window = (rand() < 0.4).then_some((pickup, pickup + day * 3));
+            let busy: Vec<CarId> = match window {
+                Some(_) => fleet.iter().filter(|_| rand() < 0.1).map(|c| c.0).collect(),
+                None => Vec::new(),
+            };
+            let sort = if rand() < 0.4 { SortBy::Price } else { SortBy::Distance };
+            let page = PageRequest {
+                page: 1 + (rand() * 3.0) as u32,
+                limit: 1 + (rand() * 20.0) as u32,
+            };
+            let q = SearchQuery {
+                latitude: lat,
+                longitude: lng,
+                radius_km: radius,
+                text: None,
+                fuel_type: fuel,
+                transmission: None,
+                min_seats: None,
+                min_price_minor: None,
+                max_price_minor: max_price,
+                window,
+                sort,
+                page,
+            };
+            let mut expected: Vec<(CarId, f64, i64)> = fleet
+                .iter()
+                .filter(|c| fuel.is_none_or(|f| f == c.3) && max_price.is_none_or(|p| c.4 <= p))
+                .filter(|c| haversine_km(lat, lng, c.1, c.2) <= radius && !busy.contains(&c.0))
+                .map(|c| (c.0, haversine_km(lat, lng, c.1, c.2), c.4))
+                .collect();
+            match sort {
+                SortBy::Distance => {
+                    expected.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+                }
+                SortBy::Price => expected.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0))),
+            }
+            let (hits, total) = cars.search(&q, None, &busy);
+            assert_eq!(total, expected.len() as i64, "total of {q:?}");
+            let want: Vec<CarId> = expected
+                .iter()
+                .skip(page.offset() as usize)
+                .take(page.limit() as usize)
+                .map(|c| c.0)
+                .collect();
+            let got: Vec<CarId> = hits.iter().map(|h| h.id).collect();
+            assert_eq!(got, want, "page of {q:?}");
+            crowded += usize::from(expected.len() > 200);
+            checked += 1;
+        }
+        assert!(crowded > 100, "only {crowded} searches found more than a few pages");
     }
 }

@@ -81,7 +81,7 @@ pub async fn confirm(
             format!("must be one of the test cards {}", known.join(", ")),
         )])
     };
-    if let Some(record) = payments.record(parse_id::<PaymentId>(&id)?).await? {
+    if let Some((record, booking)) = payments.record_with_booking(parse_id::<PaymentId>(&id)?).await? {
         // The record says whose it is: what the booking's visibility would say.
         if !(user.is_admin() || record.user_id == user.id) {
             return Err(ApiError::NotFound);
@@ -91,7 +91,7 @@ pub async fn confirm(
         };
         let outcome = mock.confirm(&reference, &card).ok_or_else(unknown)?;
         let intent = mock.intent(&reference).await?;
-        let applied = payments.apply_to(record, &intent).await?;
+        let applied = payments.apply_to(record, booking, &intent).await?;
         return match outcome {
             Ok(_) => Ok(HttpResponse::Ok().json(applied.to_api())),
             Err(e) => Err(e.into()),

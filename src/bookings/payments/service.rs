@@ -243,6 +243,19 @@ impl Payments {
         self.db.run(move |conn| Ok(store::get(conn, id)?)).await
     }
 
+    /// A payment's record and its booking, read together.
+    pub async fn record_with_booking(
+        &self,
+        id: PaymentId,
+    ) -> Result<Option<(PaymentRow, BookingRow)>, ApiError> {
+        self.db
+            .run(move |conn| {
+                let row = store::get(conn, id)?;
+                with_booking(conn, row)
+            })
+            .await
+    }
+
     pub async fn setup_record(&self, id: SetupId) -> Result<Option<SetupRow>, ApiError> {
         self.db.run(move |conn| Ok(store::setup(conn, id)?)).await
     }
@@ -261,21 +274,32 @@ impl Payments {
         let (provider, reference) = (self.provider.name(), intent.id.clone());
         match self
             .db
-            .run(move |conn| Ok(store::by_ref(conn, provider, &reference)?))
+            .run(move |conn| {
+                let row = store::by_ref(conn, provider, &reference)?;
+                with_booking(conn, row)
+            })
             .await?
         {
-            Some(row) => self.apply_to(row, intent).await.map(Some),
+            Some((row, booking)) => self.apply_to(row, booking, intent).await.map(Some),
             None => Ok(None),
         }
     }
 
-    /// [`Payments::apply_intent`] for the record of the intent, already read.
-    pub async fn apply_to(&self, row: PaymentRow, intent: &Intent) -> Result<PaymentRow, ApiError> {
+    /// [`Payments::apply_intent`] for the record of the intent and its booking, already
+    /// read (the booking as it was: the write reads it again).
+    pub async fn apply_to(
+        &self,
+        row: PaymentRow,
+        booking: BookingRow,
+        intent: &Intent,
+    ) -> Result<PaymentRow, ApiError> {
         if next_state(&row, intent).is_none() {
             return Ok(row);
         }
-        let (booking, contact) = self.booking_and_contact(row.booking_id).await?;
-        let car = self.ports.catalog.car(booking.car_id).await?;
+        let (contact, car) = tokio::try_join!(
+            self.ports.users.contact(booking.user_id),
+            self.ports.catalog.car(booking.car_id)
+        )?;
         let intent = intent.clone();
         let row = self
             .db
@@ -1184,6 +1208,18 @@ fn next_state(row: &PaymentRow, intent: &Intent) -> Option<PaymentStatus> {
             && row.status == S::Failed
             && intent.error != row.failure_message);
     forward.then_some(next)
+}
+
+/// The record, when there is one, with its booking.
+fn with_booking(
+    conn: &mut DbConn,
+    row: Option<PaymentRow>,
+) -> Result<Option<(PaymentRow, BookingRow)>, ApiError> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let booking = bookings::get(conn, row.booking_id)?.ok_or(ApiError::NotFound)?;
+    Ok(Some((row, booking)))
 }
 
 /// What a record's new state does to its booking, in the same transaction.

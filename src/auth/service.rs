@@ -878,7 +878,7 @@ impl UserDirectory for Directory {
     async fn phone_unreachable(&self, user: UserId, phone: &str) -> Result<bool, ApiError> {
         let phone = phone.to_owned();
         self.db
-            .run(move |conn| {
+            .writing(move |conn| {
                 let now = db::to_db(time::now());
                 Ok(store::unverify_phone(conn, user, &phone, now)? > 0)
             })

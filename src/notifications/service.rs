@@ -374,7 +374,7 @@ impl NotificationsService {
     pub async fn unsubscribe(&self, user: UserId, id: SubscriptionId) -> Result<(), ApiError> {
         let deleted = self
             .db
-            .run(move |conn| Ok(store::delete_subscription(conn, id, user)?))
+            .writing(move |conn| Ok(store::delete_subscription(conn, id, user)?))
             .await?;
         if deleted == 0 {
             return Err(ApiError::NotFound);

@@ -476,7 +476,7 @@ pub async fn reindex(
 ) -> Result<(String, usize), String> {
     let started = crate::time::now();
     let built = engine.reindex(pages(ports)).await?;
-    db.run(move |conn| Ok(outbox::requeue_done_since(conn, TOPIC, started)?))
+    db.writing(move |conn| Ok(outbox::requeue_done_since(conn, TOPIC, started)?))
         .await
         .map_err(|e| e.to_string())?;
     Ok(built)

@@ -119,11 +119,21 @@ impl TestDatabase {
         }
     }
 
+    /// A connection of the test's own to this SQLite database, waiting for the server's
+    /// writers as the server's own connections do rather than failing with "database is
+    /// locked".
+    fn sqlite(path: &str) -> diesel::SqliteConnection {
+        let mut c = diesel::SqliteConnection::establish(path).expect("sqlite connection");
+        diesel::connection::SimpleConnection::batch_execute(&mut c, "PRAGMA busy_timeout = 10000")
+            .expect("busy_timeout");
+        c
+    }
+
     /// Runs SQL in this database, on either backend.
     pub fn execute(&self, sql: &str) {
         match self.url.strip_prefix("sqlite://") {
             Some(path) => {
-                let mut c = diesel::SqliteConnection::establish(path).expect("sqlite connection");
+                let mut c = Self::sqlite(path);
                 diesel::sql_query(sql).execute(&mut c).expect(sql);
             }
             None => {
@@ -142,7 +152,7 @@ impl TestDatabase {
         }
         let found: Count = match self.url.strip_prefix("sqlite://") {
             Some(path) => {
-                let mut c = diesel::SqliteConnection::establish(path).expect("sqlite connection");
+                let mut c = Self::sqlite(path);
                 diesel::sql_query(sql).get_result(&mut c).expect(sql)
             }
             None => {

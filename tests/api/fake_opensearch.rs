@@ -68,6 +68,9 @@ pub struct Cluster {
     /// (index, alias): made, with the alias as write index, just before the next
     /// `HEAD /{alias}` is answered — another replica winning the start-up race.
     pub made_before_head: Option<(String, String)>,
+    /// `HEAD /{alias}` is answered once this many have come (or after 5 s): replicas
+    /// that look at the same moment, whatever the scheduler does.
+    pub heads_together: usize,
 }
 
 #[derive(Clone)]
@@ -280,6 +283,23 @@ async fn handle(
     };
     if req.path() == "/_bulk" && !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if req.method() == "HEAD" && req.path() != "/" {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            let all_came = {
+                let c = state.lock().unwrap();
+                let heads = c
+                    .requests
+                    .iter()
+                    .filter(|r| r.method == "HEAD" && r.path != "/");
+                heads.count() >= c.heads_together
+            };
+            if all_came {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     let mut c = state.lock().unwrap();
     answer(&mut c, &req, &text)

@@ -417,6 +417,7 @@ async fn text_is_indexed_as_the_database_engine_splits_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_starting_together_make_one_index() {
     let stub = Stub::start().await;
+    stub.cluster().heads_together = 2;
     let env = [("OPENSEARCH_URL", stub.url.as_str())];
     let (a, b) = tokio::join!(
         spawn_app_with(Backend::Sqlite, &env),

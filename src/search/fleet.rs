@@ -246,12 +246,23 @@ impl Cars {
         }
     }
 
-    /// Where the cars of the cells with keys in `keys` are in `cars`.
-    fn cell_range(&self, keys: RangeInclusive<i32>) -> Range<usize> {
-        let at = |i: usize| self.starts.get(i).map_or(self.sorted, |&(_, start)| start);
+    /// Which entries of `starts` are the cells with keys in `keys`.
+    fn cells_between(&self, keys: RangeInclusive<i32>) -> Range<usize> {
         let first = self.starts.partition_point(|&(key, _)| key < *keys.start());
         let end = self.starts.partition_point(|&(key, _)| key <= *keys.end());
-        at(first)..at(end).max(at(first))
+        first..end.max(first)
+    }
+
+    /// Where in `cars` the cars of the `i`th cell start (the end of the cells when there
+    /// is no `i`th).
+    fn start_of(&self, i: usize) -> usize {
+        self.starts.get(i).map_or(self.sorted, |&(_, start)| start)
+    }
+
+    /// Where the cars of the cells with keys in `keys` are in `cars`.
+    fn cell_range(&self, keys: RangeInclusive<i32>) -> Range<usize> {
+        let cells = self.cells_between(keys);
+        self.start_of(cells.start)..self.start_of(cells.end)
     }
 
     fn cell_cars_mut(&mut self, keys: RangeInclusive<i32>) -> &mut [Car] {
@@ -273,15 +284,12 @@ impl Cars {
         let mut cells = Vec::new();
         for row in cell_row(bbox.min_lat)..=cell_row(bbox.max_lat) {
             for &(lo, hi) in &columns {
-                let first = self.starts.partition_point(|&(key, _)| key < row * ROW + lo);
-                let end = self.starts.partition_point(|&(key, _)| key <= row * ROW + hi);
-                for i in first..end {
+                for i in self.cells_between(row * ROW + lo..=row * ROW + hi) {
                     let (key, start) = self.starts[i];
-                    let stop = self.starts.get(i + 1).map_or(self.sorted, |&(_, s)| s);
                     let (inside, nearest) = within.cell(key);
                     cells.push(Cell {
                         key,
-                        cars: start..stop,
+                        cars: start..self.start_of(i + 1),
                         inside,
                         nearest,
                         cheapest: self.cheapest[i],

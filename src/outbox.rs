@@ -17,7 +17,6 @@ use crate::ids::JobId;
 
 use crate::db::schema::outbox;
 use crate::db::{self, Backend, Db, DbConn};
-use crate::error::ApiError;
 use crate::time;
 
 /// Finished rows are kept this long (for replays and for reading), then purged.
@@ -118,6 +117,24 @@ impl From<String> for JobError {
 
 pub type Outcome = Result<(), JobError>;
 
+/// What a handler made of a batch: one outcome per job, in order, and what it has to write
+/// about them, written in the transaction that settles the batch (one write, not one per job).
+pub struct Handled {
+    pub outcomes: Vec<Outcome>,
+    pub record: Option<Record>,
+}
+
+pub type Record = Box<dyn FnOnce(&mut DbConn) -> QueryResult<()> + Send>;
+
+impl From<Vec<Outcome>> for Handled {
+    fn from(outcomes: Vec<Outcome>) -> Self {
+        Handled {
+            outcomes,
+            record: None,
+        }
+    }
+}
+
 /// Queues a job within the caller's transaction; returns its id.
 pub fn enqueue(conn: &mut DbConn, topic: &str, payload: &str) -> QueryResult<JobId> {
     let now = db::to_db(time::now());
@@ -177,31 +194,40 @@ pub fn claim(conn: &mut DbConn, topic: &str, policy: &Policy) -> QueryResult<Vec
     })
 }
 
-/// Records a job's outcome: done, or retried after a backoff, or failed for good.
+/// Records each job's outcome: done, or retried after a backoff, or failed for good. The
+/// jobs done, nearly all of them, are settled in one statement.
 pub fn settle(
     conn: &mut DbConn,
-    job: &Job,
-    outcome: &Outcome,
+    jobs: &[(Job, Outcome)],
     policy: &Policy,
-) -> QueryResult<Settled> {
+) -> QueryResult<Vec<Settled>> {
     let now = time::now();
-    let row = outbox::table.find(job.id);
-    match outcome {
-        Ok(()) if policy.keep_done => {
-            diesel::update(row)
+    let done: Vec<JobId> = jobs
+        .iter()
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(job, _)| job.id)
+        .collect();
+    if !done.is_empty() {
+        let rows = outbox::table.filter(outbox::id.eq_any(&done));
+        if policy.keep_done {
+            diesel::update(rows)
                 .set((
                     outbox::status.eq(JobStatus::Done),
                     outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
                     outbox::finished_at.eq(db::to_db(now)),
                 ))
                 .execute(conn)?;
-            Ok(Settled::Done)
+        } else {
+            diesel::delete(rows).execute(conn)?;
         }
-        Ok(()) => {
-            diesel::delete(row).execute(conn)?;
-            Ok(Settled::Done)
-        }
-        Err(error) if error.permanent || job.attempts >= policy.max_attempts => {
+    }
+    let mut settled = vec![Settled::Done; done.len()];
+    for (job, outcome) in jobs {
+        let Err(error) = outcome else {
+            continue;
+        };
+        let row = outbox::table.find(job.id);
+        if error.permanent || job.attempts >= policy.max_attempts {
             diesel::update(row)
                 .set((
                     outbox::status.eq(JobStatus::Failed),
@@ -210,9 +236,8 @@ pub fn settle(
                     outbox::finished_at.eq(db::to_db(now)),
                 ))
                 .execute(conn)?;
-            Ok(Settled::Failed)
-        }
-        Err(error) => {
+            settled.push(Settled::Failed);
+        } else {
             let next = now + delta(policy.backoff_after(job.attempts));
             diesel::update(row)
                 .set((
@@ -221,9 +246,10 @@ pub fn settle(
                     outbox::last_error.eq(&error.reason),
                 ))
                 .execute(conn)?;
-            Ok(Settled::Retry)
+            settled.push(Settled::Retry);
         }
     }
+    Ok(settled)
 }
 
 /// Jobs not done, by topic and status, with the age in seconds of the oldest of each.
@@ -319,8 +345,8 @@ impl Stop {
 }
 
 /// Drains `topic` until stopped. `handle` gets a batch of jobs and answers one outcome per
-/// job, in order; `on_settled` hears how each ended (for metrics).
-pub async fn run_worker<H, F>(
+/// job, in order (see [`Handled`]); `on_settled` hears how each ended (for metrics).
+pub async fn run_worker<H, F, R>(
     db: Db,
     topic: &'static str,
     policy: Policy,
@@ -329,7 +355,8 @@ pub async fn run_worker<H, F>(
     on_settled: impl Fn(Settled) + Send + 'static,
 ) where
     H: Fn(Vec<Job>) -> F + Send + 'static,
-    F: Future<Output = Vec<Outcome>> + Send,
+    F: Future<Output = R> + Send,
+    R: Into<Handled>,
 {
     tracing::info!(topic, "outbox worker started");
     let mut next_purge = tokio::time::Instant::now();
@@ -361,19 +388,24 @@ pub async fn run_worker<H, F>(
                 continue;
             }
         };
-        let outcomes = handle(jobs.clone()).await;
+        let Handled { outcomes, record } = handle(jobs.clone()).await.into();
+        let missing = std::iter::repeat_with(|| Err(JobError::from("no outcome".to_owned())));
+        let batch: Vec<(Job, Outcome)> = jobs
+            .into_iter()
+            .zip(outcomes.into_iter().chain(missing))
+            .collect();
+        for (job, outcome) in &batch {
+            if let Err(error) = outcome {
+                tracing::warn!(topic, job = %job.id, attempts = job.attempts, error = %error.reason, permanent = error.permanent, "outbox job failed");
+            }
+        }
         let policy_for_settle = policy.clone();
         let settled = db
-            .writing(move |conn| {
-                jobs.iter()
-                    .zip(outcomes.iter().chain(std::iter::repeat(&Err("no outcome".to_owned().into()))))
-                    .map(|(job, outcome)| {
-                        if let Err(error) = outcome {
-                            tracing::warn!(topic, job = %job.id, attempts = job.attempts, error = %error.reason, permanent = error.permanent, "outbox job failed");
-                        }
-                        settle(conn, job, outcome, &policy_for_settle).map_err(ApiError::from)
-                    })
-                    .collect::<Result<Vec<_>, _>>()
+            .write(move |conn| {
+                if let Some(record) = record {
+                    record(conn)?;
+                }
+                Ok(settle(conn, &batch, &policy_for_settle)?)
             })
             .await;
         match settled {

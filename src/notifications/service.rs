@@ -1,6 +1,7 @@
 //! Notification rules: queueing in the caller's transaction, delivery through the
 //! configured provider with retries, push subscriptions.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_web::web;
@@ -18,7 +19,7 @@ use crate::db::{self, Db, DbConn};
 use crate::error::{is_unique_violation, ApiError};
 use crate::http::{Choice, PageRequest, Paginated};
 use crate::ops::{CheckFuture, CheckState, ReadinessCheck};
-use crate::outbox::{Job, JobError, Outcome, Policy};
+use crate::outbox::{Handled, Job, JobError, Outcome, Policy, Record};
 use crate::ports::UserDirectory;
 use super::push::{self, encrypt, Pushed, Vapid};
 use super::sms::{Sms, Texted};
@@ -244,55 +245,64 @@ impl NotificationsService {
     }
 
     /// Sends each job's message once; one outcome per job. A message already sent (its job
-    /// came back after a lease ran out) is not sent again.
-    pub async fn deliver(&self, jobs: Vec<Job>) -> Vec<Outcome> {
+    /// came back after a lease ran out) is not sent again. The batch's messages are read in
+    /// one query, and each attempt is recorded with the batch's settlement.
+    pub async fn deliver(&self, jobs: Vec<Job>) -> Handled {
+        let ids: Vec<Option<MessageId>> = jobs.iter().map(|j| j.payload.parse().ok()).collect();
+        let wanted: Vec<MessageId> = ids.iter().flatten().copied().collect();
+        let mut messages: HashMap<MessageId, MessageRow> =
+            match self.db.run(move |conn| Ok(store::messages(conn, &wanted)?)).await {
+                Ok(rows) => rows.into_iter().map(|m| (m.id, m)).collect(),
+                Err(e) => {
+                    let reason = format!("reading messages: {e}");
+                    return jobs.iter().map(|_| Err(reason.clone().into())).collect::<Vec<_>>().into();
+                }
+            };
         let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            outcomes.push(self.deliver_one(&job).await);
-        }
-        outcomes
-    }
-
-    async fn deliver_one(&self, job: &Job) -> Outcome {
-        let Ok(id) = job.payload.parse::<MessageId>() else {
-            return Err(JobError::permanent(format!("not a message id: {:?}", job.payload)));
-        };
-        let message = match self.db.run(move |conn| Ok(store::message(conn, id)?)).await {
-            Ok(Some(m)) => m,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(format!("reading message: {e}").into()),
-        };
-        if message.status != MessageStatus::Sent && message.status != MessageStatus::Failed {
+        let mut attempts = Vec::with_capacity(jobs.len());
+        for (job, id) in jobs.iter().zip(ids) {
+            let Some(id) = id else {
+                outcomes.push(Err(JobError::permanent(format!("not a message id: {:?}", job.payload))));
+                continue;
+            };
+            // Taken out so that a message twice in one batch goes once.
+            let Some(message) = messages.remove(&id) else {
+                outcomes.push(Ok(()));
+                continue;
+            };
+            if message.status == MessageStatus::Sent || message.status == MessageStatus::Failed {
+                outcomes.push(Ok(()));
+                continue;
+            }
             let outcome = self.send(&message).await;
-            let last = job.attempts >= self.policy.max_attempts;
             let status = match &outcome {
                 Ok(()) => MessageStatus::Sent,
-                Err(e) if e.permanent || last => MessageStatus::Failed,
+                Err(e) if e.permanent || job.attempts >= self.policy.max_attempts => MessageStatus::Failed,
                 Err(_) => MessageStatus::Pending,
             };
-            let error = outcome.as_ref().err().map(|e| e.reason.clone());
-            let attempts = job.attempts;
-            let recorded = self
-                .db
-                .writing(move |conn| {
-                    let now = db::to_db(time::now());
-                    Ok(store::record_attempt(conn, message.id, status, attempts, error.as_deref(), now)?)
-                })
-                .await;
             if status != MessageStatus::Pending {
                 self.metrics
                     .notifications
                     .with_label_values(&[message.channel.as_str(), status.name()])
                     .inc();
             }
-            return match (outcome, recorded) {
-                (Err(e), _) => Err(e),
-                // Sent but not recorded: at least once means it may go again.
-                (Ok(()), Err(e)) => Err(format!("sent, but recording it failed: {e}").into()),
-                (Ok(()), Ok(_)) => Ok(()),
-            };
+            let error = outcome.as_ref().err().map(|e| e.reason.clone());
+            attempts.push((message, status, job.attempts, error));
+            outcomes.push(outcome);
         }
-        Ok(())
+        // Sent but not recorded (the settlement's write failed): at least once means the
+        // message goes again when the lease runs out.
+        let record: Record = Box::new(move |conn| {
+            let now = db::to_db(time::now());
+            for (message, status, attempts, error) in attempts {
+                store::record_attempt(conn, &message, status, attempts, error.as_deref(), now)?;
+            }
+            Ok(())
+        });
+        Handled {
+            outcomes,
+            record: Some(record),
+        }
     }
 
     pub async fn list(

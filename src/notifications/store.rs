@@ -9,44 +9,39 @@ use crate::db::DbConn;
 use crate::ids::{MessageId, SubscriptionId, UserId};
 use crate::ports::{MessageStatus, SECURITY_MESSAGES};
 
-pub fn message(conn: &mut DbConn, id: MessageId) -> QueryResult<Option<MessageRow>> {
+/// The messages of `ids` that still exist.
+pub fn messages(conn: &mut DbConn, ids: &[MessageId]) -> QueryResult<Vec<MessageRow>> {
     messages::table
-        .find(id)
+        .filter(messages::id.eq_any(ids))
         .select(MessageRow::as_select())
-        .get_result(conn)
-        .optional()
+        .load(conn)
 }
 
-/// Records one delivery attempt: `sent`, or still `pending` (or `failed` when it was the
-/// last) with the error. A security message's body goes once it is settled.
+/// Records one delivery attempt of `message`: `sent`, or still `pending` (or `failed` when
+/// it was the last) with the error. A security message's body goes once it is settled.
 pub fn record_attempt(
     conn: &mut DbConn,
-    id: MessageId,
+    message: &MessageRow,
     status: MessageStatus,
     attempts: i32,
     error: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     let sent_at = (status == MessageStatus::Sent).then_some(now);
-    let updated = diesel::update(messages::table.find(id))
-        .set((
-            messages::status.eq(status),
-            messages::attempts.eq(attempts),
-            messages::last_error.eq(error),
-            messages::updated_at.eq(now),
-            messages::sent_at.eq(sent_at),
-        ))
-        .execute(conn)?;
-    if status != MessageStatus::Pending {
-        diesel::update(
-            messages::table
-                .find(id)
-                .filter(messages::kind.eq_any(SECURITY_MESSAGES)),
-        )
-        .set((messages::text_body.eq(""), messages::html_body.eq("")))
-        .execute(conn)?;
+    let attempt = (
+        messages::status.eq(status),
+        messages::attempts.eq(attempts),
+        messages::last_error.eq(error),
+        messages::updated_at.eq(now),
+        messages::sent_at.eq(sent_at),
+    );
+    let row = messages::table.find(message.id);
+    if status != MessageStatus::Pending && SECURITY_MESSAGES.contains(&message.kind.as_str()) {
+        let forget = (messages::text_body.eq(""), messages::html_body.eq(""));
+        diesel::update(row).set((attempt, forget)).execute(conn)
+    } else {
+        diesel::update(row).set(attempt).execute(conn)
     }
-    Ok(updated)
 }
 
 pub fn list_for(

@@ -213,8 +213,9 @@ impl Payments {
                 row.provider_ref = Some(intent.id);
                 row.client_secret = intent.client_secret;
                 let update = row.clone();
+                // One statement: no transaction around it.
                 self.db
-                    .write(move |conn| Ok(store::update(conn, &update)?))
+                    .writing(move |conn| Ok(store::update(conn, &update)?))
                     .await?;
                 self.count(&row);
                 Ok(row)

@@ -266,6 +266,46 @@ async fn database_outage_is_503_and_recovers_postgres() {
     );
 }
 
+/// PostgreSQL closes the pool's connections while the server is busy (a failover, an
+/// administrator): connections used a moment ago are not pinged again, so a request may
+/// find one closed. It answers 503 (never 500), the connection is replaced, and the requests
+/// after it succeed without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_closed_under_a_busy_server_are_replaced_postgres() {
+    let app = spawn_app(Backend::Postgres).await;
+    let token = token_of(&app.signup("ada@example.com").await);
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/auth/me", Some(&token)).await.status(),
+            StatusCode::OK
+        );
+    }
+    let name = app.db.pg_name().to_owned();
+    app.db.admin_sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ));
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(app.get("/auth/me", Some(&token)).await.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| [200, 503].contains(s)),
+        "{statuses:?}"
+    );
+    let first_ok = statuses
+        .iter()
+        .position(|s| *s == 200)
+        .unwrap_or(statuses.len());
+    assert!(
+        statuses[first_ok..].iter().all(|s| *s == 200),
+        "once one succeeds, all do: {statuses:?}"
+    );
+    assert!(
+        first_ok <= 10,
+        "at most one failure per pooled connection: {statuses:?}"
+    );
+}
+
 fn binary() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_carrental"));
     cmd.env_clear()

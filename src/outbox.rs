@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 use tokio::sync::watch;
@@ -137,20 +137,54 @@ impl From<Vec<Outcome>> for Handled {
 
 /// Queues a job within the caller's transaction; returns its id.
 pub fn enqueue(conn: &mut DbConn, topic: &str, payload: &str) -> QueryResult<JobId> {
-    let now = db::to_db(time::now());
-    let id = JobId::random();
+    let job = NewJob::new(topic, payload, db::to_db(time::now()));
+    let id = job.id;
     diesel::insert_into(outbox::table)
-        .values((
-            outbox::id.eq(id),
-            outbox::topic.eq(topic),
-            outbox::payload.eq(payload),
-            outbox::status.eq(JobStatus::Pending),
-            outbox::attempts.eq(0),
-            outbox::next_attempt_at.eq(now),
-            outbox::created_at.eq(now),
-        ))
+        .values(&job)
         .execute(conn)?;
     Ok(id)
+}
+
+/// Queues a job for each payload within the caller's transaction, in one statement.
+pub fn enqueue_many(conn: &mut DbConn, topic: &str, payloads: &[String]) -> QueryResult<()> {
+    let now = db::to_db(time::now());
+    let jobs: Vec<NewJob> = payloads
+        .iter()
+        .map(|payload| NewJob::new(topic, payload, now))
+        .collect();
+    let insert = diesel::insert_into(outbox::table).values(&jobs);
+    // A statement of many rows is written for one backend at a time.
+    match conn {
+        DbConn::Pg(c) => insert.execute(c)?,
+        DbConn::Sqlite(c) => insert.execute(c)?,
+    };
+    Ok(())
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct NewJob<'a> {
+    id: JobId,
+    topic: &'a str,
+    payload: &'a str,
+    status: JobStatus,
+    attempts: i32,
+    next_attempt_at: NaiveDateTime,
+    created_at: NaiveDateTime,
+}
+
+impl<'a> NewJob<'a> {
+    fn new(topic: &'a str, payload: &'a str, now: NaiveDateTime) -> Self {
+        NewJob {
+            id: JobId::random(),
+            topic,
+            payload,
+            status: JobStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+        }
+    }
 }
 
 fn delta(d: Duration) -> TimeDelta {

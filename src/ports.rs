@@ -326,8 +326,12 @@ crate::stored_as_name!(MessageStatus);
 
 /// Queues messages; notifications delivers them.
 pub trait Notifier: Send + Sync {
+    /// Writes the messages within the caller's transaction.
+    fn queue_all(&self, conn: &mut DbConn, messages: Vec<OutgoingMessage>) -> Result<(), ApiError>;
     /// Writes the message within the caller's transaction.
-    fn queue(&self, conn: &mut DbConn, message: OutgoingMessage) -> Result<(), ApiError>;
+    fn queue(&self, conn: &mut DbConn, message: OutgoingMessage) -> Result<(), ApiError> {
+        self.queue_all(conn, vec![message])
+    }
     /// The user's messages (a security message without its body) and push subscriptions:
     /// `{"messages": [...], "subscriptions": [...]}`.
     fn personal_data(&self, conn: &mut DbConn, user: UserId)
@@ -351,82 +355,111 @@ pub const MESSAGE_TOPIC: &str = "email";
 pub struct MessageQueue;
 
 impl Notifier for MessageQueue {
-    /// One message per channel the recipient can be reached on and wants this kind on.
-    fn queue(&self, conn: &mut DbConn, m: OutgoingMessage) -> Result<(), ApiError> {
+    /// One message per channel the recipient can be reached on and wants this kind on. Each
+    /// recipient's choices are read once, and every message and its job are one statement
+    /// each, however many messages there are.
+    fn queue_all(&self, conn: &mut DbConn, all: Vec<OutgoingMessage>) -> Result<(), ApiError> {
         use crate::messages::preferences::{wanted, Channel, SECURITY_KINDS};
-        let rendered = m.render().map_err(ApiError::internal)?;
-        let security = SECURITY_KINDS.contains(&m.kind);
-        let wants = if security {
-            Vec::new()
-        } else {
-            wanted(conn, m.user_id, m.kind)?
-        };
-        let mut out: Vec<(Channel, String, String, String)> = Vec::new();
-        let email_ok = m.kind != "phone_code"
-            && !m.to.email.is_empty()
-            && (security || wants.contains(&Channel::Email));
-        if email_ok {
-            out.push((
-                Channel::Email,
-                m.to.email.clone(),
-                rendered.text.clone(),
-                rendered.html.clone(),
-            ));
-        }
-        if let Some(phone) = &m.to.phone {
-            let sms_ok = if security {
-                m.kind == "phone_code"
-            } else {
-                wants.contains(&Channel::Sms)
-            };
-            if sms_ok {
-                out.push((
-                    Channel::Sms,
-                    phone.clone(),
-                    rendered.short.clone(),
-                    String::new(),
-                ));
-            }
-        }
-        if wants.contains(&Channel::Push) {
-            let devices: i64 = push_subscriptions::table
-                .filter(push_subscriptions::user_id.eq(m.user_id))
-                .filter(push_subscriptions::platform.eq("web"))
-                // A `web` token from before browsers' keys were kept cannot be pushed to.
-                .filter(push_subscriptions::p256dh.is_not_null())
-                .count()
-                .get_result(conn)?;
-            if devices > 0 {
-                let payload = push_payload(&m, &rendered.subject, &rendered.short);
-                out.push((
-                    Channel::Push,
-                    format!("{devices} device(s)"),
-                    payload,
-                    String::new(),
-                ));
+        let mut recipients: HashMap<UserId, Recipient> = HashMap::new();
+        for m in all.iter().filter(|m| !SECURITY_KINDS.contains(&m.kind)) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = recipients.entry(m.user_id) {
+                let kinds: Vec<&str> = all
+                    .iter()
+                    .filter(|o| o.user_id == m.user_id)
+                    .map(|o| o.kind)
+                    .collect();
+                let wants = wanted(conn, m.user_id, &kinds)?;
+                entry.insert(Recipient {
+                    wants,
+                    devices: None,
+                });
             }
         }
         let now = db::to_db(crate::time::now());
-        for (channel, recipient, text, html) in out {
-            let id = MessageId::random();
-            diesel::insert_into(messages::table)
-                .values((
-                    messages::id.eq(id),
-                    messages::user_id.eq(m.user_id),
-                    messages::kind.eq(m.kind),
-                    messages::channel.eq(channel.name()),
-                    messages::recipient.eq(recipient),
-                    messages::subject.eq(&rendered.subject),
-                    messages::text_body.eq(text),
-                    messages::html_body.eq(html),
-                    messages::status.eq(MessageStatus::Pending),
-                    messages::attempts.eq(0),
-                    messages::created_at.eq(now),
-                    messages::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            crate::outbox::enqueue(conn, MESSAGE_TOPIC, &id.to_string())?;
+        let mut rows: Vec<NewMessage> = Vec::new();
+        for m in &all {
+            let rendered = m.rendered().map_err(ApiError::internal)?;
+            let security = SECURITY_KINDS.contains(&m.kind);
+            let wants = recipients
+                .get(&m.user_id)
+                .and_then(|r| r.wants.get(m.kind))
+                .cloned()
+                .unwrap_or_default();
+            let mut row = |channel: Channel, recipient: String, text: String, html: String| {
+                rows.push(NewMessage {
+                    id: MessageId::random(),
+                    user_id: m.user_id,
+                    kind: m.kind,
+                    channel: channel.name(),
+                    recipient,
+                    subject: rendered.subject.clone(),
+                    text_body: text,
+                    html_body: html,
+                    status: MessageStatus::Pending,
+                    attempts: 0,
+                    created_at: now,
+                    updated_at: now,
+                })
+            };
+            let email_ok = m.kind != "phone_code"
+                && !m.to.email.is_empty()
+                && (security || wants.contains(&Channel::Email));
+            if email_ok {
+                row(
+                    Channel::Email,
+                    m.to.email.clone(),
+                    rendered.text.clone(),
+                    rendered.html.clone(),
+                );
+            }
+            if let Some(phone) = &m.to.phone {
+                let sms_ok = if security {
+                    m.kind == "phone_code"
+                } else {
+                    wants.contains(&Channel::Sms)
+                };
+                if sms_ok {
+                    row(
+                        Channel::Sms,
+                        phone.clone(),
+                        rendered.short.clone(),
+                        String::new(),
+                    );
+                }
+            }
+            if wants.contains(&Channel::Push) {
+                let devices = match recipients.get(&m.user_id).and_then(|r| r.devices) {
+                    Some(devices) => devices,
+                    None => {
+                        let devices = web_push_devices(conn, m.user_id)?;
+                        if let Some(r) = recipients.get_mut(&m.user_id) {
+                            r.devices = Some(devices);
+                        }
+                        devices
+                    }
+                };
+                if devices > 0 {
+                    let payload = push_payload(m, &rendered.subject, &rendered.short);
+                    row(
+                        Channel::Push,
+                        format!("{devices} device(s)"),
+                        payload,
+                        String::new(),
+                    );
+                }
+            }
         }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let insert = diesel::insert_into(messages::table).values(&rows);
+        // A statement of many rows is written for one backend at a time.
+        match conn {
+            DbConn::Pg(c) => insert.execute(c)?,
+            DbConn::Sqlite(c) => insert.execute(c)?,
+        };
+        let jobs: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+        crate::outbox::enqueue_many(conn, MESSAGE_TOPIC, &jobs)?;
         Ok(())
     }
 
@@ -502,6 +535,40 @@ impl Notifier for MessageQueue {
         diesel::delete(prefs::table.filter(prefs::user_id.eq(user))).execute(conn)?;
         Ok(())
     }
+}
+
+/// What one recipient chose for the kinds being queued, and their browsers, read once.
+struct Recipient {
+    wants: HashMap<&'static str, Vec<crate::messages::preferences::Channel>>,
+    devices: Option<i64>,
+}
+
+/// The browsers a user can be pushed to (a `web` token from before browsers' keys were
+/// kept cannot be).
+fn web_push_devices(conn: &mut DbConn, user: UserId) -> QueryResult<i64> {
+    push_subscriptions::table
+        .filter(push_subscriptions::user_id.eq(user))
+        .filter(push_subscriptions::platform.eq("web"))
+        .filter(push_subscriptions::p256dh.is_not_null())
+        .count()
+        .get_result(conn)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = messages)]
+struct NewMessage {
+    id: MessageId,
+    user_id: UserId,
+    kind: &'static str,
+    channel: &'static str,
+    recipient: String,
+    subject: String,
+    text_body: String,
+    html_body: String,
+    status: MessageStatus,
+    attempts: i32,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
 }
 
 /// A Web Push payload: `{"kind", "title", "body", "url", "bookingId"}`, at most

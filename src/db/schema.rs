@@ -295,6 +295,8 @@ diesel::table! {
     }
 }
 
+diesel::allow_tables_to_appear_in_same_query!(payments, bookings);
+
 diesel::table! {
     payment_setups (id) {
         id -> Text,

@@ -35,6 +35,8 @@ pub struct OutgoingMessage {
     pub kind: &'static str,
     pub to: Contact,
     values: Map<String, serde_json::Value>,
+    /// Its rendering, when made ahead of the write that queues it.
+    ahead: Option<Rendered>,
 }
 
 impl OutgoingMessage {
@@ -48,6 +50,7 @@ impl OutgoingMessage {
             kind,
             to: to.clone(),
             values,
+            ahead: None,
         }
     }
 
@@ -64,6 +67,39 @@ impl OutgoingMessage {
 
     pub fn render(&self) -> Result<Rendered, String> {
         render(self.kind, self.to.locale, &self.values)
+    }
+
+    /// Its rendering: the one made ahead if there is one, else made now.
+    pub fn rendered(&self) -> Result<Rendered, String> {
+        match &self.ahead {
+            Some(rendered) => Ok(rendered.clone()),
+            None => self.render(),
+        }
+    }
+
+    /// Renders it now, so that the write that queues it later does not (a write that holds
+    /// SQLite's one writer's turn should not spend it on templates). Left unrendered when
+    /// that fails: queueing it reports the error.
+    pub fn render_ahead(mut self) -> Self {
+        self.ahead = self.render().ok();
+        self
+    }
+
+    /// This message with the rendering made ahead for the same message among `ahead`, if
+    /// there is one (same kind, recipient and values: the same text).
+    pub fn rendered_like(mut self, ahead: &[OutgoingMessage]) -> Self {
+        if self.ahead.is_none() {
+            self.ahead = ahead
+                .iter()
+                .find(|a| {
+                    a.kind == self.kind
+                        && a.user_id == self.user_id
+                        && a.to == self.to
+                        && a.values == self.values
+                })
+                .and_then(|a| a.ahead.clone());
+        }
+        self
     }
 }
 
@@ -166,25 +202,29 @@ pub fn render(
     let mut context = values.clone();
     context.insert("locale".into(), locale.to_string().into());
     let context = Value::from(minijinja::value::Serde(&context));
-    let block = |ext: &str, block: &str| -> Result<String, String> {
+    // Each template is evaluated once; its blocks are then rendered from that one state.
+    let evaluated = |ext: &str| -> Result<(String, minijinja::Captured<'static>), String> {
         let name = format!("{locale}/{kind}.{ext}");
         let template = env
             .get_template(&name)
             .map_err(|e| format!("no template {name}: {e}"))?;
-        let mut captured = template
+        let captured = template
             .render_captured(context.clone())
             .map_err(|e| format!("{name}: {e:#}"))?;
+        Ok((name, captured))
+    };
+    let block = |(name, captured): &mut (String, minijinja::Captured<'static>), block: &str| {
         captured
             .with_state_mut(|state| state.render_block(block))
             .map(|s| s.trim().to_owned())
             .map_err(|e| format!("{name}, block {block}: {e:#}"))
     };
-    let html_body = block("html", "body")?;
+    let (mut txt, mut html) = (evaluated("txt")?, evaluated("html")?);
     Ok(Rendered {
-        subject: block("txt", "subject")?,
-        text: block("txt", "body")?,
-        html: html_page(&block("html", "subject")?, &html_body),
-        short: block("txt", "short")?,
+        subject: block(&mut txt, "subject")?,
+        text: block(&mut txt, "body")?,
+        html: html_page(&block(&mut html, "subject")?, &block(&mut html, "body")?),
+        short: block(&mut txt, "short")?,
     })
 }
 
@@ -225,6 +265,43 @@ mod tests {
             ("lines", serde_json::json!([])),
             ("reason", "".into()),
         ])
+    }
+
+    #[test]
+    fn a_rendering_made_ahead_serves_only_the_same_message() {
+        let to = Contact {
+            email: "a@x.io".into(),
+            name: Some("Ann".into()),
+            email_verified: true,
+            phone: None,
+            locale: Locale::En,
+        };
+        let user = UserId::random();
+        let receipt = |amount: i64| {
+            OutgoingMessage::new(user, "payment_received", &to)
+                .with("bookingId", "b-1")
+                .with("currency", "USD")
+                .with("charged", false)
+                .with("amount", amount)
+        };
+        let ahead = [receipt(20000).render_ahead()];
+        assert_eq!(
+            ahead[0].rendered().unwrap(),
+            receipt(20000).render().unwrap()
+        );
+        let same = receipt(20000).rendered_like(&ahead);
+        assert!(same.ahead.is_some());
+        // Another amount, recipient or language: rendered when queued, from its own values.
+        let other = receipt(15000).rendered_like(&ahead);
+        assert!(other.ahead.is_none());
+        assert!(other.rendered().unwrap().text.contains("$150.00"));
+        let french = Contact {
+            locale: Locale::Fr,
+            ..to.clone()
+        };
+        let mut elsewhere = receipt(20000);
+        elsewhere.to = french;
+        assert!(elsewhere.rendered_like(&ahead).ahead.is_none());
     }
 
     #[test]

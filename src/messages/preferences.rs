@@ -2,7 +2,7 @@
 //! the defaults are stored (`notification_preferences`), so a kind added later starts at its
 //! default for everyone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -106,21 +106,32 @@ pub fn save(conn: &mut DbConn, user: UserId, choices: &[(Channel, &str, bool)]) 
     Ok(())
 }
 
-/// The channels the user wants `kind` on (security messages aside), read in one query.
-pub fn wanted(conn: &mut DbConn, user: UserId, kind: &str) -> QueryResult<Vec<Channel>> {
-    let chosen: Vec<(String, bool)> = prefs::table
+/// The channels the user wants each of `kinds` on (security messages aside), read in one
+/// query.
+pub fn wanted(
+    conn: &mut DbConn,
+    user: UserId,
+    kinds: &[&'static str],
+) -> QueryResult<HashMap<&'static str, Vec<Channel>>> {
+    let chosen: Vec<(String, String, bool)> = prefs::table
         .filter(prefs::user_id.eq(user))
-        .filter(prefs::kind.eq(kind))
-        .select((prefs::channel, prefs::enabled))
+        .filter(prefs::kind.eq_any(kinds))
+        .select((prefs::kind, prefs::channel, prefs::enabled))
         .load(conn)?;
-    Ok(Channel::ALL
+    Ok(kinds
         .iter()
-        .map(|&(_, channel)| channel)
-        .filter(|&channel| {
-            chosen
+        .map(|&kind| {
+            let channels = Channel::ALL
                 .iter()
-                .find(|(c, _)| c == channel.name())
-                .map_or_else(|| default_for(channel, kind), |(_, on)| *on)
+                .map(|&(_, channel)| channel)
+                .filter(|&channel| {
+                    chosen
+                        .iter()
+                        .find(|(k, c, _)| k == kind && c == channel.name())
+                        .map_or_else(|| default_for(channel, kind), |(_, _, on)| *on)
+                })
+                .collect();
+            (kind, channels)
         })
         .collect())
 }

@@ -288,7 +288,7 @@ db_test! {
 }
 
 /// The mail's text with quoted-printable and base64 parts decoded.
-fn decoded(data: &str) -> String {
+pub fn decoded(data: &str) -> String {
     use base64::Engine;
     let data = data.replace("\r\n", "\n").replace("=\n", "");
     let mut out = String::new();

@@ -9,8 +9,10 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::channels::decoded;
 use crate::helpers::*;
 use crate::localstripe;
+use crate::smtp::SmtpServer;
 
 pub const GOOD: &str = "4242424242424242";
 pub const DECLINED: &str = "4000000000000002";
@@ -391,6 +393,53 @@ payment_test! {
         let metrics = app.metrics_of("bookings").await;
         assert!(metrics.contains("carrental_payments_total{kind=\"rental\",status=\"succeeded\"} 1"), "{metrics}");
     }
+}
+
+// A payment's confirmation queues two messages together: each goes by the channels its
+// renter chose for its kind, with the text the booking and the payment say.
+payment_test! {
+    async fn a_paid_booking_tells_the_renter_by_the_channels_chosen_for_each_kind(backend, pay) {
+        let smtp = SmtpServer::start().await;
+        let url = smtp.url();
+        let Some(app) = pay.app(backend, &[("NOTIFICATION_PROVIDER", "smtp"), ("SMTP_URL", &url)]).await else { return };
+        let admin = app.admin_token().await;
+        let token = app.customer_token().await;
+        let res = app.send(Method::PATCH, "/me/notification-preferences",
+            &json!({"email": {"booking_confirmed": false}}), Some(&token)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let car = id_of(&app.create_car(&admin, json!({"name": "Clio", "pricePerDay": 100})).await);
+        let first = id_of(&book_paid(&app, pay, &token, &car, 3).await);
+        let list = wait_until(&app, &token, 10, |l| l.iter().any(|m| m["kind"] == "payment_received" && m["status"] == "sent")).await;
+        assert!(list.iter().all(|m| m["kind"] != "booking_confirmed"), "{list:?}");
+        let receipt = mailed(&smtp, "Payment received", &first).await;
+        assert!(receipt.contains("We received your payment of $200.00."), "{receipt}");
+
+        // Turned back on, the next paid booking's confirmation goes by email too.
+        let res = app.send(Method::PATCH, "/me/notification-preferences",
+            &json!({"email": {"booking_confirmed": true}}), Some(&token)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let second = id_of(&book_paid(&app, pay, &token, &car, 10).await);
+        let confirmation = mailed(&smtp, "Booking confirmed: Clio", &second).await;
+        assert!(confirmation.contains("Total: $200.00"), "{confirmation}");
+        let receipt = mailed(&smtp, "Payment received", &second).await;
+        assert!(receipt.contains("We received your payment of $200.00."), "{receipt}");
+    }
+}
+
+/// The text of the mail with `subject` about `booking`, waited for up to 10 s.
+async fn mailed(smtp: &SmtpServer, subject: &str, booking: &str) -> String {
+    for _ in 0..200 {
+        let texts = smtp
+            .mails()
+            .into_iter()
+            .filter(|m| m.subject == subject)
+            .map(|m| decoded(&m.data));
+        if let Some(text) = texts.into_iter().find(|t| t.contains(booking)) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no mail {subject:?} about {booking}: {:?}", smtp.mails());
 }
 
 // 30 requests for one slot at once with a payment provider: one hold wins, the others are

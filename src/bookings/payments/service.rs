@@ -250,10 +250,7 @@ impl Payments {
         id: PaymentId,
     ) -> Result<Option<(PaymentRow, BookingRow)>, ApiError> {
         self.db
-            .run(move |conn| {
-                let row = store::get(conn, id)?;
-                with_booking(conn, row)
-            })
+            .run(move |conn| Ok(store::with_booking(conn, id)?))
             .await
     }
 
@@ -275,10 +272,7 @@ impl Payments {
         let (provider, reference) = (self.provider.name(), intent.id.clone());
         match self
             .db
-            .run(move |conn| {
-                let row = store::by_ref(conn, provider, &reference)?;
-                with_booking(conn, row)
-            })
+            .run(move |conn| Ok(store::by_ref_with_booking(conn, provider, &reference)?))
             .await?
         {
             Some((row, booking)) => self.apply_to(row, booking, intent).await.map(Some),
@@ -301,6 +295,19 @@ impl Payments {
             self.ports.users.contact(booking.user_id),
             self.ports.catalog.car(booking.car_id)
         )?;
+        // What the renter will be told, rendered before the write: the write renders only
+        // what it finds changed meanwhile.
+        let ahead: Vec<OutgoingMessage> = match (next_state(&row, intent), &contact) {
+            (Some(next), Some(contact)) => {
+                let mut next_row = row.clone();
+                advance(&mut next_row, next, intent);
+                told(&next_row, &booking, car.as_ref(), contact)
+                    .into_iter()
+                    .map(OutgoingMessage::render_ahead)
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         let intent = intent.clone();
         let row = self
             .db
@@ -311,24 +318,17 @@ impl Payments {
                 let Some(next) = next_state(&row, &intent) else {
                     return Ok((row, false));
                 };
-                row.status = next;
-                row.updated_at = db::to_db(time::now());
-                if next == PaymentStatus::Failed {
-                    row.failure_message = intent.error.clone();
-                }
-                if matches!(
-                    next,
-                    PaymentStatus::Succeeded
-                        | PaymentStatus::Captured
-                        | PaymentStatus::PartiallyCaptured
-                ) {
-                    row.captured_amount =
-                        money::from_minor_unit(intent.amount_received, &row.currency)
-                            .min(row.amount);
-                }
+                advance(&mut row, next, &intent);
                 store::update(conn, &row)?;
                 let current = bookings::get(conn, row.booking_id)?.ok_or(ApiError::NotFound)?;
-                effects(conn, &row, &intent, current, car.as_ref(), contact.as_ref())?;
+                let tells = effects(conn, &row, &intent, &current)?;
+                if let (true, Some(contact)) = (tells, contact.as_ref()) {
+                    let messages = told(&row, &current, car.as_ref(), contact)
+                        .into_iter()
+                        .map(|m| m.rendered_like(&ahead))
+                        .collect();
+                    MessageQueue.queue_all(conn, messages)?;
+                }
                 Ok((row, true))
             })
             .await?;
@@ -1211,27 +1211,30 @@ fn next_state(row: &PaymentRow, intent: &Intent) -> Option<PaymentStatus> {
     forward.then_some(next)
 }
 
-/// The record, when there is one, with its booking.
-fn with_booking(
-    conn: &mut DbConn,
-    row: Option<PaymentRow>,
-) -> Result<Option<(PaymentRow, BookingRow)>, ApiError> {
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let booking = bookings::get(conn, row.booking_id)?.ok_or(ApiError::NotFound)?;
-    Ok(Some((row, booking)))
+/// A record moved to `next`, as `intent` says: when, and what was taken.
+fn advance(row: &mut PaymentRow, next: PaymentStatus, intent: &Intent) {
+    row.status = next;
+    row.updated_at = db::to_db(time::now());
+    if next == PaymentStatus::Failed {
+        row.failure_message = intent.error.clone();
+    }
+    if matches!(
+        next,
+        PaymentStatus::Succeeded | PaymentStatus::Captured | PaymentStatus::PartiallyCaptured
+    ) {
+        row.captured_amount =
+            money::from_minor_unit(intent.amount_received, &row.currency).min(row.amount);
+    }
 }
 
-/// What a record's new state does to its booking, in the same transaction.
+/// What a record's new state does to its booking, in the same transaction; answers whether
+/// the renter is told of it ([`told`] says what).
 fn effects(
     conn: &mut DbConn,
     row: &PaymentRow,
     intent: &Intent,
-    booking: BookingRow,
-    car: Option<&CarSummary>,
-    contact: Option<&Contact>,
-) -> Result<(), ApiError> {
+    booking: &BookingRow,
+) -> Result<bool, ApiError> {
     let now = time::now();
     match (row.kind, row.status) {
         (PaymentKind::Rental, PaymentStatus::Succeeded) => {
@@ -1244,55 +1247,60 @@ fn effects(
                     db::to_db(now),
                 )? > 0
             {
-                if let Some(contact) = contact {
-                    if let Some(car) = car {
-                        let confirmed = BookingRow {
-                            status: Status::Confirmed,
-                            hold_expires_at: None,
-                            ..booking.clone()
-                        };
-                        queue(conn, message(&confirmed, car, contact, Notice::Confirmed))?;
-                    }
-                    queue(conn, notice(&booking, contact, Money::Received(row.captured_amount)))?;
-                }
-            } else {
-                // Paid for a booking that no longer waits for it: given back at once.
-                let mut refund = PaymentRow::new(
-                    PaymentKind::Refund,
-                    booking.id,
-                    booking.user_id,
-                    row.captured_amount,
-                    &row.currency,
-                    &row.provider,
-                    db::to_db(now),
-                );
-                refund.parent_id = Some(row.id);
-                refund.reason = Some(format!("paid while {}", booking.status_at(now).name()));
-                store::insert(conn, &refund)?;
-                Call::Refund { payment: refund.id }.queue(conn)?;
+                return Ok(true);
             }
-        }
-        (PaymentKind::Rental, PaymentStatus::Failed) => {
-            if let Some(contact) = contact {
-                queue(conn, notice(&booking, contact, Money::Declined(row.failure_message.clone())))?;
-            }
+            // Paid for a booking that no longer waits for it: given back at once.
+            let mut refund = PaymentRow::new(
+                PaymentKind::Refund,
+                booking.id,
+                booking.user_id,
+                row.captured_amount,
+                &row.currency,
+                &row.provider,
+                db::to_db(now),
+            );
+            refund.parent_id = Some(row.id);
+            refund.reason = Some(format!("paid while {}", booking.status_at(now).name()));
+            store::insert(conn, &refund)?;
+            Call::Refund { payment: refund.id }.queue(conn)?;
+            Ok(false)
         }
         (PaymentKind::Charge, PaymentStatus::Succeeded) => {
             bookings::add_balance_due(conn, booking.id, -row.amount)?;
+            Ok(false)
         }
-        (PaymentKind::Deposit, PaymentStatus::Captured | PaymentStatus::PartiallyCaptured) => {
-            if let Some(contact) = contact {
-                queue(conn, notice(&booking, contact, Money::DepositCaptured(row.captured_amount)))?;
-            }
-        }
-        (PaymentKind::Deposit, PaymentStatus::Released) => {
-            if let Some(contact) = contact {
-                queue(conn, notice(&booking, contact, Money::DepositReleased(row.amount)))?;
-            }
-        }
-        _ => {}
+        _ => Ok(true),
     }
-    Ok(())
+}
+
+/// What the renter is told of a record's new state (a paid rental: its booking confirmed,
+/// as well as the payment).
+fn told(
+    row: &PaymentRow,
+    booking: &BookingRow,
+    car: Option<&CarSummary>,
+    contact: &Contact,
+) -> Vec<OutgoingMessage> {
+    let money = match (row.kind, row.status) {
+        (PaymentKind::Rental, PaymentStatus::Succeeded) => Money::Received(row.captured_amount),
+        (PaymentKind::Rental, PaymentStatus::Failed) => Money::Declined(row.failure_message.clone()),
+        (PaymentKind::Deposit, PaymentStatus::Captured | PaymentStatus::PartiallyCaptured) => {
+            Money::DepositCaptured(row.captured_amount)
+        }
+        (PaymentKind::Deposit, PaymentStatus::Released) => Money::DepositReleased(row.amount),
+        _ => return Vec::new(),
+    };
+    let mut messages = Vec::new();
+    if let (Money::Received(_), Some(car)) = (&money, car) {
+        let confirmed = BookingRow {
+            status: Status::Confirmed,
+            hold_expires_at: None,
+            ..booking.clone()
+        };
+        messages.push(message(&confirmed, car, contact, Notice::Confirmed));
+    }
+    messages.push(notice(booking, contact, money));
+    messages
 }
 
 /// Messages are rows of the caller's transaction (the `Notifier` every process has).

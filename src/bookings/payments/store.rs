@@ -5,7 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{PaymentKind, PaymentRow, PaymentStatus, SetupRow};
-use crate::db::schema::{payment_customers, payment_events, payment_setups, payments};
+use crate::bookings::model::BookingRow;
+use crate::db::schema::{bookings, payment_customers, payment_events, payment_setups, payments};
 use crate::db::{self, DbConn};
 use crate::ids::{BookingId, PaymentId, SetupId, UserId};
 
@@ -35,6 +36,31 @@ pub fn by_ref(conn: &mut DbConn, provider: &str, reference: &str) -> QueryResult
         .filter(payments::provider.eq(provider))
         .filter(payments::provider_ref.eq(reference))
         .select(PaymentRow::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// A record with its booking, in one query.
+pub fn with_booking(conn: &mut DbConn, id: PaymentId) -> QueryResult<Option<(PaymentRow, BookingRow)>> {
+    payments::table
+        .inner_join(bookings::table.on(bookings::id.eq(payments::booking_id)))
+        .filter(payments::id.eq(id))
+        .select((PaymentRow::as_select(), BookingRow::as_select()))
+        .get_result(conn)
+        .optional()
+}
+
+/// The record of an intent at the provider with its booking, in one query.
+pub fn by_ref_with_booking(
+    conn: &mut DbConn,
+    provider: &str,
+    reference: &str,
+) -> QueryResult<Option<(PaymentRow, BookingRow)>> {
+    payments::table
+        .inner_join(bookings::table.on(bookings::id.eq(payments::booking_id)))
+        .filter(payments::provider.eq(provider))
+        .filter(payments::provider_ref.eq(reference))
+        .select((PaymentRow::as_select(), BookingRow::as_select()))
         .get_result(conn)
         .optional()
 }

@@ -287,18 +287,18 @@ impl NotificationsService {
                     .inc();
             }
             let error = outcome.as_ref().err().map(|e| e.reason.clone());
-            attempts.push((message, status, job.attempts, error));
+            attempts.push(store::Attempt {
+                message,
+                status,
+                attempts: job.attempts,
+                error,
+            });
             outcomes.push(outcome);
         }
         // Sent but not recorded (the settlement's write failed): at least once means the
         // message goes again when the lease runs out.
-        let record: Record = Box::new(move |conn| {
-            let now = db::to_db(time::now());
-            for (message, status, attempts, error) in attempts {
-                store::record_attempt(conn, &message, status, attempts, error.as_deref(), now)?;
-            }
-            Ok(())
-        });
+        let record: Record =
+            Box::new(move |conn| store::record_attempts(conn, &attempts, db::to_db(time::now())));
         Handled {
             outcomes,
             record: Some(record),

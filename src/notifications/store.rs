@@ -17,31 +17,47 @@ pub fn messages(conn: &mut DbConn, ids: &[MessageId]) -> QueryResult<Vec<Message
         .load(conn)
 }
 
-/// Records one delivery attempt of `message`: `sent`, or still `pending` (or `failed` when
-/// it was the last) with the error. A security message's body goes once it is settled.
-pub fn record_attempt(
-    conn: &mut DbConn,
-    message: &MessageRow,
-    status: MessageStatus,
-    attempts: i32,
-    error: Option<&str>,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    let sent_at = (status == MessageStatus::Sent).then_some(now);
-    let attempt = (
-        messages::status.eq(status),
-        messages::attempts.eq(attempts),
-        messages::last_error.eq(error),
-        messages::updated_at.eq(now),
-        messages::sent_at.eq(sent_at),
-    );
-    let row = messages::table.find(message.id);
-    if status != MessageStatus::Pending && SECURITY_MESSAGES.contains(&message.kind.as_str()) {
-        let forget = (messages::text_body.eq(""), messages::html_body.eq(""));
-        diesel::update(row).set((attempt, forget)).execute(conn)
-    } else {
-        diesel::update(row).set(attempt).execute(conn)
+/// One delivery attempt of a message: `sent`, or still `pending` (or `failed` when it was
+/// the last) with the error.
+pub struct Attempt {
+    pub message: MessageRow,
+    pub status: MessageStatus,
+    pub attempts: i32,
+    pub error: Option<String>,
+}
+
+/// Records a batch's attempts, those that came out alike (sent at the first try, the usual
+/// case) in one statement. A security message's body goes once it is settled.
+pub fn record_attempts(conn: &mut DbConn, attempts: &[Attempt], now: NaiveDateTime) -> QueryResult<()> {
+    type Outcome<'a> = (MessageStatus, i32, Option<&'a str>, bool);
+    let mut alike: Vec<(Outcome, Vec<MessageId>)> = Vec::new();
+    for a in attempts {
+        let forget = a.status != MessageStatus::Pending
+            && SECURITY_MESSAGES.contains(&a.message.kind.as_str());
+        let outcome = (a.status, a.attempts, a.error.as_deref(), forget);
+        match alike.iter_mut().find(|(o, _)| *o == outcome) {
+            Some((_, ids)) => ids.push(a.message.id),
+            None => alike.push((outcome, vec![a.message.id])),
+        }
     }
+    for ((status, attempts, error, forget), ids) in alike {
+        let sent_at = (status == MessageStatus::Sent).then_some(now);
+        let attempt = (
+            messages::status.eq(status),
+            messages::attempts.eq(attempts),
+            messages::last_error.eq(error),
+            messages::updated_at.eq(now),
+            messages::sent_at.eq(sent_at),
+        );
+        let rows = messages::table.filter(messages::id.eq_any(ids));
+        if forget {
+            let bodies = (messages::text_body.eq(""), messages::html_body.eq(""));
+            diesel::update(rows).set((attempt, bodies)).execute(conn)?;
+        } else {
+            diesel::update(rows).set(attempt).execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn list_for(

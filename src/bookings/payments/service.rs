@@ -314,13 +314,13 @@ impl Payments {
             .write(move |conn| {
                 // Read again inside the write: another path may have applied it meanwhile.
                 store::lock(conn, row.booking_id)?;
-                let mut row = store::get(conn, row.id)?.ok_or(ApiError::NotFound)?;
+                let (mut row, current) =
+                    store::with_booking(conn, row.id)?.ok_or(ApiError::NotFound)?;
                 let Some(next) = next_state(&row, &intent) else {
                     return Ok((row, false));
                 };
                 advance(&mut row, next, &intent);
                 store::update(conn, &row)?;
-                let current = bookings::get(conn, row.booking_id)?.ok_or(ApiError::NotFound)?;
                 let tells = effects(conn, &row, &intent, &current)?;
                 if let (true, Some(contact)) = (tells, contact.as_ref()) {
                     let messages = told(&row, &current, car.as_ref(), contact)

@@ -9,6 +9,11 @@ localstripe 1.15.10, and are added here before it starts:
 - a PaymentIntent whose payment failed takes another payment method and is confirmed
   again (localstripe keeps the failed charge and refuses the second confirmation).
 
+And one fault of its own is mended: it sends each event to the registered webhooks by
+iterating over them across an await, so a test registering its endpoint meanwhile made it
+raise ("dictionary changed size during iteration") and drop the event; it iterates over a
+snapshot here.
+
 Everything else is localstripe's own. It listens on 127.0.0.1 only (localstripe's own start
 binds an IPv6 socket, which not every CI machine has) and starts from an empty store.
 
@@ -18,7 +23,7 @@ Run: python run_localstripe.py --port 8420
 import argparse
 
 from aiohttp import web
-from localstripe import resources, server
+from localstripe import resources, server, webhooks
 
 _init = resources.PaymentIntent.__init__
 
@@ -62,6 +67,12 @@ def _intent_update(self, **data):
         self.latest_charge = None
 
 
+class _Webhooks(dict):
+    def values(self):
+        return list(super().values())
+
+
+webhooks._webhooks = _Webhooks(webhooks._webhooks)
 resources.PaymentIntent.__init__ = _intent_init
 resources.PaymentIntent._update = _intent_update
 resources.PaymentIntent.amount_received = property(_amount_received)

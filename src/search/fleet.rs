@@ -33,6 +33,9 @@ const PER_DEGREE: f64 = 8.0;
 const ROW: i32 = 10_000;
 /// Dot products of unit vectors this close to the circle's are settled by the distance.
 const SLACK_KM: f64 = 1e-3;
+/// A cell with more pricings than this is not bounded for a search by quote: every car of
+/// it is quoted.
+const PRICINGS_PER_CELL: usize = 8;
 
 #[derive(QueryableByName)]
 pub struct Row {
@@ -90,6 +93,11 @@ pub struct Cars {
     starts: Vec<(i32, usize)>,
     /// The price of each cell's cheapest car, as `starts`.
     cheapest: Vec<i64>,
+    /// Each cell's pricings with the price of its cheapest car under each: the cell's are
+    /// `priced[priced_from[i]..priced_from[i + 1]]`, none when it holds more pricings than
+    /// [`PRICINGS_PER_CELL`] (or one no bound holds for).
+    priced: Vec<(Option<Arc<Pricing>>, i64)>,
+    priced_from: Vec<usize>,
     /// How many of `cars` are in order.
     sorted: usize,
     /// The cell each car was filed under.
@@ -214,13 +222,39 @@ impl CarCopy for Cars {
         self.cars.sort_by_key(Car::cell);
         self.starts.clear();
         self.cheapest.clear();
+        self.priced.clear();
+        self.priced_from.clear();
+        let mut unbounded = false;
         for (at, car) in self.cars.iter().enumerate() {
             let cell = car.cell();
             if self.starts.last().is_none_or(|&(last, _)| last != cell) {
                 self.starts.push((cell, at));
                 self.cheapest.push(car.price);
+                self.priced_from.push(self.priced.len());
+                unbounded = false;
             } else if let Some(cheapest) = self.cheapest.last_mut() {
                 *cheapest = (*cheapest).min(car.price);
+            }
+            if unbounded {
+                continue;
+            }
+            let from = self.priced_from.last().copied().unwrap_or(0);
+            let same = |p: &Option<Arc<Pricing>>| match (p, &car.pricing) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            };
+            let kept = self.priced.len() - from;
+            match self.priced[from..].iter_mut().find(|(p, _)| same(p)) {
+                Some((_, cheapest)) => *cheapest = (*cheapest).min(car.price),
+                None if kept < PRICINGS_PER_CELL
+                    && car.pricing.as_deref().is_none_or(grows_with_price) =>
+                {
+                    self.priced.push((car.pricing.clone(), car.price))
+                }
+                None => {
+                    self.priced.truncate(from);
+                    unbounded = true;
+                }
             }
         }
         self.sorted = self.cars.len();
@@ -230,6 +264,8 @@ impl CarCopy for Cars {
         self.cars.shrink_to_fit();
         self.starts.shrink_to_fit();
         self.cheapest.shrink_to_fit();
+        self.priced.shrink_to_fit();
+        self.priced_from.shrink_to_fit();
         self.cell_of.shrink_to_fit();
     }
 }
@@ -293,6 +329,8 @@ impl Cars {
                         inside,
                         nearest,
                         cheapest: self.cheapest[i],
+                        priced: self.priced_from[i]
+                            ..self.priced_from.get(i + 1).copied().unwrap_or(self.priced.len()),
                     });
                 }
             }
@@ -351,12 +389,27 @@ impl Cars {
                 best.cars().map(|car| (car, km(car))).collect()
             }
             (SortBy::Price, Some((pickup, dropoff))) => {
+                // What a cell's cars cost at least: the quote of its cheapest car under each
+                // of its pricings.
                 let mut quotes = Quotes::new(pickup, dropoff);
+                let mut bounded: Vec<(i64, &Cell)> = cells
+                    .iter()
+                    .map(|cell| {
+                        let priced = &self.priced[cell.priced.clone()];
+                        let least = priced.iter().map(|(p, price)| quotes.of(*price, p.as_deref()));
+                        (least.min().unwrap_or(i64::MIN), cell)
+                    })
+                    .collect();
+                bounded.sort_unstable_by_key(|&(least, _)| least);
                 let mut best = Best::new(needed);
-                for cell in &cells {
+                for (least, cell) in bounded {
+                    if best.worst().is_some_and(|w: &(i64, CarId)| least > w.0) {
+                        total += scan.count(cell);
+                        continue;
+                    }
                     scan.each(cell, |car, _| {
                         total += 1;
-                        best.offer((quotes.of(car), car.id), car);
+                        best.offer((quotes.of(car.price, car.pricing.as_deref()), car.id), car);
                     });
                 }
                 best.cars().map(|car| (car, km(car))).collect()
@@ -380,13 +433,15 @@ impl Cars {
 
 /// A cell of a search's box: where its cars are in the array, whether every point of it
 /// is inside the circle, the greatest dot product with the centre's any point of it can
-/// have (the nearer, the greater), and its cheapest car's price.
+/// have (the nearer, the greater), its cheapest car's price, and where its pricings are in
+/// `priced`.
 struct Cell {
     key: i32,
     cars: Range<usize>,
     inside: bool,
     nearest: f64,
     cheapest: i64,
+    priced: Range<usize>,
 }
 
 /// The circle of a search: its centre's unit vector, and the dot products sure to be
@@ -649,15 +704,24 @@ impl Quotes {
         }
     }
 
-    fn of(&mut self, car: &Car) -> i64 {
-        let pricing = car.pricing.as_deref();
-        let key = (car.price, pricing.map_or(0, |p| p as *const Pricing as usize));
+    fn of(&mut self, price: i64, pricing: Option<&Pricing>) -> i64 {
+        let key = (price, pricing.map_or(0, |p| p as *const Pricing as usize));
         let (pickup, dropoff) = self.window;
         *self
             .known
             .entry(key)
-            .or_insert_with(|| rental_total(car.price, pricing, pickup, dropoff).1)
+            .or_insert_with(|| rental_total(price, pricing, pickup, dropoff).1)
     }
+}
+
+/// Whether a quote under `pricing` never falls as the daily price rises, so that a cell's
+/// cheapest car under it bounds what its others cost: the days at the car's own price are a
+/// multiple of it, seasons and weekends do not depend on it, and a discount of at most all
+/// of an amount (rounded to a minor unit) leaves a greater amount at least as much.
+fn grows_with_price(pricing: &Pricing) -> bool {
+    [pricing.weekly_discount_percent, pricing.monthly_discount_percent]
+        .iter()
+        .all(|p| (0..=100).contains(p))
 }
 
 #[cfg(test)]
@@ -677,6 +741,30 @@ mod tests {
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
         const FUELS: [&str; 4] = ["petrol", "diesel", "electric", "hybrid"];
+        let day = chrono::TimeDelta::days(1);
+        let pickup = DateTime::<Utc>::from_timestamp(1_900_000_000, 0).unwrap_or_default();
+        let date = |days: i32| (pickup + day * days).date_naive();
+        // Pricings that reorder cars by quote against their daily price: a cheap weekend,
+        // a dear season inside some windows, discounts from seven days.
+        let shared = [
+            Pricing {
+                weekend_minor: Some(900),
+                ..Pricing::default()
+            },
+            Pricing {
+                seasons: vec![crate::pricing::Season {
+                    from: date(2),
+                    to: date(9),
+                    price_minor: 6000,
+                }],
+                ..Pricing::default()
+            },
+            Pricing {
+                weekly_discount_percent: 40,
+                monthly_discount_percent: 90,
+                ..Pricing::default()
+            },
+        ];
         let mut cars = Cars::default();
         let mut fleet = Vec::new();
         for i in 0..4000 {
@@ -684,6 +772,16 @@ mod tests {
             let fuel = FUELS[(rand() * 4.0) as usize % 4];
             // Few prices, so that the cheapest tie across cells.
             let price = 2000 + 500 * (rand() * 6.0) as i64;
+            // In the west every car has its own pricing: more than a cell is bounded by.
+            let pricing = if lng < 4.3 {
+                Some(Pricing {
+                    weekend_minor: Some(1000 + i),
+                    ..Pricing::default()
+                })
+            } else {
+                let pick = (rand() * 6.0) as usize;
+                shared.get(pick).cloned()
+            };
             let id = CarId::random();
             cars.apply(Row {
                 id,
@@ -693,16 +791,18 @@ mod tests {
                 transmission: "manual".into(),
                 seats: 5,
                 price_per_day: price,
-                pricing: None,
+                pricing: pricing.as_ref().and_then(|p| serde_json::to_string(p).ok()),
                 search_text: String::new(),
                 searchable: true,
                 change_seq: i,
             });
-            fleet.push((id, lat, lng, fuel, price));
+            fleet.push((id, lat, lng, fuel, price, pricing));
         }
         cars.applied();
-        let day = chrono::TimeDelta::days(1);
-        let pickup = DateTime::<Utc>::from_timestamp(1_900_000_000, 0).unwrap_or_default();
+        assert!(
+            cars.priced_from.iter().zip(cars.priced_from.iter().skip(1)).any(|(a, b)| a == b),
+            "no cell holds more pricings than are bounded"
+        );
         let (mut crowded, mut checked) = (0, 0);
         while checked < 400 {
             let (lat, lng) = (45.76 + (rand() - 0.5) * 2.2, 4.84 + (rand() - 0.5) * 3.0);
@@ -715,7 +815,10 @@ mod tests {
             }
             let fuel = (rand() < 0.2).then(|| FUELS[(rand() * 4.0) as usize % 4]);
             let max_price = (rand() < 0.2).then_some(3500);
-            let window = (rand() < 0.4).then_some((pickup, pickup + day * 3));
+            let window = (rand() < 0.4).then(|| {
+                let from = pickup + day * (rand() * 7.0) as i32;
+                (from, from + day * (1 + (rand() * 30.0) as i32))
+            });
             let busy: Vec<CarId> = match window {
                 Some(_) => fleet.iter().filter(|_| rand() < 0.1).map(|c| c.0).collect(),
                 None => Vec::new(),
@@ -743,7 +846,13 @@ mod tests {
                 .iter()
                 .filter(|c| fuel.is_none_or(|f| f == c.3) && max_price.is_none_or(|p| c.4 <= p))
                 .filter(|c| haversine_km(lat, lng, c.1, c.2) <= radius && !busy.contains(&c.0))
-                .map(|c| (c.0, haversine_km(lat, lng, c.1, c.2), c.4))
+                .map(|c| {
+                    let cost = match window {
+                        Some((from, to)) => rental_total(c.4, c.5.as_ref(), from, to).1,
+                        None => c.4,
+                    };
+                    (c.0, haversine_km(lat, lng, c.1, c.2), cost)
+                })
                 .collect();
             match sort {
                 SortBy::Distance => {

@@ -516,9 +516,38 @@ struct FleetCar {
     seats: i64,
     /// Hundredths.
     price: i64,
+    /// Weekend rate and weekly discount, each when set, and one season (its dates and rate).
+    pricing: Option<(
+        Option<i64>,
+        i64,
+        Option<(chrono::NaiveDate, chrono::NaiveDate, i64)>,
+    )>,
     active: bool,
     /// Booked `[start, end)`.
     busy: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// What renting `car` for `days` days from `from` costs, in hundredths, as API.md prices it:
+/// day by day (season, else weekend, else the daily price), then the weekly discount from
+/// seven days, rounded half up.
+fn quote(car: &FleetCar, from: chrono::DateTime<chrono::Utc>, days: i64) -> i64 {
+    use chrono::Datelike;
+    let Some((weekend, weekly, season)) = car.pricing else {
+        return car.price * days;
+    };
+    let amount: i64 = (0..days)
+        .map(|k| {
+            let date = (from + chrono::TimeDelta::days(k)).date_naive();
+            let on_weekend = matches!(date.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+            match (season, weekend) {
+                (Some((first, last, p)), _) if first <= date && date <= last => p,
+                (_, Some(p)) if on_weekend => p,
+                _ => car.price,
+            }
+        })
+        .sum();
+    let percent = if days >= 7 { weekly } else { 0 };
+    amount - (amount * percent + 50) / 100
 }
 
 search_test! {
@@ -534,6 +563,7 @@ search_test! {
         const GEARBOXES: [&str; 2] = ["automatic", "manual"];
         let pick = |r: f64, n: usize| ((r * n as f64) as usize).min(n - 1);
 
+        let day0 = days_ahead(2);
         let mut fleet = Vec::new();
         for _ in 0..120 {
             let at = (LYON.0 + (rand() - 0.5) * 2.4, LYON.1 + (rand() - 0.5) * 3.2);
@@ -541,14 +571,30 @@ search_test! {
             let seats = 2 + pick(rand(), 8) as i64;
             let price = (20 + pick(rand(), 28) as i64 * 10) * 100 + if rand() < 0.3 { 50 } else { 0 };
             let active = rand() > 0.1;
+            // Rules that order cars by quote otherwise than by daily price.
+            let pricing = (rand() < 0.4).then(|| {
+                let weekend = (rand() < 0.7).then(|| (15 + pick(rand(), 30) as i64 * 10) * 100 + 25);
+                let weekly = [0, 10, 40][pick(rand(), 3)];
+                let season = (rand() < 0.3).then(|| {
+                    let from = (day0 + chrono::TimeDelta::days(pick(rand(), 15) as i64)).date_naive();
+                    (from, from + chrono::TimeDelta::days(pick(rand(), 6) as i64), 30_000)
+                });
+                (weekend, weekly, season)
+            });
+            let rules = pricing.map(|(weekend, weekly, season)| json!({
+                "weekendPricePerDay": weekend.map(|p| p as f64 / 100.0),
+                "weeklyDiscountPercent": weekly,
+                "seasons": season.map(|(from, to, p)| vec![json!({
+                    "from": from.to_string(), "to": to.to_string(), "pricePerDay": p as f64 / 100.0,
+                })]).unwrap_or_default(),
+            }));
             let car = s.car(json!({
                 "fuelType": fuel, "transmission": gearbox, "seats": seats,
-                "pricePerDay": price as f64 / 100.0, "isActive": active,
+                "pricePerDay": price as f64 / 100.0, "isActive": active, "pricing": rules,
                 "location": {"latitude": at.0, "longitude": at.1, "city": "Lyon", "country": "France"},
             })).await;
-            fleet.push(FleetCar { id: id_of(&car), at, fuel, gearbox, seats, price, active, busy: Vec::new() });
+            fleet.push(FleetCar { id: id_of(&car), at, fuel, gearbox, seats, price, pricing, active, busy: Vec::new() });
         }
-        let day0 = days_ahead(2);
         for _ in 0..60 {
             let i = pick(rand(), fleet.len());
             if !fleet[i].active {
@@ -562,7 +608,7 @@ search_test! {
         }
         s.settle().await;
 
-        let (mut checked, mut found, mut kept_out) = (0, 0, 0);
+        let (mut checked, mut found, mut kept_out, mut reordered) = (0, 0, 0, 0);
         while checked < 1000 {
             let centre = (LYON.0 + (rand() - 0.5) * 2.6, LYON.1 + (rand() - 0.5) * 3.4);
             let radius = (5.0 + rand() * 145.0).round();
@@ -578,7 +624,7 @@ search_test! {
             let max_price = (rand() < 0.2).then(|| (150 + pick(rand(), 15) as i64 * 10) * 100);
             let window = (rand() < 0.4).then(|| {
                 let from = day0 + chrono::TimeDelta::hours(pick(rand(), 24 * 22) as i64);
-                (from, from + chrono::TimeDelta::hours(1 + pick(rand(), 120) as i64))
+                (from, from + chrono::TimeDelta::hours(1 + pick(rand(), 240) as i64))
             });
             let by_price = rand() < 0.3;
             let (limit, page) = (1 + pick(rand(), 20), 1 + pick(rand(), 3));
@@ -609,11 +655,13 @@ search_test! {
                     kept_out += usize::from(!free);
                     free
                 })
-                .map(|c| (c, haversine(centre, c.at), c.price * days.unwrap_or(1)))
+                .map(|c| (c, haversine(centre, c.at), window.map_or(c.price, |(from, _)| quote(c, from, days.unwrap_or(1)))))
                 .collect();
             found += usize::from(!expected.is_empty());
             if by_price {
                 expected.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.id.cmp(&b.0.id)));
+                let dearer_first = |w: &[(&FleetCar, f64, i64)]| w[0].0.price > w[1].0.price;
+                reordered += usize::from(window.is_some() && expected.windows(2).any(dearer_first));
             } else {
                 expected.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
             }
@@ -637,8 +685,9 @@ search_test! {
             }
             checked += 1;
         }
-        // The draw is worth something: most searches find cars, and windows keep booked
-        // ones out.
+        // The draw is worth something: most searches find cars, windows keep booked ones
+        // out, and pricing rules put a dearer car before a cheaper one.
         assert!(found > 600 && kept_out > 20, "{found} searches found cars, {kept_out} cars kept out by windows");
+        assert!(reordered > 20, "only {reordered} searches by quote ordered cars otherwise than by daily price");
     }
 }

@@ -507,6 +507,14 @@ db_test! {
     }
 }
 
+/// A property-test car's weekend rate and weekly discount, and one season (its first and
+/// last dates, its rate).
+type Rules = (
+    Option<i64>,
+    i64,
+    Option<(chrono::NaiveDate, chrono::NaiveDate, i64)>,
+);
+
 /// One car of the property test's fleet, as the brute force sees it.
 struct FleetCar {
     id: String,
@@ -516,12 +524,7 @@ struct FleetCar {
     seats: i64,
     /// Hundredths.
     price: i64,
-    /// Weekend rate and weekly discount, each when set, and one season (its dates and rate).
-    pricing: Option<(
-        Option<i64>,
-        i64,
-        Option<(chrono::NaiveDate, chrono::NaiveDate, i64)>,
-    )>,
+    pricing: Option<Rules>,
     active: bool,
     /// Booked `[start, end)`.
     busy: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,

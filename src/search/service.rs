@@ -165,11 +165,11 @@ impl SearchService {
             })
             .await?;
         let ids: Vec<CarId> = rows.iter().map(|hit| hit.id).collect();
-        let docs = self.ports.catalog.documents(&ids).await?;
+        let mut docs = self.ports.catalog.documents(&ids).await?;
         let items: Vec<Value> = rows
             .iter()
             .filter_map(|hit| {
-                let mut car = docs.get(&hit.id)?.json.clone();
+                let mut car = docs.remove(&hit.id)?.json;
                 let fields = car.as_object_mut()?;
                 fields.insert("distanceKm".into(), json!(round_km(hit.km)));
                 if let Some((days, total)) = hit.quote {

@@ -127,7 +127,11 @@ impl CarCopy for Cars {
         if let Ok(at) = sorted.binary_search_by_key(&&place, |(p, _)| p) {
             self.order[at].1 = None;
         }
+        // A row's version applied since the copy was last put in order (a car written twice
+        // during a first load) has the same place and is dropped by `applied`, which keeps
+        // the last of a place; a row no longer listed leaves a `None` there for that.
         if !row.listed {
+            self.order.push((place, None));
             return;
         }
         let (Ok(fuel), Ok(gearbox)) = (
@@ -135,6 +139,7 @@ impl CarCopy for Cars {
             Transmission::parse(&row.transmission),
         ) else {
             tracing::error!(car = %row.id, "a car with an unknown fuel type or gearbox is not listed");
+            self.order.push((place, None));
             return;
         };
         let facets = Facets {
@@ -153,8 +158,16 @@ impl CarCopy for Cars {
     /// again (a stable sort merges the pushed run into the sorted rest).
     fn applied(&mut self) {
         if std::mem::take(&mut self.changed) {
-            self.order.retain(|(_, facets)| facets.is_some());
+            // Stable: of the entries of one place, the last applied is last, and is kept.
             self.order.sort_by_key(|(place, _)| *place);
+            self.order.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(later, kept);
+                }
+                same
+            });
+            self.order.retain(|(_, facets)| facets.is_some());
             self.sorted = self.order.len();
             self.totals.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
             self.shelve();
@@ -283,5 +296,58 @@ impl Cars {
         }
         totals.insert(key, total);
         total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: CarId, minute: i64, price: i64, listed: bool) -> Row {
+        Row {
+            id,
+            created_at: chrono::DateTime::<chrono::Utc>::from_timestamp(1_900_000_000 + 60 * minute, 0)
+                .unwrap_or_default()
+                .naive_utc(),
+            city_key: "lyon".into(),
+            brand_key: "renault".into(),
+            fuel_type: "petrol".into(),
+            transmission: "manual".into(),
+            seats: 5,
+            price_per_day: price,
+            is_active: true,
+            listed,
+            change_seq: minute,
+        }
+    }
+
+    /// A first load applies every chunk before putting the copy in order once: a car
+    /// written again meanwhile is applied twice, and only its last version may be kept.
+    #[test]
+    fn a_car_applied_twice_before_the_copy_is_in_order_is_kept_once_as_last_applied() {
+        let (moved, dropped) = (CarId::random(), CarId::random());
+        let others: Vec<CarId> = (0..5).map(|_| CarId::random()).collect();
+        let mut cars = Cars::default();
+        cars.apply(row(moved, 3, 5000, true));
+        cars.apply(row(dropped, 4, 5000, true));
+        for (i, id) in others.iter().enumerate() {
+            cars.apply(row(*id, 10 + i as i64, 5000, true));
+        }
+        cars.apply(row(moved, 3, 9000, true));
+        cars.apply(row(dropped, 4, 5000, false));
+        cars.applied();
+        let (ids, total) = cars.page(&CarFilter::default(), 0, 20);
+        let mut want: Vec<CarId> = others.iter().rev().copied().collect();
+        want.push(moved);
+        assert_eq!((ids, total), (want, 6));
+        let cheap = CarFilter {
+            max_price_minor: Some(6000),
+            ..CarFilter::default()
+        };
+        assert_eq!(cars.page(&cheap, 0, 20).1, 5, "the moved car's old price is gone");
+        // Put in order, the same car written again is replaced where it stands.
+        cars.apply(row(moved, 3, 5000, false));
+        cars.applied();
+        assert_eq!(cars.page(&CarFilter::default(), 0, 20).1, 5);
     }
 }

@@ -69,10 +69,16 @@ impl DbConn {
     /// Begins a transaction for check-then-write rules. On SQLite it is `BEGIN IMMEDIATE`,
     /// so it holds the write lock before its first read and no other writer can slip in
     /// between the check and the write. PostgreSQL relies on constraints and locks.
+    /// Inside a transaction it is a savepoint.
     fn begin_write(&mut self) -> QueryResult<()> {
         match self {
             DbConn::Sqlite(c) => {
-                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+                let status = AnsiTransactionManager::transaction_manager_status_mut(c);
+                if status.transaction_depth()?.is_some() {
+                    AnsiTransactionManager::begin_transaction(c)
+                } else {
+                    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+                }
             }
             DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c),
         }
@@ -443,6 +449,13 @@ impl ManageConnection for Manager {
 pub type Pool = r2d2::Pool<Manager>;
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
+/// A write waiting for its turn with others (see [`Db::writing`]) and where its
+/// outcome goes.
+type SharedWrite = (
+    Box<dyn FnOnce(&mut DbConn) -> Result<(), ApiError> + Send>,
+    tokio::sync::oneshot::Sender<Result<(), ApiError>>,
+);
+
 /// The shared handle every module uses to reach the database.
 #[derive(Clone)]
 pub struct Db {
@@ -462,6 +475,8 @@ pub struct Db {
     /// than inside `BEGIN IMMEDIATE` holding one each while the writer they wait for needs
     /// a connection to read. PostgreSQL has no such gate.
     writer: Option<Arc<Semaphore>>,
+    /// Writes waiting to share the next writer's turn (see [`Db::writing`]).
+    together: Arc<std::sync::Mutex<Vec<SharedWrite>>>,
     /// Takings of a connection that found none idle, and how long every taking waited.
     waits: prometheus::IntCounter,
     wait_time: prometheus::Histogram,
@@ -552,6 +567,7 @@ impl Db {
             turns: Arc::new(Semaphore::new(settings.pool_size as usize)),
             outcalls: Arc::new(Semaphore::new(turns)),
             writer: (url.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
+            together: Arc::default(),
             waits: prometheus::IntCounter::new(
                 "carrental_db_connection_waits_total",
                 "Database connections asked for when none was idle",
@@ -693,17 +709,96 @@ impl Db {
         self.writing(|conn| conn.write_transaction(f)).await
     }
 
-    /// Runs `f`, which writes in statements or a transaction of its own, in the writer's
-    /// turn on SQLite. A write that skips the turn takes SQLite's lock from under the queue:
-    /// the writer whose turn it is then sleeps in SQLite's busy handler (1 ms and more)
-    /// while every other writer waits behind it.
+    /// Runs `f`, which writes in statements or a transaction of its own. SQLite has one
+    /// writer at a time: the writes asked for while its turn is awaited share it, one trip
+    /// to the blocking pool and one commit for all of them, each in a savepoint so that one
+    /// failing fails alone (a transaction `f` opens is one more savepoint). A write that
+    /// skipped the turn would take SQLite's lock from under the queue: the writer whose turn
+    /// it is would then sleep in SQLite's busy handler (1 ms and more) while every other
+    /// writer waits behind it. PostgreSQL has no single writer: `f` runs on its own.
     pub async fn writing<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let _writer = self.writer_turn().await?;
-        self.run(f).await
+        if self.writer.is_none() {
+            return self.run(f).await;
+        }
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let written = slot.clone();
+        let write = move |conn: &mut DbConn| {
+            let value = f(conn)?;
+            *written
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
+            Ok(())
+        };
+        let first = {
+            let mut waiting = self
+                .together
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            waiting.push((Box::new(write), done));
+            waiting.len() == 1
+        };
+        if first {
+            // A task of its own writes them, so that none is lost with a caller that stops
+            // waiting.
+            tokio::spawn(self.clone().write_waiting());
+        }
+        answer
+            .await
+            .map_err(|_| ApiError::internal("a shared write was dropped"))??;
+        let value = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        value.ok_or_else(|| ApiError::internal("a shared write answered nothing"))
+    }
+
+    /// Takes the writer's turn, then every write waiting by then (see
+    /// [`Db::writing`]), and answers each.
+    async fn write_waiting(self) {
+        let turn = self.writer_turn().await;
+        let waiting = std::mem::take(
+            &mut *self
+                .together
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let (writes, answers): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
+        let written = match turn {
+            Ok(_turn) => {
+                self.run(move |conn| {
+                    conn.write_transaction(|conn| {
+                        Ok::<_, ApiError>(
+                            writes
+                                .into_iter()
+                                .map(|write| conn.write_transaction(write))
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(outcomes) => {
+                for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                    let _ = answer.send(outcome);
+                }
+            }
+            Err(e) => {
+                for answer in answers {
+                    let _ = answer.send(Err(match &e {
+                        ApiError::Unavailable => ApiError::Unavailable,
+                        e => ApiError::internal(e.to_string()),
+                    }));
+                }
+            }
+        }
     }
 
     /// Begins a write transaction (see [`DbConn::write_transaction`]) whose steps run on the
@@ -899,5 +994,87 @@ mod tests {
         assert_eq!(url.redacted(), "postgres://app:***@db.internal:5432/rental");
         let url = DbUrl::parse("postgres://app@db/rental").unwrap();
         assert_eq!(url.redacted(), "postgres://app@db/rental");
+    }
+
+    /// Writes that wait for SQLite's writer together share its turn and its commit: each
+    /// answers its own outcome, one failing undoes only its own rows, a transaction of its
+    /// own nests, and all the others are written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_waiting_together_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = DatabaseSettings {
+            url: format!("sqlite://{}", dir.path().join("t.db").display()),
+            pool_size: 4,
+            connect_timeout: Duration::from_secs(5),
+            connect_retries: 1,
+            migrate_on_start: false,
+        };
+        let db = Db::connect(&settings, false).unwrap();
+        db.run(|conn| Ok(conn.batch_execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")?))
+            .await
+            .unwrap();
+        let insert = |conn: &mut DbConn, n: i32| -> Result<(), ApiError> {
+            diesel::sql_query(format!("INSERT INTO t (n) VALUES ({n})")).execute(conn)?;
+            Ok(())
+        };
+        // Held by a transaction while they queue, so that they are written together.
+        let held = db.begin().await.unwrap();
+        let writes = (0..40).map(|n| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                match n % 4 {
+                    // Its row is written, then it fails: the row must go with it.
+                    0 => {
+                        db.writing(move |conn| {
+                            insert(conn, n)?;
+                            Err::<i32, _>(ApiError::conflict("no"))
+                        })
+                        .await
+                    }
+                    1 => db.write(move |conn| insert(conn, n).map(|()| n)).await,
+                    _ => db.writing(move |conn| insert(conn, n).map(|()| n)).await,
+                }
+            })
+        });
+        let writes: Vec<_> = writes.collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        held.commit().await.unwrap();
+        let mut answers = Vec::new();
+        for write in writes {
+            answers.push(write.await.unwrap());
+        }
+        for (n, answer) in answers.iter().enumerate() {
+            match answer {
+                Err(ApiError::Conflict(_)) => assert_eq!(n % 4, 0),
+                Ok(m) => assert_eq!(usize::try_from(*m).unwrap(), n),
+                Err(e) => panic!("write {n}: {e}"),
+            }
+        }
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let count = db
+            .run(|conn| {
+                Ok(
+                    diesel::sql_query("SELECT count(*) AS n FROM t WHERE n % 4 <> 0")
+                        .get_result::<Count>(conn)?
+                        .n,
+                )
+            })
+            .await
+            .unwrap();
+        let failed = db
+            .run(|conn| {
+                Ok(
+                    diesel::sql_query("SELECT count(*) AS n FROM t WHERE n % 4 = 0")
+                        .get_result::<Count>(conn)?
+                        .n,
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!((count, failed), (30, 0));
     }
 }

@@ -91,6 +91,10 @@ impl TestDatabase {
                 }
             }
             Backend::Postgres | Backend::Split => {
+                // OpenSSL set up by Rust's binding skips its exit-time cleanup, which frees
+                // what a pool thread still reconnecting to the dropped database may be using
+                // (libpq, setting it up first for the admin connection's TLS, registers it).
+                openssl_sys::init();
                 let base = postgres_base_url();
                 let name = format!("carrental_test_{}", uuid::Uuid::new_v4().simple());
                 let mut admin = PgConnection::establish(&base).unwrap_or_else(|e| {

@@ -1051,30 +1051,22 @@ mod tests {
             }
         }
         #[derive(QueryableByName)]
-        struct Count {
+        struct Counts {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
+            written: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            failed: i64,
         }
-        let count = db
+        let counts = db
             .run(|conn| {
-                Ok(
-                    diesel::sql_query("SELECT count(*) AS n FROM t WHERE n % 4 <> 0")
-                        .get_result::<Count>(conn)?
-                        .n,
+                Ok(diesel::sql_query(
+                    "SELECT count(*) FILTER (WHERE n % 4 <> 0) AS written, \
+                            count(*) FILTER (WHERE n % 4 = 0) AS failed FROM t",
                 )
+                .get_result::<Counts>(conn)?)
             })
             .await
             .unwrap();
-        let failed = db
-            .run(|conn| {
-                Ok(
-                    diesel::sql_query("SELECT count(*) AS n FROM t WHERE n % 4 = 0")
-                        .get_result::<Count>(conn)?
-                        .n,
-                )
-            })
-            .await
-            .unwrap();
-        assert_eq!((count, failed), (30, 0));
+        assert_eq!((counts.written, counts.failed), (30, 0));
     }
 }

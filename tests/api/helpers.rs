@@ -196,8 +196,42 @@ pub struct TestApp {
     /// The processes of a split deployment (`Backend::Split`), stopped with the app, before
     /// its database is dropped.
     pub topology: Option<Topology>,
+    /// The in-process server: what stops it, and it running.
+    running: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
     /// Shared by every app started on it; dropped with the last.
     pub db: std::sync::Arc<TestDatabase>,
+}
+
+/// An in-process server is stopped, its workers and connection pools with it, before its
+/// database can be dropped: left running, they would reconnect to a dropped database while
+/// the test process exits.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some((stop, running)) = self.running.take() else {
+            return;
+        };
+        // Its idle keep-alive connections would hold a graceful stop until they time out.
+        self.client = test_client();
+        let _ = stop.send(());
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            tokio::task::block_in_place(|| {
+                handle.block_on(async {
+                    if tokio::time::timeout(Duration::from_secs(30), running)
+                        .await
+                        .is_err()
+                    {
+                        eprintln!("the app did not stop within 30 s");
+                    }
+                })
+            });
+        }
+    }
 }
 
 /// Where the tests' `local` store keeps files: one folder for the run, outside the checkout
@@ -266,12 +300,21 @@ pub async fn start_app(db: std::sync::Arc<TestDatabase>, overrides: &[(&str, &st
         .await
         .expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let running = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = app.run_until(shutdown).await {
+            eprintln!("the app ended with an error: {e}");
+        }
+    });
     TestApp {
         address,
         client: test_client(),
         db,
         topology: None,
+        running: Some((stop, running)),
     }
 }
 
@@ -333,6 +376,7 @@ impl Topology {
                     client: test_client(),
                     db,
                     topology: Some(topology),
+                    running: None,
                 };
             }
         }

@@ -708,7 +708,7 @@ db_test! {
 /// SQLite's WAL is copied into the database file by a task of its own rather than left to
 /// the commit that crosses SQLite's threshold (which does it holding the write lock): a
 /// write reaches the file itself within moments, not after thousands of pages.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_writes_reach_the_database_file_without_waiting_for_a_commit_to_checkpoint() {
     use diesel::{Connection, RunQueryDsl};
     #[derive(diesel::QueryableByName)]

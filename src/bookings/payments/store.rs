@@ -42,12 +42,17 @@ pub fn by_ref(conn: &mut DbConn, provider: &str, reference: &str) -> QueryResult
 
 /// A record with its booking, in one query.
 pub fn with_booking(conn: &mut DbConn, id: PaymentId) -> QueryResult<Option<(PaymentRow, BookingRow)>> {
-    payments::table
-        .inner_join(bookings::table.on(bookings::id.eq(payments::booking_id)))
+    with_bookings()
         .filter(payments::id.eq(id))
         .select((PaymentRow::as_select(), BookingRow::as_select()))
         .get_result(conn)
         .optional()
+}
+
+/// Each record beside its booking.
+#[diesel::dsl::auto_type]
+fn with_bookings() -> _ {
+    payments::table.inner_join(bookings::table.on(bookings::id.eq(payments::booking_id)))
 }
 
 /// The record of an intent at the provider with its booking, in one query.
@@ -56,8 +61,7 @@ pub fn by_ref_with_booking(
     provider: &str,
     reference: &str,
 ) -> QueryResult<Option<(PaymentRow, BookingRow)>> {
-    payments::table
-        .inner_join(bookings::table.on(bookings::id.eq(payments::booking_id)))
+    with_bookings()
         .filter(payments::provider.eq(provider))
         .filter(payments::provider_ref.eq(reference))
         .select((PaymentRow::as_select(), BookingRow::as_select()))

@@ -104,13 +104,9 @@ impl UploadRow {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewUpload {
-    /// `car_photo` (admin, with `carId`), `damage_photo` (admin, with `bookingId`) or
-    /// `licence` (the caller's own).
-    #[schema(required = true, value_type = String, example = "car_photo")]
+    #[schema(required = true, schema_with = purpose_schema)]
     pub purpose: Option<String>,
-    /// `image/jpeg`, `image/png`, `image/webp`; `application/pdf` for a licence. Exactly
-    /// one of these, without parameters.
-    #[schema(required = true, value_type = String, example = "image/jpeg")]
+    #[schema(required = true, schema_with = content_type_schema)]
     pub content_type: Option<String>,
     /// In bytes: 1 to `MEDIA_MAX_BYTES`.
     #[schema(required = true, value_type = i64, minimum = 1)]
@@ -152,6 +148,21 @@ pub struct Upload {
 }
 
 const PURPOSES: [&str; 3] = ["car_photo", "damage_photo", "licence"];
+
+fn purpose_schema() -> utoipa::openapi::schema::Schema {
+    crate::http::schema::exact_schema(
+        &PURPOSES,
+        "`car_photo` (admin, with `carId`), `damage_photo` (admin, with `bookingId`) or \
+         `licence` (the caller's own).",
+    )
+}
+
+fn content_type_schema() -> utoipa::openapi::schema::Schema {
+    crate::http::schema::exact_schema(
+        images::TYPES,
+        "The file's type, without parameters: `application/pdf` for a licence only.",
+    )
+}
 
 /// The store and what uploads need besides the database.
 pub struct Media {

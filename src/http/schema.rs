@@ -127,6 +127,16 @@ pub fn names_schema(names: &[&str]) -> Schema {
         .into()
 }
 
+/// Exactly one of `values`, as written (the first is the example). The description is
+/// given here: a field whose schema is made by a function loses its doc comment.
+pub fn exact_schema(values: &[&str], description: &str) -> Schema {
+    string()
+        .enum_values(Some(values.iter().copied()))
+        .examples(values.first().map(|v| serde_json::json!(v)))
+        .description(Some(description))
+        .into()
+}
+
 pub fn uuid_schema() -> Schema {
     string()
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))

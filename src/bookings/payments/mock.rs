@@ -48,9 +48,6 @@ fn build(_: &PaymentSettings) -> anyhow::Result<Built> {
 /// `POST /payments/mock/{id}/confirm`: what a browser would confirm with.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct MockConfirm {
-    /// One of the mock's test cards: `4242424242424242` succeeds, `4000000000000002` is
-    /// declined, `4000000000009995` is declined for insufficient funds, `4000000000000341`
-    /// succeeds but declines every later charge made without the customer.
     #[schema(required = true, schema_with = card_schema)]
     pub card: Option<String>,
 }
@@ -129,11 +126,13 @@ enum Card {
 /// at once.
 /// The document's schema of a test card: one of [`CARDS`].
 pub fn card_schema() -> utoipa::openapi::schema::Schema {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(CARDS.iter().map(|(number, _)| *number)))
-        .examples([serde_json::json!(CARDS[0].0)])
-        .into()
+    let numbers: Vec<&str> = CARDS.iter().map(|(number, _)| *number).collect();
+    crate::http::schema::exact_schema(
+        &numbers,
+        "One of the mock's test cards: `4242424242424242` succeeds, `4000000000000002` is \
+         declined, `4000000000009995` is declined for insufficient funds, `4000000000000341` \
+         succeeds but declines every later charge made without the customer.",
+    )
 }
 
 const CARDS: &[(&str, Result<Card, &str>)] = &[

@@ -77,8 +77,7 @@ pub struct Pricing {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PricingInput {
-    /// Greater than 0, at most 2 decimals; `null` or absent: weekends cost `pricePerDay`.
-    #[schema(schema_with = nullable_price_schema)]
+    #[schema(schema_with = pricing_input_weekend_price_per_day_schema)]
     #[serde(default)]
     pub weekend_price_per_day: Option<f64>,
     /// From rentals of 7 days; 0 to 90.
@@ -94,6 +93,12 @@ pub struct PricingInput {
     #[serde(default)]
     pub seasons: Option<Vec<SeasonInput>>,
 }
+
+crate::http::schema::field_schema!(
+    pricing_input_weekend_price_per_day_schema,
+    nullable_price_schema(),
+    Some("Greater than 0, at most 2 decimals; `null` or absent: weekends cost `pricePerDay`.")
+);
 
 /// Inclusive dates (`YYYY-MM-DD`, UTC), `from` not after `to`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -84,14 +84,17 @@ pub fn parse_name(raw: &str) -> Result<String, FieldError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignupRequest {
-    /// Trimmed and compared in lower case; a taken one is 409.
-    #[schema(schema_with = email_schema, example = "ada@example.com")]
+    #[schema(schema_with = signup_request_email_schema)]
     pub email: String,
-    #[schema(schema_with = password_schema, example = "Secret123")]
+    #[schema(schema_with = signup_request_password_schema)]
     pub password: String,
-    #[schema(schema_with = schema::nullable_text_schema::<100>, example = "Ada")]
+    #[schema(schema_with = signup_request_name_schema)]
     pub name: Option<String>,
 }
+
+schema::field_schema!(signup_request_email_schema, email_schema(), Some("Trimmed and compared in lower case; a taken one is 409."), "ada@example.com");
+schema::field_schema!(signup_request_password_schema, password_schema(), None, "Secret123");
+schema::field_schema!(signup_request_name_schema, schema::nullable_text_schema::<100>(), None, "Ada");
 
 fn email_schema() -> Schema {
     ObjectBuilder::new()
@@ -119,12 +122,13 @@ fn password_schema() -> Schema {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
-    /// Trimmed and compared in lower case, as at signup.
-    #[schema(schema_with = schema::plain_text_schema)]
+    #[schema(schema_with = login_request_email_schema)]
     pub email: String,
     #[schema(schema_with = schema::plain_text_schema)]
     pub password: String,
 }
+
+schema::field_schema!(login_request_email_schema, schema::plain_text_schema(), Some("Trimmed and compared in lower case, as at signup."));
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -408,44 +412,52 @@ pub struct AccountTokenRow {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRequest {
-    /// The token of the link in the email.
-    #[schema(schema_with = schema::plain_text_schema)]
+    #[schema(schema_with = token_request_token_schema)]
     pub token: String,
 }
+
+schema::field_schema!(token_request_token_schema, schema::plain_text_schema(), Some("The token of the link in the email."));
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ForgotRequest {
-    #[schema(schema_with = email_schema, example = "ada@example.com")]
+    #[schema(schema_with = forgot_request_email_schema)]
     pub email: String,
 }
+
+schema::field_schema!(forgot_request_email_schema, email_schema(), None, "ada@example.com");
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResetRequest {
-    /// The token of the link in the email.
-    #[schema(schema_with = schema::plain_text_schema)]
+    #[schema(schema_with = reset_request_token_schema)]
     pub token: String,
-    #[schema(schema_with = password_schema, example = "Secret123")]
+    #[schema(schema_with = reset_request_password_schema)]
     pub password: String,
 }
+
+schema::field_schema!(reset_request_token_schema, schema::plain_text_schema(), Some("The token of the link in the email."));
+schema::field_schema!(reset_request_password_schema, password_schema(), None, "Secret123");
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeRequest {
     #[schema(schema_with = schema::plain_text_schema)]
     pub current_password: String,
-    #[schema(schema_with = password_schema, example = "Secret456")]
+    #[schema(schema_with = change_request_new_password_schema)]
     pub new_password: String,
 }
+
+schema::field_schema!(change_request_new_password_schema, password_schema(), None, "Secret456");
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LeaveRequest {
-    /// The account's password (accounts of the identity provider send none).
-    #[schema(schema_with = schema::plain_text_schema)]
+    #[schema(schema_with = leave_request_password_schema)]
     pub password: Option<String>,
 }
+
+schema::field_schema!(leave_request_password_schema, schema::plain_text_schema(), Some("The account's password (accounts of the identity provider send none)."));
 
 use diesel::prelude::{Insertable, Queryable, Selectable};
 

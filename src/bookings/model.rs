@@ -145,9 +145,9 @@ impl BookingFilter {
 pub struct CreateBooking {
     #[schema(required = true, schema_with = schema::uuid_schema)]
     pub car_id: Option<String>,
-    #[schema(required = true, schema_with = schema::date_time_schema, example = "2026-12-01T10:00:00Z")]
+    #[schema(required = true, schema_with = create_booking_pickup_time_schema)]
     pub pickup_time: Option<String>,
-    #[schema(required = true, schema_with = schema::date_time_schema, example = "2026-12-04T10:00:00Z")]
+    #[schema(required = true, schema_with = create_booking_dropoff_time_schema)]
     pub dropoff_time: Option<String>,
     /// Active extras of the car's currency, each code once, 1 to its `maxQuantity` (else 400
     /// naming `extras[i].code` or `extras[i].quantity`).
@@ -155,6 +155,9 @@ pub struct CreateBooking {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extras: Vec<ExtraRequest>,
 }
+
+schema::field_schema!(create_booking_pickup_time_schema, schema::date_time_schema(), None, "2026-12-01T10:00:00Z");
+schema::field_schema!(create_booking_dropoff_time_schema, schema::date_time_schema(), None, "2026-12-04T10:00:00Z");
 
 /// A booking request that passed every rule that does not need the database.
 #[derive(Debug, Clone)]
@@ -191,9 +194,11 @@ impl CreateBooking {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBooking {
-    #[schema(schema_with = cancelled_schema, example = "cancelled")]
+    #[schema(schema_with = update_booking_status_schema)]
     pub status: String,
 }
+
+schema::field_schema!(update_booking_status_schema, cancelled_schema(), None, "cancelled");
 
 fn cancelled_schema() -> utoipa::openapi::schema::Schema {
     schema::names_schema(&["cancelled"])
@@ -460,7 +465,6 @@ pub struct Damage {
         pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
     )]
     pub description: String,
-    /// What it costs the renter (money > 0, in the booking's currency): a `damage` line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = damage_amount_schema)]
     pub amount: Option<f64>,
@@ -472,6 +476,8 @@ pub struct Damage {
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub photos: Option<Vec<DamagePhoto>>,
 }
+
+schema::field_schema!(damage_amount_schema, damage_money_schema(), Some("What it costs the renter (money > 0, in the booking's currency): a `damage` line."));
 
 /// A link to a damage photo (its `large` WebP version), valid until `expiresAt`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -489,7 +495,7 @@ pub const MAX_DAMAGE_PHOTOS: usize = 10;
 /// The most a damage may be charged, in the major unit.
 pub const MAX_DAMAGE: i64 = 10_000_000;
 
-fn damage_amount_schema() -> utoipa::openapi::schema::Schema {
+fn damage_money_schema() -> utoipa::openapi::schema::Schema {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::Number)
         .exclusive_minimum(Some(0.0))
@@ -502,9 +508,7 @@ fn damage_amount_schema() -> utoipa::openapi::schema::Schema {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HandoverInput {
-    /// When it happened; now when left out; not more than 5 minutes ahead, and a return not
-    /// before its pickup.
-    #[schema(schema_with = schema::date_time_schema)]
+    #[schema(schema_with = handover_input_at_schema)]
     pub at: Option<String>,
     /// 0 to 10,000,000; at return not below the pickup's.
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 10_000_000)]
@@ -521,6 +525,8 @@ pub struct HandoverInput {
     #[schema(max_items = 20)]
     pub damages: Option<Vec<Damage>>,
 }
+
+schema::field_schema!(handover_input_at_schema, schema::date_time_schema(), Some("When it happened; now when left out; not more than 5 minutes ahead, and a return not before its pickup."));
 
 impl HandoverInput {
     /// The record, checked against `now` and, for a return, the pickup's record.
@@ -854,14 +860,17 @@ pub struct Block {
 /// `POST /cars/{id}/blocks`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct BlockInput {
-    #[schema(required = true, schema_with = schema::date_time_schema, example = "2026-12-01T08:00:00Z")]
+    #[schema(required = true, schema_with = block_input_from_schema)]
     pub from: Option<String>,
-    /// After `from`, at most 366 days later; exclusive.
-    #[schema(required = true, schema_with = schema::date_time_schema, example = "2026-12-03T18:00:00Z")]
+    #[schema(required = true, schema_with = block_input_to_schema)]
     pub to: Option<String>,
-    #[schema(required = true, schema_with = schema::text_schema::<200>, example = "Brake service")]
+    #[schema(required = true, schema_with = block_input_reason_schema)]
     pub reason: Option<String>,
 }
+
+schema::field_schema!(block_input_from_schema, schema::date_time_schema(), None, "2026-12-01T08:00:00Z");
+schema::field_schema!(block_input_to_schema, schema::date_time_schema(), Some("After `from`, at most 366 days later; exclusive."), "2026-12-03T18:00:00Z");
+schema::field_schema!(block_input_reason_schema, schema::text_schema::<200>(), None, "Brake service");
 
 /// The longest block, in days.
 pub const MAX_BLOCK_DAYS: i64 = 366;

@@ -56,8 +56,7 @@ pub struct ExtraInput {
     #[schema(value_type = String, pattern = "^[a-z0-9_-]{2,32}$", example = "child_seat")]
     #[serde(default)]
     pub code: Patch<String>,
-    /// 1 to 100 characters; required on create.
-    #[schema(schema_with = schema::text_schema::<100>, example = "Child seat")]
+    #[schema(schema_with = extra_input_name_schema)]
     #[serde(default)]
     pub name: Patch<String>,
     /// Exactly one of `pricePerDay` and `pricePerRental` is set (send the other as `null`
@@ -68,8 +67,7 @@ pub struct ExtraInput {
     #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 100000.0, multiple_of = 0.01)]
     #[serde(default)]
     pub price_per_rental: Patch<f64>,
-    /// ISO 4217; `USD` when a new extra has none.
-    #[schema(schema_with = money::currency_schema)]
+    #[schema(schema_with = extra_input_currency_schema)]
     #[serde(default)]
     pub currency: Patch<String>,
     /// 1 to 10; 1 when a new extra has none.
@@ -81,6 +79,9 @@ pub struct ExtraInput {
     #[serde(default)]
     pub active: Patch<bool>,
 }
+
+schema::field_schema!(extra_input_name_schema, schema::text_schema::<100>(), Some("1 to 100 characters; required on create."), "Child seat");
+schema::field_schema!(extra_input_currency_schema, money::currency_schema(), Some("`USD` when a new extra has none."));
 
 fn valid_code(code: &str) -> bool {
     (2..=32).contains(&code.len())

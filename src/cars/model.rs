@@ -34,15 +34,13 @@ pub struct LocationInput {
     #[schema(schema_with = schema::text_schema::<100>)]
     #[serde(default)]
     pub city: Patch<String>,
-    /// `null` clears it.
-    #[schema(schema_with = schema::nullable_text_schema::<100>)]
+    #[schema(schema_with = location_input_state_schema)]
     #[serde(default)]
     pub state: Patch<String>,
     #[schema(schema_with = schema::text_schema::<100>)]
     #[serde(default)]
     pub country: Patch<String>,
-    /// `null` clears it.
-    #[schema(schema_with = schema::nullable_text_schema::<20>)]
+    #[schema(schema_with = location_input_postal_code_schema)]
     #[serde(default)]
     pub postal_code: Patch<String>,
     /// An IANA zone (`Europe/Paris`) the car's times are written in; without one (or with
@@ -51,6 +49,9 @@ pub struct LocationInput {
     #[serde(default)]
     pub time_zone: Patch<String>,
 }
+
+schema::field_schema!(location_input_state_schema, schema::nullable_text_schema::<100>(), Some("`null` clears it."));
+schema::field_schema!(location_input_postal_code_schema, schema::nullable_text_schema::<20>(), Some("`null` clears it."));
 
 /// An IANA zone name, as the tz database spells it.
 fn time_zone_name(name: &str) -> Result<String, String> {
@@ -67,34 +68,32 @@ fn time_zone_name(name: &str) -> Result<String, String> {
 #[serde(rename_all = "camelCase")]
 #[schema(as = CarChanges)]
 pub struct CarInput {
-    #[schema(schema_with = schema::text_schema::<255>, example = "Tesla Model 3")]
+    #[schema(schema_with = car_input_name_schema)]
     #[serde(default)]
     pub name: Patch<String>,
-    #[schema(schema_with = schema::text_schema::<100>, example = "Tesla")]
+    #[schema(schema_with = car_input_brand_schema)]
     #[serde(default)]
     pub brand: Patch<String>,
-    #[schema(schema_with = schema::text_schema::<100>, example = "Model 3")]
+    #[schema(schema_with = car_input_model_schema)]
     #[serde(default)]
     pub model: Patch<String>,
     /// From 1900 to next year.
     #[schema(value_type = i32, minimum = 1900, example = 2023)]
     #[serde(default)]
     pub year: Patch<Integer>,
-    #[schema(schema_with = schema::choice_schema::<FuelType>, example = "electric")]
+    #[schema(schema_with = car_input_fuel_type_schema)]
     #[serde(default)]
     pub fuel_type: Patch<String>,
-    #[schema(schema_with = schema::choice_schema::<Transmission>, example = "automatic")]
+    #[schema(schema_with = car_input_transmission_schema)]
     #[serde(default)]
     pub transmission: Patch<String>,
     #[schema(value_type = i32, minimum = 1, maximum = 20, example = 5)]
     #[serde(default)]
     pub seats: Patch<Integer>,
-    /// In the currency's major unit, at most 2 decimals.
-    #[schema(schema_with = price_schema, example = 120.5)]
+    #[schema(schema_with = car_input_price_per_day_schema)]
     #[serde(default)]
     pub price_per_day: Patch<f64>,
-    /// ISO 4217, any letter case; `USD` when a new car has none.
-    #[schema(schema_with = money::currency_schema, example = "USD")]
+    #[schema(schema_with = car_input_currency_schema)]
     #[serde(default)]
     pub currency: Patch<String>,
     #[schema(schema_with = images_schema)]
@@ -134,6 +133,14 @@ pub struct CarInput {
     #[serde(default)]
     pub deposit_amount: Patch<f64>,
 }
+
+schema::field_schema!(car_input_name_schema, schema::text_schema::<255>(), None, "Tesla Model 3");
+schema::field_schema!(car_input_brand_schema, schema::text_schema::<100>(), None, "Tesla");
+schema::field_schema!(car_input_model_schema, schema::text_schema::<100>(), None, "Model 3");
+schema::field_schema!(car_input_fuel_type_schema, schema::choice_schema::<FuelType>(), None, "electric");
+schema::field_schema!(car_input_transmission_schema, schema::choice_schema::<Transmission>(), None, "automatic");
+schema::field_schema!(car_input_price_per_day_schema, price_schema(), Some("In the currency's major unit, at most 2 decimals."), 120.5);
+schema::field_schema!(car_input_currency_schema, money::currency_schema(), Some("`USD` when a new car has none."), "USD");
 
 fn price_schema() -> utoipa::openapi::schema::Schema {
     schema::money_schema(MAX_PRICE)

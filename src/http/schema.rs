@@ -127,8 +127,8 @@ pub fn names_schema(names: &[&str]) -> Schema {
         .into()
 }
 
-/// Exactly one of `values`, as written (the first is the example). The description is
-/// given here: a field whose schema is made by a function loses its doc comment.
+/// Exactly one of `values`, as written (the first is the example), described: see
+/// [`field_schema!`].
 pub fn exact_schema(values: &[&str], description: &str) -> Schema {
     string()
         .enum_values(Some(values.iter().copied()))
@@ -136,6 +136,41 @@ pub fn exact_schema(values: &[&str], description: &str) -> Schema {
         .description(Some(description))
         .into()
 }
+
+/// `schema` with a field's own description (after the schema's, if it has one) and example.
+pub fn described(
+    schema: Schema,
+    description: Option<&str>,
+    example: Option<serde_json::Value>,
+) -> Schema {
+    let Schema::Object(mut object) = schema else {
+        return schema;
+    };
+    if let Some(field) = description {
+        object.description = Some(match object.description.take() {
+            Some(general) => format!("{general}. {field}"),
+            None => field.to_owned(),
+        });
+    }
+    if let Some(example) = example {
+        object.examples = vec![example];
+    }
+    Schema::Object(object)
+}
+
+/// `fn $name() -> Schema`: `$base` with the field's description and example. utoipa keeps
+/// neither the doc comment nor the `example` of a field whose schema a function makes
+/// (`schema_with`), so such a field's function says them:
+/// `field_schema!(signup_email, email_schema(), Some("Trimmed…"), "ada@example.com");`
+macro_rules! field_schema {
+    ($name:ident, $base:expr, $description:expr $(, $example:expr)?) => {
+        fn $name() -> utoipa::openapi::schema::Schema {
+            let example: Option<serde_json::Value> = None $(.or(Some(serde_json::json!($example))))?;
+            $crate::http::schema::described($base, $description, example)
+        }
+    };
+}
+pub(crate) use field_schema;
 
 pub fn uuid_schema() -> Schema {
     string()

@@ -271,11 +271,11 @@ pub struct RefundInput {
     /// More than 0, at most what was captured less what was refunded (else 409).
     #[schema(required = true, value_type = f64, exclusive_minimum = 0.0, maximum = 9_999_999_999_999.99, multiple_of = 0.01)]
     pub amount: Option<f64>,
-    /// Why, for the records: 1 to 500 characters.
-    #[schema(required = true, schema_with = crate::http::schema::text_schema::<500>)]
+    #[schema(required = true, schema_with = refund_input_reason_schema)]
     pub reason: Option<String>,
 }
 
+crate::http::schema::field_schema!(refund_input_reason_schema, crate::http::schema::text_schema::<500>(), Some("Why, for the records: 1 to 500 characters."));
 
 /// What a currency's records add up to over a span (`GET /admin/payments/summary`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -188,6 +188,7 @@ fn complete(doc: &mut Value) {
             let json_body = op
                 .get("requestBody")
                 .is_some_and(|b| b["content"].get("application/json").is_some());
+            describe_parameters(op);
             let params = op
                 .get("parameters")
                 .and_then(Value::as_array)
@@ -257,6 +258,27 @@ fn complete(doc: &mut Value) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A parameter whose schema a function makes has its description on the schema (utoipa
+/// drops the parameter's doc comment there): it is moved to the parameter, where readers of
+/// the document look for it.
+fn describe_parameters(op: &mut Map<String, Value>) {
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for param in params.iter_mut().filter_map(Value::as_object_mut) {
+        if param.contains_key("description") {
+            continue;
+        }
+        let moved = param
+            .get_mut("schema")
+            .and_then(Value::as_object_mut)
+            .and_then(|schema| schema.remove("description"));
+        if let Some(description) = moved {
+            param.insert("description".into(), description);
         }
     }
 }

@@ -295,11 +295,9 @@ impl utoipa::ToSchema for NewLocation {}
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 #[allow(dead_code)]
 struct CarListParams {
-    /// Exact, any letter case.
-    #[param(required = false, schema_with = schema::plain_text_schema)]
+    #[param(required = false, schema_with = car_list_params_city_schema)]
     city: String,
-    /// Exact, any letter case.
-    #[param(required = false, schema_with = schema::plain_text_schema)]
+    #[param(required = false, schema_with = car_list_params_brand_schema)]
     brand: String,
     #[param(required = false, schema_with = schema::choice_schema::<FuelType>)]
     fuel_type: String,
@@ -307,13 +305,16 @@ struct CarListParams {
     transmission: String,
     #[param(required = false, value_type = i32)]
     min_seats: i32,
-    /// The highest price per day, inclusive.
-    #[param(required = false, schema_with = crate::money::filter_schema)]
+    #[param(required = false, schema_with = car_list_params_max_price_schema)]
     max_price: f64,
     /// Admins only: cars taken out of service too (ignored for anyone else).
     #[param(required = false)]
     include_inactive: bool,
 }
+
+schema::field_schema!(car_list_params_city_schema, schema::plain_text_schema(), Some("Exact, any letter case."));
+schema::field_schema!(car_list_params_brand_schema, schema::plain_text_schema(), Some("Exact, any letter case."));
+schema::field_schema!(car_list_params_max_price_schema, crate::money::filter_schema(), Some("The highest price per day, inclusive."));
 
 /// Active cars, newest first.
 #[utoipa::path(get, path = "/cars", tag = "cars", operation_id = "listCars",
@@ -414,13 +415,14 @@ async fn delete(
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 struct WindowParams {
-    /// Default now.
-    #[param(required = false, schema_with = schema::date_time_schema)]
+    #[param(required = false, schema_with = window_params_from_schema)]
     from: String,
-    /// After `from` (else 400 naming `to`), at most 366 days after it; default `from` + 30 days.
-    #[param(required = false, schema_with = schema::date_time_schema)]
+    #[param(required = false, schema_with = window_params_to_schema)]
     to: String,
 }
+
+schema::field_schema!(window_params_from_schema, schema::date_time_schema(), Some("Default now."));
+schema::field_schema!(window_params_to_schema, schema::date_time_schema(), Some("After `from` (else 400 naming `to`), at most 366 days after it; default `from` + 30 days."));
 
 /// When a car is taken: every non-cancelled booking overlapping the window, unclipped.
 #[utoipa::path(get, path = "/cars/{id}/availability", tag = "cars", operation_id = "getCarAvailability",

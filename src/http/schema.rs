@@ -163,10 +163,15 @@ pub fn described(
 /// (`schema_with`), so such a field's function says them:
 /// `field_schema!(signup_email, email_schema(), Some("Trimmed…"), "ada@example.com");`
 macro_rules! field_schema {
-    ($name:ident, $base:expr, $description:expr $(, $example:expr)?) => {
+    ($name:ident, $base:expr, $description:expr) => {
         fn $name() -> utoipa::openapi::schema::Schema {
-            let example: Option<serde_json::Value> = None $(.or(Some(serde_json::json!($example))))?;
-            $crate::http::schema::described($base, $description, example)
+            $crate::http::schema::described($base, $description, None)
+        }
+    };
+    ($name:ident, $base:expr, $description:expr, $example:expr) => {
+        fn $name() -> utoipa::openapi::schema::Schema {
+            let example = serde_json::json!($example);
+            $crate::http::schema::described($base, $description, Some(example))
         }
     };
 }

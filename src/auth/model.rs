@@ -92,9 +92,19 @@ pub struct SignupRequest {
     pub name: Option<String>,
 }
 
-schema::field_schema!(signup_request_email_schema, email_schema(), Some("Trimmed and compared in lower case; a taken one is 409."), "ada@example.com");
+schema::field_schema!(
+    signup_request_email_schema,
+    email_schema(),
+    Some("Trimmed and compared in lower case; a taken one is 409."),
+    "ada@example.com"
+);
 schema::field_schema!(signup_request_password_schema, password_schema(), None, "Secret123");
-schema::field_schema!(signup_request_name_schema, schema::nullable_text_schema::<100>(), None, "Ada");
+schema::field_schema!(
+    signup_request_name_schema,
+    schema::nullable_text_schema::<100>(),
+    None,
+    "Ada"
+);
 
 fn email_schema() -> Schema {
     ObjectBuilder::new()
@@ -128,7 +138,11 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-schema::field_schema!(login_request_email_schema, schema::plain_text_schema(), Some("Trimmed and compared in lower case, as at signup."));
+schema::field_schema!(
+    login_request_email_schema,
+    schema::plain_text_schema(),
+    Some("Trimmed and compared in lower case, as at signup.")
+);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -416,7 +430,11 @@ pub struct TokenRequest {
     pub token: String,
 }
 
-schema::field_schema!(token_request_token_schema, schema::plain_text_schema(), Some("The token of the link in the email."));
+schema::field_schema!(
+    token_request_token_schema,
+    schema::plain_text_schema(),
+    Some("The token of the link in the email.")
+);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -436,7 +454,11 @@ pub struct ResetRequest {
     pub password: String,
 }
 
-schema::field_schema!(reset_request_token_schema, schema::plain_text_schema(), Some("The token of the link in the email."));
+schema::field_schema!(
+    reset_request_token_schema,
+    schema::plain_text_schema(),
+    Some("The token of the link in the email.")
+);
 schema::field_schema!(reset_request_password_schema, password_schema(), None, "Secret123");
 
 #[derive(Deserialize, ToSchema)]
@@ -457,7 +479,11 @@ pub struct LeaveRequest {
     pub password: Option<String>,
 }
 
-schema::field_schema!(leave_request_password_schema, schema::plain_text_schema(), Some("The account's password (accounts of the identity provider send none)."));
+schema::field_schema!(
+    leave_request_password_schema,
+    schema::plain_text_schema(),
+    Some("The account's password (accounts of the identity provider send none).")
+);
 
 use diesel::prelude::{Insertable, Queryable, Selectable};
 

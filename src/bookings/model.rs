@@ -156,8 +156,18 @@ pub struct CreateBooking {
     pub extras: Vec<ExtraRequest>,
 }
 
-schema::field_schema!(create_booking_pickup_time_schema, schema::date_time_schema(), None, "2026-12-01T10:00:00Z");
-schema::field_schema!(create_booking_dropoff_time_schema, schema::date_time_schema(), None, "2026-12-04T10:00:00Z");
+schema::field_schema!(
+    create_booking_pickup_time_schema,
+    schema::date_time_schema(),
+    None,
+    "2026-12-01T10:00:00Z"
+);
+schema::field_schema!(
+    create_booking_dropoff_time_schema,
+    schema::date_time_schema(),
+    None,
+    "2026-12-04T10:00:00Z"
+);
 
 /// A booking request that passed every rule that does not need the database.
 #[derive(Debug, Clone)]
@@ -477,7 +487,11 @@ pub struct Damage {
     pub photos: Option<Vec<DamagePhoto>>,
 }
 
-schema::field_schema!(damage_amount_schema, damage_money_schema(), Some("What it costs the renter (money > 0, in the booking's currency): a `damage` line."));
+schema::field_schema!(
+    damage_amount_schema,
+    damage_money_schema(),
+    Some("What it costs the renter (money > 0, in the booking's currency): a `damage` line.")
+);
 
 /// A link to a damage photo (its `large` WebP version), valid until `expiresAt`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -526,7 +540,11 @@ pub struct HandoverInput {
     pub damages: Option<Vec<Damage>>,
 }
 
-schema::field_schema!(handover_input_at_schema, schema::date_time_schema(), Some("When it happened; now when left out; not more than 5 minutes ahead, and a return not before its pickup."));
+schema::field_schema!(
+    handover_input_at_schema,
+    schema::date_time_schema(),
+    Some("When it happened; now when left out; not more than 5 minutes ahead, and a return not before its pickup.")
+);
 
 impl HandoverInput {
     /// The record, checked against `now` and, for a return, the pickup's record.
@@ -868,9 +886,24 @@ pub struct BlockInput {
     pub reason: Option<String>,
 }
 
-schema::field_schema!(block_input_from_schema, schema::date_time_schema(), None, "2026-12-01T08:00:00Z");
-schema::field_schema!(block_input_to_schema, schema::date_time_schema(), Some("After `from`, at most 366 days later; exclusive."), "2026-12-03T18:00:00Z");
-schema::field_schema!(block_input_reason_schema, schema::text_schema::<200>(), None, "Brake service");
+schema::field_schema!(
+    block_input_from_schema,
+    schema::date_time_schema(),
+    None,
+    "2026-12-01T08:00:00Z"
+);
+schema::field_schema!(
+    block_input_to_schema,
+    schema::date_time_schema(),
+    Some("After `from`, at most 366 days later; exclusive."),
+    "2026-12-03T18:00:00Z"
+);
+schema::field_schema!(
+    block_input_reason_schema,
+    schema::text_schema::<200>(),
+    None,
+    "Brake service"
+);
 
 /// The longest block, in days.
 pub const MAX_BLOCK_DAYS: i64 = 366;

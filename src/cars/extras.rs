@@ -80,8 +80,17 @@ pub struct ExtraInput {
     pub active: Patch<bool>,
 }
 
-schema::field_schema!(extra_input_name_schema, schema::text_schema::<100>(), Some("1 to 100 characters; required on create."), "Child seat");
-schema::field_schema!(extra_input_currency_schema, money::currency_schema(), Some("`USD` when a new extra has none."));
+schema::field_schema!(
+    extra_input_name_schema,
+    schema::text_schema::<100>(),
+    Some("1 to 100 characters; required on create."),
+    "Child seat"
+);
+schema::field_schema!(
+    extra_input_currency_schema,
+    money::currency_schema(),
+    Some("`USD` when a new extra has none.")
+);
 
 fn valid_code(code: &str) -> bool {
     (2..=32).contains(&code.len())

@@ -312,9 +312,21 @@ struct CarListParams {
     include_inactive: bool,
 }
 
-schema::field_schema!(car_list_params_city_schema, schema::plain_text_schema(), Some("Exact, any letter case."));
-schema::field_schema!(car_list_params_brand_schema, schema::plain_text_schema(), Some("Exact, any letter case."));
-schema::field_schema!(car_list_params_max_price_schema, crate::money::filter_schema(), Some("The highest price per day, inclusive."));
+schema::field_schema!(
+    car_list_params_city_schema,
+    schema::plain_text_schema(),
+    Some("Exact, any letter case.")
+);
+schema::field_schema!(
+    car_list_params_brand_schema,
+    schema::plain_text_schema(),
+    Some("Exact, any letter case.")
+);
+schema::field_schema!(
+    car_list_params_max_price_schema,
+    crate::money::filter_schema(),
+    Some("The highest price per day, inclusive.")
+);
 
 /// Active cars, newest first.
 #[utoipa::path(get, path = "/cars", tag = "cars", operation_id = "listCars",
@@ -422,7 +434,11 @@ struct WindowParams {
 }
 
 schema::field_schema!(window_params_from_schema, schema::date_time_schema(), Some("Default now."));
-schema::field_schema!(window_params_to_schema, schema::date_time_schema(), Some("After `from` (else 400 naming `to`), at most 366 days after it; default `from` + 30 days."));
+schema::field_schema!(
+    window_params_to_schema,
+    schema::date_time_schema(),
+    Some("After `from` (else 400 naming `to`), at most 366 days after it; default `from` + 30 days.")
+);
 
 /// When a car is taken: every non-cancelled booking overlapping the window, unclipped.
 #[utoipa::path(get, path = "/cars/{id}/availability", tag = "cars", operation_id = "getCarAvailability",

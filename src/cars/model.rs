@@ -50,8 +50,16 @@ pub struct LocationInput {
     pub time_zone: Patch<String>,
 }
 
-schema::field_schema!(location_input_state_schema, schema::nullable_text_schema::<100>(), Some("`null` clears it."));
-schema::field_schema!(location_input_postal_code_schema, schema::nullable_text_schema::<20>(), Some("`null` clears it."));
+schema::field_schema!(
+    location_input_state_schema,
+    schema::nullable_text_schema::<100>(),
+    Some("`null` clears it.")
+);
+schema::field_schema!(
+    location_input_postal_code_schema,
+    schema::nullable_text_schema::<20>(),
+    Some("`null` clears it.")
+);
 
 /// An IANA zone name, as the tz database spells it.
 fn time_zone_name(name: &str) -> Result<String, String> {
@@ -137,10 +145,30 @@ pub struct CarInput {
 schema::field_schema!(car_input_name_schema, schema::text_schema::<255>(), None, "Tesla Model 3");
 schema::field_schema!(car_input_brand_schema, schema::text_schema::<100>(), None, "Tesla");
 schema::field_schema!(car_input_model_schema, schema::text_schema::<100>(), None, "Model 3");
-schema::field_schema!(car_input_fuel_type_schema, schema::choice_schema::<FuelType>(), None, "electric");
-schema::field_schema!(car_input_transmission_schema, schema::choice_schema::<Transmission>(), None, "automatic");
-schema::field_schema!(car_input_price_per_day_schema, price_schema(), Some("In the currency's major unit, at most 2 decimals."), 120.5);
-schema::field_schema!(car_input_currency_schema, money::currency_schema(), Some("`USD` when a new car has none."), "USD");
+schema::field_schema!(
+    car_input_fuel_type_schema,
+    schema::choice_schema::<FuelType>(),
+    None,
+    "electric"
+);
+schema::field_schema!(
+    car_input_transmission_schema,
+    schema::choice_schema::<Transmission>(),
+    None,
+    "automatic"
+);
+schema::field_schema!(
+    car_input_price_per_day_schema,
+    price_schema(),
+    Some("In the currency's major unit, at most 2 decimals."),
+    120.5
+);
+schema::field_schema!(
+    car_input_currency_schema,
+    money::currency_schema(),
+    Some("`USD` when a new car has none."),
+    "USD"
+);
 
 fn price_schema() -> utoipa::openapi::schema::Schema {
     schema::money_schema(MAX_PRICE)

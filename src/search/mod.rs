@@ -216,12 +216,36 @@ struct SearchParams {
     sort: String,
 }
 
-schema::field_schema!(search_params_query_schema, query_schema(), Some("Words over name, brand, model and features, any letter case; every word must match, each allowing one typo (words of 3 letters or more)."));
-schema::field_schema!(search_params_min_price_schema, crate::money::filter_schema(), Some("The lowest price per day, inclusive."));
-schema::field_schema!(search_params_max_price_schema, crate::money::filter_schema(), Some("The highest price per day, inclusive; not below `minPrice` (else 400 naming it)."));
-schema::field_schema!(search_params_pickup_time_schema, schema::date_time_schema(), Some("With `dropoffTime` (both or neither, else 400 naming the missing one): only cars a booking of the window would get (no booking with its turnaround buffer, nor block, in it, and the car's own buffer after it clear of its next one), each with a `quote`."));
-schema::field_schema!(search_params_dropoff_time_schema, schema::date_time_schema(), Some("After `pickupTime`, at most 366 days after it (else 400 naming `dropoffTime`)."));
-schema::field_schema!(search_params_sort_schema, sort_schema(), Some("`distance` (the default) or `price`, ascending; ties by id. `price` is the price per day, or, with a window, the quote's `totalPrice` (those searches are always answered by the database, which prices every match)."));
+schema::field_schema!(
+    search_params_query_schema,
+    query_schema(),
+    Some("Words over name, brand, model and features, any letter case; every word must match, each allowing one typo (words of 3 letters or more).")
+);
+schema::field_schema!(
+    search_params_min_price_schema,
+    crate::money::filter_schema(),
+    Some("The lowest price per day, inclusive.")
+);
+schema::field_schema!(
+    search_params_max_price_schema,
+    crate::money::filter_schema(),
+    Some("The highest price per day, inclusive; not below `minPrice` (else 400 naming it).")
+);
+schema::field_schema!(
+    search_params_pickup_time_schema,
+    schema::date_time_schema(),
+    Some("With `dropoffTime` (both or neither, else 400 naming the missing one): only cars a booking of the window would get (no booking with its turnaround buffer, nor block, in it, and the car's own buffer after it clear of its next one), each with a `quote`.")
+);
+schema::field_schema!(
+    search_params_dropoff_time_schema,
+    schema::date_time_schema(),
+    Some("After `pickupTime`, at most 366 days after it (else 400 naming `dropoffTime`).")
+);
+schema::field_schema!(
+    search_params_sort_schema,
+    sort_schema(),
+    Some("`distance` (the default) or `price`, ascending; ties by id. `price` is the price per day, or, with a window, the quote's `totalPrice` (those searches are always answered by the database, which prices every match).")
+);
 
 fn query_schema() -> utoipa::openapi::schema::Schema {
     utoipa::openapi::schema::ObjectBuilder::new()

@@ -122,8 +122,6 @@ enum Card {
     DeclinesLater,
 }
 
-/// The cards the mock knows: number, what it does, and the decline message when it declines
-/// at once.
 /// The document's schema of a test card: one of [`CARDS`].
 pub fn card_schema() -> utoipa::openapi::schema::Schema {
     let numbers: Vec<&str> = CARDS.iter().map(|(number, _)| *number).collect();
@@ -135,6 +133,8 @@ pub fn card_schema() -> utoipa::openapi::schema::Schema {
     )
 }
 
+/// The cards the mock knows: number, what it does, and the decline message when it declines
+/// at once.
 const CARDS: &[(&str, Result<Card, &str>)] = &[
     ("4242424242424242", Ok(Card::Good)),
     ("4000000000000002", Err("Your card was declined.")),

@@ -275,7 +275,11 @@ pub struct RefundInput {
     pub reason: Option<String>,
 }
 
-crate::http::schema::field_schema!(refund_input_reason_schema, crate::http::schema::text_schema::<500>(), Some("Why, for the records: 1 to 500 characters."));
+crate::http::schema::field_schema!(
+    refund_input_reason_schema,
+    crate::http::schema::text_schema::<500>(),
+    Some("Why, for the records: 1 to 500 characters.")
+);
 
 /// What a currency's records add up to over a span (`GET /admin/payments/summary`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
